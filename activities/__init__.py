@@ -1,0 +1,1 @@
+"""Activity classes with injected dependencies (db pool, signer, outbox)."""

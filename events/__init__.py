@@ -1,0 +1,1 @@
+"""Event models, envelope, canonical form, signing, Kafka transport, outbox relay, inbox."""

@@ -1,0 +1,1 @@
+"""Region codes, node settings, the regional node process, the CLI."""

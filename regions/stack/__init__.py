@@ -1,0 +1,1 @@
+"""The local stack: Kafka (KRaft), Temporal dev server and embedded Postgres."""
