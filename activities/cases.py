@@ -1,0 +1,181 @@
+"""Case activities: every effect of a workflow step, each idempotent per case and step.
+
+A step's case change and the event announcing it commit in one transaction (the outbox), and
+event ids are derived from case number and step, so a retried activity finds its own earlier
+row instead of writing a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import asyncpg
+import rfc8785
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from events.credentials import RegionCredentials
+from events.envelope import Envelope, event_id_for
+from events.models import CaseDecided, CaseForwarded, EventType, MaterialRef, SealedBox
+from events.outbox import already_enqueued, enqueue, signed_envelope
+from events.sealing import open_box, seal
+from events.trust import sealing_key
+from workflows.models import ForwardCase, RegisterForwarded, SendDecision, SetStatus
+
+
+class CaseActivities:
+    def __init__(self, pool: asyncpg.Pool, credentials: RegionCredentials) -> None:
+        self._pool = pool
+        self._credentials = credentials
+        self._region = credentials.region
+
+    @activity.defn
+    async def set_status(self, request: SetStatus) -> None:
+        updated = await self._pool.execute(
+            "UPDATE cases SET status = $2, updated_at = now() WHERE case_no = $1",
+            request.case_no,
+            request.status,
+        )
+        if updated == "UPDATE 0":
+            raise ApplicationError(f"case {request.case_no} is not recorded in {self._region}")
+
+    @activity.defn
+    async def forward_case(self, request: ForwardCase) -> str:
+        """Seal the applicant for the processing region and write the `forwarded` event."""
+        event_id = event_id_for(request.case_no, "forwarded", self._region)
+        now = datetime.now(UTC)
+        async with self._pool.acquire() as conn, conn.transaction():
+            case = await conn.fetchrow(
+                "SELECT * FROM cases WHERE case_no = $1 FOR UPDATE", request.case_no
+            )
+            if case is None:
+                raise ApplicationError(
+                    f"case {request.case_no} is not recorded in {self._region}", non_retryable=True
+                )
+            if await already_enqueued(conn, event_id):
+                return event_id
+            own_box = SealedBox.model_validate(case["applicant_sealed"])
+            applicant = open_box(
+                own_box,
+                case_no=request.case_no,
+                private_key=self._credentials.own_sealing_key(own_box.key_id),
+            )
+            recipient = case["processing_region"]
+            key_id, recipient_key = sealing_key(self._credentials.directory(), recipient, now)
+            payload = CaseForwarded(
+                case_no=request.case_no,
+                item_code=case["item_code"],
+                item_version=case["item_version"],
+                origin_region=self._region,
+                processing_region=recipient,
+                applicant=seal(
+                    applicant,
+                    case_no=request.case_no,
+                    recipient=recipient,
+                    key_id=key_id,
+                    recipient_public=recipient_key,
+                ),
+                materials=tuple(MaterialRef.model_validate(m) for m in case["materials"]),
+                fee_fen=case["fee_fen"],
+            )
+            await enqueue(
+                conn,
+                self._envelope(
+                    EventType.FORWARDED,
+                    request.case_no,
+                    "forwarded",
+                    recipient,
+                    payload.model_dump(mode="json"),
+                    now,
+                ),
+            )
+            await conn.execute(
+                "UPDATE cases SET status = 'forwarded', updated_at = now() WHERE case_no = $1",
+                request.case_no,
+            )
+        return event_id
+
+    @activity.defn
+    async def register_forwarded(self, request: RegisterForwarded) -> None:
+        """B records the case from the stored `forwarded` event; the applicant stays sealed."""
+        raw = await self._pool.fetchval(
+            "SELECT envelope FROM inbox WHERE event_id = $1", request.event_id
+        )
+        if raw is None:
+            raise ApplicationError(
+                f"event {request.event_id} is not in the inbox", non_retryable=True
+            )
+        forwarded = CaseForwarded.model_validate(Envelope.model_validate_json(bytes(raw)).data)
+        await self._pool.execute(
+            "INSERT INTO cases (case_no, role, item_code, item_version, origin_region,"
+            " processing_region, status, applicant_sealed, materials, fee_fen)"
+            " VALUES ($1, 'processing', $2, $3, $4, $5, 'received', $6, $7, $8)"
+            " ON CONFLICT (case_no) DO NOTHING",
+            forwarded.case_no,
+            forwarded.item_code,
+            forwarded.item_version,
+            forwarded.origin_region,
+            forwarded.processing_region,
+            forwarded.applicant.model_dump(mode="json"),
+            [m.model_dump(mode="json") for m in forwarded.materials],
+            forwarded.fee_fen,
+        )
+
+    @activity.defn
+    async def send_decision(self, request: SendDecision) -> str:
+        """Issue the decision document (kept in B; only its digest travels) and tell A."""
+        event_id = event_id_for(request.case_no, "decided", self._region)
+        now = datetime.now(UTC)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if await already_enqueued(conn, event_id):
+                return event_id
+            document = rfc8785.dumps(
+                {
+                    "case_no": request.case_no,
+                    "issued_by": self._region,
+                    "outcome": request.outcome,
+                    "reason": request.reason,
+                }
+            )
+            payload = CaseDecided(
+                case_no=request.case_no,
+                outcome=request.outcome,
+                reason=request.reason,
+                decision_digest=hashlib.sha256(document).hexdigest(),
+            )
+            await enqueue(
+                conn,
+                self._envelope(
+                    EventType.DECIDED,
+                    request.case_no,
+                    "decided",
+                    request.origin_region,
+                    payload.model_dump(mode="json"),
+                    now,
+                ),
+            )
+            await conn.execute(
+                "UPDATE cases SET status = 'result-sent', updated_at = now() WHERE case_no = $1",
+                request.case_no,
+            )
+        return event_id
+
+    def _envelope(
+        self,
+        event_type: EventType,
+        case_no: str,
+        step: str,
+        recipient: str,
+        data: dict[str, object],
+        now: datetime,
+    ) -> Envelope:
+        return signed_envelope(
+            self._credentials.signer(now),
+            event_type=event_type,
+            case_no=case_no,
+            step=step,
+            recipient=recipient,
+            data=data,
+            now=now,
+        )

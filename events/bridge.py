@@ -1,0 +1,83 @@
+"""The inbox bridge: consumes this region's inbox topic, stores, commits, then dispatches.
+
+Order per batch: store every record (inbox or quarantine) -> commit Kafka offsets -> hand the
+accepted event ids to the dispatcher. A crash before the offset commit re-reads the batch
+(duplicates are dropped by the inbox); a crash before dispatch leaves inbox rows undelivered,
+which the dispatcher's sweep picks up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from events.inbox import IncomingRecord, Stored, Verifier, store_incoming
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[list[str]], Awaitable[None]]
+
+
+@dataclass
+class BridgeStats:
+    counts: dict[Stored, int] = field(default_factory=lambda: dict.fromkeys(Stored, 0))
+
+
+class InboxBridge:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        consumer: AIOKafkaConsumer,
+        verify: Verifier,
+        region: str,
+        dispatch: Dispatch,
+    ) -> None:
+        self._pool = pool
+        self._consumer = consumer
+        self._verify = verify
+        self._region = region
+        self._dispatch = dispatch
+        self.stats = BridgeStats()
+
+    async def run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=1000, max_records=200)
+            if batches:
+                await self.handle(batches)
+
+    async def handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        accepted: list[str] = []
+        offsets: dict[TopicPartition, int] = {}
+        async with self._pool.acquire() as conn:
+            for tp, messages in batches.items():
+                for message in messages:
+                    record = IncomingRecord(
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=message.offset,
+                        value=message.value or b"",
+                        headers=tuple(message.headers or ()),
+                    )
+                    outcome, envelope = await store_incoming(
+                        conn, record, self._verify, self._region
+                    )
+                    self.stats.counts[outcome] += 1
+                    if outcome is Stored.QUARANTINED:
+                        log.warning(
+                            "inbox %s: quarantined record at %s/%d/%d",
+                            self._region,
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                        )
+                    elif outcome is Stored.ACCEPTED and envelope is not None:
+                        accepted.append(envelope.id)
+                    offsets[tp] = record.offset + 1
+        await self._consumer.commit(offsets)
+        if accepted:
+            await self._dispatch(accepted)

@@ -1,0 +1,183 @@
+"""Key files and the published trust directory on disk.
+
+Layout under a trust folder:
+  root.pub                      pinned national root public key (every node has it)
+  root.key                      root private key (only where directories are published)
+  directory.json                the current signed trust directory
+  regions/<code>/signing-<kid>.key, regions/<code>/sealing-<kid>.key   private keys
+Private keys are PKCS#8 PEM, created with mode 0600, optionally passphrase-encrypted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+    load_pem_public_key,
+)
+
+from events.envelope import b64url
+from events.signing import RegionSigner
+from events.trust import KeyEntry, RegionEntry, TrustDirectory, load_directory
+
+PrivateKey = Ed25519PrivateKey | X25519PrivateKey
+
+
+class KeyStoreError(Exception):
+    pass
+
+
+def _write_private(path: Path, key: PrivateKey, passphrase: bytes | None) -> None:
+    encryption = BestAvailableEncryption(passphrase) if passphrase else NoEncryption()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # O_EXCL: a key file is written once; rotation makes a new key id, never overwrites.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+
+
+def _read_private(path: Path, passphrase: bytes | None) -> PrivateKey:
+    if path.stat().st_mode & 0o077:
+        raise KeyStoreError(f"{path} is readable by group or others; chmod 600 it")
+    key = load_pem_private_key(path.read_bytes(), password=passphrase)
+    if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey):
+        raise KeyStoreError(f"{path} holds an unexpected key type")
+    return key
+
+
+def _raw_public(key: PrivateKey) -> str:
+    return b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+@dataclass(frozen=True)
+class KeyStore:
+    folder: Path
+    passphrase: bytes | None = None
+
+    @property
+    def root_public_path(self) -> Path:
+        return self.folder / "root.pub"
+
+    @property
+    def directory_path(self) -> Path:
+        return self.folder / "directory.json"
+
+    def _region_dir(self, region: str) -> Path:
+        return self.folder / "regions" / region
+
+    def pinned_root(self) -> Ed25519PublicKey:
+        key = load_pem_public_key(self.root_public_path.read_bytes())
+        if not isinstance(key, Ed25519PublicKey):
+            raise KeyStoreError("root.pub is not an Ed25519 public key")
+        return key
+
+    def directory(self) -> TrustDirectory:
+        return load_directory(self.directory_path.read_bytes(), self.pinned_root())
+
+    def signer(self, region: str, directory: TrustDirectory, at: datetime) -> RegionSigner:
+        """The newest valid signing key of `region` whose private half this store holds."""
+        entry = directory.region(region)
+        if entry is None:
+            raise KeyStoreError(f"region {region} is not in the trust directory")
+        usable = [
+            k
+            for k in entry.signing_keys
+            if not k.revoked
+            and k.not_before <= at <= k.not_after
+            and (self._region_dir(region) / f"signing-{k.key_id}.key").exists()
+        ]
+        if not usable:
+            raise KeyStoreError(f"no valid signing key of {region} is held here")
+        newest = max(usable, key=lambda k: k.not_before)
+        key = _read_private(
+            self._region_dir(region) / f"signing-{newest.key_id}.key", self.passphrase
+        )
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyStoreError("signing key file does not hold an Ed25519 key")
+        return RegionSigner(region=region, key_id=newest.key_id, private_key=key)
+
+    def sealing_private(self, region: str, key_id: str) -> X25519PrivateKey:
+        key = _read_private(self._region_dir(region) / f"sealing-{key_id}.key", self.passphrase)
+        if not isinstance(key, X25519PrivateKey):
+            raise KeyStoreError("sealing key file does not hold an X25519 key")
+        return key
+
+    def bootstrap(
+        self, regions: dict[str, tuple[str, str | None]], *, validity: timedelta, now: datetime
+    ) -> TrustDirectory:
+        """Create the root, any missing region keys, and publish a directory listing them.
+
+        Idempotent: regions already in the current directory keep their keys; a new version
+        is published only when a region is added. `regions` maps code -> (name, parent).
+        """
+        root_path = self.folder / "root.key"
+        if not root_path.exists():
+            _write_private(root_path, Ed25519PrivateKey.generate(), self.passphrase)
+            root_pub = _read_private(root_path, self.passphrase).public_key()
+            self.root_public_path.write_bytes(
+                root_pub.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            )
+        root = _read_private(root_path, self.passphrase)
+        assert isinstance(root, Ed25519PrivateKey)
+        current = self.directory() if self.directory_path.exists() else None
+        known = {r.code: r for r in current.regions} if current else {}
+        missing = [code for code in regions if code not in known]
+        if current is not None and not missing:
+            return current
+        for code in missing:
+            name, parent = regions[code]
+            known[code] = self._issue_region(code, name, parent, validity=validity, now=now)
+        directory = TrustDirectory(
+            version=(current.version + 1) if current else 1,
+            issued_at=now,
+            root_key_id="root-1",
+            regions=tuple(known[c] for c in sorted(known)),
+        ).signed_by("root-1", root)
+        tmp = self.directory_path.with_suffix(".tmp")
+        tmp.write_bytes(directory.model_dump_json(indent=2).encode())
+        tmp.replace(self.directory_path)  # atomic: a node never reads half a directory
+        return directory
+
+    def _issue_region(
+        self, code: str, name: str, parent: str | None, *, validity: timedelta, now: datetime
+    ) -> RegionEntry:
+        stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+        signing, sealing = Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
+        signing_id, sealing_id = f"{code}-sig-{stamp}", f"{code}-seal-{stamp}"
+        _write_private(
+            self._region_dir(code) / f"signing-{signing_id}.key", signing, self.passphrase
+        )
+        _write_private(
+            self._region_dir(code) / f"sealing-{sealing_id}.key", sealing, self.passphrase
+        )
+        return RegionEntry(
+            code=code,
+            name=name,
+            parent=parent,
+            signing_keys=(
+                KeyEntry(
+                    key_id=signing_id,
+                    public_key=_raw_public(signing),
+                    not_before=now,
+                    not_after=now + validity,
+                ),
+            ),
+            sealing_key=KeyEntry(
+                key_id=sealing_id,
+                public_key=_raw_public(sealing),
+                not_before=now,
+                not_after=now + validity,
+            ),
+        )

@@ -1,0 +1,154 @@
+"""Pure models of cross-region case events.
+
+No I/O imports: workflows import this module inside the Temporal sandbox.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+# A case number names its accepting region first, so any node can tell from the
+# number alone which region may withdraw the case or provide 补正 materials.
+CASE_NO_PATTERN = r"^(\d{6})-(\d{8})-([0-9A-Z]{8})$"
+CaseNo = Annotated[str, StringConstraints(pattern=CASE_NO_PATTERN)]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+_CASE_NO_RE = re.compile(CASE_NO_PATTERN)
+
+
+def accepting_region_of(case_no: str) -> str:
+    """The region that accepted the case, read from the case number."""
+    match = _CASE_NO_RE.match(case_no)
+    if match is None:
+        raise ValueError(f"not a case number: {case_no!r}")
+    return match.group(1)
+
+
+class EventType(StrEnum):
+    """Case event types on the wire (CloudEvents `type`)."""
+
+    FORWARDED = "cn.tongban.case.forwarded"
+    RECEIPT = "cn.tongban.case.receipt"
+    ACCEPTED = "cn.tongban.case.accepted"
+    NOT_ACCEPTED = "cn.tongban.case.not-accepted"
+    SUPPLEMENT_REQUESTED = "cn.tongban.case.supplement-requested"
+    SUPPLEMENT_PROVIDED = "cn.tongban.case.supplement-provided"
+    DECIDED = "cn.tongban.case.decided"
+    RESULT_DELIVERED = "cn.tongban.case.result-delivered"
+    WITHDRAWN = "cn.tongban.case.withdrawn"
+    CANCELLED = "cn.tongban.case.cancelled"
+    DEADLINE_WARNING = "cn.tongban.case.deadline-warning"
+    DEADLINE_BREACHED = "cn.tongban.case.deadline-breached"
+
+
+# Who may send each event type: the accepting (origin) region, or the processing region.
+# Receipts answer any business event, so either side sends them.
+ORIGIN_ONLY = frozenset(
+    {
+        EventType.FORWARDED,
+        EventType.SUPPLEMENT_PROVIDED,
+        EventType.RESULT_DELIVERED,
+        EventType.WITHDRAWN,
+    }
+)
+PROCESSING_ONLY = frozenset(
+    {
+        EventType.ACCEPTED,
+        EventType.NOT_ACCEPTED,
+        EventType.SUPPLEMENT_REQUESTED,
+        EventType.DECIDED,
+        EventType.CANCELLED,
+        EventType.DEADLINE_WARNING,
+        EventType.DEADLINE_BREACHED,
+    }
+)
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SealedBox(_Payload):
+    """Data sealed for one region: X25519 ephemeral key agreement, HKDF-SHA256, AES-256-GCM."""
+
+    recipient: RegionCode
+    key_id: str
+    ephemeral_public: str  # base64url, raw 32 bytes
+    nonce: str  # base64url, 12 bytes
+    ciphertext: str  # base64url, includes the GCM tag
+
+
+class MaterialRef(_Payload):
+    """A material travels as its digest plus a reference; bytes move out of band."""
+
+    name: str = Field(min_length=1, max_length=200)
+    sha256: Sha256Hex
+    ref: str = Field(min_length=1, max_length=500)
+
+
+class CaseForwarded(_Payload):
+    case_no: CaseNo
+    item_code: str
+    item_version: int = Field(ge=1)
+    origin_region: RegionCode
+    processing_region: RegionCode
+    applicant: SealedBox
+    materials: tuple[MaterialRef, ...]
+    fee_fen: int = Field(ge=0)
+
+
+class CaseDecided(_Payload):
+    case_no: CaseNo
+    outcome: Literal["approved", "denied"]
+    reason: str = Field(max_length=2000)
+    # SHA-256 of the signed decision document B issued; the document itself stays in B.
+    decision_digest: Sha256Hex | None
+
+
+class EventReceipt(_Payload):
+    """Answers a business event with the digest of exactly what was received."""
+
+    case_no: CaseNo
+    receipted_event_id: str
+    receipted_digest: Sha256Hex
+
+
+PAYLOAD_MODELS: dict[EventType, type[BaseModel]] = {
+    EventType.FORWARDED: CaseForwarded,
+    EventType.DECIDED: CaseDecided,
+    EventType.RECEIPT: EventReceipt,
+}
+
+
+class InboundEvent(_Payload):
+    """A verified event as a workflow receives it (signal argument).
+
+    Carries the event id so a workflow can ignore an event it has already applied: the
+    dispatcher may deliver the same inbox row twice after a crash.
+    """
+
+    event_id: str
+    type: EventType
+    sender_region: RegionCode
+    time: datetime
+    data: dict[str, Any]
+
+
+class Applicant(_Payload):
+    """Personal data: sealed for the recipient region on the wire and at rest; never logged."""
+
+    name: str = Field(min_length=1, max_length=100)
+    id_number: str = Field(min_length=15, max_length=18)
+    phone: str = Field(min_length=5, max_length=20)
+    address: str = Field(default="", max_length=300)
+
+    def __repr__(self) -> str:
+        return "Applicant(<sealed personal data>)"
+
+    __str__ = __repr__

@@ -1,0 +1,66 @@
+"""The transactional outbox: building a signed envelope and writing it with its case change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from events import message_log
+from events.envelope import ENVELOPE_VERSION, Envelope, event_id_for, region_source
+from events.models import EventType
+from events.pg import Conn
+from events.signing import RegionSigner
+from events.topics import inbox_topic
+
+OUTBOX_CHANNEL = "tongban_outbox"
+
+
+def signed_envelope(
+    signer: RegionSigner,
+    *,
+    event_type: EventType,
+    case_no: str,
+    step: str,
+    recipient: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> Envelope:
+    envelope = Envelope(
+        id=event_id_for(case_no, step, signer.region),
+        source=region_source(signer.region),
+        type=event_type,
+        time=now,
+        subject=case_no,
+        tbversion=ENVELOPE_VERSION,
+        senderregion=signer.region,
+        recipientregion=recipient,
+        keyid=signer.key_id,
+        data=data,
+    )
+    return signer.sign(envelope)
+
+
+async def already_enqueued(conn: Conn, event_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM outbox WHERE event_id = $1", event_id))
+
+
+async def enqueue(conn: Conn, envelope: Envelope) -> bool:
+    """Write the envelope in the caller's transaction. False when this event id was written
+    before (a retried step): the first row, with its original bytes, is the one that counts."""
+    wire = envelope.to_wire()
+    inserted = await conn.fetchval(
+        "INSERT INTO outbox (event_id, case_no, event_type, recipient_region, topic, envelope)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING RETURNING true",
+        envelope.id,
+        envelope.subject,
+        envelope.type.value,
+        envelope.recipientregion,
+        inbox_topic(envelope.recipientregion),
+        wire,
+    )
+    if not inserted:
+        return False
+    await message_log.append(conn, "sent", envelope.id, wire)
+    # Delivered at commit only, so the relay never looks before the row is visible.
+    await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+    return True

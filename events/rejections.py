@@ -1,0 +1,29 @@
+"""Why an incoming record was refused. Every rejection is quarantined with one of these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RejectReason(StrEnum):
+    MALFORMED = "malformed"
+    OVERSIZE = "oversize"
+    UNSUPPORTED_VERSION = "unsupported-version"
+    UNKNOWN_REGION = "unknown-region"
+    UNKNOWN_KEY = "unknown-key"
+    KEY_EXPIRED = "key-expired"
+    KEY_REVOKED = "key-revoked"
+    BAD_SIGNATURE = "bad-signature"
+    WRONG_RECIPIENT = "wrong-recipient"
+    SENDER_NOT_ENTITLED = "sender-not-entitled"
+    CLOCK_SKEW = "clock-skew"
+    TOO_OLD = "too-old"
+
+
+class Rejected(Exception):
+    """A record failed verification. `detail` never carries personal data."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,97 @@
+"""The outbox relay: publishes committed outbox rows to the recipients' inbox topics.
+
+Rows are taken in commit order with FOR UPDATE SKIP LOCKED, sent with an idempotent producer
+keyed by case number (one partition per case, so a case's events stay in order), and marked
+sent in the same transaction that locked them. A crash before the mark means the rows are
+sent again: the receiver's inbox drops the duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from events.outbox import OUTBOX_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    failures: int = 0
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 200,
+        idle_poll_seconds: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._batch_size = batch_size
+        self._idle_poll = idle_poll_seconds
+        self._wake = asyncio.Event()
+        self.stats = RelayStats()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def publish_batch(self) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT event_id, case_no, topic, envelope FROM outbox WHERE sent_at IS NULL"
+                " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            # send() only enqueues into the producer's batch; awaiting all the futures
+            # afterwards keeps per-partition order and lets the batch go out together.
+            pending = [
+                await self._producer.send(
+                    row["topic"], value=bytes(row["envelope"]), key=row["case_no"].encode()
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*pending)
+            await conn.execute(
+                "UPDATE outbox SET sent_at = now() WHERE event_id = ANY($1::text[])",
+                [row["event_id"] for row in rows],
+            )
+        self.stats.published += len(rows)
+        return len(rows)
+
+    async def run(self) -> None:
+        listener = await self._pool.acquire()
+        try:
+            await listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
+            backoff = 0.2
+            while True:
+                self._wake.clear()
+                try:
+                    sent = await self.publish_batch()
+                    backoff = 0.2
+                except (KafkaError, OSError, asyncpg.PostgresError) as exc:
+                    # Rows stay unsent and are retried; the broker or database may be restarting.
+                    self.stats.failures += 1
+                    log.warning("outbox relay: publish failed, retrying in %.1fs: %s", backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if sent == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+        finally:
+            await listener.remove_listener(OUTBOX_CHANNEL, self._on_notify)
+            await self._pool.release(listener)

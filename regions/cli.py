@@ -1,0 +1,79 @@
+"""`tongban`: the command line for windows, processing offices, operators and node engineers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Annotated
+
+import typer
+
+from regions.stack.cli import app as stack_app
+from regions.stack.settings import StackSettings
+
+app = typer.Typer(no_args_is_help=True, help="tongban: 跨省通办 cross-region case orchestration.")
+node_app = typer.Typer(no_args_is_help=True, help="Run a regional node.")
+keys_app = typer.Typer(no_args_is_help=True, help="Signing and sealing keys, trust directory.")
+app.add_typer(stack_app, name="stack", help="The local stack: Kafka, Temporal, Postgres.")
+app.add_typer(node_app, name="node")
+app.add_typer(keys_app, name="keys")
+
+
+@node_app.command("run")
+def node_run(region: str = typer.Option(..., help="GB/T 2260 code of this node's region")) -> None:
+    """Run the region's Temporal worker, inbox bridge and outbox relay until SIGTERM/SIGINT."""
+    from regions.local import local_node_settings
+    from regions.node import run_node
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = local_node_settings(region, StackSettings())
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_node(settings, stop)
+
+    asyncio.run(main())
+
+
+@keys_app.command("bootstrap")
+def keys_bootstrap(
+    region: Annotated[
+        list[str] | None, typer.Option(help="Regions to issue keys for (default: the stack's)")
+    ] = None,
+) -> None:
+    """Create a development root key, region keys, and publish a signed trust directory."""
+    from regions.local import ensure_local_keys, trust_dir
+
+    stack = StackSettings()
+    directory = ensure_local_keys(stack, tuple(region) if region else stack.regions)
+    typer.echo(
+        f"trust directory v{directory.version} with {len(directory.regions)} regions"
+        f" in {trust_dir(stack)}"
+    )
+
+
+@app.command()
+def demo(
+    timeout: float = typer.Option(
+        120.0, help="Seconds to wait for the case to close in both regions"
+    ),
+    decision: str = typer.Option("approve", help="B's automatic decision: approve or deny"),
+) -> None:
+    """Bring the stack up, start 福建 and 广东 nodes, and follow one case end to end."""
+    from regions.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(timeout=timeout, decision=decision)))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Delivers stored inbox rows to the case workflows, then marks them delivered.
+
+A Temporal signal cannot join a Postgres transaction, so delivery is at least once: the
+signal carries the event id and the workflow ignores an id it has applied. A `forwarded`
+event starts the processing workflow by signal-with-start, and the workflow id may never be
+reused, so a redelivered `forwarded` cannot open a second processing workflow for a case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from events.envelope import Envelope
+from events.models import EventType, InboundEvent, accepting_region_of
+from regions.naming import intake_workflow_id, processing_workflow_id, task_queue
+from workflows.models import AutoPolicy, ProcessingStart
+from workflows.processing import ProcessingWorkflow
+
+log = logging.getLogger(__name__)
+
+SIGNAL = "case_event"
+
+
+class InboxDispatcher:
+    def __init__(
+        self, *, pool: asyncpg.Pool, client: Client, region: str, policy: AutoPolicy
+    ) -> None:
+        self._pool = pool
+        self._client = client
+        self._region = region
+        self._policy = policy
+
+    async def deliver(self, event_ids: list[str]) -> None:
+        rows = await self._pool.fetch(
+            "SELECT event_id, envelope FROM inbox WHERE event_id = ANY($1::text[])"
+            " AND delivered_at IS NULL ORDER BY received_at",
+            event_ids,
+        )
+        for row in rows:
+            note = await self._deliver_one(Envelope.model_validate_json(bytes(row["envelope"])))
+            await self._pool.execute(
+                "UPDATE inbox SET delivered_at = now(), delivery_note = $2 WHERE event_id = $1",
+                row["event_id"],
+                note,
+            )
+
+    async def sweep(self, older_than_seconds: float = 5.0) -> int:
+        """Deliver rows a crash left undelivered. Returns how many were found."""
+        ids = await self._pool.fetch(
+            "SELECT event_id FROM inbox WHERE delivered_at IS NULL"
+            " AND received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT 500",
+            older_than_seconds,
+        )
+        if ids:
+            await self.deliver([r["event_id"] for r in ids])
+        return len(ids)
+
+    async def run_sweeper(self, interval_seconds: float = 5.0) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except (RPCError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("inbox sweep %s failed, will retry: %s", self._region, exc)
+            await asyncio.sleep(interval_seconds)
+
+    async def _deliver_one(self, envelope: Envelope) -> str | None:
+        event = InboundEvent(
+            event_id=envelope.id,
+            type=envelope.type,
+            sender_region=envelope.senderregion,
+            time=envelope.time,
+            data=envelope.data,
+        )
+        case_no = envelope.subject
+        if envelope.type is EventType.FORWARDED:
+            try:
+                await self._client.start_workflow(
+                    ProcessingWorkflow.run,
+                    ProcessingStart(
+                        case_no=case_no, processing_region=self._region, policy=self._policy
+                    ),
+                    id=processing_workflow_id(case_no),
+                    task_queue=task_queue(self._region),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    start_signal=SIGNAL,
+                    start_signal_args=[event],
+                )
+            except WorkflowAlreadyStartedError:
+                return "processing workflow already closed; event kept in inbox only"
+            return None
+        is_origin = accepting_region_of(case_no) == self._region
+        workflow_id = intake_workflow_id(case_no) if is_origin else processing_workflow_id(case_no)
+        try:
+            await self._client.get_workflow_handle(workflow_id).signal(SIGNAL, event)
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            log.warning(
+                "inbox %s: no running workflow %s for event %s",
+                self._region,
+                workflow_id,
+                envelope.id,
+            )
+            return f"no running workflow {workflow_id}"
+        return None
