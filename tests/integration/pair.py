@@ -1,0 +1,57 @@
+"""Regional nodes as their own OS processes on the local stack, for integration tests."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from temporalio.client import Client
+
+from regions.demo import synthetic_id_number
+from regions.naming import namespace
+from regions.node import connect_temporal
+from regions.node_process import NodeProcess, spawn_node, wait_until_polling
+from regions.stack.settings import StackEndpoints, StackSettings
+from regions.window import Application
+
+
+@dataclass
+class ProvincePair:
+    origin: str
+    processing: str
+    nodes: dict[str, NodeProcess]
+    clients: dict[str, Client]
+    serial: int = field(default=0)
+
+    def application(self, **overrides: object) -> Application:
+        """A valid application with a fresh synthetic applicant each time."""
+        self.serial += 1
+        fields: dict[str, object] = {
+            "item_code": "GG-00102-000",
+            "processing_region": self.processing,
+            "applicant_name": f"测试申请人{secrets.token_hex(3)}",
+            "applicant_id_number": synthetic_id_number(serial=f"{self.serial % 1000:03d}"),
+            "applicant_phone": "13800000000",
+        }
+        return Application.model_validate({**fields, **overrides})
+
+
+@contextlib.asynccontextmanager
+async def start_pair(
+    stack: StackEndpoints, settings: StackSettings, origin: str, processing: str
+) -> AsyncIterator[ProvincePair]:
+    log_dir = settings.state_dir / "test-nodes"
+    nodes = {region: spawn_node(region, log_dir) for region in (origin, processing)}
+    try:
+        clients = {
+            region: await connect_temporal(stack.temporal_address, namespace(region))
+            for region in nodes
+        }
+        for region, node in nodes.items():
+            await wait_until_polling(clients[region], node)
+        yield ProvincePair(origin, processing, nodes, clients)
+    finally:
+        for node in nodes.values():
+            node.stop()

@@ -1,0 +1,150 @@
+"""One case from a 福建 window to 广东 and back, on real Temporal, Kafka and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from temporalio.client import Client
+
+from events.credentials import RegionCredentials
+from events.envelope import Envelope
+from events.keystore import KeyStore
+from events.message_log import verify_chain
+from events.models import CaseForwarded, EventType
+from events.sealing import open_box
+from regions.local import ensure_local_keys, local_node_settings, trust_dir
+from regions.naming import processing_workflow_id
+from regions.node import node_services
+from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
+from regions.window import submit_case
+from tests.integration.pair import ProvincePair, start_pair
+from workflows.models import AutoPolicy
+from workflows.processing import ProcessingWorkflow
+
+pytestmark = pytest.mark.integration
+
+A, B = "350000", "440000"
+
+
+@pytest.fixture(scope="module")
+async def pair(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIterator[ProvincePair]:
+    ensure_local_keys(stack_settings, stack_settings.regions)
+    async with start_pair(stack, stack_settings, A, B) as started:
+        yield started
+
+
+async def _rows(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def _count_processing_workflows(client: Client, case_no: str) -> int:
+    # Visibility is eventually consistent: wait until the started workflow is listed.
+    count = 0
+    for _ in range(50):
+        count = (await client.count_workflows(f"CaseNo = '{case_no}'")).count
+        if count:
+            return count
+        await asyncio.sleep(0.2)
+    return count
+
+
+async def test_a_case_goes_to_guangdong_and_back(
+    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
+) -> None:
+    origin = local_node_settings(A, stack_settings, stack)
+    async with node_services(origin) as services:
+        handle = await submit_case(
+            pool=services.pool,
+            client=services.client,
+            credentials=services.credentials,
+            application=pair.application(),
+            policy=AutoPolicy(),
+        )
+    case_no = handle.id.removeprefix("intake-")
+
+    outcome = await asyncio.wait_for(handle.result(), timeout=90)
+    assert (outcome.status, outcome.outcome) == ("result-delivered", "approved")
+    processing = pair.clients[B].get_workflow_handle_for(
+        ProcessingWorkflow.run, processing_workflow_id(case_no)
+    )
+    b_outcome = await asyncio.wait_for(processing.result(), timeout=30)
+    assert (b_outcome.status, b_outcome.outcome) == ("closed", "approved")
+    assert await _count_processing_workflows(pair.clients[B], case_no) == 1
+
+    dsn_a, dsn_b = region_dsn(stack.postgres_dsn, A), region_dsn(stack.postgres_dsn, B)
+    assert [
+        r["status"]
+        for r in await _rows(dsn_a, "SELECT status FROM cases WHERE case_no = $1", case_no)
+    ] == ["closed"]
+    assert [
+        r["status"]
+        for r in await _rows(dsn_b, "SELECT status FROM cases WHERE case_no = $1", case_no)
+    ] == ["closed"]
+
+    # Exactly the expected events: A sent `forwarded` and received `decided`; B the reverse.
+    outbox_sql = (
+        "SELECT event_type, recipient_region, sent_at IS NOT NULL AS sent"
+        " FROM outbox WHERE case_no = $1"
+    )
+    inbox_sql = (
+        "SELECT event_type, sender_region, delivered_at IS NOT NULL AS delivered, delivery_note"
+        " FROM inbox WHERE case_no = $1"
+    )
+    assert [tuple(r) for r in await _rows(dsn_a, outbox_sql, case_no)] == [
+        (EventType.FORWARDED.value, B, True)
+    ]
+    assert [tuple(r) for r in await _rows(dsn_b, inbox_sql, case_no)] == [
+        (EventType.FORWARDED.value, A, True, None)
+    ]
+    assert [tuple(r) for r in await _rows(dsn_b, outbox_sql, case_no)] == [
+        (EventType.DECIDED.value, A, True)
+    ]
+    assert [tuple(r) for r in await _rows(dsn_a, inbox_sql, case_no)] == [
+        (EventType.DECIDED.value, B, True, None)
+    ]
+
+    for dsn in (dsn_a, dsn_b):
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert await verify_chain(conn) is None
+        finally:
+            await conn.close()
+
+
+async def test_the_applicant_crosses_sealed_and_opens_only_in_the_processing_region(
+    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
+) -> None:
+    origin = local_node_settings(A, stack_settings, stack)
+    application = pair.application()
+    async with node_services(origin) as services:
+        handle = await submit_case(
+            pool=services.pool,
+            client=services.client,
+            credentials=services.credentials,
+            application=application,
+            policy=AutoPolicy(),
+        )
+    case_no = handle.id.removeprefix("intake-")
+    await asyncio.wait_for(handle.result(), timeout=90)
+
+    dsn_b = region_dsn(stack.postgres_dsn, B)
+    [row] = await _rows(dsn_b, "SELECT envelope FROM inbox WHERE case_no = $1", case_no)
+    wire = bytes(row["envelope"])
+    assert application.applicant_name.encode() not in wire
+    assert application.applicant_id_number.encode() not in wire
+    forwarded = CaseForwarded.model_validate(Envelope.model_validate_json(wire).data)
+    b_credentials = RegionCredentials(KeyStore(trust_dir(stack_settings)), B)
+    opened = open_box(
+        forwarded.applicant,
+        case_no=case_no,
+        private_key=b_credentials.own_sealing_key(forwarded.applicant.key_id),
+    )
+    assert application.applicant_id_number in opened.decode()
+    assert forwarded.applicant.recipient == B
