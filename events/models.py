@@ -152,3 +152,17 @@ class Applicant(_Payload):
         return "Applicant(<sealed personal data>)"
 
     __str__ = __repr__
+
+
+class DeliveryFailure(_Payload):
+    """Told to the sending region's own workflow when an event was never receipted.
+
+    Local only (a signal, never on the wire): the sender gave up resending, so the case must
+    be treated as a transfer failure (A compensates).
+    """
+
+    event_id: str
+    event_type: EventType
+    recipient_region: RegionCode
+    attempts: int
+    reason: str

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from activities.cases import CaseActivities
+from activities.registry import node_activities
 from events.bridge import InboxBridge
 from events.credentials import RegionCredentials
 from events.envelope import Envelope
@@ -31,8 +31,7 @@ from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
 from regions.naming import task_queue
 from regions.node_settings import NodeSettings
-from workflows.intake import IntakeWorkflow
-from workflows.processing import ProcessingWorkflow
+from workflows.registry import WORKFLOWS
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +79,11 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
                 limits=limits,
             )
 
-        activities = CaseActivities(services.pool, credentials)
         worker = Worker(
             services.client,
             task_queue=task_queue(region),
-            workflows=[IntakeWorkflow, ProcessingWorkflow],
-            activities=[
-                activities.set_status,
-                activities.forward_case,
-                activities.register_forwarded,
-                activities.send_decision,
-            ],
+            workflows=WORKFLOWS,
+            activities=node_activities(services.pool, credentials),
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=5
