@@ -80,6 +80,10 @@ def dev_server_command(settings: StackSettings, db: Path) -> list[str]:
         str(settings.temporal_port),
         "--ui-port",
         str(settings.temporal_ui_port),
+        # Derived from --port (the CLI's own default is 7243) so that two stacks with
+        # different ports can run side by side on one machine.
+        "--http-port",
+        str(settings.temporal_port + 10),
         "-f",
         str(db),
         # WAL + synchronous=normal roughly doubles workflow throughput on the SQLite file.
