@@ -12,16 +12,31 @@ from datetime import UTC, datetime
 
 import asyncpg
 import rfc8785
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from events.credentials import RegionCredentials
 from events.envelope import Envelope, event_id_for
-from events.models import CaseDecided, CaseForwarded, EventType, MaterialRef, SealedBox
+from events.models import (
+    PAYLOAD_MODELS,
+    CaseDecided,
+    CaseForwarded,
+    EventType,
+    MaterialRef,
+    SealedBox,
+)
 from events.outbox import already_enqueued, enqueue, signed_envelope
 from events.sealing import open_box, seal
 from events.trust import sealing_key
-from workflows.models import ForwardCase, RegisterForwarded, SendDecision, SetStatus
+from workflows.models import (
+    ApplyEffect,
+    ForwardCase,
+    RegisterForwarded,
+    SendDecision,
+    SendEvent,
+    SetStatus,
+)
 
 
 class CaseActivities:
@@ -160,6 +175,64 @@ class CaseActivities:
                 request.case_no,
             )
         return event_id
+
+    @activity.defn
+    async def send_event(self, request: SendEvent) -> str:
+        """Write a lifecycle event to the outbox and the case's new status, atomically."""
+        event_id = event_id_for(request.case_no, request.step, self._region)
+        data = dict(request.data)
+        payload_model = PAYLOAD_MODELS.get(request.event_type)
+        if payload_model is not None:
+            try:
+                data = payload_model.model_validate(request.data).model_dump(mode="json")
+            except ValidationError as exc:
+                raise ApplicationError(
+                    f"{request.event_type.value} payload is invalid: {exc.error_count()} errors",
+                    non_retryable=True,
+                ) from exc
+        now = datetime.now(UTC)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await already_enqueued(conn, event_id):
+                envelope = self._envelope(
+                    request.event_type, request.case_no, request.step, request.recipient, data, now
+                )
+                await enqueue(conn, envelope)
+                await conn.execute(
+                    "UPDATE cases SET status = $2, updated_at = now() WHERE case_no = $1",
+                    request.case_no,
+                    request.status,
+                )
+        return event_id
+
+    @activity.defn
+    async def apply_effect(self, request: ApplyEffect) -> bool:
+        """Record an effect once per case and key; True when this call did it.
+
+        The journal row is the instruction to the system that carries the effect out (payment,
+        courier, SMS); it is written only with the first record of the effect, so no retry,
+        resumed worker or replay can instruct a refund or a notification twice.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            first = await conn.fetchval(
+                "INSERT INTO case_effects (case_no, key, effect, amount_fen, detail)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_no, key) DO NOTHING"
+                " RETURNING true",
+                request.case_no,
+                request.key,
+                request.effect.value,
+                request.amount_fen,
+                request.detail,
+            )
+            if first:
+                await conn.execute(
+                    "INSERT INTO effect_journal (case_no, effect, amount_fen, detail)"
+                    " VALUES ($1, $2, $3, $4)",
+                    request.case_no,
+                    request.effect.value,
+                    request.amount_fen,
+                    request.detail,
+                )
+        return bool(first)
 
     def _envelope(
         self,

@@ -111,6 +111,57 @@ class CaseDecided(_Payload):
     decision_digest: Sha256Hex | None
 
 
+class CaseAccepted(_Payload):
+    case_no: CaseNo
+    promised_working_days: int = Field(ge=0)
+    deadline: datetime
+    # False when the holiday calendar does not cover the deadline's year yet: weekends only.
+    deadline_calendar_known: bool = True
+
+
+class CaseNotAccepted(_Payload):
+    case_no: CaseNo
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SupplementRequested(_Payload):
+    """补正: what the processing region still needs, and by when."""
+
+    case_no: CaseNo
+    missing: tuple[str, ...] = Field(min_length=1)
+    reason: str = Field(max_length=2000)
+    due: datetime
+
+
+class SupplementProvided(_Payload):
+    case_no: CaseNo
+    materials: tuple[MaterialRef, ...] = Field(min_length=1)
+
+
+class CaseWithdrawn(_Payload):
+    case_no: CaseNo
+    reason: str = Field(max_length=2000)
+
+
+class CaseCancelled(_Payload):
+    """The processing region's answer to a withdrawal: what it revoked."""
+
+    case_no: CaseNo
+    revoked: tuple[str, ...]
+
+
+class ResultDelivered(_Payload):
+    case_no: CaseNo
+    channel: Literal["window", "mail", "online"]
+    tracking_no: str | None = None
+
+
+class DeadlineNotice(_Payload):
+    case_no: CaseNo
+    deadline: datetime
+    kind: Literal["warning", "breached"]
+
+
 class EventReceipt(_Payload):
     """Answers a business event with the digest of exactly what was received."""
 
@@ -121,8 +172,17 @@ class EventReceipt(_Payload):
 
 PAYLOAD_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.FORWARDED: CaseForwarded,
-    EventType.DECIDED: CaseDecided,
     EventType.RECEIPT: EventReceipt,
+    EventType.ACCEPTED: CaseAccepted,
+    EventType.NOT_ACCEPTED: CaseNotAccepted,
+    EventType.SUPPLEMENT_REQUESTED: SupplementRequested,
+    EventType.SUPPLEMENT_PROVIDED: SupplementProvided,
+    EventType.DECIDED: CaseDecided,
+    EventType.RESULT_DELIVERED: ResultDelivered,
+    EventType.WITHDRAWN: CaseWithdrawn,
+    EventType.CANCELLED: CaseCancelled,
+    EventType.DEADLINE_WARNING: DeadlineNotice,
+    EventType.DEADLINE_BREACHED: DeadlineNotice,
 }
 
 

@@ -14,10 +14,11 @@ from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import intake_workflow_id, namespace, processing_workflow_id
 from regions.node import connect_temporal, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
+from regions.policies import CasePolicies
 from regions.stack import manager
 from regions.stack.settings import StackSettings
 from regions.window import Application, submit_case
-from workflows.models import CaseStep
+from workflows.models import AutoPolicy, CaseStep
 
 ORIGIN, PROCESSING = "350000", "440000"
 
@@ -27,6 +28,10 @@ def synthetic_id_number(area: str = "350102", birth: str = "19900101", serial: s
     body = f"{area}{birth}{serial}"
     # calc_check_digit expects the check digit position to be present; its value is ignored.
     return body + ric.calc_check_digit(body + "0")
+
+
+def _policies(decision: str) -> str:
+    return CasePolicies(default=AutoPolicy.model_validate({"decision": decision})).model_dump_json()
 
 
 def demo_application() -> Application:
@@ -68,7 +73,7 @@ async def run_demo(*, timeout: float, decision: str) -> int:
     log_dir = stack.state_dir / "nodes"
     nodes: list[NodeProcess] = [
         spawn_node(ORIGIN, log_dir),
-        spawn_node(PROCESSING, log_dir, env={"TONGBAN_NODE_AUTO_DECISION": decision}),
+        spawn_node(PROCESSING, log_dir, env={"TONGBAN_NODE_POLICIES": _policies(decision)}),
     ]
     try:
         clients = {
@@ -87,7 +92,7 @@ async def run_demo(*, timeout: float, decision: str) -> int:
                 client=services.client,
                 credentials=services.credentials,
                 application=demo_application(),
-                policy=origin_settings.policy,
+                policies=origin_settings.policies,
             )
         case_no = handle.id.removeprefix("intake-")
         console.print(f"case [bold]{case_no}[/bold] submitted at the 福建 window")

@@ -25,7 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from events.envelope import Envelope
 from events.models import EventType, InboundEvent, accepting_region_of
 from regions.naming import intake_workflow_id, processing_workflow_id, task_queue
-from workflows.models import AutoPolicy, ProcessingStart
+from regions.policies import CasePolicies
+from workflows.models import ProcessingStart
 from workflows.processing import ProcessingWorkflow
 from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
 
@@ -48,12 +49,22 @@ def _case_attributes(forwarded: Envelope) -> TypedSearchAttributes:
 
 class InboxDispatcher:
     def __init__(
-        self, *, pool: asyncpg.Pool, client: Client, region: str, policy: AutoPolicy
+        self, *, pool: asyncpg.Pool, client: Client, region: str, policies: CasePolicies
     ) -> None:
         self._pool = pool
         self._client = client
         self._region = region
-        self._policy = policy
+        self._policies = policies
+
+    def _processing_start(self, forwarded: Envelope) -> ProcessingStart:
+        item_code = str(forwarded.data.get("item_code", ""))
+        return ProcessingStart(
+            case_no=forwarded.subject,
+            processing_region=self._region,
+            promised_working_days=self._policies.promised_working_days,
+            policy=self._policies.for_item(item_code),
+            timings=self._policies.timings,
+        )
 
     async def deliver(self, event_ids: list[str]) -> None:
         rows = await self._pool.fetch(
@@ -101,9 +112,7 @@ class InboxDispatcher:
             try:
                 await self._client.start_workflow(
                     ProcessingWorkflow.run,
-                    ProcessingStart(
-                        case_no=case_no, processing_region=self._region, policy=self._policy
-                    ),
+                    self._processing_start(envelope),
                     id=processing_workflow_id(case_no),
                     task_queue=task_queue(self._region),
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

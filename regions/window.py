@@ -19,8 +19,9 @@ from events.models import Applicant, MaterialRef, RegionCode
 from events.sealing import seal
 from events.trust import sealing_key
 from regions.naming import intake_workflow_id, task_queue
+from regions.policies import CasePolicies
 from workflows.intake import IntakeWorkflow
-from workflows.models import AutoPolicy, IntakeRequest
+from workflows.models import IntakeRequest
 from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
 
 _CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -68,7 +69,8 @@ async def submit_case(
     client: Client,
     credentials: RegionCredentials,
     application: Application,
-    policy: AutoPolicy,
+    policies: CasePolicies,
+    required_materials: tuple[str, ...] = (),
     case_no: str | None = None,
 ) -> WorkflowHandle[IntakeWorkflow, object]:
     """Record the case (applicant sealed for this region's own key) and start its workflow.
@@ -107,7 +109,11 @@ async def submit_case(
         item_version=application.item_version,
         origin_region=region,
         processing_region=application.processing_region,
-        policy=policy,
+        required_materials=required_materials,
+        materials=application.materials,
+        fee_fen=application.fee_fen,
+        policy=policies.for_item(application.item_code),
+        timings=policies.timings,
     )
     try:
         return await client.start_workflow(

@@ -1,4 +1,4 @@
-"""Pure models the workflows and their activities exchange. No I/O imports."""
+"""Pure models the workflows, their callers and their activities exchange. No I/O imports."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from events.models import CaseNo, RegionCode
+from events.models import CaseNo, EventType, InboundEvent, MaterialRef, RegionCode
 
 
 class _Model(BaseModel):
@@ -17,31 +17,89 @@ class _Model(BaseModel):
 
 class IntakeStatus(StrEnum):
     RECEIVED = "received"
+    FORMAL_REVIEW = "formal-review"
+    SUPPLEMENT_PENDING = "supplement-pending"  # A's own 补正 with the applicant
+    REFUSED_AT_INTAKE = "refused-at-intake"
     FORMAL_REVIEW_PASSED = "formal-review-passed"
     FORWARDED = "forwarded"
     IN_TRANSIT = "in-transit"
+    PROCESSING = "processing"  # B accepted; its clock runs
+    SUPPLEMENT_REQUESTED = "supplement-requested"  # B's 补正, relayed to the applicant
+    WITHDRAWAL_REQUESTED = "withdrawal-requested"
+    NOT_ACCEPTED = "not-accepted"
     RESULT_RECEIVED = "result-received"
     RESULT_DELIVERED = "result-delivered"
     TRANSFER_FAILED = "transfer-failed"
+    COMPENSATING = "compensating"
     CLOSED = "closed"
+    CLOSED_REJECTED = "closed-rejected"
 
 
 class ProcessingStatus(StrEnum):
     WAITING = "waiting-for-case"
     RECEIVED = "received"
+    NOT_ACCEPTED = "not-accepted"
     ACCEPTED = "accepted"
+    PROCESSING = "processing"
+    SUPPLEMENT_REQUESTED = "supplement-requested"  # clock paused
     APPROVED = "approved"
     DENIED = "denied"
     RESULT_SENT = "result-sent"
+    CANCELLED = "cancelled"
     CLOSED = "closed"
 
 
-class AutoPolicy(_Model):
-    """How an item's steps are decided without a person (demo, benchmarks)."""
+class Effect(StrEnum):
+    """Effects on the world a region records once per case (and round, where repeatable)."""
 
-    formal_review: Literal["pass"] = "pass"
-    accept: Literal["accept"] = "accept"
-    decision: Literal["approve", "deny"] = "approve"
+    TAKE_MATERIALS = "take-materials"
+    ISSUE_RECEIPT = "issue-receipt"  # 受理回执
+    CHARGE_FEE = "charge-fee"
+    REFUND_FEE = "refund-fee"
+    VOID_RECEIPT = "void-receipt"
+    RETURN_MATERIALS = "return-materials"
+    NOTIFY_APPLICANT = "notify-applicant"
+    ISSUE_ACCEPTANCE_NOTICE = "issue-acceptance-notice"  # 受理通知书 (B)
+    REVOKE_ACCEPTANCE_NOTICE = "revoke-acceptance-notice"
+    ESCALATE_OVERDUE = "escalate-overdue"
+
+
+# What undoes what, for A's compensation (walked in reverse order of doing).
+COMPENSATION_OF: dict[Effect, Effect] = {
+    Effect.TAKE_MATERIALS: Effect.RETURN_MATERIALS,
+    Effect.ISSUE_RECEIPT: Effect.VOID_RECEIPT,
+    Effect.CHARGE_FEE: Effect.REFUND_FEE,
+}
+REVOCATION_OF: dict[Effect, Effect] = {
+    Effect.ISSUE_ACCEPTANCE_NOTICE: Effect.REVOKE_ACCEPTANCE_NOTICE,
+}
+
+Manual = Literal["manual"]
+
+
+class AutoPolicy(_Model):
+    """How an item's steps are decided when no person decides them (demo, benchmarks).
+
+    "manual" leaves the step to a person, through the workflow's Update of that step.
+    """
+
+    formal_review: Literal["pass"] | Manual = "pass"
+    acceptance: Literal["accept", "not-accept"] | Manual = "accept"
+    decision: Literal["approve", "deny"] | Manual = "approve"
+    delivery: Literal["window", "mail", "online"] | Manual = "window"
+
+
+class CaseTimings(_Model):
+    """Durations are inputs so tests run real timers in seconds."""
+
+    answer_timeout: timedelta = timedelta(days=30)  # A waits this long for B's accept/not-accept
+    supplement_timeout: timedelta = timedelta(days=15)  # an applicant's time to provide 补正
+    cancel_timeout: timedelta = timedelta(days=3)  # A waits this long for B to confirm a withdrawal
+    delivery_wait: timedelta = timedelta(days=60)  # B waits for A to confirm result delivery
+    working_day: timedelta | None = None  # None: real working days (holiday calendar)
+    warn_fraction: float = Field(default=0.8, gt=0, lt=1)
+    compensation_step_delay: timedelta = timedelta(0)  # lets tests stop a worker mid-compensation
+    history_limit: int = Field(default=10_000, ge=20)  # continue-as-new beyond this many events
 
 
 class IntakeRequest(_Model):
@@ -50,15 +108,90 @@ class IntakeRequest(_Model):
     item_version: int
     origin_region: RegionCode
     processing_region: RegionCode
+    required_materials: tuple[str, ...] = ()  # mandatory and not obtainable by data sharing
+    materials: tuple[MaterialRef, ...] = ()
+    fee_fen: int = Field(default=0, ge=0)
     policy: AutoPolicy = AutoPolicy()
-    # How long A waits for B's answer before treating the transfer as failed.
-    answer_timeout: timedelta = timedelta(days=30)
+    timings: CaseTimings = CaseTimings()
+    carry: IntakeCarry | None = None  # state handed over by continue-as-new
 
 
 class ProcessingStart(_Model):
     case_no: CaseNo
     processing_region: RegionCode
+    promised_working_days: int = Field(default=20, ge=0)
     policy: AutoPolicy = AutoPolicy()
+    timings: CaseTimings = CaseTimings()
+    carry: ProcessingCarry | None = None  # state handed over by continue-as-new
+
+
+# --- Human steps (Temporal Updates) -------------------------------------------------------
+
+
+class FormalReview(_Model):
+    """The window's formal review (形式审查) of the application and its materials."""
+
+    outcome: Literal["pass", "supplement", "refuse"]
+    missing: tuple[str, ...] = ()
+    reason: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _explained(self) -> FormalReview:
+        if self.outcome == "supplement" and not self.missing:
+            raise ValueError("a 补正 request must name the missing materials")
+        if self.outcome == "refuse" and not self.reason:
+            raise ValueError("a refusal must give its reason")
+        return self
+
+
+class SupplementMaterials(_Model):
+    materials: tuple[MaterialRef, ...] = Field(min_length=1)
+
+
+class Withdrawal(_Model):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DeliveryConfirmation(_Model):
+    channel: Literal["window", "mail", "online"]
+    tracking_no: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _mail_is_tracked(self) -> DeliveryConfirmation:
+        if self.channel == "mail" and not self.tracking_no:
+            raise ValueError("mail delivery needs the courier tracking number")
+        return self
+
+
+class AcceptanceDecision(_Model):
+    accept: bool
+    reason: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _explained(self) -> AcceptanceDecision:
+        if not self.accept and not self.reason:
+            raise ValueError("not accepting a case needs a reason")
+        return self
+
+
+class SupplementRequest(_Model):
+    missing: tuple[str, ...] = Field(min_length=1)
+    reason: str = Field(default="", max_length=2000)
+
+
+class Decision(_Model):
+    approve: bool
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class StepAck(_Model):
+    """What an Update returns: the status the case reached."""
+
+    case_no: CaseNo
+    status: str
+
+
+# --- Timeline and progress ------------------------------------------------------------------
 
 
 class CaseStep(_Model):
@@ -76,7 +209,52 @@ class CaseProgress(_Model):
     region: RegionCode
     status: str
     closed: bool
-    steps: tuple[CaseStep, ...] = Field(default=())
+    outcome: str | None = None
+    deadline: datetime | None = None
+    overdue: bool = False
+    steps: tuple[CaseStep, ...] = ()
+
+
+class CaseOutcome(_Model):
+    case_no: CaseNo
+    status: str
+    outcome: str | None = None
+
+
+class TimelineState(_Model):
+    """What a timeline carries across continue-as-new."""
+
+    status: str
+    steps: tuple[CaseStep, ...]
+    applied_events: tuple[str, ...]
+    deadline: datetime | None = None
+    overdue: bool = False
+
+
+class IntakeCarry(_Model):
+    timeline: TimelineState
+    phase: str
+    done_effects: tuple[Effect, ...]
+    pending_events: tuple[InboundEvent, ...]
+    outcome: str | None
+    reject_reason: str
+    answer_due: datetime | None
+    notifications: int
+
+
+class ProcessingCarry(_Model):
+    timeline: TimelineState
+    phase: str
+    origin_region: RegionCode | None
+    issued: tuple[Effect, ...]
+    pending_events: tuple[InboundEvent, ...]
+    outcome: str | None
+    deadline: datetime | None
+    warned: bool
+    supplement_rounds: int
+
+
+# --- Activity inputs --------------------------------------------------------------------------
 
 
 class SetStatus(_Model):
@@ -102,7 +280,20 @@ class SendDecision(_Model):
     reason: str
 
 
-class CaseOutcome(_Model):
+class SendEvent(_Model):
+    """Write one event to the outbox, and the case's new status, in one transaction."""
+
     case_no: CaseNo
+    step: str  # unique per case and sender: the event id derives from it
+    event_type: EventType
+    recipient: RegionCode
+    data: dict[str, object]
     status: str
-    outcome: Literal["approved", "denied"] | None = None
+
+
+class ApplyEffect(_Model):
+    case_no: CaseNo
+    effect: Effect
+    key: str  # unique per case: "refund-fee", "notify-applicant:2" ...
+    amount_fen: int = 0
+    detail: str = Field(default="", max_length=2000)

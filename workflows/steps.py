@@ -1,4 +1,4 @@
-"""Activity options and the one way a workflow moves a case to a new status."""
+"""Activity options and the few ways a workflow acts on the world, shared by both sides."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.cases import CaseActivities
-    from workflows.models import SetStatus
+    from events.models import EventType
+    from workflows.models import ApplyEffect, Effect, SendEvent, SetStatus
     from workflows.timeline import Timeline
 
 # Activities are idempotent, so retrying forever (with backoff) is safe: a database or
@@ -33,3 +34,53 @@ async def advance(
         **STEP_OPTIONS,
     )
     timeline.step(status, event_id=event_id, detail=detail)
+
+
+async def send(
+    timeline: Timeline,
+    *,
+    step: str,
+    event_type: EventType,
+    recipient: str,
+    data: dict[str, object],
+    status: str,
+    detail: str = "",
+) -> str:
+    """Send an event and move to `status` in one transaction; returns the event id."""
+    event_id: str = await workflow.execute_activity_method(
+        CaseActivities.send_event,
+        SendEvent(
+            case_no=timeline.case_no,
+            step=step,
+            event_type=event_type,
+            recipient=recipient,
+            data={"case_no": timeline.case_no, **data},
+            status=status,
+        ),
+        **STEP_OPTIONS,
+    )
+    timeline.step(status, event_id=event_id, detail=detail)
+    return event_id
+
+
+async def effect(
+    timeline: Timeline, what: Effect, *, key: str = "", amount_fen: int = 0, detail: str = ""
+) -> None:
+    """Do an effect once per case and key, and note it on the timeline."""
+    await workflow.execute_activity_method(
+        CaseActivities.apply_effect,
+        ApplyEffect(
+            case_no=timeline.case_no,
+            effect=what,
+            key=key or what.value,
+            amount_fen=amount_fen,
+            detail=detail,
+        ),
+        **STEP_OPTIONS,
+    )
+    timeline.note(f"{what.value}{f': {detail}' if detail else ''}")
+
+
+def history_too_long(limit: int) -> bool:
+    info = workflow.info()
+    return info.is_continue_as_new_suggested() or info.get_current_history_length() > limit

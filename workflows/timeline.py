@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.models import CaseProgress, CaseStep
-    from workflows.search import CASE_STATUS
+    from workflows.models import CaseProgress, CaseStep, TimelineState
+    from workflows.search import CASE_STATUS, DEADLINE, OVERDUE
 
 
 class Timeline:
-    """Status, step list and applied-event ids; every change also updates CaseStatus."""
+    """Status, steps, deadline and applied-event ids; changes also update the search attributes."""
 
     def __init__(self, case_no: str, region: str, status: str) -> None:
         self.case_no = case_no
         self.region = region
         self.status = status
         self.closed = False
+        self.outcome: str | None = None
+        self.deadline: datetime | None = None
+        self.overdue = False
         self.steps: list[CaseStep] = []
         self.applied_events: set[str] = set()
 
@@ -33,6 +38,27 @@ class Timeline:
         )
         workflow.upsert_search_attributes([CASE_STATUS.value_set(status)])
 
+    def note(self, detail: str, *, event_id: str | None = None) -> None:
+        """A timeline line that does not change the status (a warning, an effect done)."""
+        self.steps.append(
+            CaseStep(
+                at=workflow.now(),
+                region=self.region,
+                status=self.status,
+                event_id=event_id,
+                detail=detail,
+            )
+        )
+
+    def set_deadline(self, deadline: datetime | None) -> None:
+        self.deadline = deadline
+        update = DEADLINE.value_set(deadline) if deadline else DEADLINE.value_unset()
+        workflow.upsert_search_attributes([update])
+
+    def mark_overdue(self) -> None:
+        self.overdue = True
+        workflow.upsert_search_attributes([OVERDUE.value_set(True)])
+
     def first_time(self, event_id: str) -> bool:
         """True once per event id: redelivered events are ignored, not applied twice."""
         if event_id in self.applied_events:
@@ -46,5 +72,24 @@ class Timeline:
             region=self.region,
             status=self.status,
             closed=self.closed,
+            outcome=self.outcome,
+            deadline=self.deadline,
+            overdue=self.overdue,
             steps=tuple(self.steps),
         )
+
+    def state(self) -> TimelineState:
+        return TimelineState(
+            status=self.status,
+            steps=tuple(self.steps),
+            applied_events=tuple(sorted(self.applied_events)),
+            deadline=self.deadline,
+            overdue=self.overdue,
+        )
+
+    def restore(self, state: TimelineState) -> None:
+        self.status = state.status
+        self.steps = list(state.steps)
+        self.applied_events = set(state.applied_events)
+        self.deadline = state.deadline
+        self.overdue = state.overdue

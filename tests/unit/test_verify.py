@@ -142,7 +142,7 @@ def test_only_the_processing_region_may_decide(fujian: RegionCredentials) -> Non
 
 
 def test_only_the_accepting_region_may_withdraw(beijing: RegionCredentials) -> None:
-    raw = _send(beijing, EventType.WITHDRAWN, "440000", {}).to_wire()
+    raw = _send(beijing, EventType.WITHDRAWN, "440000", {"case_no": CASE, "reason": "x"}).to_wire()
     assert _reason(raw, "440000", beijing) is RejectReason.SENDER_NOT_ENTITLED
 
 
