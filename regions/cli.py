@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from regions.catalog_cli import app as catalog_app
+from regions.regions_cli import app as regions_app
 from regions.stack.cli import app as stack_app
 from regions.stack.settings import StackSettings
 
@@ -18,6 +20,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="Signing and sealing keys, tru
 app.add_typer(stack_app, name="stack", help="The local stack: Kafka, Temporal, Postgres.")
 app.add_typer(node_app, name="node")
 app.add_typer(keys_app, name="keys")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(regions_app, name="regions")
 
 
 @node_app.command("run")
