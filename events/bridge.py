@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from events.crash import BRIDGE_AFTER_OFFSET_COMMIT, BRIDGE_AFTER_STORE, NO_CRASH, CrashPoints
 from events.inbox import IncomingRecord, Stored, Verifier, store_incoming
+from events.receipts import SignerAt, needs_receipt
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +38,16 @@ class InboxBridge:
         verify: Verifier,
         region: str,
         dispatch: Dispatch,
+        signer_at: SignerAt,
+        crash: CrashPoints = NO_CRASH,
     ) -> None:
         self._pool = pool
         self._consumer = consumer
         self._verify = verify
         self._region = region
         self._dispatch = dispatch
+        self._signer_at = signer_at
+        self._crash = crash
         self.stats = BridgeStats()
 
     async def run(self) -> None:
@@ -64,7 +70,7 @@ class InboxBridge:
                         headers=tuple(message.headers or ()),
                     )
                     outcome, envelope = await store_incoming(
-                        conn, record, self._verify, self._region
+                        conn, record, self._verify, self._region, self._signer_at
                     )
                     self.stats.counts[outcome] += 1
                     if outcome is Stored.QUARANTINED:
@@ -75,9 +81,17 @@ class InboxBridge:
                             record.partition,
                             record.offset,
                         )
-                    elif outcome is Stored.ACCEPTED and envelope is not None:
+                    elif (
+                        outcome is Stored.ACCEPTED
+                        and envelope is not None
+                        and needs_receipt(envelope.type)
+                    ):
+                        # Receipts only settle this node's outbox; no workflow waits for one.
                         accepted.append(envelope.id)
                     offsets[tp] = record.offset + 1
+        if accepted:
+            self._crash.hit(BRIDGE_AFTER_STORE)
         await self._consumer.commit(offsets)
         if accepted:
+            self._crash.hit(BRIDGE_AFTER_OFFSET_COMMIT)
             await self._dispatch(accepted)

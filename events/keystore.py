@@ -38,7 +38,7 @@ class KeyStoreError(Exception):
     pass
 
 
-def _write_private(path: Path, key: PrivateKey, passphrase: bytes | None) -> None:
+def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None) -> None:
     encryption = BestAvailableEncryption(passphrase) if passphrase else NoEncryption()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -48,7 +48,7 @@ def _write_private(path: Path, key: PrivateKey, passphrase: bytes | None) -> Non
         handle.write(pem)
 
 
-def _read_private(path: Path, passphrase: bytes | None) -> PrivateKey:
+def read_private_key(path: Path, passphrase: bytes | None) -> PrivateKey:
     if path.stat().st_mode & 0o077:
         raise KeyStoreError(f"{path} is readable by group or others; chmod 600 it")
     key = load_pem_private_key(path.read_bytes(), password=passphrase)
@@ -57,7 +57,7 @@ def _read_private(path: Path, passphrase: bytes | None) -> PrivateKey:
     return key
 
 
-def _raw_public(key: PrivateKey) -> str:
+def raw_public(key: PrivateKey) -> str:
     return b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
@@ -101,7 +101,7 @@ class KeyStore:
         if not usable:
             raise KeyStoreError(f"no valid signing key of {region} is held here")
         newest = max(usable, key=lambda k: k.not_before)
-        key = _read_private(
+        key = read_private_key(
             self._region_dir(region) / f"signing-{newest.key_id}.key", self.passphrase
         )
         if not isinstance(key, Ed25519PrivateKey):
@@ -109,7 +109,7 @@ class KeyStore:
         return RegionSigner(region=region, key_id=newest.key_id, private_key=key)
 
     def sealing_private(self, region: str, key_id: str) -> X25519PrivateKey:
-        key = _read_private(self._region_dir(region) / f"sealing-{key_id}.key", self.passphrase)
+        key = read_private_key(self._region_dir(region) / f"sealing-{key_id}.key", self.passphrase)
         if not isinstance(key, X25519PrivateKey):
             raise KeyStoreError("sealing key file does not hold an X25519 key")
         return key
@@ -124,12 +124,12 @@ class KeyStore:
         """
         root_path = self.folder / "root.key"
         if not root_path.exists():
-            _write_private(root_path, Ed25519PrivateKey.generate(), self.passphrase)
-            root_pub = _read_private(root_path, self.passphrase).public_key()
+            write_private_key(root_path, Ed25519PrivateKey.generate(), self.passphrase)
+            root_pub = read_private_key(root_path, self.passphrase).public_key()
             self.root_public_path.write_bytes(
                 root_pub.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
             )
-        root = _read_private(root_path, self.passphrase)
+        root = read_private_key(root_path, self.passphrase)
         assert isinstance(root, Ed25519PrivateKey)
         current = self.directory() if self.directory_path.exists() else None
         known = {r.code: r for r in current.regions} if current else {}
@@ -138,28 +138,31 @@ class KeyStore:
             return current
         for code in missing:
             name, parent = regions[code]
-            known[code] = self._issue_region(code, name, parent, validity=validity, now=now)
+            known[code] = self.issue_region(code, name, parent, validity=validity, now=now)
         directory = TrustDirectory(
             version=(current.version + 1) if current else 1,
             issued_at=now,
             root_key_id="root-1",
             regions=tuple(known[c] for c in sorted(known)),
         ).signed_by("root-1", root)
+        self.write_directory(directory)
+        return directory
+
+    def write_directory(self, directory: TrustDirectory) -> None:
         tmp = self.directory_path.with_suffix(".tmp")
         tmp.write_bytes(directory.model_dump_json(indent=2).encode())
         tmp.replace(self.directory_path)  # atomic: a node never reads half a directory
-        return directory
 
-    def _issue_region(
+    def issue_region(
         self, code: str, name: str, parent: str | None, *, validity: timedelta, now: datetime
     ) -> RegionEntry:
         stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
         signing, sealing = Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
         signing_id, sealing_id = f"{code}-sig-{stamp}", f"{code}-seal-{stamp}"
-        _write_private(
+        write_private_key(
             self._region_dir(code) / f"signing-{signing_id}.key", signing, self.passphrase
         )
-        _write_private(
+        write_private_key(
             self._region_dir(code) / f"sealing-{sealing_id}.key", sealing, self.passphrase
         )
         return RegionEntry(
@@ -169,14 +172,14 @@ class KeyStore:
             signing_keys=(
                 KeyEntry(
                     key_id=signing_id,
-                    public_key=_raw_public(signing),
+                    public_key=raw_public(signing),
                     not_before=now,
                     not_after=now + validity,
                 ),
             ),
             sealing_key=KeyEntry(
                 key_id=sealing_id,
-                public_key=_raw_public(sealing),
+                public_key=raw_public(sealing),
                 not_before=now,
                 not_after=now + validity,
             ),

@@ -18,6 +18,10 @@ class RejectReason(StrEnum):
     SENDER_NOT_ENTITLED = "sender-not-entitled"
     CLOCK_SKEW = "clock-skew"
     TOO_OLD = "too-old"
+    # A receipt that names no business event this node sent, or one it sent elsewhere or
+    # with other bytes: either a forgery or a confused peer, never proof of delivery.
+    RECEIPT_UNKNOWN_EVENT = "receipt-unknown-event"
+    RECEIPT_MISMATCH = "receipt-mismatch"
 
 
 class Rejected(Exception):

@@ -17,7 +17,10 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from events.crash import NO_CRASH, RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, CrashPoints
+from events.models import EventType
 from events.outbox import OUTBOX_CHANNEL
+from events.resend_policy import ResendPolicy
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +39,15 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         idle_poll_seconds: float = 1.0,
+        resend: ResendPolicy | None = None,
+        crash: CrashPoints = NO_CRASH,
     ) -> None:
         self._pool = pool
         self._producer = producer
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
+        self._resend = resend or ResendPolicy()
+        self._crash = crash
         self._wake = asyncio.Event()
         self.stats = RelayStats()
 
@@ -50,12 +57,16 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT event_id, case_no, topic, envelope FROM outbox WHERE sent_at IS NULL"
+                "SELECT event_id, case_no, event_type, topic, envelope FROM outbox"
+                " WHERE sent_at IS NULL"
                 " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
             if not rows:
                 return 0
+            business = any(r["event_type"] != EventType.RECEIPT.value for r in rows)
+            if business:
+                self._crash.hit(RELAY_BEFORE_PUBLISH)
             # send() only enqueues into the producer's batch; awaiting all the futures
             # afterwards keeps per-partition order and lets the batch go out together.
             pending = [
@@ -65,9 +76,21 @@ class OutboxRelay:
                 for row in rows
             ]
             await asyncio.gather(*pending)
+            if business:
+                self._crash.hit(RELAY_AFTER_PUBLISH)
+            # A business event now waits for its receipt: the resender looks again at
+            # next_attempt_at, which backs off with each send. Receipts wait for nothing.
+            policy = self._resend
             await conn.execute(
-                "UPDATE outbox SET sent_at = now() WHERE event_id = ANY($1::text[])",
+                "UPDATE outbox SET sent_at = now(), attempts = attempts + 1,"
+                " next_attempt_at = CASE WHEN event_type = $2 THEN NULL ELSE now()"
+                "  + make_interval(secs => LEAST($3 * power($4, attempts), $5)) END"
+                " WHERE event_id = ANY($1::text[])",
                 [row["event_id"] for row in rows],
+                EventType.RECEIPT.value,
+                policy.receipt_timeout.total_seconds(),
+                policy.backoff,
+                policy.max_wait.total_seconds(),
             )
         self.stats.published += len(rows)
         return len(rows)

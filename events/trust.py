@@ -108,6 +108,20 @@ def signing_key(
     return Ed25519PublicKey.from_public_bytes(b64url_decode(key.public_key))
 
 
+def signing_key_any_time(
+    directory: TrustDirectory, region: str, key_id: str
+) -> Ed25519PublicKey | None:
+    """A listed key regardless of its validity today: an audit checks history, and an event
+    signed while a key was valid stays authentic after the key expires."""
+    entry = directory.region(region)
+    key = (
+        None if entry is None else next((k for k in entry.signing_keys if k.key_id == key_id), None)
+    )
+    return (
+        None if key is None else Ed25519PublicKey.from_public_bytes(b64url_decode(key.public_key))
+    )
+
+
 def sealing_key(
     directory: TrustDirectory, region: str, at: datetime
 ) -> tuple[str, X25519PublicKey]:

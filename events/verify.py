@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -104,3 +105,16 @@ def verify_record(
         raise Rejected(RejectReason.TOO_OLD, f"event time {envelope.time.isoformat()} is too old")
     _check_entitled(envelope)
     return envelope
+
+
+def verifier_for(
+    recipient: str, directory: Callable[[], TrustDirectory], limits: VerifyLimits
+) -> Callable[[bytes], Envelope]:
+    """Verification as a node does it: against the directory in force and the clock now."""
+
+    def verify(raw: bytes) -> Envelope:
+        return verify_record(
+            raw, recipient=recipient, directory=directory(), now=datetime.now(UTC), limits=limits
+        )
+
+    return verify

@@ -5,21 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Annotated
 
 import typer
 
+from bench.crypto import app as bench_app
+from regions.audit_cli import app as audit_app
 from regions.catalog_cli import app as catalog_app
+from regions.keys_cli import app as keys_app
+from regions.quarantine_cli import app as quarantine_app
 from regions.regions_cli import app as regions_app
 from regions.stack.cli import app as stack_app
 from regions.stack.settings import StackSettings
 
 app = typer.Typer(no_args_is_help=True, help="tongban: 跨省通办 cross-region case orchestration.")
 node_app = typer.Typer(no_args_is_help=True, help="Run a regional node.")
-keys_app = typer.Typer(no_args_is_help=True, help="Signing and sealing keys, trust directory.")
 app.add_typer(stack_app, name="stack", help="The local stack: Kafka, Temporal, Postgres.")
 app.add_typer(node_app, name="node")
 app.add_typer(keys_app, name="keys")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(audit_app, name="audit")
+app.add_typer(bench_app, name="bench", help="Micro-benchmarks.")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(regions_app, name="regions")
 
@@ -43,23 +48,6 @@ def node_run(region: str = typer.Option(..., help="GB/T 2260 code of this node's
         await run_node(settings, stop)
 
     asyncio.run(main())
-
-
-@keys_app.command("bootstrap")
-def keys_bootstrap(
-    region: Annotated[
-        list[str] | None, typer.Option(help="Regions to issue keys for (default: the stack's)")
-    ] = None,
-) -> None:
-    """Create a development root key, region keys, and publish a signed trust directory."""
-    from regions.local import ensure_local_keys, trust_dir
-
-    stack = StackSettings()
-    directory = ensure_local_keys(stack, tuple(region) if region else stack.regions)
-    typer.echo(
-        f"trust directory v{directory.version} with {len(directory.regions)} regions"
-        f" in {trust_dir(stack)}"
-    )
 
 
 @app.command()

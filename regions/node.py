@@ -1,7 +1,7 @@
 """The regional node: the one composition root that builds connections and wires them.
 
 One process runs the region's Temporal worker, its inbox bridge (Kafka consumer + verifier +
-dispatcher) and its outbox relay, until it is told to stop.
+dispatcher), its outbox relay and its resender (receipts), until it is told to stop.
 """
 
 from __future__ import annotations
@@ -9,24 +9,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.registry import node_activities
 from events.bridge import InboxBridge
+from events.crash import DISPATCH_AFTER_SIGNAL, NO_CRASH, CrashPoints
 from events.credentials import RegionCredentials
-from events.envelope import Envelope
+from events.failure_signal import WorkflowFailureNotifier
 from events.keystore import KeyStore
 from events.relay import OutboxRelay
+from events.resend import Resender
+from events.resend_policy import ResendPolicy
 from events.topics import consumer_group, inbox_topic
-from events.verify import VerifyLimits, verify_record
+from events.verify import VerifyLimits, verifier_for
 from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
 from regions.naming import task_queue
@@ -36,9 +47,46 @@ from workflows.registry import WORKFLOWS
 log = logging.getLogger(__name__)
 
 
-async def connect_temporal(address: str, namespace: str) -> Client:
+async def connect_temporal(
+    address: str, namespace: str, interceptors: Sequence[Interceptor] = ()
+) -> Client:
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter
+        address,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=interceptors,
+    )
+
+
+class _CrashAfterSignal(Interceptor):
+    """The dispatcher's "signal sent, row not yet marked delivered" gap, as a crash point:
+    every signal (and signal-with-start) this node's client sends passes through here."""
+
+    def __init__(self, crash: CrashPoints) -> None:
+        self._crash = crash
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        crash = self._crash
+
+        class Outbound(OutboundInterceptor):
+            async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+                handle = await super().start_workflow(input)
+                if input.start_signal is not None:
+                    crash.hit(DISPATCH_AFTER_SIGNAL)
+                return handle
+
+            async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+                await super().signal_workflow(input)
+                crash.hit(DISPATCH_AFTER_SIGNAL)
+
+        return Outbound(next)
+
+
+def resend_policy(settings: NodeSettings) -> ResendPolicy:
+    return ResendPolicy(
+        receipt_timeout=timedelta(seconds=settings.receipt_timeout_s),
+        backoff=settings.resend_backoff,
+        max_attempts=settings.max_send_attempts,
     )
 
 
@@ -53,11 +101,23 @@ class NodeServices:
     credentials: RegionCredentials
 
 
+def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispatcher:
+    return InboxDispatcher(
+        pool=services.pool,
+        client=services.client,
+        region=settings.region,
+        policies=settings.policies,
+    )
+
+
 @contextlib.asynccontextmanager
-async def node_services(settings: NodeSettings) -> AsyncIterator[NodeServices]:
+async def node_services(
+    settings: NodeSettings, crash: CrashPoints = NO_CRASH
+) -> AsyncIterator[NodeServices]:
     pool = await create_pool(settings.postgres_dsn.get_secret_value())
     try:
-        client = await connect_temporal(settings.temporal_address, settings.namespace)
+        interceptors = [_CrashAfterSignal(crash)] if crash.armed else []
+        client = await connect_temporal(settings.temporal_address, settings.namespace, interceptors)
         yield NodeServices(pool, client, credentials_for(settings))
     finally:
         await pool.close()
@@ -65,19 +125,14 @@ async def node_services(settings: NodeSettings) -> AsyncIterator[NodeServices]:
 
 async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
     region = settings.region
-    async with node_services(settings) as services:
+    crash = CrashPoints(settings.crash_at)
+    async with node_services(settings, crash) as services:
         credentials = services.credentials
         credentials.directory()  # refuse to start on a missing or forged directory
-        limits = VerifyLimits()
+        limits = VerifyLimits(max_bytes=settings.max_record_bytes)
+        policy = resend_policy(settings)
 
-        def verify(raw: bytes) -> Envelope:
-            return verify_record(
-                raw,
-                recipient=region,
-                directory=credentials.directory(),
-                now=datetime.now(UTC),
-                limits=limits,
-            )
+        verify = verifier_for(region, credentials.directory, limits)
 
         worker = Worker(
             services.client,
@@ -97,19 +152,26 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
         )
         await producer.start()
         await consumer.start()
-        dispatcher = InboxDispatcher(
-            pool=services.pool, client=services.client, region=region, policy=settings.policy
-        )
+        dispatcher = dispatcher_for(settings, services)
         bridge = InboxBridge(
             pool=services.pool,
             consumer=consumer,
             verify=verify,
             region=region,
             dispatch=dispatcher.deliver,
+            signer_at=credentials.signer,
+            crash=crash,
         )
-        relay = OutboxRelay(services.pool, producer)
+        relay = OutboxRelay(services.pool, producer, resend=policy, crash=crash)
+        resender = Resender(
+            pool=services.pool,
+            region=region,
+            policy=policy,
+            notify=WorkflowFailureNotifier(services.client, region),
+        )
         loops = [
             asyncio.create_task(relay.run(), name="outbox-relay"),
+            asyncio.create_task(resender.run(), name="resender"),
             asyncio.create_task(bridge.run(), name="inbox-bridge"),
             asyncio.create_task(dispatcher.run_sweeper(), name="inbox-sweeper"),
         ]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.models import RegionCode
 from regions.naming import namespace
-from workflows.models import AutoPolicy
+from regions.policies import CasePolicies
 
 
 class NodeSettings(BaseSettings):
@@ -23,15 +22,21 @@ class NodeSettings(BaseSettings):
     postgres_dsn: SecretStr
     trust_dir: Path
     key_passphrase: SecretStr | None = None
-    auto_decision: Literal["approve", "deny"] = "approve"
+    # JSON in TONGBAN_NODE_POLICIES: per-item automatic policies and case timings.
+    policies: CasePolicies = CasePolicies()
+    # Records larger than this are quarantined unread (the broker's own limit is ~1 MiB).
+    max_record_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Reception awareness: wait this long for a receipt, then resend with backoff; give up
+    # (mark failed, tell the workflow, raise an alarm) after this many sends.
+    receipt_timeout_s: float = Field(default=30.0, gt=0)
+    resend_backoff: float = Field(default=2.0, ge=1.0)
+    max_send_attempts: int = Field(default=10, ge=1)
+    # Crash tests only: a named point (events/crash.py) where the node dies as if killed.
+    crash_at: str | None = None
 
     @property
     def namespace(self) -> str:
         return self.temporal_namespace or namespace(self.region)
-
-    @property
-    def policy(self) -> AutoPolicy:
-        return AutoPolicy(decision=self.auto_decision)
 
     @property
     def passphrase(self) -> bytes | None:

@@ -1,0 +1,166 @@
+"""`tongban quarantine`: list, show and re-drive records a node refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import asyncpg
+import typer
+
+from regions.node_settings import NodeSettings
+
+app = typer.Typer(no_args_is_help=True, help="Records a node refused: list, show, re-drive.")
+
+RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")]
+
+
+def _settings(region: str) -> NodeSettings:
+    from regions.local import local_node_settings
+    from regions.stack.settings import StackSettings
+
+    return local_node_settings(region, StackSettings())
+
+
+async def _fetch(region: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(_settings(region).postgres_dsn.get_secret_value())
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+def _summary(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "reason": row["reason"],
+        "detail": row["detail"],
+        "topic": row["topic"],
+        "partition": row["kafka_partition"],
+        "offset": row["kafka_offset"],
+        "bytes": row["size"],
+        "received_at": row["received_at"].isoformat(),
+        "redriven_at": row["redriven_at"].isoformat() if row["redriven_at"] else None,
+    }
+
+
+_COLUMNS = (
+    "id, reason, detail, topic, kafka_partition, kafka_offset, octet_length(raw) AS size,"
+    " received_at, redriven_at"
+)
+
+
+@app.command("list")
+def list_records(
+    region: RegionOption,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    all_records: Annotated[bool, typer.Option("--all", help="Include redriven records")] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+) -> None:
+    """Quarantined records, newest first (redriven ones only with --all)."""
+    where = "" if all_records else " WHERE redriven_at IS NULL"
+    rows = asyncio.run(
+        _fetch(region, f"SELECT {_COLUMNS} FROM quarantine{where} ORDER BY id DESC LIMIT $1", limit)
+    )
+    records = [_summary(r) for r in rows]
+    if as_json:
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    if not records:
+        typer.echo(f"no quarantined records in {region}")
+    for r in records:
+        typer.echo(
+            f"{r['id']:>6}  {r['received_at'][:19]}  {r['reason']:<22}"
+            f" {r['topic']}/{r['partition']}/{r['offset']}  {r['detail']}"
+        )
+
+
+@app.command("show")
+def show(
+    record_id: Annotated[int, typer.Argument(metavar="ID")],
+    region: RegionOption,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One record with its headers and raw bytes (text when it is UTF-8, else hex).
+
+    The raw bytes are what the bus carried: personal data in them is sealed ciphertext."""
+    rows = asyncio.run(
+        _fetch(
+            region,
+            f"SELECT {_COLUMNS}, raw, headers, redrive_note FROM quarantine WHERE id = $1",
+            record_id,
+        )
+    )
+    if not rows:
+        typer.echo(f"no quarantined record {record_id} in {region}", err=True)
+        raise typer.Exit(1)
+    row = rows[0]
+    raw = bytes(row["raw"])
+    try:
+        text, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = raw.hex(), "hex"
+    headers = row["headers"]
+    if isinstance(headers, str):
+        headers = json.loads(headers)
+    record = {
+        **_summary(row),
+        "redrive_note": row["redrive_note"],
+        "headers": headers,
+        "raw_encoding": encoding,
+        "raw": text,
+    }
+    if as_json:
+        typer.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        return
+    for key, value in record.items():
+        if key != "raw":
+            typer.echo(f"{key:>13}: {value}")
+    typer.echo(f"{'raw':>13}:\n{text}")
+
+
+async def _redrive(region: str, record_id: int) -> int:
+    from events.redrive import NotRedrivable, redrive
+    from events.rejections import Rejected
+    from events.verify import VerifyLimits, verifier_for
+    from regions.node import dispatcher_for, node_services
+
+    settings = _settings(region)
+    async with node_services(settings) as services:
+        credentials = services.credentials
+        verify = verifier_for(
+            region, credentials.directory, VerifyLimits(max_bytes=settings.max_record_bytes)
+        )
+        async with services.pool.acquire() as conn:
+            try:
+                result = await redrive(conn, record_id, verify, region, credentials.signer)
+            except Rejected as rejected:
+                typer.echo(
+                    f"record {record_id} still fails: {rejected.reason.value}: {rejected.detail}"
+                    " (nothing changed)",
+                    err=True,
+                )
+                return 1
+            except NotRedrivable as exc:
+                typer.echo(f"error: {exc}", err=True)
+                return 1
+        typer.echo(
+            f"record {record_id} redriven: {result.stored.value} as"
+            f" {result.envelope.type.value} event {result.envelope.id}"
+        )
+        if result.dispatchable:
+            # If this fails the node's sweeper delivers the stored row later.
+            dispatcher = dispatcher_for(settings, services)
+            await dispatcher.deliver([result.envelope.id])
+            typer.echo("dispatched to the case workflow")
+    return 0
+
+
+@app.command("redrive")
+def redrive_record(
+    record_id: Annotated[int, typer.Argument(metavar="ID")], region: RegionOption
+) -> None:
+    """Verify the stored bytes again (e.g. after a directory update); if they pass, store
+    them in the inbox as if just received and dispatch them. Otherwise say why."""
+    raise typer.Exit(asyncio.run(_redrive(region, record_id)))

@@ -1,0 +1,144 @@
+"""Helpers for the exchange tests: nodes with chosen settings, database reads, forged records.
+
+Every test here runs against the real local stack; records are produced straight to a
+node's inbox topic, as a forger or a replaying attacker on the bus would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from temporalio.client import Client, WorkflowHandle
+
+from events.credentials import RegionCredentials
+from events.envelope import Envelope
+from events.keystore import KeyStore
+from events.models import EventType
+from events.outbox import signed_envelope
+from events.topics import inbox_topic
+from regions.demo import synthetic_id_number
+from regions.local import local_node_settings, trust_dir
+from regions.node import node_services
+from regions.node_process import NodeProcess, spawn_node, wait_until_polling
+from regions.policies import CasePolicies
+from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
+from regions.window import Application, submit_case
+
+T = TypeVar("T")
+RECEIPT = EventType.RECEIPT.value
+
+
+def new_case_no(region: str) -> str:
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTUVWXY"
+    serial = "".join(secrets.choice(alphabet) for _ in range(8))
+    return f"{region}-{datetime.now(UTC):%Y%m%d}-{serial}"
+
+
+def credentials(settings: StackSettings, region: str) -> RegionCredentials:
+    return RegionCredentials(KeyStore(trust_dir(settings)), region)
+
+
+def signed(
+    creds: RegionCredentials,
+    event_type: EventType,
+    *,
+    case_no: str,
+    recipient: str,
+    data: dict[str, Any],
+    at: datetime | None = None,
+    step: str | None = None,
+) -> Envelope:
+    at = at or datetime.now(UTC)
+    return signed_envelope(
+        creds.signer(at),
+        event_type=event_type,
+        case_no=case_no,
+        step=step or f"{event_type.value}/{secrets.token_hex(4)}",
+        recipient=recipient,
+        data=data,
+        now=at,
+    )
+
+
+async def produce(bootstrap: str, region: str, value: bytes, key: bytes) -> tuple[int, int]:
+    """(partition, offset) of one record written to `region`'s inbox topic."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        meta = await producer.send_and_wait(inbox_topic(region), value, key=key)
+    finally:
+        await producer.stop()
+    return meta.partition, meta.offset
+
+
+async def rows(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = "condition"
+) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+def dsn(stack: StackEndpoints, region: str) -> str:
+    return region_dsn(stack.postgres_dsn, region)
+
+
+async def start_node(
+    stack: StackEndpoints,
+    settings: StackSettings,
+    region: str,
+    client: Client,
+    env: dict[str, str] | None = None,
+) -> NodeProcess:
+    node = spawn_node(region, settings.state_dir / "test-nodes", env=env)
+    try:
+        await wait_until_polling(client, node)
+    except BaseException:
+        node.kill()
+        raise
+    return node
+
+
+def application(processing_region: str, serial: int = 1) -> Application:
+    return Application(
+        item_code="GG-00102-000",
+        processing_region=processing_region,
+        applicant_name=f"测试申请人{secrets.token_hex(3)}",
+        applicant_id_number=synthetic_id_number(serial=f"{serial % 1000:03d}"),
+        applicant_phone="13800000000",
+    )
+
+
+async def submit(
+    stack: StackEndpoints, settings: StackSettings, origin: str, processing: str
+) -> tuple[str, WorkflowHandle[Any, Any]]:
+    node_settings = local_node_settings(origin, settings, stack)
+    async with node_services(node_settings) as services:
+        handle = await submit_case(
+            pool=services.pool,
+            client=services.client,
+            credentials=services.credentials,
+            application=application(processing),
+            policies=CasePolicies(),
+        )
+    return handle.id.removeprefix("intake-"), handle
