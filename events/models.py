@@ -152,7 +152,8 @@ class CaseCancelled(_Payload):
 
 class ResultDelivered(_Payload):
     case_no: CaseNo
-    channel: Literal["window", "mail", "online"]
+    # "notice": a refusal or denial delivered with the notice that closes the case.
+    channel: Literal["window", "mail", "online", "notice"]
     tracking_no: str | None = None
 
 

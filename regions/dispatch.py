@@ -61,9 +61,9 @@ class InboxDispatcher:
         return ProcessingStart(
             case_no=forwarded.subject,
             processing_region=self._region,
-            promised_working_days=self._policies.promised_working_days,
+            promised_working_days=self._policies.working_days_for(item_code),
             policy=self._policies.for_item(item_code),
-            timings=self._policies.timings,
+            timings=self._policies.timings_for(item_code),
         )
 
     async def deliver(self, event_ids: list[str]) -> None:

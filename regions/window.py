@@ -113,7 +113,7 @@ async def submit_case(
         materials=application.materials,
         fee_fen=application.fee_fen,
         policy=policies.for_item(application.item_code),
-        timings=policies.timings,
+        timings=policies.timings_for(application.item_code),
     )
     try:
         return await client.start_workflow(

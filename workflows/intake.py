@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
 
 S = IntakeStatus
 # Before B's decision the applicant may withdraw; afterwards the decision stands.
-_WITHDRAWABLE = {"review", "forward", "await"}
+_WITHDRAWABLE = {"review", "supplement", "forward", "await"}
 
 
 @workflow.defn
@@ -89,6 +89,8 @@ class IntakeWorkflow:
         while self._phase != "closed":
             if self._phase == "review":
                 await self._formal_review()
+            elif self._phase == "supplement":
+                await self._await_own_supplement()
             elif self._phase == "forward":
                 await self._forward()
             elif self._phase == "await":
@@ -97,7 +99,11 @@ class IntakeWorkflow:
                 await self._deliver()
             elif self._phase == "compensate":
                 await self._compensate()
-            if self._phase != "closed" and history_too_long(request.timings.history_limit):
+            if (
+                self._phase != "closed"
+                and not self._inputs_pending()
+                and history_too_long(request.timings.history_limit)
+            ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(request.model_copy(update={"carry": self._carry()}))
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -124,17 +130,18 @@ class IntakeWorkflow:
         else:
             await self._notify(f"补正 needed: {', '.join(review.missing)}")
             await advance(self._timeline, S.SUPPLEMENT_PENDING, detail=", ".join(review.missing))
-            self._review = None
-            provided = await self._next_supplement(self._request.timings.supplement_timeout)
-            if provided is not None:
-                self._materials.extend(provided.materials)
-                self._timeline.note(f"补正 provided: {len(provided.materials)} materials")
-            elif self._withdrawal is None:
-                await advance(
-                    self._timeline, S.REFUSED_AT_INTAKE, detail="补正 not provided in time"
-                )
-                self._reject("refused-at-intake", "补正 not provided in time")
+            self._phase = "supplement"
         self._review = None
+
+    async def _await_own_supplement(self) -> None:
+        provided = await self._next_supplement(self._request.timings.supplement_timeout)
+        if provided is not None:
+            self._materials.extend(provided.materials)
+            self._timeline.note(f"补正 provided: {len(provided.materials)} materials")
+            self._phase = "review"
+        elif self._withdrawal is None:
+            await advance(self._timeline, S.REFUSED_AT_INTAKE, detail="补正 not provided in time")
+            self._reject("refused-at-intake", "补正 not provided in time")
 
     async def _forward(self) -> None:
         if self._withdrawal is not None:
@@ -235,6 +242,17 @@ class IntakeWorkflow:
             amount = self._request.fee_fen if undo is Effect.REFUND_FEE else 0
             await effect(self._timeline, undo, amount_fen=amount, detail=self._reason)
         await self._notify(f"case closed: {self._reason}")
+        if self._outcome == "denied":
+            # The denial is B's result too: tell B it reached the applicant, so B can close.
+            await send(
+                self._timeline,
+                step="result-delivered",
+                event_type=EventType.RESULT_DELIVERED,
+                recipient=self._request.processing_region,
+                data={"channel": "notice"},
+                status=S.COMPENSATING,
+                detail="denial delivered with the closing notice",
+            )
         await self._close(S.CLOSED_REJECTED)
 
     # --- helpers --------------------------------------------------------------------------
@@ -270,6 +288,13 @@ class IntakeWorkflow:
             self._reject("withdrawn", self._withdrawal.reason)
             return None
         return self._supplement
+
+    def _inputs_pending(self) -> bool:
+        """An input a person gave that the main loop has not fully applied yet: continuing as
+        new now would leave its Update waiting, so the workflow waits for a later boundary."""
+        unsent_withdrawal = self._withdrawal is not None and not self._withdrawal_sent
+        pending = self._review or self._supplement or self._delivery
+        return pending is not None or (unsent_withdrawal and self._phase == "await")
 
     def _something_to_handle(self) -> bool:
         return bool(
@@ -322,6 +347,7 @@ class IntakeWorkflow:
             self._awaiting, self._supplement_due = "supplement", request.due
         elif kind is EventType.DECIDED:
             decision = CaseDecided.model_validate(event.data)
+            timeline.set_deadline(None)  # decided: the 承诺时限 no longer runs
             self._answer_due = self._supplement_due = self._cancel_due = None
             self._awaiting = None
             await advance(

@@ -75,7 +75,12 @@ class ProcessingWorkflow:
                 await self._processing_step()
             elif self._phase == "result":
                 await self._await_delivery()
-            if self._phase != "closed" and history_too_long(start.timings.history_limit):
+            pending = self._acceptance or self._decision or self._supplement_request
+            if (
+                self._phase != "closed"
+                and pending is None
+                and history_too_long(start.timings.history_limit)
+            ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(start.model_copy(update={"carry": self._carry()}))
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -40,10 +40,14 @@ class ProvincePair:
 
 @contextlib.asynccontextmanager
 async def start_pair(
-    stack: StackEndpoints, settings: StackSettings, origin: str, processing: str
+    stack: StackEndpoints,
+    settings: StackSettings,
+    origin: str,
+    processing: str,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[ProvincePair]:
     log_dir = settings.state_dir / "test-nodes"
-    nodes = {region: spawn_node(region, log_dir) for region in (origin, processing)}
+    nodes = {region: spawn_node(region, log_dir, env) for region in (origin, processing)}
     try:
         clients = {
             region: await connect_temporal(stack.temporal_address, namespace(region))

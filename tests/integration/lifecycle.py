@@ -1,0 +1,184 @@
+"""Driving cases through their lifecycle on a running province pair, for the lifecycle tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import asyncpg
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from events.models import MaterialRef
+from regions.naming import intake_workflow_id, processing_workflow_id
+from regions.node import node_services
+from regions.node_settings import NodeSettings
+from regions.policies import CasePolicies
+from regions.window import submit_case
+from tests.integration.pair import ProvincePair
+from workflows.intake import IntakeWorkflow
+from workflows.models import AutoPolicy, CaseProgress, CaseTimings
+from workflows.processing import ProcessingWorkflow
+
+MANUAL = AutoPolicy(
+    formal_review="manual", acceptance="manual", decision="manual", delivery="manual"
+)
+FAST = CaseTimings(
+    answer_timeout=timedelta(seconds=8),
+    supplement_timeout=timedelta(seconds=4),
+    cancel_timeout=timedelta(seconds=8),
+    delivery_wait=timedelta(seconds=60),
+    working_day=timedelta(seconds=5),
+)
+
+# Item codes of the test catalog: each selects the policies a scenario needs.
+TEST_POLICIES = CasePolicies(
+    default=AutoPolicy(),
+    items={
+        "T-DENY": AutoPolicy(decision="deny"),
+        "T-NOT-ACCEPT": AutoPolicy(acceptance="not-accept"),
+        "T-MANUAL": MANUAL,
+        "T-B-DECIDES": AutoPolicy(decision="manual"),
+        "T-DEADLINE": AutoPolicy(decision="manual"),
+        "T-CAN": MANUAL,
+        "T-SLOW-COMPENSATION": AutoPolicy(decision="deny"),
+    },
+    timings=FAST,
+    promised_working_days=20,
+    item_working_days={"T-DEADLINE": 2},
+    item_timings={
+        "T-CAN": FAST.model_copy(update={"history_limit": 40}),
+        "T-SLOW-COMPENSATION": FAST.model_copy(
+            update={"compensation_step_delay": timedelta(seconds=2)}
+        ),
+        "T-DEADLINE": FAST.model_copy(update={"warn_fraction": 0.5}),
+    },
+)
+POLICY_ENV = {"TONGBAN_NODE_POLICIES": TEST_POLICIES.model_dump_json()}
+
+
+def material(name: str) -> MaterialRef:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return MaterialRef(name=name, sha256=digest, ref=f"window://materials/{digest[:12]}")
+
+
+async def submit(
+    pair: ProvincePair,
+    origin: NodeSettings,
+    item_code: str,
+    *,
+    fee_fen: int = 0,
+    materials: tuple[MaterialRef, ...] = (),
+    required: tuple[str, ...] = (),
+    processing_region: str | None = None,
+) -> str:
+    overrides: dict[str, object] = {
+        "item_code": item_code,
+        "fee_fen": fee_fen,
+        "materials": materials,
+    }
+    if processing_region:
+        overrides["processing_region"] = processing_region
+    async with node_services(origin) as services:
+        handle = await submit_case(
+            pool=services.pool,
+            client=services.client,
+            credentials=services.credentials,
+            application=pair.application(**overrides),
+            policies=TEST_POLICIES,
+            required_materials=required,
+        )
+    return handle.id.removeprefix("intake-")
+
+
+def intake(pair: ProvincePair, case_no: str) -> WorkflowHandle[IntakeWorkflow, object]:
+    return pair.clients[pair.origin].get_workflow_handle_for(
+        IntakeWorkflow.run, intake_workflow_id(case_no)
+    )
+
+
+def processing(pair: ProvincePair, case_no: str) -> WorkflowHandle[ProcessingWorkflow, object]:
+    return pair.clients[pair.processing].get_workflow_handle_for(
+        ProcessingWorkflow.run, processing_workflow_id(case_no)
+    )
+
+
+async def _wait(
+    fetch: Callable[[], Awaitable[CaseProgress]],
+    ready: Callable[[CaseProgress], bool],
+    timeout: float,
+) -> CaseProgress:
+    deadline = time.monotonic() + timeout
+    last: CaseProgress | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = await fetch()
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:  # B's workflow may not exist yet
+                raise
+            last = None
+        if last is not None and ready(last):
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out; last progress: {last.status if last else None}")
+
+
+Ready = Callable[[CaseProgress], bool]
+
+
+async def a_until(
+    pair: ProvincePair, case_no: str, ready: Ready, timeout: float = 30
+) -> CaseProgress:
+    return await _wait(lambda: intake(pair, case_no).query(IntakeWorkflow.progress), ready, timeout)
+
+
+async def b_until(
+    pair: ProvincePair, case_no: str, ready: Ready, timeout: float = 30
+) -> CaseProgress:
+    return await _wait(
+        lambda: processing(pair, case_no).query(ProcessingWorkflow.progress), ready, timeout
+    )
+
+
+async def a_reaches(
+    pair: ProvincePair, case_no: str, status: str, timeout: float = 30
+) -> CaseProgress:
+    return await a_until(pair, case_no, lambda p: p.status == status, timeout)
+
+
+async def b_reaches(
+    pair: ProvincePair, case_no: str, status: str, timeout: float = 30
+) -> CaseProgress:
+    return await b_until(pair, case_no, lambda p: p.status == status, timeout)
+
+
+async def a_closed(pair: ProvincePair, case_no: str, timeout: float = 60) -> CaseProgress:
+    return await a_until(pair, case_no, lambda p: p.closed, timeout)
+
+
+async def b_closed(pair: ProvincePair, case_no: str, timeout: float = 60) -> CaseProgress:
+    return await b_until(pair, case_no, lambda p: p.closed, timeout)
+
+
+def statuses(progress: CaseProgress) -> list[str]:
+    """The distinct statuses in the order the case went through them."""
+    seen: list[str] = []
+    for step in progress.steps:
+        if not seen or seen[-1] != step.status:
+            seen.append(step.status)
+    return seen
+
+
+async def journal(dsn: str, case_no: str) -> list[tuple[str, int]]:
+    """Instructions issued to the outside world for this case, in order: (effect, amount)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT effect, amount_fen FROM effect_journal WHERE case_no = $1 ORDER BY id", case_no
+        )
+    finally:
+        await conn.close()
+    return [(r["effect"], r["amount_fen"]) for r in rows]

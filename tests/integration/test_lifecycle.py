@@ -1,0 +1,402 @@
+"""Every transition of both sides' case workflows, on the real stack with real timers.
+
+Each test names, in its docstring, the transitions it covers (see docs/lifecycle.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from regions.local import ensure_local_keys, local_node_settings
+from regions.node_settings import NodeSettings
+from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
+from tests.integration.lifecycle import (
+    POLICY_ENV,
+    a_closed,
+    a_reaches,
+    a_until,
+    b_closed,
+    b_reaches,
+    b_until,
+    intake,
+    journal,
+    material,
+    processing,
+    statuses,
+    submit,
+)
+from tests.integration.pair import ProvincePair, start_pair
+from workflows.models import (
+    AcceptanceDecision,
+    CaseProgress,
+    Decision,
+    DeliveryConfirmation,
+    FormalReview,
+    SupplementMaterials,
+    SupplementRequest,
+    Withdrawal,
+)
+
+pytestmark = pytest.mark.integration
+
+A, B = "350000", "440000"
+NOTIFY, TAKE, RECEIPT, FEE = "notify-applicant", "take-materials", "issue-receipt", "charge-fee"
+REFUND, VOID, RETURN = "refund-fee", "void-receipt", "return-materials"
+
+
+@pytest.fixture(scope="module")
+async def pair(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIterator[ProvincePair]:
+    ensure_local_keys(stack_settings, stack_settings.regions)
+    async with start_pair(stack, stack_settings, A, B, env=POLICY_ENV) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def origin(stack: StackEndpoints, stack_settings: StackSettings) -> NodeSettings:
+    return local_node_settings(A, stack_settings, stack)
+
+
+@pytest.fixture(scope="module")
+def dsn_a(stack: StackEndpoints) -> str:
+    return region_dsn(stack.postgres_dsn, A)
+
+
+@pytest.fixture(scope="module")
+def dsn_b(stack: StackEndpoints) -> str:
+    return region_dsn(stack.postgres_dsn, B)
+
+
+async def test_automatic_approval_with_a_fee(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str
+) -> None:
+    """A: received → formal-review → formal-review-passed → forwarded → in-transit → processing →
+    result-received → result-delivered → closed. B: received → processing → approved →
+    result-sent → closed."""
+    case_no = await submit(
+        pair, origin, "GG-00102-000", fee_fen=2500, materials=(material("身份证"),)
+    )
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert statuses(a) == [
+        "received",
+        "formal-review",
+        "formal-review-passed",
+        "forwarded",
+        "in-transit",
+        "processing",
+        "result-received",
+        "result-delivered",
+        "closed",
+    ]
+    assert statuses(b) == ["received", "processing", "approved", "result-sent", "closed"]
+    assert (a.outcome, b.outcome) == ("approved", "approved")
+    accepted = [s.detail for s in a.steps if s.status == "processing"]
+    assert accepted[0].startswith("accepted; deadline ")
+    assert a.deadline is None
+    assert b.deadline is None  # both stop the clock once decided
+    assert await journal(dsn_a, case_no) == [(TAKE, 0), (RECEIPT, 0), (FEE, 2500), (NOTIFY, 0)]
+
+
+async def test_refused_at_formal_review(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str
+) -> None:
+    """A: formal-review → refused-at-intake → compensating → closed-rejected (nothing forwarded)."""
+    case_no = await submit(pair, origin, "T-MANUAL", materials=(material("申请表"),))
+    await a_reaches(pair, case_no, "formal-review")
+    ack = await intake(pair, case_no).execute_update(
+        "record_formal_review", FormalReview(outcome="refuse", reason="not this office's item")
+    )
+    assert ack["status"] in ("refused-at-intake", "compensating", "closed-rejected")
+    a = await a_closed(pair, case_no)
+    assert statuses(a)[-3:] == ["refused-at-intake", "compensating", "closed-rejected"]
+    assert "forwarded" not in statuses(a)
+    assert await journal(dsn_a, case_no) == [(TAKE, 0), (RETURN, 0), (NOTIFY, 0)]
+
+
+async def test_supplement_at_the_window_then_manual_steps_on_both_sides(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str
+) -> None:
+    """A: formal-review → supplement-pending → formal-review → formal-review-passed; B (manual):
+    received → processing via decide_acceptance; B: processing → approved via decide; A:
+    result-received → result-delivered by mail with tracking number → closed."""
+    case_no = await submit(pair, origin, "T-MANUAL")
+    handle_a = intake(pair, case_no)
+    await a_reaches(pair, case_no, "formal-review")
+    await handle_a.execute_update(
+        "record_formal_review",
+        FormalReview(outcome="supplement", missing=("户口簿",), reason="缺少户口簿"),
+    )
+    await a_reaches(pair, case_no, "supplement-pending")
+    ack = await handle_a.execute_update(
+        "provide_supplement", SupplementMaterials(materials=(material("户口簿"),))
+    )
+    assert ack["status"] == "formal-review"
+    await handle_a.execute_update(
+        "record_formal_review", FormalReview(outcome="pass", reason="齐全")
+    )
+
+    await b_reaches(pair, case_no, "received")
+    await processing(pair, case_no).execute_update(
+        "decide_acceptance", AcceptanceDecision(accept=True)
+    )
+    await b_reaches(pair, case_no, "processing")
+    await processing(pair, case_no).execute_update(
+        "decide", Decision(approve=True, reason="符合条件")
+    )
+    await a_reaches(pair, case_no, "result-received")
+    await handle_a.execute_update(
+        "confirm_delivery", DeliveryConfirmation(channel="mail", tracking_no="SF1234567890")
+    )
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert statuses(a) == [
+        "received",
+        "formal-review",
+        "supplement-pending",
+        "formal-review",
+        "formal-review-passed",
+        "forwarded",
+        "in-transit",
+        "processing",
+        "result-received",
+        "result-delivered",
+        "closed",
+    ]
+    assert any("SF1234567890" in step.detail for step in a.steps)
+    assert statuses(b) == ["received", "processing", "approved", "result-sent", "closed"]
+    assert [e for e, _ in await journal(dsn_a, case_no)].count(
+        NOTIFY
+    ) == 2  # 补正 notice, result ready
+
+
+async def test_missing_mandatory_material_and_no_supplement_in_time(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str
+) -> None:
+    """A (automatic review): formal-review → supplement-pending → (timeout) → refused-at-intake →
+    compensating → closed-rejected."""
+    case_no = await submit(
+        pair, origin, "GG-00102-000", required=("身份证", "户口簿"), materials=(material("身份证"),)
+    )
+    a = await a_closed(pair, case_no)
+    assert statuses(a)[1:] == [
+        "formal-review",
+        "supplement-pending",
+        "refused-at-intake",
+        "compensating",
+        "closed-rejected",
+    ]
+    assert a.outcome == "refused-at-intake"
+    assert await journal(dsn_a, case_no) == [(TAKE, 0), (NOTIFY, 0), (RETURN, 0), (NOTIFY, 0)]
+
+
+async def test_not_accepted_compensates_in_reverse_order(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str
+) -> None:
+    """B: received → not-accepted → closed. A: in-transit → not-accepted → compensating (refund,
+    void receipt, return materials, notify) → closed-rejected."""
+    case_no = await submit(pair, origin, "T-NOT-ACCEPT", fee_fen=1000)
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert statuses(b) == ["received", "not-accepted", "closed"]
+    assert statuses(a)[-4:] == ["in-transit", "not-accepted", "compensating", "closed-rejected"]
+    assert await journal(dsn_a, case_no) == [
+        (TAKE, 0),
+        (RECEIPT, 0),
+        (FEE, 1000),
+        (REFUND, 1000),
+        (VOID, 0),
+        (RETURN, 0),
+        (NOTIFY, 0),
+    ]
+
+
+async def test_denied_compensates(pair: ProvincePair, origin: NodeSettings, dsn_a: str) -> None:
+    """B: processing → denied → result-sent → closed. A: result-received → compensating →
+    closed-rejected."""
+    case_no = await submit(pair, origin, "T-DENY", fee_fen=500)
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert statuses(b) == ["received", "processing", "denied", "result-sent", "closed"]
+    assert statuses(a)[-3:] == ["result-received", "compensating", "closed-rejected"]
+    assert (a.outcome, b.outcome) == ("denied", "denied")
+    assert [e for e, _ in await journal(dsn_a, case_no)][-4:] == [REFUND, VOID, RETURN, NOTIFY]
+
+
+async def test_supplement_requested_by_the_processing_region(
+    pair: ProvincePair, origin: NodeSettings, dsn_b: str
+) -> None:
+    """B: processing → supplement-requested (clock paused) → processing (clock resumes) →
+    approved. A: processing → supplement-requested → processing (补正 sent) → ... → closed."""
+    case_no = await submit(pair, origin, "T-B-DECIDES")
+    await b_reaches(pair, case_no, "processing")
+    deadline_before = (await b_reaches(pair, case_no, "processing")).deadline
+    await processing(pair, case_no).execute_update(
+        "request_supplement", SupplementRequest(missing=("婚姻状况证明",), reason="需补充")
+    )
+    await a_reaches(pair, case_no, "supplement-requested")
+    await intake(pair, case_no).execute_update(
+        "provide_supplement", SupplementMaterials(materials=(material("婚姻状况证明"),))
+    )
+    resumed = await b_reaches(pair, case_no, "processing", timeout=30)
+    while "补正 received" not in resumed.steps[-1].detail:
+        resumed = await b_reaches(pair, case_no, "processing")
+    assert resumed.deadline is not None
+    assert deadline_before is not None
+    assert resumed.deadline > deadline_before  # the paused time was given back
+    await processing(pair, case_no).execute_update(
+        "decide", Decision(approve=True, reason="补正后符合")
+    )
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert statuses(b) == [
+        "received",
+        "processing",
+        "supplement-requested",
+        "processing",
+        "approved",
+        "result-sent",
+        "closed",
+    ]
+    assert statuses(a)[5:9] == [
+        "processing",
+        "supplement-requested",
+        "processing",
+        "result-received",
+    ]
+
+
+async def test_supplement_not_provided_in_time_is_denied(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str
+) -> None:
+    """B: supplement-requested → (timeout) → denied → result-sent → closed. A: compensates."""
+    case_no = await submit(pair, origin, "T-B-DECIDES")
+    await b_reaches(pair, case_no, "processing")
+    await processing(pair, case_no).execute_update(
+        "request_supplement", SupplementRequest(missing=("证明",))
+    )
+    b = await b_closed(pair, case_no)
+    assert statuses(b)[-4:] == ["supplement-requested", "denied", "result-sent", "closed"]
+    a = await a_closed(pair, case_no)
+    assert a.status == "closed-rejected"
+    assert a.outcome == "denied"
+
+
+async def test_withdrawal_before_forwarding(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str
+) -> None:
+    """A: formal-review → (withdraw) → compensating → closed-rejected; nothing reaches B."""
+    case_no = await submit(pair, origin, "T-MANUAL")
+    await a_reaches(pair, case_no, "formal-review")
+    await intake(pair, case_no).execute_update("withdraw", Withdrawal(reason="申请人撤回"))
+    a = await a_closed(pair, case_no)
+    assert a.outcome == "withdrawn"
+    assert "forwarded" not in statuses(a)
+    assert await journal(dsn_a, case_no) == [(TAKE, 0), (RETURN, 0), (NOTIFY, 0)]
+
+
+async def test_withdrawal_after_acceptance_cancels_the_processing_side(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str, dsn_b: str
+) -> None:
+    """A: processing → withdrawal-requested → compensating → closed-rejected. B: processing →
+    cancelled (acceptance notice revoked) → closed."""
+    case_no = await submit(pair, origin, "T-B-DECIDES", fee_fen=800)
+    await a_reaches(pair, case_no, "processing")
+    await intake(pair, case_no).execute_update("withdraw", Withdrawal(reason="不再需要"))
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert statuses(b)[-2:] == ["cancelled", "closed"]
+    assert b.outcome == "cancelled"
+    assert statuses(a)[-3:] == ["withdrawal-requested", "compensating", "closed-rejected"]
+    assert [e for e, _ in await journal(dsn_b, case_no)] == [
+        "issue-acceptance-notice",
+        "revoke-acceptance-notice",
+    ]
+    assert [e for e, _ in await journal(dsn_a, case_no)][-4:] == [REFUND, VOID, RETURN, NOTIFY]
+
+
+async def test_no_answer_is_a_transfer_failure(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str
+) -> None:
+    """A: in-transit → (answer timeout) → transfer-failed → compensating → closed-rejected.
+    北京 (110000) runs no node in this suite, so nothing ever answers."""
+    case_no = await submit(pair, origin, "GG-00102-000", fee_fen=300, processing_region="110000")
+    a = await a_closed(pair, case_no)
+    assert statuses(a)[-4:] == ["in-transit", "transfer-failed", "compensating", "closed-rejected"]
+    assert (REFUND, 300) in await journal(dsn_a, case_no)
+
+
+async def test_deadline_warning_and_breach(
+    pair: ProvincePair, origin: NodeSettings, dsn_b: str
+) -> None:
+    """B: processing → deadline warning → deadline breached + escalation (Overdue); A: notes both
+    and marks the case overdue; a late decision still closes the case."""
+    case_no = await submit(pair, origin, "T-DEADLINE")
+
+    def noted(progress: CaseProgress, what: str) -> bool:
+        return any(step.detail == what for step in progress.steps)
+
+    b = await b_until(pair, case_no, lambda p: noted(p, "deadline breached"), timeout=40)
+    assert noted(b, "deadline warning")
+    assert b.overdue
+    a = await a_until(pair, case_no, lambda p: p.overdue, timeout=20)
+    assert any(step.detail.startswith("deadline warning") for step in a.steps)
+    assert "escalate-overdue" in [e for e, _ in await journal(dsn_b, case_no)]
+    await processing(pair, case_no).execute_update(
+        "decide", Decision(approve=True, reason="逾期办结")
+    )
+    assert (await a_closed(pair, case_no)).status == "closed"
+
+
+async def test_steps_not_allowed_now_are_refused_and_change_nothing(
+    pair: ProvincePair, origin: NodeSettings
+) -> None:
+    """Update validators: a step in the wrong state, or on an automatic step, is refused."""
+    case_no = await submit(pair, origin, "T-MANUAL")
+    await a_reaches(pair, case_no, "formal-review")
+    handle_a = intake(pair, case_no)
+    with pytest.raises(WorkflowUpdateFailedError) as wrong_state:
+        await handle_a.execute_update("confirm_delivery", DeliveryConfirmation(channel="window"))
+    assert "not expected in status formal-review" in str(wrong_state.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle_a.execute_update(
+            "provide_supplement", SupplementMaterials(materials=(material("x"),))
+        )
+    with pytest.raises(WorkflowUpdateFailedError):  # mail needs a tracking number: invalid input
+        await handle_a.execute_update("confirm_delivery", {"channel": "mail"})
+    progress = await a_reaches(pair, case_no, "formal-review")
+    assert statuses(progress) == ["received", "formal-review"]
+    await handle_a.execute_update("withdraw", Withdrawal(reason="测试结束"))
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle_a.execute_update("withdraw", Withdrawal(reason="again"))
+    await a_closed(pair, case_no)
+
+    auto_case = await submit(pair, origin, "T-B-DECIDES")
+    await b_reaches(pair, auto_case, "processing")
+    with pytest.raises(WorkflowUpdateFailedError) as automatic:
+        await processing(pair, auto_case).execute_update(
+            "decide_acceptance", AcceptanceDecision(accept=True)
+        )
+    assert "not expected" in str(automatic.value.cause)
+    await processing(pair, auto_case).execute_update(
+        "decide", Decision(approve=False, reason="不符合")
+    )
+    assert (await a_closed(pair, auto_case)).status == "closed-rejected"
+
+
+async def test_long_cases_continue_as_new(pair: ProvincePair, origin: NodeSettings) -> None:
+    """Many 补正 rounds push A's history past its limit: the workflow continues as new and
+    still closes with its whole timeline."""
+    case_no = await submit(pair, origin, "T-CAN")
+    handle_a = intake(pair, case_no)
+    first_run = (await handle_a.describe()).run_id
+    for round_no in range(4):
+        await a_reaches(pair, case_no, "formal-review")
+        await handle_a.execute_update(
+            "record_formal_review", FormalReview(outcome="supplement", missing=(f"材料{round_no}",))
+        )
+        await a_reaches(pair, case_no, "supplement-pending")
+        await handle_a.execute_update(
+            "provide_supplement", SupplementMaterials(materials=(material(f"材料{round_no}"),))
+        )
+    await a_reaches(pair, case_no, "formal-review")
+    await handle_a.execute_update("withdraw", Withdrawal(reason="结束"))
+    a = await a_closed(pair, case_no)
+    assert (await intake(pair, case_no).describe()).run_id != first_run
+    assert statuses(a).count("supplement-pending") == 4
