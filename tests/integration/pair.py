@@ -6,6 +6,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from temporalio.client import Client
 
@@ -23,7 +24,15 @@ class ProvincePair:
     processing: str
     nodes: dict[str, NodeProcess]
     clients: dict[str, Client]
+    log_dir: Path
+    env: dict[str, str] | None = None
     serial: int = field(default=0)
+
+    async def restart(self, region: str) -> None:
+        """kill -9 the region's node, as a crash would, and start it again."""
+        self.nodes[region].kill()
+        self.nodes[region] = spawn_node(region, self.log_dir, self.env)
+        await wait_until_polling(self.clients[region], self.nodes[region])
 
     def application(self, **overrides: object) -> Application:
         """A valid application with a fresh synthetic applicant each time."""
@@ -55,7 +64,8 @@ async def start_pair(
         }
         for region, node in nodes.items():
             await wait_until_polling(clients[region], node)
-        yield ProvincePair(origin, processing, nodes, clients)
+        pair = ProvincePair(origin, processing, nodes, clients, log_dir, env)
+        yield pair
     finally:
-        for node in nodes.values():
+        for node in nodes.values():  # the pair replaces entries of this dict on restart
             node.stop()
