@@ -149,6 +149,8 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             group_id=consumer_group(region),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
         )
         await producer.start()
         await consumer.start()

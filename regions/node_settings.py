@@ -33,6 +33,9 @@ class NodeSettings(BaseSettings):
     max_send_attempts: int = Field(default=10, ge=1)
     # Crash tests only: a named point (events/crash.py) where the node dies as if killed.
     crash_at: str | None = None
+    # How long the broker waits for a silent consumer before handing its partitions to a
+    # restarted node (the broker's floor is 6 s by default).
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
 
     @property
     def namespace(self) -> str:
