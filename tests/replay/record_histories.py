@@ -1,0 +1,56 @@
+"""Record workflow histories from real runs into tests/replay/histories/ (checked in).
+
+Run after the integration suite on the local stack:
+    .venv/bin/python -m tests.replay.record_histories
+It keeps, per region namespace, the newest closed run of each (workflow type, item, final
+status) found, so every path the lifecycle tests took has a history to replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from temporalio.client import Client
+
+from regions.naming import namespace
+from regions.stack.settings import StackSettings, load_endpoints
+
+HISTORIES = Path(__file__).parent / "histories"
+REGIONS = ("350000", "440000")
+QUERY = "ExecutionStatus = 'Completed' OR ExecutionStatus = 'ContinuedAsNew'"
+
+
+async def record(client: Client, region: str) -> int:
+    kept: dict[tuple[str, str, str, str], str] = {}
+    async for execution in client.list_workflows(QUERY):
+        attrs = execution.typed_search_attributes
+        item = next((v for k, v in ((p.key.name, p.value) for p in attrs) if k == "ItemCode"), "")
+        status = next(
+            (v for k, v in ((p.key.name, p.value) for p in attrs) if k == "CaseStatus"), ""
+        )
+        key = (
+            execution.workflow_type,
+            str(item),
+            str(status),
+            execution.status.name if execution.status else "",
+        )
+        kept.setdefault(key, execution.id + "/" + execution.run_id)  # newest first
+    for (wf_type, item, status, run_status), ids in sorted(kept.items()):
+        workflow_id, run_id = ids.split("/")
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        name = f"{region}-{wf_type}-{item}-{status}-{run_status}.json".lower()
+        (HISTORIES / name).write_text(history.to_json())
+    return len(kept)
+
+
+async def main() -> None:
+    endpoints = load_endpoints(StackSettings())
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    for region in REGIONS:
+        client = await Client.connect(endpoints.temporal_address, namespace=namespace(region))
+        print(f"{region}: {await record(client, region)} histories")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
