@@ -21,6 +21,10 @@ from workflows.registry import WORKFLOWS
 HISTORIES = sorted((Path(__file__).parents[1] / "replay" / "histories").glob("*.json"))
 
 
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
 def test_histories_cover_both_sides_and_the_main_paths() -> None:
     names = [path.name for path in HISTORIES]
     assert any(n.startswith("350000-intakeworkflow") for n in names)
@@ -31,7 +35,7 @@ def test_histories_cover_both_sides_and_the_main_paths() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replays_without_nondeterminism(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(path.stem, _read(path))
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
 
