@@ -18,10 +18,10 @@ from events.sealing import open_box
 from regions.local import ensure_local_keys, local_node_settings, trust_dir
 from regions.naming import processing_workflow_id
 from regions.node import node_services
+from regions.policies import CasePolicies
 from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.window import submit_case
 from tests.integration.pair import ProvincePair, start_pair
-from workflows.models import AutoPolicy
 from workflows.processing import ProcessingWorkflow
 
 pytestmark = pytest.mark.integration
@@ -65,12 +65,12 @@ async def test_a_case_goes_to_guangdong_and_back(
             client=services.client,
             credentials=services.credentials,
             application=pair.application(),
-            policy=AutoPolicy(),
+            policies=CasePolicies(),
         )
     case_no = handle.id.removeprefix("intake-")
 
     outcome = await asyncio.wait_for(handle.result(), timeout=90)
-    assert (outcome.status, outcome.outcome) == ("result-delivered", "approved")
+    assert (outcome.status, outcome.outcome) == ("closed", "approved")
     processing = pair.clients[B].get_workflow_handle_for(
         ProcessingWorkflow.run, processing_workflow_id(case_no)
     )
@@ -88,27 +88,34 @@ async def test_a_case_goes_to_guangdong_and_back(
         for r in await _rows(dsn_b, "SELECT status FROM cases WHERE case_no = $1", case_no)
     ] == ["closed"]
 
-    # Exactly the expected events: A sent `forwarded` and received `decided`; B the reverse.
+    # Exactly the expected events, each business event receipted by the other side.
     outbox_sql = (
-        "SELECT event_type, recipient_region, sent_at IS NOT NULL AS sent"
-        " FROM outbox WHERE case_no = $1"
+        "SELECT event_type, recipient_region, sent_at IS NOT NULL AS sent,"
+        " receipted_at IS NOT NULL OR event_type = $2 AS receipted FROM outbox WHERE case_no = $1"
     )
     inbox_sql = (
-        "SELECT event_type, sender_region, delivered_at IS NOT NULL AS delivered, delivery_note"
+        "SELECT event_type, sender_region, delivered_at IS NOT NULL AS delivered"
         " FROM inbox WHERE case_no = $1"
     )
-    assert [tuple(r) for r in await _rows(dsn_a, outbox_sql, case_no)] == [
-        (EventType.FORWARDED.value, B, True)
-    ]
-    assert [tuple(r) for r in await _rows(dsn_b, inbox_sql, case_no)] == [
-        (EventType.FORWARDED.value, A, True, None)
-    ]
-    assert [tuple(r) for r in await _rows(dsn_b, outbox_sql, case_no)] == [
-        (EventType.DECIDED.value, A, True)
-    ]
-    assert [tuple(r) for r in await _rows(dsn_a, inbox_sql, case_no)] == [
-        (EventType.DECIDED.value, B, True, None)
-    ]
+    receipt = EventType.RECEIPT.value
+
+    async def events(dsn: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+        return sorted(tuple(r) for r in await _rows(dsn, sql, case_no, *args))
+
+    a_sends = [EventType.FORWARDED, EventType.RESULT_DELIVERED]
+    b_sends = [EventType.ACCEPTED, EventType.DECIDED]
+    assert await events(dsn_a, outbox_sql, receipt) == sorted(
+        [(t.value, B, True, True) for t in a_sends] + [(receipt, B, True, True)] * 2
+    )
+    assert await events(dsn_b, outbox_sql, receipt) == sorted(
+        [(t.value, A, True, True) for t in b_sends] + [(receipt, A, True, True)] * 2
+    )
+    assert await events(dsn_a, inbox_sql) == sorted(
+        [(t.value, B, True) for t in b_sends] + [(receipt, B, True)] * 2
+    )
+    assert await events(dsn_b, inbox_sql) == sorted(
+        [(t.value, A, True) for t in a_sends] + [(receipt, A, True)] * 2
+    )
 
     for dsn in (dsn_a, dsn_b):
         conn = await asyncpg.connect(dsn)
@@ -129,13 +136,18 @@ async def test_the_applicant_crosses_sealed_and_opens_only_in_the_processing_reg
             client=services.client,
             credentials=services.credentials,
             application=application,
-            policy=AutoPolicy(),
+            policies=CasePolicies(),
         )
     case_no = handle.id.removeprefix("intake-")
     await asyncio.wait_for(handle.result(), timeout=90)
 
     dsn_b = region_dsn(stack.postgres_dsn, B)
-    [row] = await _rows(dsn_b, "SELECT envelope FROM inbox WHERE case_no = $1", case_no)
+    [row] = await _rows(
+        dsn_b,
+        "SELECT envelope FROM inbox WHERE case_no = $1 AND event_type = $2",
+        case_no,
+        EventType.FORWARDED.value,
+    )
     wire = bytes(row["envelope"])
     assert application.applicant_name.encode() not in wire
     assert application.applicant_id_number.encode() not in wire
