@@ -23,8 +23,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from events.envelope import Envelope
-from events.models import EventType, InboundEvent, accepting_region_of
-from regions.naming import intake_workflow_id, processing_workflow_id, task_queue
+from events.models import EventType, InboundEvent
+from regions.naming import case_workflow_id, processing_workflow_id, task_queue
 from regions.policies import CasePolicies
 from workflows.models import ProcessingStart
 from workflows.processing import ProcessingWorkflow
@@ -124,8 +124,7 @@ class InboxDispatcher:
             except WorkflowAlreadyStartedError:
                 return "processing workflow already closed; event kept in inbox only"
             return None
-        is_origin = accepting_region_of(case_no) == self._region
-        workflow_id = intake_workflow_id(case_no) if is_origin else processing_workflow_id(case_no)
+        workflow_id = case_workflow_id(case_no, self._region)
         try:
             await self._client.get_workflow_handle(workflow_id).signal(SIGNAL, event)
         except RPCError as exc:

@@ -1,5 +1,7 @@
 """Names every node derives from a region code and case number, in one place."""
 
+from events.models import accepting_region_of
+
 
 def namespace(region: str) -> str:
     return f"region-{region}"
@@ -15,3 +17,10 @@ def intake_workflow_id(case_no: str) -> str:
 
 def processing_workflow_id(case_no: str) -> str:
     return f"processing-{case_no}"
+
+
+def case_workflow_id(case_no: str, region: str) -> str:
+    """The case's workflow in `region`: intake where it was accepted, processing elsewhere."""
+    if accepting_region_of(case_no) == region:
+        return intake_workflow_id(case_no)
+    return processing_workflow_id(case_no)

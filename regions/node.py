@@ -31,7 +31,6 @@ from activities.registry import node_activities
 from events.bridge import InboxBridge
 from events.crash import DISPATCH_AFTER_SIGNAL, NO_CRASH, CrashPoints
 from events.credentials import RegionCredentials
-from events.failure_signal import WorkflowFailureNotifier
 from events.keystore import KeyStore
 from events.relay import OutboxRelay
 from events.resend import Resender
@@ -40,6 +39,7 @@ from events.topics import consumer_group, inbox_topic
 from events.verify import VerifyLimits, verifier_for
 from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
+from regions.failure_signal import WorkflowFailureNotifier
 from regions.naming import task_queue
 from regions.node_settings import NodeSettings
 from workflows.registry import WORKFLOWS

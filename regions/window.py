@@ -21,7 +21,7 @@ from events.trust import sealing_key
 from regions.naming import intake_workflow_id, task_queue
 from regions.policies import CasePolicies
 from workflows.intake import IntakeWorkflow
-from workflows.models import IntakeRequest
+from workflows.models import CaseOutcome, IntakeRequest
 from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
 
 _CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -72,7 +72,7 @@ async def submit_case(
     policies: CasePolicies,
     required_materials: tuple[str, ...] = (),
     case_no: str | None = None,
-) -> WorkflowHandle[IntakeWorkflow, object]:
+) -> WorkflowHandle[IntakeWorkflow, CaseOutcome]:
     """Record the case (applicant sealed for this region's own key) and start its workflow.
 
     Idempotent for a given case number: a window that retries after a timeout gets the same

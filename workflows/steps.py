@@ -17,7 +17,8 @@ with workflow.unsafe.imports_passed_through():
 # Activities are idempotent, so retrying forever (with backoff) is safe: a database or
 # broker outage delays a case, it never loses or fails it.
 STEP_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    # Short enough that an activity lost with a killed worker is retried within seconds.
+    "start_to_close_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
     ),

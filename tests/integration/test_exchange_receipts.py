@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 import pytest
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import Client
@@ -83,7 +85,7 @@ async def test_every_business_event_is_receipted_and_receipts_are_not(
 ) -> None:
     for region in (A, B):
         await eventually(
-            lambda r=region: _business_rows_receipted(dsn(stack, r), pair.case_no),
+            functools.partial(_business_rows_receipted, dsn(stack, region), pair.case_no),
             what=f"receipts for {region}'s events",
         )
     for region in (A, B):
@@ -235,7 +237,7 @@ async def test_an_unreceipted_event_is_resent_then_failed_and_its_workflow_told(
 ) -> None:
     case_no, handle = await submit(stack, StackSettings(), A, NOBODY)
 
-    async def failed() -> object:
+    async def failed() -> asyncpg.Record | None:
         found = await rows(
             dsn(stack, A),
             "SELECT attempts, failure_reason, failure_signalled_at, failure_note, receipted_at"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,7 @@ DECIDED = {"case_no": CASE, "outcome": "approved", "reason": "ok", "decision_dig
 
 
 def _send(
-    creds: RegionCredentials, event_type: EventType, recipient: str, data: dict[str, object]
+    creds: RegionCredentials, event_type: EventType, recipient: str, data: Mapping[str, object]
 ) -> Envelope:
     return signed_envelope(
         creds.signer(NOW),
@@ -29,7 +30,7 @@ def _send(
         case_no=CASE,
         step=event_type.value,
         recipient=recipient,
-        data=data,
+        data=dict(data),
         now=NOW,
     )
 
