@@ -27,6 +27,7 @@ from events.models import (
     SealedBox,
 )
 from events.outbox import already_enqueued, enqueue, signed_envelope
+from events.pg import Conn
 from events.sealing import open_box, seal
 from events.trust import sealing_key
 from workflows.models import (
@@ -94,20 +95,15 @@ class CaseActivities:
                 materials=tuple(MaterialRef.model_validate(m) for m in case["materials"]),
                 fee_fen=case["fee_fen"],
             )
-            await enqueue(
+            await self._write_event(
                 conn,
-                self._envelope(
-                    EventType.FORWARDED,
-                    request.case_no,
-                    "forwarded",
-                    recipient,
-                    payload.model_dump(mode="json"),
-                    now,
-                ),
-            )
-            await conn.execute(
-                "UPDATE cases SET status = 'forwarded', updated_at = now() WHERE case_no = $1",
+                EventType.FORWARDED,
                 request.case_no,
+                "forwarded",
+                recipient,
+                payload.model_dump(mode="json"),
+                status="forwarded",
+                now=now,
             )
         return event_id
 
@@ -159,20 +155,15 @@ class CaseActivities:
                 reason=request.reason,
                 decision_digest=hashlib.sha256(document).hexdigest(),
             )
-            await enqueue(
+            await self._write_event(
                 conn,
-                self._envelope(
-                    EventType.DECIDED,
-                    request.case_no,
-                    "decided",
-                    request.origin_region,
-                    payload.model_dump(mode="json"),
-                    now,
-                ),
-            )
-            await conn.execute(
-                "UPDATE cases SET status = 'result-sent', updated_at = now() WHERE case_no = $1",
+                EventType.DECIDED,
                 request.case_no,
+                "decided",
+                request.origin_region,
+                payload.model_dump(mode="json"),
+                status="result-sent",
+                now=now,
             )
         return event_id
 
@@ -193,14 +184,15 @@ class CaseActivities:
         now = datetime.now(UTC)
         async with self._pool.acquire() as conn, conn.transaction():
             if not await already_enqueued(conn, event_id):
-                envelope = self._envelope(
-                    request.event_type, request.case_no, request.step, request.recipient, data, now
-                )
-                await enqueue(conn, envelope)
-                await conn.execute(
-                    "UPDATE cases SET status = $2, updated_at = now() WHERE case_no = $1",
+                await self._write_event(
+                    conn,
+                    request.event_type,
                     request.case_no,
-                    request.status,
+                    request.step,
+                    request.recipient,
+                    data,
+                    status=request.status,
+                    now=now,
                 )
         return event_id
 
@@ -233,6 +225,25 @@ class CaseActivities:
                     request.detail,
                 )
         return bool(first)
+
+    async def _write_event(
+        self,
+        conn: Conn,
+        event_type: EventType,
+        case_no: str,
+        step: str,
+        recipient: str,
+        data: dict[str, object],
+        *,
+        status: str,
+        now: datetime,
+    ) -> None:
+        """The outbox row, its message-log entry and the case's new status: one transaction,
+        the caller's."""
+        await enqueue(conn, self._envelope(event_type, case_no, step, recipient, data, now))
+        await conn.execute(
+            "UPDATE cases SET status = $2, updated_at = now() WHERE case_no = $1", case_no, status
+        )
 
     def _envelope(
         self,

@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-import asyncpg
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -18,6 +17,7 @@ from regions.node import node_services
 from regions.node_settings import NodeSettings
 from regions.policies import CasePolicies
 from regions.window import submit_case
+from tests.integration.exchange_support import rows
 from tests.integration.pair import ProvincePair
 from workflows.intake import IntakeWorkflow
 from workflows.models import AutoPolicy, CaseProgress, CaseTimings
@@ -174,11 +174,7 @@ def statuses(progress: CaseProgress) -> list[str]:
 
 async def journal(dsn: str, case_no: str) -> list[tuple[str, int]]:
     """Instructions issued to the outside world for this case, in order: (effect, amount)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT effect, amount_fen FROM effect_journal WHERE case_no = $1 ORDER BY id", case_no
-        )
-    finally:
-        await conn.close()
-    return [(r["effect"], r["amount_fen"]) for r in rows]
+    found = await rows(
+        dsn, "SELECT effect, amount_fen FROM effect_journal WHERE case_no = $1 ORDER BY id", case_no
+    )
+    return [(r["effect"], r["amount_fen"]) for r in found]

@@ -21,6 +21,7 @@ from regions.node import node_services
 from regions.policies import CasePolicies
 from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.window import submit_case
+from tests.integration.exchange_support import rows
 from tests.integration.pair import ProvincePair, start_pair
 from workflows.processing import ProcessingWorkflow
 
@@ -34,14 +35,6 @@ async def pair(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIte
     ensure_local_keys(stack_settings, stack_settings.regions)
     async with start_pair(stack, stack_settings, A, B) as started:
         yield started
-
-
-async def _rows(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def _count_processing_workflows(client: Client, case_no: str) -> int:
@@ -81,11 +74,11 @@ async def test_a_case_goes_to_guangdong_and_back(
     dsn_a, dsn_b = region_dsn(stack.postgres_dsn, A), region_dsn(stack.postgres_dsn, B)
     assert [
         r["status"]
-        for r in await _rows(dsn_a, "SELECT status FROM cases WHERE case_no = $1", case_no)
+        for r in await rows(dsn_a, "SELECT status FROM cases WHERE case_no = $1", case_no)
     ] == ["closed"]
     assert [
         r["status"]
-        for r in await _rows(dsn_b, "SELECT status FROM cases WHERE case_no = $1", case_no)
+        for r in await rows(dsn_b, "SELECT status FROM cases WHERE case_no = $1", case_no)
     ] == ["closed"]
 
     # Exactly the expected events, each business event receipted by the other side.
@@ -100,7 +93,7 @@ async def test_a_case_goes_to_guangdong_and_back(
     receipt = EventType.RECEIPT.value
 
     async def events(dsn: str, sql: str, *args: object) -> list[tuple[object, ...]]:
-        return sorted(tuple(r) for r in await _rows(dsn, sql, case_no, *args))
+        return sorted(tuple(r) for r in await rows(dsn, sql, case_no, *args))
 
     a_sends = [EventType.FORWARDED, EventType.RESULT_DELIVERED]
     b_sends = [EventType.ACCEPTED, EventType.DECIDED]
@@ -142,7 +135,7 @@ async def test_the_applicant_crosses_sealed_and_opens_only_in_the_processing_reg
     await asyncio.wait_for(handle.result(), timeout=90)
 
     dsn_b = region_dsn(stack.postgres_dsn, B)
-    [row] = await _rows(
+    [row] = await rows(
         dsn_b,
         "SELECT envelope FROM inbox WHERE case_no = $1 AND event_type = $2",
         case_no,
