@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from regions.stack import manager
+from regions.stack import kafka_acls, manager
+from regions.stack.kafka import INBOX_PARTITIONS
 from regions.stack.migrations import MigrationError
 from regions.stack.processes import ServiceStartError
-from regions.stack.settings import StackSettings
+from regions.stack.settings import StackSettings, load_endpoints
 
 app = typer.Typer(
     help="The local stack: Kafka (KRaft), Temporal dev server, embedded Postgres.",
@@ -87,6 +90,60 @@ def status(
         _print_table(rows)
     if not all(row.up for row in rows):
         raise typer.Exit(3)
+
+
+@app.command("join-region")
+def join_region(
+    region: Annotated[str, typer.Option("--region", "-r", help="GB/T 2260 code")],
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(help="Exchange bootstrap for the admin client (default: the local stack)"),
+    ] = None,
+    command_config: Annotated[
+        Path | None,
+        typer.Option(help="Admin client properties (TLS, SASL) for a production exchange"),
+    ] = None,
+    password_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Variable holding the region's SCRAM password (default, local stack "
+            "only: generated once and kept 0600 under the state dir)"
+        ),
+    ] = None,
+    partitions: Annotated[int, typer.Option(min=1)] = INBOX_PARTITIONS,
+    replication_factor: Annotated[int, typer.Option(min=1)] = 1,
+    min_insync_replicas: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Give a region its inbox topic, SCRAM principal and ACLs on the exchange."""
+    settings = _settings()
+    if password_env is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            raise typer.BadParameter(f"environment variable {password_env} is not set")
+    elif bootstrap is not None:
+        raise typer.BadParameter("a production exchange needs --password-env")
+    else:
+        password = kafka_acls.local_password(settings.state_dir, region)
+    configs = {"min.insync.replicas": str(min_insync_replicas)} if min_insync_replicas else {}
+    topic = kafka_acls.TopicSpec(partitions, replication_factor, configs)
+    try:
+        lines = kafka_acls.join_regions(
+            settings.state_dir,
+            bootstrap or load_endpoints(settings).kafka_bootstrap,
+            {region: password},
+            topic=topic,
+            command_config=command_config,
+        )
+    except (kafka_acls.RegionAccessError, ValueError) as err:
+        err_console.print(f"[bold red]join-region failed:[/bold red] {err}", markup=False)
+        raise typer.Exit(1) from err
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    console.print(
+        f"principal User:{kafka_acls.principal_name(region)} ({kafka_acls.SCRAM_MECHANISM})"
+    )
+    if password_env is None:
+        console.print(f"password in {kafka_acls.password_path(settings.state_dir, region)}")
 
 
 def _print_table(rows: list[manager.ServiceStatus]) -> None:

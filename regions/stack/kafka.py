@@ -98,14 +98,32 @@ def ensure_libs(paths: KafkaPaths) -> None:
     staging.rename(paths.libs)
 
 
-def render_config(settings: StackSettings, paths: KafkaPaths) -> None:
+def sasl_bootstrap(settings: StackSettings) -> str:
+    """The SCRAM listener, where region principals and their ACLs apply."""
+    return f"localhost:{settings.sasl_port}"
+
+
+def rendered_config(settings: StackSettings, paths: KafkaPaths) -> str:
     template = Template((DEPLOY_DIR / "server.properties").read_text())
-    text = template.substitute(
+    return template.substitute(
         data_dir=str(paths.data),
         broker_port=settings.kafka_port,
         controller_port=settings.kafka_controller_port,
+        sasl_port=settings.sasl_port,
     )
-    paths.config.write_text(text)
+
+
+def render_config(settings: StackSettings, paths: KafkaPaths) -> None:
+    paths.config.write_text(rendered_config(settings, paths))
+
+
+def config_is_stale(settings: StackSettings) -> bool:
+    """True when the running broker was started from an older template (e.g. before the
+    SASL listener existed): a broker reads its config only at start."""
+    paths = KafkaPaths.under(settings.state_dir)
+    if not paths.config.is_file():
+        return False
+    return paths.config.read_text() != rendered_config(settings, paths)
 
 
 def _java() -> str:

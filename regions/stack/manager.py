@@ -220,7 +220,7 @@ async def _kafka_up(settings: StackSettings, state: StackState, report: Report) 
         prepared, cmd = kafka.prepare(settings)
         return start_detached(cmd, prepared.stdout_log, cwd=prepared.root)
 
-    return await _adopt_or_start(
+    outcome = await _adopt_or_start(
         "kafka",
         kafka.bootstrap(settings),
         kafka.answers,
@@ -230,6 +230,13 @@ async def _kafka_up(settings: StackSettings, state: StackState, report: Report) 
         settings,
         report,
     )
+    if kafka.config_is_stale(settings):
+        # Not restarted here: other sessions may be using this broker right now.
+        report(
+            "kafka: running with an older server.properties (no SASL listener?); "
+            "apply it with `tongban stack down && tongban stack up` (storage is kept)"
+        )
+    return outcome
 
 
 async def _temporal_up(settings: StackSettings, state: StackState, report: Report) -> _Outcome:

@@ -48,6 +48,9 @@ class StackSettings(BaseSettings):
 
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # SASL_PLAINTEXT (SCRAM-SHA-512) listener where region principals and ACLs apply;
+    # default: kafka_port + 2, so stacks with different ports do not collide.
+    kafka_sasl_port: int | None = None
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     kafka_heap: str = "512m"
@@ -95,6 +98,10 @@ class StackSettings(BaseSettings):
             else:
                 sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @property
+    def sasl_port(self) -> int:
+        return self.kafka_sasl_port or self.kafka_port + 2
 
     @property
     def stack_file(self) -> Path:
