@@ -17,7 +17,7 @@ from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import CasePolicies
 from regions.stack import manager
 from regions.stack.settings import StackSettings
-from regions.window import Application, submit_case
+from regions.window import Application, material_ref, submit_case
 from workflows.models import AutoPolicy, CaseStep
 
 ORIGIN, PROCESSING = "350000", "440000"
@@ -38,6 +38,7 @@ def demo_application() -> Application:
     return Application(
         item_code="GG-00102-000",
         processing_region=PROCESSING,
+        materials=(material_ref("居民身份证"), material_ref("社会保障卡申领登记表")),
         applicant_name="演示申请人",
         applicant_id_number=synthetic_id_number(),
         applicant_phone="13800000000",

@@ -24,6 +24,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from events.envelope import Envelope
 from events.models import EventType, InboundEvent
+from regions.catalog.catalog import Catalog, default_catalog
+from regions.catalog.errors import CatalogError
+from regions.codes import UnknownRegion
 from regions.naming import case_workflow_id, processing_workflow_id, task_queue
 from regions.policies import CasePolicies
 from workflows.models import ProcessingStart
@@ -49,19 +52,38 @@ def _case_attributes(forwarded: Envelope) -> TypedSearchAttributes:
 
 class InboxDispatcher:
     def __init__(
-        self, *, pool: asyncpg.Pool, client: Client, region: str, policies: CasePolicies
+        self,
+        *,
+        pool: asyncpg.Pool,
+        client: Client,
+        region: str,
+        policies: CasePolicies,
+        catalog: Catalog | None = None,
     ) -> None:
         self._pool = pool
         self._client = client
         self._region = region
         self._policies = policies
+        self._catalog = catalog or default_catalog()
+
+    def _promised_days(self, item_code: str) -> int:
+        """承诺时限 from this region's catalog item; a per-item policy override (tests) wins."""
+        if item_code in self._policies.item_working_days:
+            return self._policies.item_working_days[item_code]
+        try:
+            return self._catalog.resolve(item_code, self._region).promised_days
+        except (CatalogError, UnknownRegion):
+            # A's window checked the item against both catalogs; if ours changed since, the
+            # case still gets a deadline rather than being dropped.
+            log.warning("item %s not in %s's catalog; default time limit", item_code, self._region)
+            return self._policies.promised_working_days
 
     def _processing_start(self, forwarded: Envelope) -> ProcessingStart:
         item_code = str(forwarded.data.get("item_code", ""))
         return ProcessingStart(
             case_no=forwarded.subject,
             processing_region=self._region,
-            promised_working_days=self._policies.working_days_for(item_code),
+            promised_working_days=self._promised_days(item_code),
             policy=self._policies.for_item(item_code),
             timings=self._policies.timings_for(item_code),
         )

@@ -36,10 +36,23 @@ class NodeSettings(BaseSettings):
     # How long the broker waits for a silent consumer before handing its partitions to a
     # restarted node (the broker's floor is 6 s by default).
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # The service catalog (national.json + regions/*.json); None: the one shipped in the package.
+    catalog_dir: Path | None = None
+    # The window HTTP API. 0: `api_port_base` + the region's offset (regions.api.ports), so
+    # nodes of several regions on one machine do not collide.
+    api_port: int = Field(default=0, ge=0, le=65535)
+    api_port_base: int = Field(default=8000, ge=1, le=65000)
+    api_host: str = "127.0.0.1"
+    # Bearer tokens (SHA-256 hashes only); None: `<trust_dir>/../tokens`.
+    tokens_dir: Path | None = None
 
     @property
     def namespace(self) -> str:
         return self.temporal_namespace or namespace(self.region)
+
+    @property
+    def tokens_path(self) -> Path:
+        return self.tokens_dir or self.trust_dir.parent / "tokens"
 
     @property
     def passphrase(self) -> bytes | None:

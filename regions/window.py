@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
 import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 from temporalio.client import Client, WorkflowHandle
@@ -18,6 +20,10 @@ from events.credentials import RegionCredentials
 from events.models import Applicant, MaterialRef, RegionCode
 from events.sealing import seal
 from events.trust import sealing_key
+from regions.catalog.catalog import Catalog, default_catalog
+from regions.catalog.errors import ItemMismatch, ModeNotAllowed, SameRegion, UnknownItem
+from regions.catalog.models import ServiceItem
+from regions.codes import UnknownRegion
 from regions.naming import intake_workflow_id, task_queue
 from regions.policies import CasePolicies
 from workflows.intake import IntakeWorkflow
@@ -31,7 +37,10 @@ def _valid_id_number(value: str) -> str:
     try:
         return str(ric.validate(value))
     except StdnumError as exc:
-        raise ValueError("id_number fails the GB 11643 checksum") from exc
+        # The error type is the rule's name, so a 422 can say which rule failed.
+        raise PydanticCustomError(
+            "id_number_checksum", "id_number fails the GB 11643 format or checksum"
+        ) from exc
 
 
 class Application(BaseModel):
@@ -40,7 +49,9 @@ class Application(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     item_code: str = Field(min_length=1, max_length=64)
-    item_version: int = Field(default=1, ge=1)
+    # None: the version both regions resolve. A clerk working from a printed guide may state
+    # the version it shows; a different one is refused rather than silently replaced.
+    item_version: int | None = Field(default=None, ge=1)
     processing_region: RegionCode
     applicant_name: str = Field(min_length=1, max_length=100)
     applicant_id_number: Annotated[str, AfterValidator(_valid_id_number)]
@@ -58,6 +69,66 @@ class Application(BaseModel):
         )
 
 
+class ApplicationRefused(Exception):
+    """The window refuses an application before anything is recorded; `rule` names why."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+_CATALOG_RULES: dict[type[Exception], str] = {
+    UnknownItem: "unknown_item",
+    ItemMismatch: "item_version_mismatch",
+    ModeNotAllowed: "mode_not_allowed",
+    SameRegion: "same_region",
+}
+
+
+def resolve_item(
+    catalog: Catalog, application: Application, origin: str, *, tolerate_missing: bool = False
+) -> ServiceItem:
+    """The standardized item both regions handle, with the application checked against it.
+
+    Raises `ApplicationRefused` naming the rule: unknown_item, item_version_mismatch,
+    mode_not_allowed, same_region, unknown_region, missing_materials, fee_mismatch.
+    """
+    try:
+        item = catalog.shared_item(application.item_code, origin, application.processing_region)
+    except (UnknownItem, ItemMismatch, ModeNotAllowed, SameRegion) as exc:
+        raise ApplicationRefused(_CATALOG_RULES[type(exc)], str(exc)) from exc
+    except UnknownRegion as exc:
+        raise ApplicationRefused("unknown_region", str(exc.args[0])) from exc
+    if application.item_version is not None and application.item_version != item.version:
+        raise ApplicationRefused(
+            "item_version_mismatch",
+            f"item {item.code}: the application states v{application.item_version}, both"
+            f" regions handle v{item.version}",
+        )
+    missing = item.missing_materials(m.name for m in application.materials)
+    if missing and not tolerate_missing:
+        raise ApplicationRefused(
+            "missing_materials", f"mandatory materials missing: {'、'.join(missing)}"
+        )
+    if application.fee_fen != item.fee_fen:
+        raise ApplicationRefused(
+            "fee_mismatch",
+            f"item {item.code} v{item.version} charges {item.fee_fen} fen,"
+            f" not {application.fee_fen}",
+        )
+    return item
+
+
+def material_ref(name: str, content: bytes | None = None) -> MaterialRef:
+    """A material as the window's scanner records it: digest plus a reference to the bytes.
+
+    Without `content` the digest is of the name (demos and tests, where no file exists).
+    """
+    digest = hashlib.sha256(content if content is not None else name.encode()).hexdigest()
+    return MaterialRef(name=name, sha256=digest, ref=f"window://materials/{digest[:12]}")
+
+
 def new_case_no(region: str, now: datetime) -> str:
     serial = "".join(secrets.choice(_CASE_ALPHABET) for _ in range(8))
     return f"{region}-{now.astimezone(UTC):%Y%m%d}-{serial}"
@@ -70,15 +141,25 @@ async def submit_case(
     credentials: RegionCredentials,
     application: Application,
     policies: CasePolicies,
-    required_materials: tuple[str, ...] = (),
+    catalog: Catalog | None = None,
+    tolerate_missing: bool = False,
     case_no: str | None = None,
 ) -> WorkflowHandle[IntakeWorkflow, CaseOutcome]:
     """Record the case (applicant sealed for this region's own key) and start its workflow.
+
+    The item must be one both regions resolve to the same version (`catalog`, default: the
+    shipped one); otherwise `ApplicationRefused` is raised and nothing is recorded.
+    `tolerate_missing` is 容缺受理: the case is taken with mandatory materials missing and the
+    formal review asks for them (补正); the HTTP API never sets it.
 
     Idempotent for a given case number: a window that retries after a timeout gets the same
     case, never a second one. The applicant's data never enters the workflow's history.
     """
     region = credentials.region
+    item = resolve_item(
+        catalog or default_catalog(), application, region, tolerate_missing=tolerate_missing
+    )
+    required_materials = tuple(m.name for m in item.carried_materials())
     now = datetime.now(UTC)
     case_no = case_no or new_case_no(region, now)
     key_id, own_key = sealing_key(credentials.directory(), region, now)
@@ -89,14 +170,14 @@ async def submit_case(
         key_id=key_id,
         recipient_public=own_key,
     )
-    await pool.execute(
+    inserted = await pool.fetchval(
         "INSERT INTO cases (case_no, role, item_code, item_version, origin_region,"
         " processing_region, status, applicant_sealed, materials, fee_fen)"
         " VALUES ($1, 'origin', $2, $3, $4, $5, 'received', $6, $7, $8)"
-        " ON CONFLICT (case_no) DO NOTHING",
+        " ON CONFLICT (case_no) DO NOTHING RETURNING true",
         case_no,
-        application.item_code,
-        application.item_version,
+        item.code,
+        item.version,
         region,
         application.processing_region,
         box.model_dump(mode="json"),
@@ -105,8 +186,8 @@ async def submit_case(
     )
     request = IntakeRequest(
         case_no=case_no,
-        item_code=application.item_code,
-        item_version=application.item_version,
+        item_code=item.code,
+        item_version=item.version,
         origin_region=region,
         processing_region=application.processing_region,
         required_materials=required_materials,
@@ -134,3 +215,10 @@ async def submit_case(
         )
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle_for(IntakeWorkflow.run, intake_workflow_id(case_no))
+    except BaseException:
+        # Nothing half-created: a case row without its workflow would be listed but never move.
+        if inserted:
+            await pool.execute(
+                "DELETE FROM cases WHERE case_no = $1 AND status = 'received'", case_no
+            )
+        raise

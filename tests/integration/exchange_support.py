@@ -29,7 +29,7 @@ from regions.node import node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import CasePolicies
 from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
-from regions.window import Application, submit_case
+from regions.window import Application, material_ref, submit_case
 
 T = TypeVar("T")
 RECEIPT = EventType.RECEIPT.value
@@ -123,6 +123,7 @@ def application(processing_region: str, serial: int = 1) -> Application:
     return Application(
         item_code="GG-00102-000",
         processing_region=processing_region,
+        materials=(material_ref("居民身份证"), material_ref("社会保障卡申领登记表")),
         applicant_name=f"测试申请人{secrets.token_hex(3)}",
         applicant_id_number=synthetic_id_number(serial=f"{serial % 1000:03d}"),
         applicant_phone="13800000000",

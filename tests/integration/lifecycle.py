@@ -7,11 +7,13 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from events.models import MaterialRef
+from regions.catalog.catalog import Catalog
 from regions.naming import intake_workflow_id, processing_workflow_id
 from regions.node import node_services
 from regions.node_settings import NodeSettings
@@ -34,30 +36,50 @@ FAST = CaseTimings(
     working_day=timedelta(seconds=5),
 )
 
-# Item codes of the test catalog: each selects the policies a scenario needs.
+# The test catalog (tests/catalog/national.json): item codes must follow the catalog's code
+# format, so each scenario's item has a code in the unused 主项 range 99xxx.
+TEST_CATALOG_DIR = Path(__file__).resolve().parent.parent / "catalog"
+TEST_CATALOG = Catalog.load(TEST_CATALOG_DIR)
+T_FEE = "GG-99001-000"  # automatic, charges 2500 fen, needs 身份证
+T_MANUAL = "GG-99002-000"
+T_MISSING = "GG-99003-000"  # needs 身份证 and 户口簿
+T_NOT_ACCEPT = "GG-99004-000"  # 1000 fen
+T_DENY = "GG-99005-000"  # 500 fen
+T_B_DECIDES = "GG-99006-000"
+T_B_DECIDES_FEE = "GG-99007-000"  # 800 fen
+T_DEADLINE = "GG-99008-000"  # promised 2 working days
+T_CAN = "GG-99009-000"
+T_SLOW_COMPENSATION = "GG-99010-000"  # 1500 fen
+T_NO_ANSWER = "GG-99011-000"  # 300 fen
+
+# Each test item selects the policies a scenario needs.
 TEST_POLICIES = CasePolicies(
     default=AutoPolicy(),
     items={
-        "T-DENY": AutoPolicy(decision="deny"),
-        "T-NOT-ACCEPT": AutoPolicy(acceptance="not-accept"),
-        "T-MANUAL": MANUAL,
-        "T-B-DECIDES": AutoPolicy(decision="manual"),
-        "T-DEADLINE": AutoPolicy(decision="manual"),
-        "T-CAN": MANUAL,
-        "T-SLOW-COMPENSATION": AutoPolicy(decision="deny"),
+        T_DENY: AutoPolicy(decision="deny"),
+        T_NOT_ACCEPT: AutoPolicy(acceptance="not-accept"),
+        T_MANUAL: MANUAL,
+        T_B_DECIDES: AutoPolicy(decision="manual"),
+        T_B_DECIDES_FEE: AutoPolicy(decision="manual"),
+        T_DEADLINE: AutoPolicy(decision="manual"),
+        T_CAN: MANUAL,
+        T_SLOW_COMPENSATION: AutoPolicy(decision="deny"),
     },
     timings=FAST,
     promised_working_days=20,
-    item_working_days={"T-DEADLINE": 2},
+    item_working_days={T_DEADLINE: 2},
     item_timings={
-        "T-CAN": FAST.model_copy(update={"history_limit": 40}),
-        "T-SLOW-COMPENSATION": FAST.model_copy(
+        T_CAN: FAST.model_copy(update={"history_limit": 40}),
+        T_SLOW_COMPENSATION: FAST.model_copy(
             update={"compensation_step_delay": timedelta(seconds=2)}
         ),
-        "T-DEADLINE": FAST.model_copy(update={"warn_fraction": 0.5}),
+        T_DEADLINE: FAST.model_copy(update={"warn_fraction": 0.5}),
     },
 )
-POLICY_ENV = {"TONGBAN_NODE_POLICIES": TEST_POLICIES.model_dump_json()}
+POLICY_ENV = {
+    "TONGBAN_NODE_POLICIES": TEST_POLICIES.model_dump_json(),
+    "TONGBAN_NODE_CATALOG_DIR": str(TEST_CATALOG_DIR),
+}
 
 
 def material(name: str) -> MaterialRef:
@@ -72,7 +94,7 @@ async def submit(
     *,
     fee_fen: int = 0,
     materials: tuple[MaterialRef, ...] = (),
-    required: tuple[str, ...] = (),
+    tolerate_missing: bool = False,
     processing_region: str | None = None,
 ) -> str:
     overrides: dict[str, object] = {
@@ -89,7 +111,8 @@ async def submit(
             credentials=services.credentials,
             application=pair.application(**overrides),
             policies=TEST_POLICIES,
-            required_materials=required,
+            catalog=TEST_CATALOG,
+            tolerate_missing=tolerate_missing,
         )
     return handle.id.removeprefix("intake-")
 

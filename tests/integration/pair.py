@@ -15,7 +15,7 @@ from regions.naming import namespace
 from regions.node import connect_temporal
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.stack.settings import StackEndpoints, StackSettings
-from regions.window import Application
+from regions.window import Application, material_ref
 
 
 @dataclass
@@ -43,6 +43,8 @@ class ProvincePair:
             "applicant_name": f"测试申请人{secrets.token_hex(3)}",
             "applicant_id_number": synthetic_id_number(serial=f"{self.serial % 1000:03d}"),
             "applicant_phone": "13800000000",
+            # What GG-00102-000 needs the applicant to carry (the photo comes by data sharing).
+            "materials": (material_ref("居民身份证"), material_ref("社会保障卡申领登记表")),
         }
         return Application.model_validate({**fields, **overrides})
 

@@ -10,7 +10,14 @@ import pytest
 
 from regions.local import ensure_local_keys, local_node_settings
 from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
-from tests.integration.lifecycle import POLICY_ENV, a_closed, a_reaches, journal, submit
+from tests.integration.lifecycle import (
+    POLICY_ENV,
+    T_SLOW_COMPENSATION,
+    a_closed,
+    a_reaches,
+    journal,
+    submit,
+)
 from tests.integration.pair import ProvincePair, start_pair
 
 pytestmark = pytest.mark.integration
@@ -31,7 +38,7 @@ async def test_killing_the_node_mid_compensation_refunds_and_notifies_once(
     dsn_a = region_dsn(stack.postgres_dsn, A)
     origin = local_node_settings(A, stack_settings, stack)
     # Denied by B; A waits 2 s before each compensation step, which leaves time to kill it.
-    case_no = await submit(pair, origin, "T-SLOW-COMPENSATION", fee_fen=1500)
+    case_no = await submit(pair, origin, T_SLOW_COMPENSATION, fee_fen=1500)
     await a_reaches(pair, case_no, "compensating", timeout=60)
 
     deadline = time.monotonic() + 30

@@ -15,6 +15,16 @@ from regions.node_settings import NodeSettings
 from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from tests.integration.lifecycle import (
     POLICY_ENV,
+    T_B_DECIDES,
+    T_B_DECIDES_FEE,
+    T_CAN,
+    T_DEADLINE,
+    T_DENY,
+    T_FEE,
+    T_MANUAL,
+    T_MISSING,
+    T_NO_ANSWER,
+    T_NOT_ACCEPT,
     a_closed,
     a_reaches,
     a_until,
@@ -75,9 +85,7 @@ async def test_automatic_approval_with_a_fee(
     """A: received → formal-review → formal-review-passed → forwarded → in-transit → processing →
     result-received → result-delivered → closed. B: received → processing → approved →
     result-sent → closed."""
-    case_no = await submit(
-        pair, origin, "GG-00102-000", fee_fen=2500, materials=(material("身份证"),)
-    )
+    case_no = await submit(pair, origin, T_FEE, fee_fen=2500, materials=(material("身份证"),))
     a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
     assert statuses(a) == [
         "received",
@@ -103,7 +111,7 @@ async def test_refused_at_formal_review(
     pair: ProvincePair, origin: NodeSettings, dsn_a: str
 ) -> None:
     """A: formal-review → refused-at-intake → compensating → closed-rejected (nothing forwarded)."""
-    case_no = await submit(pair, origin, "T-MANUAL", materials=(material("申请表"),))
+    case_no = await submit(pair, origin, T_MANUAL, materials=(material("申请表"),))
     await a_reaches(pair, case_no, "formal-review")
     ack = await intake(pair, case_no).execute_update(
         "record_formal_review", FormalReview(outcome="refuse", reason="not this office's item")
@@ -121,7 +129,7 @@ async def test_supplement_at_the_window_then_manual_steps_on_both_sides(
     """A: formal-review → supplement-pending → formal-review → formal-review-passed; B (manual):
     received → processing via decide_acceptance; B: processing → approved via decide; A:
     result-received → result-delivered by mail with tracking number → closed."""
-    case_no = await submit(pair, origin, "T-MANUAL")
+    case_no = await submit(pair, origin, T_MANUAL)
     handle_a = intake(pair, case_no)
     await a_reaches(pair, case_no, "formal-review")
     await handle_a.execute_update(
@@ -176,7 +184,7 @@ async def test_missing_mandatory_material_and_no_supplement_in_time(
     """A (automatic review): formal-review → supplement-pending → (timeout) → refused-at-intake →
     compensating → closed-rejected."""
     case_no = await submit(
-        pair, origin, "GG-00102-000", required=("身份证", "户口簿"), materials=(material("身份证"),)
+        pair, origin, T_MISSING, tolerate_missing=True, materials=(material("身份证"),)
     )
     a = await a_closed(pair, case_no)
     assert statuses(a)[1:] == [
@@ -195,7 +203,7 @@ async def test_not_accepted_compensates_in_reverse_order(
 ) -> None:
     """B: received → not-accepted → closed. A: in-transit → not-accepted → compensating (refund,
     void receipt, return materials, notify) → closed-rejected."""
-    case_no = await submit(pair, origin, "T-NOT-ACCEPT", fee_fen=1000)
+    case_no = await submit(pair, origin, T_NOT_ACCEPT, fee_fen=1000)
     a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
     assert statuses(b) == ["received", "not-accepted", "closed"]
     assert statuses(a)[-4:] == ["in-transit", "not-accepted", "compensating", "closed-rejected"]
@@ -213,7 +221,7 @@ async def test_not_accepted_compensates_in_reverse_order(
 async def test_denied_compensates(pair: ProvincePair, origin: NodeSettings, dsn_a: str) -> None:
     """B: processing → denied → result-sent → closed. A: result-received → compensating →
     closed-rejected."""
-    case_no = await submit(pair, origin, "T-DENY", fee_fen=500)
+    case_no = await submit(pair, origin, T_DENY, fee_fen=500)
     a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
     assert statuses(b) == ["received", "processing", "denied", "result-sent", "closed"]
     assert statuses(a)[-3:] == ["result-received", "compensating", "closed-rejected"]
@@ -226,7 +234,7 @@ async def test_supplement_requested_by_the_processing_region(
 ) -> None:
     """B: processing → supplement-requested (clock paused) → processing (clock resumes) →
     approved. A: processing → supplement-requested → processing (补正 sent) → ... → closed."""
-    case_no = await submit(pair, origin, "T-B-DECIDES")
+    case_no = await submit(pair, origin, T_B_DECIDES)
     await b_reaches(pair, case_no, "processing")
     deadline_before = (await b_reaches(pair, case_no, "processing")).deadline
     await processing(pair, case_no).execute_update(
@@ -267,7 +275,7 @@ async def test_supplement_not_provided_in_time_is_denied(
     pair: ProvincePair, origin: NodeSettings, dsn_a: str
 ) -> None:
     """B: supplement-requested → (timeout) → denied → result-sent → closed. A: compensates."""
-    case_no = await submit(pair, origin, "T-B-DECIDES")
+    case_no = await submit(pair, origin, T_B_DECIDES)
     await b_reaches(pair, case_no, "processing")
     await processing(pair, case_no).execute_update(
         "request_supplement", SupplementRequest(missing=("证明",))
@@ -283,7 +291,7 @@ async def test_withdrawal_before_forwarding(
     pair: ProvincePair, origin: NodeSettings, dsn_a: str
 ) -> None:
     """A: formal-review → (withdraw) → compensating → closed-rejected; nothing reaches B."""
-    case_no = await submit(pair, origin, "T-MANUAL")
+    case_no = await submit(pair, origin, T_MANUAL)
     await a_reaches(pair, case_no, "formal-review")
     await intake(pair, case_no).execute_update("withdraw", Withdrawal(reason="申请人撤回"))
     a = await a_closed(pair, case_no)
@@ -297,7 +305,7 @@ async def test_withdrawal_after_acceptance_cancels_the_processing_side(
 ) -> None:
     """A: processing → withdrawal-requested → compensating → closed-rejected. B: processing →
     cancelled (acceptance notice revoked) → closed."""
-    case_no = await submit(pair, origin, "T-B-DECIDES", fee_fen=800)
+    case_no = await submit(pair, origin, T_B_DECIDES_FEE, fee_fen=800)
     await a_reaches(pair, case_no, "processing")
     await intake(pair, case_no).execute_update("withdraw", Withdrawal(reason="不再需要"))
     a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
@@ -316,7 +324,7 @@ async def test_no_answer_is_a_transfer_failure(
 ) -> None:
     """A: in-transit → (answer timeout) → transfer-failed → compensating → closed-rejected.
     北京 (110000) runs no node in this suite, so nothing ever answers."""
-    case_no = await submit(pair, origin, "GG-00102-000", fee_fen=300, processing_region="110000")
+    case_no = await submit(pair, origin, T_NO_ANSWER, fee_fen=300, processing_region="110000")
     a = await a_closed(pair, case_no)
     assert statuses(a)[-4:] == ["in-transit", "transfer-failed", "compensating", "closed-rejected"]
     assert (REFUND, 300) in await journal(dsn_a, case_no)
@@ -327,7 +335,7 @@ async def test_deadline_warning_and_breach(
 ) -> None:
     """B: processing → deadline warning → deadline breached + escalation (Overdue); A: notes both
     and marks the case overdue; a late decision still closes the case."""
-    case_no = await submit(pair, origin, "T-DEADLINE")
+    case_no = await submit(pair, origin, T_DEADLINE)
 
     def noted(progress: CaseProgress, what: str) -> bool:
         return any(step.detail == what for step in progress.steps)
@@ -348,7 +356,7 @@ async def test_steps_not_allowed_now_are_refused_and_change_nothing(
     pair: ProvincePair, origin: NodeSettings
 ) -> None:
     """Update validators: a step in the wrong state, or on an automatic step, is refused."""
-    case_no = await submit(pair, origin, "T-MANUAL")
+    case_no = await submit(pair, origin, T_MANUAL)
     await a_reaches(pair, case_no, "formal-review")
     handle_a = intake(pair, case_no)
     with pytest.raises(WorkflowUpdateFailedError) as wrong_state:
@@ -367,7 +375,7 @@ async def test_steps_not_allowed_now_are_refused_and_change_nothing(
         await handle_a.execute_update("withdraw", Withdrawal(reason="again"))
     await a_closed(pair, case_no)
 
-    auto_case = await submit(pair, origin, "T-B-DECIDES")
+    auto_case = await submit(pair, origin, T_B_DECIDES)
     await b_reaches(pair, auto_case, "processing")
     with pytest.raises(WorkflowUpdateFailedError) as automatic:
         await processing(pair, auto_case).execute_update(
@@ -383,7 +391,7 @@ async def test_steps_not_allowed_now_are_refused_and_change_nothing(
 async def test_long_cases_continue_as_new(pair: ProvincePair, origin: NodeSettings) -> None:
     """Many 补正 rounds push A's history past its limit: the workflow continues as new and
     still closes with its whole timeline."""
-    case_no = await submit(pair, origin, "T-CAN")
+    case_no = await submit(pair, origin, T_CAN)
     handle_a = intake(pair, case_no)
     first_run = (await handle_a.describe()).run_id
     for round_no in range(4):
