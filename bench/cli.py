@@ -1,0 +1,145 @@
+"""`tongban bench`: cross-region throughput and latency beside bare Temporal, memory, crypto.
+
+tongban bench cases --cases 200 --json bench/out/cases.json --plot bench/out/latency.png
+tongban bench memory --open 1000 --open 10000
+tongban bench crypto
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import platform
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from bench.baseline_run import run_baseline
+from bench.crypto import crypto
+from bench.memory import run_memory
+from bench.pair_run import PairUnderTest, run_pair
+from bench.report import plot, table, targets
+from bench.stats import RunResult
+from regions.local import ensure_local_keys, local_node_settings
+from regions.naming import namespace
+from regions.node import connect_temporal, node_services
+from regions.node_process import NodeProcess, spawn_node, wait_until_polling
+from regions.stack import manager
+from regions.stack.settings import StackSettings, region_dsn
+
+app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures, never assertions).")
+app.command("crypto")(crypto)
+console = Console(soft_wrap=True)
+ORIGIN, PROCESSING = "350000", "440000"
+
+
+@contextlib.asynccontextmanager
+async def running_pair(env: dict[str, str] | None = None) -> AsyncIterator[PairUnderTest]:
+    stack = StackSettings()
+    endpoints = await manager.up(stack)
+    ensure_local_keys(stack, stack.regions)
+    log_dir = stack.state_dir / "bench-nodes"
+    nodes: list[NodeProcess] = [spawn_node(r, log_dir, env) for r in (ORIGIN, PROCESSING)]
+    try:
+        clients = {
+            r: await connect_temporal(endpoints.temporal_address, namespace(r))
+            for r in (ORIGIN, PROCESSING)
+        }
+        for node in nodes:
+            await wait_until_polling(clients[node.region], node)
+        async with node_services(local_node_settings(ORIGIN, stack, endpoints)) as services:
+            yield PairUnderTest(
+                origin=ORIGIN,
+                processing=PROCESSING,
+                services=services,
+                processing_client=clients[PROCESSING],
+                dsns=tuple(region_dsn(endpoints.postgres_dsn, r) for r in (ORIGIN, PROCESSING)),
+                nodes=tuple(nodes),
+            )
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+async def _cases(count: int, fractions: list[float], skip_baseline: bool) -> list[RunResult]:
+    runs: list[RunResult] = []
+    async with running_pair() as pair:
+        clients = {ORIGIN: pair.services.client, PROCESSING: pair.processing_client}
+        await run_pair(pair, cases=min(20, count), rate=None)  # warm-up, not reported
+        ours_max = await run_pair(pair, cases=count, rate=None)
+        runs.append(ours_max)
+        console.print(table([ours_max]))
+        if not skip_baseline:
+            await run_baseline(clients, ORIGIN, PROCESSING, cases=min(20, count), rate=None)
+            base_max = await run_baseline(clients, ORIGIN, PROCESSING, cases=count, rate=None)
+            runs.append(base_max)
+        for fraction in fractions:
+            rate = ours_max.throughput * fraction
+            runs.append(await run_pair(pair, cases=count, rate=rate))
+            if not skip_baseline:
+                runs.append(await run_baseline(clients, ORIGIN, PROCESSING, cases=count, rate=rate))
+            console.print(table(runs[-2:] if not skip_baseline else runs[-1:]))
+    return runs
+
+
+@app.command("cases")
+def cases(
+    count: Annotated[int, typer.Option("--cases", help="Cases per measured point")] = 200,
+    fraction: Annotated[
+        list[float] | None, typer.Option(help="Offered rates as fractions of the max throughput")
+    ] = None,
+    skip_baseline: Annotated[bool, typer.Option(help="Measure tongban only")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON")] = None,
+    plot_out: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG latency plot")
+    ] = None,
+) -> None:
+    """Automatically approved cases 350000 → 440000 and back, beside bare Temporal."""
+    fractions = fraction or [0.25, 0.5, 0.75]
+    began = time.monotonic()
+    runs = asyncio.run(_cases(count, fractions, skip_baseline))
+    console.rule("all runs")
+    console.print(table(runs))
+    ours_max = next(r for r in runs if r.label == "tongban" and r.offered_rate is None)
+    base_max = next((r for r in runs if r.label == "baseline" and r.offered_rate is None), None)
+    half = next(
+        (
+            r
+            for r in runs
+            if r.label == "tongban"
+            and r.offered_rate is not None
+            and abs(r.offered_rate - ours_max.throughput * 0.5) < 1e-6
+        ),
+        None,
+    )
+    if base_max is not None:
+        console.rule("targets (printed, not asserted)")
+        console.print(targets(ours_max, base_max, half))
+    machine = platform.processor() or platform.machine()
+    console.print(f"took {time.monotonic() - began:.0f} s on {platform.node()} ({machine})")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps([r.to_json() for r in runs], indent=2, default=str))
+    if plot_out:
+        plot_out.parent.mkdir(parents=True, exist_ok=True)
+        plot(runs, plot_out)
+
+
+@app.command("memory")
+def memory(
+    open_cases: Annotated[
+        list[int] | None, typer.Option("--open", help="Open cases to hold (ascending)")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON")] = None,
+) -> None:
+    """Hold N cases open (waiting for B's decision) and print each node's memory."""
+    levels = sorted(open_cases or [1000, 10000])
+    results = asyncio.run(run_memory(levels, running_pair, console))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(results, indent=2))

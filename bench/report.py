@@ -1,0 +1,103 @@
+"""Printing a benchmark's figures beside the baseline and the targets, and plotting them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.stats import RunResult
+
+HOP = "b_decided_to_a_received"
+TARGET_THROUGHPUT_RATIO = 0.8
+TARGET_HOP_P99_MS = 250.0
+TARGET_HISTORY_EVENTS = 40
+
+
+def _rate(result: RunResult) -> str:
+    return "max" if result.offered_rate is None else f"{result.offered_rate:.1f}/s"
+
+
+def table(runs: list[RunResult]) -> str:
+    lines = [
+        f"{'run':<9} {'offered':>8} {'cases':>5} {'cases/s':>8} {'events/s':>8} "
+        f"{'hist/case':>9}  {'latency p50/p95/p99 ms':<60}"
+    ]
+    for r in runs:
+        lat = "  ".join(
+            f"{name.split('_')[0] if name != HOP else 'hop'}"
+            f" {v.p50_ms:.0f}/{v.p95_ms:.0f}/{v.p99_ms:.0f}"
+            for name, v in r.latency.items()
+        )
+        events = f"{r.events_per_s:.1f}" if r.events_per_s is not None else "-"
+        hist = f"{r.history_events_per_case:.0f}" if r.history_events_per_case else "-"
+        lines.append(
+            f"{r.label:<9} {_rate(r):>8} {r.completed:>5} {r.throughput:>8.2f} {events:>8} "
+            f"{hist:>9}  {lat}"
+        )
+    return "\n".join(lines)
+
+
+def targets(ours_max: RunResult, base_max: RunResult, ours_half: RunResult | None) -> str:
+    ratio = ours_max.throughput / base_max.throughput if base_max.throughput else 0.0
+    lines = [
+        f"throughput ours/baseline: {ratio:.2f} (target ≥ {TARGET_THROUGHPUT_RATIO})"
+        f" {'met' if ratio >= TARGET_THROUGHPUT_RATIO else 'MISSED'}",
+    ]
+    for name in ours_max.latency:
+        ours, base = ours_max.latency[name], base_max.latency.get(name)
+        if base and base.p50_ms:
+            lines.append(
+                f"latency {name} p50 ours/baseline: {ours.p50_ms / base.p50_ms:.2f}"
+                f" (p99 {ours.p99_ms:.0f} vs {base.p99_ms:.0f} ms)"
+            )
+    if ours_half is not None:
+        hop = ours_half.latency[HOP].p99_ms
+        lines.append(
+            f"signed hop p99 at {_rate(ours_half)} (half of max): {hop:.0f} ms"
+            f" (target ≤ {TARGET_HOP_P99_MS:.0f}) {'met' if hop <= TARGET_HOP_P99_MS else 'MISSED'}"
+        )
+    hist = ours_max.history_events_per_case or 0
+    verdict = "met" if hist <= TARGET_HISTORY_EVENTS else "MISSED"
+    lines.append(
+        f"history events per approved case, both regions: {hist:.0f}"
+        f" (target ≤ {TARGET_HISTORY_EVENTS}) {verdict}"
+    )
+    return "\n".join(lines)
+
+
+def plot(runs: list[RunResult], path: Path) -> None:
+    """Latency percentiles (end to end and the signed hop) against the offered rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric, title in (
+        (axes[0], "end_to_end", "end to end (submit → A closed)"),
+        (axes[1], HOP, "signed hop (B decided → A received)"),
+    ):
+        for label, style in (("tongban", "-o"), ("baseline", "--s")):
+            points = sorted(
+                (r.offered_rate or r.throughput, r.latency[metric])
+                for r in runs
+                if r.label == label and metric in r.latency
+            )
+            if not points:
+                continue
+            rates = [p[0] for p in points]
+            for pct, alpha in (("p50_ms", 1.0), ("p95_ms", 0.7), ("p99_ms", 0.45)):
+                ax.plot(
+                    rates,
+                    [getattr(p[1], pct) for p in points],
+                    style,
+                    alpha=alpha,
+                    label=f"{label} {pct[:3]}",
+                )
+        ax.set_title(title)
+        ax.set_xlabel("offered rate (cases/s; max runs at achieved rate)")
+        ax.set_ylabel("latency (ms)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
