@@ -1,0 +1,100 @@
+"""The runbook's onboarding steps (docs/runbook.md, "Onboarding a region"), exercised: 江苏
+(320000) joins a running 福建–广东 pair and processes a case from 福建.
+
+The pair runs on a copy of the local trust folder, so the new region's keys never land in the
+shared one and the test can run again and again on the same stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from events.keystore import KeyStore
+from regions.keys_cli import app as keys_app
+from regions.local import ensure_local_keys, local_node_settings, trust_dir
+from regions.naming import namespace, processing_workflow_id
+from regions.node import connect_temporal, node_services
+from regions.node_process import spawn_node, wait_until_polling
+from regions.policies import CasePolicies
+from regions.stack import manager
+from regions.stack.cli import app as stack_app
+from regions.stack.kafka_acls import principal_name
+from regions.stack.settings import StackEndpoints, StackSettings
+from regions.window import submit_case
+from tests.integration.pair import start_pair
+from workflows.processing import ProcessingWorkflow
+
+pytestmark = pytest.mark.integration
+
+A, B, NEW = "350000", "440000", "320000"
+
+
+def _invoke(app: object, args: list[str]) -> str:
+    result = CliRunner().invoke(app, args)  # type: ignore[arg-type]
+    assert result.exit_code == 0, f"{args}: {result.output}"
+    return result.output
+
+
+def _private_trust_folder(stack_settings: StackSettings, tmp_path: Path) -> Path:
+    ensure_local_keys(stack_settings, (A, B))
+    folder = tmp_path / "trust"
+    shutil.copytree(trust_dir(stack_settings), folder)
+    (folder / "directory.draft.json").unlink(missing_ok=True)
+    assert KeyStore(folder).directory().region(NEW) is None, "the copy must not know 江苏 yet"
+    return folder
+
+
+async def test_a_third_region_joins_a_running_pair(
+    stack: StackEndpoints, stack_settings: StackSettings, tmp_path: Path
+) -> None:
+    trust = _private_trust_folder(stack_settings, tmp_path)
+    # Nodes inherit these; the API port base keeps this stack's nodes off other stacks' ports.
+    env = {"TONGBAN_NODE_TRUST_DIR": str(trust), "TONGBAN_NODE_API_PORT_BASE": "38300"}
+    async with start_pair(stack, stack_settings, A, B, env=env) as pair:
+        version_before = KeyStore(trust).directory().version
+
+        # 1. Namespace (with search attributes), inbox topic, database and schema.
+        await manager.up(stack_settings.model_copy(update={"regions": (NEW,)}))
+        # 2. Keys: issue into the draft, publish a new signed directory version. The running
+        #    nodes are not restarted: they reload the directory when the file changes.
+        _invoke(keys_app, ["issue", "--region", NEW, "--trust-dir", str(trust)])
+        _invoke(keys_app, ["publish", "--trust-dir", str(trust)])
+        assert KeyStore(trust).directory().version == version_before + 1
+        # 3. Exchange access: principal, topic, ACLs.
+        joined = await asyncio.to_thread(_invoke, stack_app, ["join-region", "--region", NEW])
+        assert f"User:{principal_name(NEW)}" in joined
+        assert "permissionType=DENY" in joined  # never writes to its own inbox
+
+        # 4. The new region's node.
+        node = spawn_node(NEW, pair.log_dir, env)
+        try:
+            client = await connect_temporal(stack.temporal_address, namespace(NEW))
+            await wait_until_polling(client, node, timeout=120)
+
+            # 5. A case from the 福建 window, processed by 江苏.
+            origin = local_node_settings(A, stack_settings, stack).model_copy(
+                update={"trust_dir": trust}
+            )
+            async with node_services(origin) as services:
+                handle = await submit_case(
+                    pool=services.pool,
+                    client=services.client,
+                    credentials=services.credentials,
+                    application=pair.application(processing_region=NEW),
+                    policies=CasePolicies(),
+                )
+            outcome = await asyncio.wait_for(handle.result(), timeout=120)
+            assert (outcome.status, outcome.outcome) == ("closed", "approved")
+            case_no = handle.id.removeprefix("intake-")
+            processing = client.get_workflow_handle_for(
+                ProcessingWorkflow.run, processing_workflow_id(case_no)
+            )
+            b_outcome = await asyncio.wait_for(processing.result(), timeout=60)
+            assert (b_outcome.status, b_outcome.outcome) == ("closed", "approved")
+        finally:
+            node.stop()
