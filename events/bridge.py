@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from events import instruments, tracing
 from events.crash import BRIDGE_AFTER_OFFSET_COMMIT, BRIDGE_AFTER_STORE, NO_CRASH, CrashPoints
+from events.envelope import Envelope
 from events.inbox import IncomingRecord, Stored, Verifier, store_incoming
 from events.receipts import SignerAt, needs_receipt
 
@@ -27,6 +29,14 @@ Dispatch = Callable[[list[str]], Awaitable[None]]
 @dataclass
 class BridgeStats:
     counts: dict[Stored, int] = field(default_factory=lambda: dict.fromkeys(Stored, 0))
+
+
+def _count(region: str, outcome: Stored, envelope: Envelope | None) -> None:
+    if outcome is Stored.QUARANTINED:
+        instruments.events_quarantined.add(1, {"region": region})
+    elif envelope is not None:
+        attrs = {"region": region, "type": envelope.type.value, "outcome": outcome.value}
+        instruments.events_received.add(1, attrs)
 
 
 class InboxBridge:
@@ -69,10 +79,14 @@ class InboxBridge:
                         value=message.value or b"",
                         headers=tuple(message.headers or ()),
                     )
-                    outcome, envelope = await store_incoming(
-                        conn, record, self._verify, self._region, self._signer_at
-                    )
+                    with tracing.consumer_span(
+                        record.topic, record.headers, record.partition, record.offset
+                    ):
+                        outcome, envelope = await store_incoming(
+                            conn, record, self._verify, self._region, self._signer_at
+                        )
                     self.stats.counts[outcome] += 1
+                    _count(self._region, outcome, envelope)
                     if outcome is Stored.QUARANTINED:
                         log.warning(
                             "inbox %s: quarantined record at %s/%d/%d",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from events import message_log
+from events import message_log, tracing
 from events.envelope import Envelope
 from events.models import PROCESSING_ONLY, accepting_region_of
 from events.pg import Conn
@@ -84,9 +84,9 @@ async def store_verified(
         await accept_receipt(conn, envelope)
     inserted = await conn.fetchval(
         "INSERT INTO inbox (event_id, case_no, event_type, sender_region, envelope,"
-        " topic, kafka_partition, kafka_offset, delivered_at, delivery_note)"
+        " topic, kafka_partition, kafka_offset, delivered_at, delivery_note, trace_context)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-        "  CASE WHEN $9 THEN now() END, CASE WHEN $9 THEN 'receipt: not dispatched' END)"
+        "  CASE WHEN $9 THEN now() END, CASE WHEN $9 THEN 'receipt: not dispatched' END, $10)"
         " ON CONFLICT (event_id) DO NOTHING RETURNING true",
         envelope.id,
         envelope.subject,
@@ -97,6 +97,7 @@ async def store_verified(
         record.partition,
         record.offset,
         is_receipt,
+        tracing.current_context_json(),  # the bridge's consumer span, for the dispatcher
     )
     if not inserted:
         await conn.execute(

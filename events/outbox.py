@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from events import message_log
+from events import message_log, tracing
 from events.envelope import ENVELOPE_VERSION, Envelope, event_id_for, region_source
 from events.models import EventType
 from events.pg import Conn
@@ -49,14 +49,17 @@ async def enqueue(conn: Conn, envelope: Envelope) -> bool:
     before (a retried step): the first row, with its original bytes, is the one that counts."""
     wire = envelope.to_wire()
     inserted = await conn.fetchval(
-        "INSERT INTO outbox (event_id, case_no, event_type, recipient_region, topic, envelope)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING RETURNING true",
+        "INSERT INTO outbox (event_id, case_no, event_type, recipient_region, topic, envelope,"
+        " trace_context)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING RETURNING true",
         envelope.id,
         envelope.subject,
         envelope.type.value,
         envelope.recipientregion,
         inbox_topic(envelope.recipientregion),
         wire,
+        # The sending activity's span: the relay's producer span becomes its child.
+        tracing.current_context_json(),
     )
     if not inserted:
         return False

@@ -17,6 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from events import instruments, tracing
 from events.crash import NO_CRASH, RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, CrashPoints
 from events.models import EventType
 from events.outbox import OUTBOX_CHANNEL
@@ -41,6 +42,7 @@ class OutboxRelay:
         idle_poll_seconds: float = 1.0,
         resend: ResendPolicy | None = None,
         crash: CrashPoints = NO_CRASH,
+        region: str = "",
     ) -> None:
         self._pool = pool
         self._producer = producer
@@ -48,6 +50,7 @@ class OutboxRelay:
         self._idle_poll = idle_poll_seconds
         self._resend = resend or ResendPolicy()
         self._crash = crash
+        self._region = region  # a metrics attribute only
         self._wake = asyncio.Event()
         self.stats = RelayStats()
 
@@ -57,7 +60,8 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT event_id, case_no, event_type, topic, envelope FROM outbox"
+                "SELECT event_id, case_no, event_type, topic, envelope, trace_context, attempts,"
+                " extract(epoch FROM now() - created_at)::float8 AS lag_s FROM outbox"
                 " WHERE sent_at IS NULL"
                 " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
@@ -69,12 +73,20 @@ class OutboxRelay:
                 self._crash.hit(RELAY_BEFORE_PUBLISH)
             # send() only enqueues into the producer's batch; awaiting all the futures
             # afterwards keeps per-partition order and lets the batch go out together.
-            pending = [
-                await self._producer.send(
-                    row["topic"], value=bytes(row["envelope"]), key=row["case_no"].encode()
-                )
-                for row in rows
-            ]
+            pending = []
+            for row in rows:
+                # Trace context travels in headers, outside the signed bytes.
+                with tracing.producer_span(
+                    row["topic"], row["event_id"], row["event_type"], row["trace_context"]
+                ) as headers:
+                    pending.append(
+                        await self._producer.send(
+                            row["topic"],
+                            value=bytes(row["envelope"]),
+                            key=row["case_no"].encode(),
+                            headers=headers,
+                        )
+                    )
             await asyncio.gather(*pending)
             if business:
                 self._crash.hit(RELAY_AFTER_PUBLISH)
@@ -93,6 +105,10 @@ class OutboxRelay:
                 policy.max_wait.total_seconds(),
             )
         self.stats.published += len(rows)
+        for row in rows:
+            instruments.record_published(
+                self._region, row["event_type"], row["attempts"], row["lag_s"]
+            )
         return len(rows)
 
     async def run(self) -> None:

@@ -11,6 +11,7 @@ import typer
 from bench.cli import app as bench_app
 from regions.audit_cli import app as audit_app
 from regions.case_cli import app as case_app
+from regions.case_cli import app as case_app
 from regions.catalog_cli import app as catalog_app
 from regions.keys_cli import app as keys_app
 from regions.quarantine_cli import app as quarantine_app
@@ -28,6 +29,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(bench_app, name="bench", help="Micro-benchmarks.")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(regions_app, name="regions")
+app.add_typer(case_app, name="case")
 app.add_typer(case_app, name="case")
 
 

@@ -22,6 +22,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from events import tracing
 from events.envelope import Envelope
 from events.models import EventType, InboundEvent
 from regions.catalog.catalog import Catalog, default_catalog
@@ -90,12 +91,16 @@ class InboxDispatcher:
 
     async def deliver(self, event_ids: list[str]) -> None:
         rows = await self._pool.fetch(
-            "SELECT event_id, envelope FROM inbox WHERE event_id = ANY($1::text[])"
+            "SELECT event_id, event_type, envelope, trace_context FROM inbox"
+            " WHERE event_id = ANY($1::text[])"
             " AND delivered_at IS NULL ORDER BY received_at",
             event_ids,
         )
         for row in rows:
-            note = await self._deliver_one(Envelope.model_validate_json(bytes(row["envelope"])))
+            # Inside the bridge's consumer span context: the workflow joins the sender's trace.
+            with tracing.dispatch_span(row["trace_context"], row["event_id"], row["event_type"]):
+                envelope = Envelope.model_validate_json(bytes(row["envelope"]))
+                note = await self._deliver_one(envelope)
             await self._pool.execute(
                 "UPDATE inbox SET delivered_at = now(), delivery_note = $2 WHERE event_id = $1",
                 row["event_id"],

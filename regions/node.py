@@ -42,6 +42,8 @@ from regions.dispatch import InboxDispatcher
 from regions.failure_signal import WorkflowFailureNotifier
 from regions.naming import task_queue
 from regions.node_settings import NodeSettings
+from regions.operators.gauges import RegionGauges
+from regions.telemetry import configure, node_config, temporal_interceptors
 from workflows.registry import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,8 @@ async def node_services(
 ) -> AsyncIterator[NodeServices]:
     pool = await create_pool(settings.postgres_dsn.get_secret_value())
     try:
-        interceptors = [_CrashAfterSignal(crash)] if crash.armed else []
+        interceptors: list[Interceptor] = [*temporal_interceptors()]  # trace context
+        interceptors += [_CrashAfterSignal(crash)] if crash.armed else []
         client = await connect_temporal(settings.temporal_address, settings.namespace, interceptors)
         yield NodeServices(pool, client, credentials_for(settings))
     finally:
@@ -126,6 +129,10 @@ async def node_services(
 async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
     region = settings.region
     crash = CrashPoints(settings.crash_at)
+    # Exporters as configured (none by default); the SDK flushes them at process exit.
+    configure(
+        node_config(region, settings.otlp_endpoint, settings.trace_file, settings.metric_interval_s)
+    )
     async with node_services(settings, crash) as services:
         credentials = services.credentials
         credentials.directory()  # refuse to start on a missing or forged directory
@@ -164,7 +171,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             signer_at=credentials.signer,
             crash=crash,
         )
-        relay = OutboxRelay(services.pool, producer, resend=policy, crash=crash)
+        relay = OutboxRelay(services.pool, producer, resend=policy, crash=crash, region=region)
         resender = Resender(
             pool=services.pool,
             region=region,
@@ -176,6 +183,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             asyncio.create_task(resender.run(), name="resender"),
             asyncio.create_task(bridge.run(), name="inbox-bridge"),
             asyncio.create_task(dispatcher.run_sweeper(), name="inbox-sweeper"),
+            asyncio.create_task(RegionGauges(services.pool, region).run(), name="gauges"),
         ]
         worker_task = asyncio.create_task(worker.run(), name="temporal-worker")
         stop_task = asyncio.create_task(stop.wait(), name="stop")

@@ -45,6 +45,11 @@ class NodeSettings(BaseSettings):
     api_host: str = "127.0.0.1"
     # Bearer tokens (SHA-256 hashes only); None: `<trust_dir>/../tokens`.
     tokens_dir: Path | None = None
+    # Telemetry (regions/telemetry.py): OTLP over HTTP (traces and metrics) when an endpoint is
+    # set, e.g. http://collector:4318; finished spans appended as JSONL to a file (tests).
+    otlp_endpoint: str | None = None
+    trace_file: Path | None = None
+    metric_interval_s: float = Field(default=30.0, gt=0)
 
     @property
     def namespace(self) -> str:

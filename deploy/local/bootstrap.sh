@@ -21,6 +21,14 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
+# Headless Chromium renders the operators' swimlane page in the tests (and its screenshot);
+# a CJK font makes region names legible there. Only as root with apt-get; elsewhere the
+# test that needs it fails and names this script.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing chromium with apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi

@@ -1,0 +1,49 @@
+"""The exchange's OpenTelemetry metrics. Instruments come from the global meter provider, so
+they record nothing until a node (or a test) installs one; names are stable for dashboards."""
+
+from __future__ import annotations
+
+from opentelemetry import metrics
+
+_meter = metrics.get_meter("tongban.exchange")
+
+events_sent = _meter.create_counter(
+    "tongban.events.sent", unit="{event}", description="Envelopes published by the outbox relay"
+)
+events_resent = _meter.create_counter(
+    "tongban.events.resent",
+    unit="{event}",
+    description="Publications of an envelope that had been sent before (no receipt in time)",
+)
+events_received = _meter.create_counter(
+    "tongban.events.received",
+    unit="{event}",
+    description="Verified envelopes stored by the inbox (outcome accepted or duplicate)",
+)
+events_quarantined = _meter.create_counter(
+    "tongban.events.quarantined", unit="{record}", description="Records that failed verification"
+)
+outbox_lag = _meter.create_histogram(
+    "tongban.outbox.lag",
+    unit="s",
+    description="Time from the outbox commit to the relay's publication",
+)
+deadline_warnings = _meter.create_counter(
+    "tongban.deadline.warnings", unit="{case}", description="Deadline warnings sent to A"
+)
+deadline_breaches = _meter.create_counter(
+    "tongban.deadline.breaches", unit="{case}", description="Deadline breaches sent to A"
+)
+
+
+def record_published(region: str, event_type: str, attempts_before: int, lag_s: float) -> None:
+    attrs = {"region": region, "type": event_type}
+    if attempts_before:
+        events_resent.add(1, attrs)
+        return
+    events_sent.add(1, attrs)
+    outbox_lag.record(max(lag_s, 0.0), {"region": region})
+    if event_type.endswith("deadline-warning"):
+        deadline_warnings.add(1, {"region": region})
+    elif event_type.endswith("deadline-breached"):
+        deadline_breaches.add(1, {"region": region})

@@ -1,0 +1,120 @@
+"""`tongban case show | list`: where is this case, who holds it, and why."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from regions.operators.endpoints import OperatorEndpoints, endpoints_from_file, local_endpoints
+
+app = typer.Typer(no_args_is_help=True, help="Operators: one case's timeline, and case search.")
+
+EndpointsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--endpoints",
+        help="JSON file naming each region's Temporal and Postgres (default: the local stack)",
+    ),
+]
+
+
+def _endpoints(path: Path | None) -> OperatorEndpoints:
+    from regions.stack.settings import StackSettings
+
+    return endpoints_from_file(path) if path else local_endpoints(StackSettings())
+
+
+@app.command("show")
+def show(
+    case_no: str,
+    as_json: Annotated[bool, typer.Option("--json", help="The timeline as JSON")] = False,
+    html: Annotated[Path | None, typer.Option("--html", help="Write a swimlane page")] = None,
+    endpoints: EndpointsFile = None,
+) -> None:
+    """The case's timeline across both regions: steps, envelopes (signature checked), actors."""
+    from regions.operators.html import swimlane_html
+    from regions.operators.load import CaseNotFound, load_timeline
+    from regions.operators.render import render
+
+    config = _endpoints(endpoints)
+    try:
+        timeline = asyncio.run(load_timeline(case_no, config))
+    except (CaseNotFound, LookupError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if html is not None:
+        html.write_text(swimlane_html(timeline), encoding="utf-8")
+    if as_json:
+        typer.echo(timeline.model_dump_json(indent=2))
+    else:
+        render(timeline, Console(width=160))
+        if html is not None:
+            typer.echo(f"swimlane page: {html}")
+
+
+@app.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="CaseStatus, e.g. processing")] = None,
+    origin: Annotated[str | None, typer.Option(help="accepting region code")] = None,
+    processing: Annotated[str | None, typer.Option(help="processing region code")] = None,
+    item: Annotated[str | None, typer.Option(help="item code")] = None,
+    since: Annotated[datetime | None, typer.Option(help="started at or after")] = None,
+    until: Annotated[datetime | None, typer.Option(help="started before")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="deadline breached")] = False,
+    stuck: Annotated[
+        float | None, typer.Option(help="open with no progress for this many hours")
+    ] = None,
+    region: Annotated[
+        list[str] | None, typer.Option(help="regions to search (default: all configured)")
+    ] = None,
+    page: Annotated[int, typer.Option(min=1)] = 1,
+    page_size: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    endpoints: EndpointsFile = None,
+) -> None:
+    """Cases by status, region, item, date, overdue or stuck; one row per region's workflow."""
+    from regions.operators.listing import CaseFilter, list_cases
+
+    config = _endpoints(endpoints)
+    case_filter = CaseFilter(
+        status=status,
+        origin=origin,
+        processing=processing,
+        item=item,
+        since=since,
+        until=until,
+        overdue=overdue,
+        stuck_hours=stuck,
+    )
+    targets = [config.for_region(code) for code in (region or list(config.regions))]
+    try:
+        rows = asyncio.run(list_cases(targets, case_filter, page=page, page_size=page_size))
+    except (LookupError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    table = Table(header_style="bold")
+    for column in ("case", "region", "status", "item", "A→B", "deadline", "overdue", "changed"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.case_no,
+            r.region,
+            r.status or "",
+            r.item_code or "",
+            f"{r.origin_region}→{r.processing_region}",
+            f"{r.deadline:%Y-%m-%d %H:%M}" if r.deadline else "",
+            "yes" if r.overdue else "",
+            f"{r.last_change:%Y-%m-%d %H:%M:%S}" if r.last_change else "",
+        )
+    Console(width=160).print(table)
+    typer.echo(f"page {page}: {len(rows)} rows")

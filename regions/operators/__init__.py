@@ -1,0 +1,1 @@
+"""Operator tools: the cross-region case timeline, case search, and the node's gauges."""

@@ -1,0 +1,126 @@
+"""`tongban case list`: cases found through the search attributes (Temporal visibility) of
+each region's namespace, joined with that region's `cases` row (last change, for "stuck")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from regions.operators.endpoints import RegionEndpoint
+from regions.operators.load import connect
+from workflows.search import (
+    CASE_NO,
+    CASE_STATUS,
+    DEADLINE,
+    ITEM_CODE,
+    ORIGIN_REGION,
+    OVERDUE,
+    PROCESSING_REGION,
+)
+
+_SAFE = re.compile(r"^[\w.\-]+$")
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    status: str | None = None
+    origin: str | None = None
+    processing: str | None = None
+    item: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    overdue: bool = False
+    stuck_hours: float | None = None  # open and unchanged for at least this long
+    include_closed: bool = True
+
+    def query(self) -> str:
+        """The visibility query. Values are checked, not escaped: a filter that is not a plain
+        code or status cannot change the query's meaning."""
+        parts = []
+        for attribute, value in (
+            ("CaseStatus", self.status),
+            ("OriginRegion", self.origin),
+            ("ProcessingRegion", self.processing),
+            ("ItemCode", self.item),
+        ):
+            if value is None:
+                continue
+            if not _SAFE.match(value):
+                raise ValueError(f"not a valid {attribute} filter: {value!r}")
+            parts.append(f"{attribute} = '{value}'")
+        if self.since:
+            parts.append(f"StartTime >= '{self.since.astimezone(UTC).isoformat()}'")
+        if self.until:
+            parts.append(f"StartTime < '{self.until.astimezone(UTC).isoformat()}'")
+        if self.overdue:
+            parts.append("Overdue = true")
+        if self.stuck_hours is not None or not self.include_closed:
+            parts.append("ExecutionStatus = 'Running'")
+        parts.append("CaseNo IS NOT NULL")
+        return " AND ".join(parts)
+
+
+class CaseRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_no: str
+    region: str  # where this workflow runs
+    workflow_id: str
+    status: str | None
+    item_code: str | None
+    origin_region: str | None
+    processing_region: str | None
+    deadline: datetime | None
+    overdue: bool
+    started_at: datetime | None
+    running: bool
+    last_change: datetime | None  # the region's `cases.updated_at`
+
+
+async def list_cases(
+    endpoints: list[RegionEndpoint], case_filter: CaseFilter, *, page: int = 1, page_size: int = 50
+) -> list[CaseRow]:
+    """One row per case workflow, newest first; `page` counts from 1."""
+    query = case_filter.query()
+    found: list[CaseRow] = []
+    wanted = page * page_size
+    for endpoint in endpoints:
+        async with connect(endpoint) as region:
+            rows: list[CaseRow] = []
+            async for execution in region.client.list_workflows(query, limit=wanted):
+                attrs = execution.typed_search_attributes
+                case_no = attrs.get(CASE_NO)
+                if case_no is None:
+                    continue
+                rows.append(
+                    CaseRow(
+                        case_no=case_no,
+                        region=endpoint.region,
+                        workflow_id=execution.id,
+                        status=attrs.get(CASE_STATUS),
+                        item_code=attrs.get(ITEM_CODE),
+                        origin_region=attrs.get(ORIGIN_REGION),
+                        processing_region=attrs.get(PROCESSING_REGION),
+                        deadline=attrs.get(DEADLINE),
+                        overdue=bool(attrs.get(OVERDUE)),
+                        started_at=execution.start_time,
+                        running=execution.close_time is None,
+                        last_change=None,
+                    )
+                )
+            changed = {
+                r["case_no"]: r["updated_at"]
+                for r in await region.conn.fetch(
+                    "SELECT case_no, updated_at FROM cases WHERE case_no = ANY($1::text[])",
+                    [r.case_no for r in rows],
+                )
+            }
+            found += [r.model_copy(update={"last_change": changed.get(r.case_no)}) for r in rows]
+    if case_filter.stuck_hours is not None:
+        cutoff = datetime.now(UTC) - timedelta(hours=case_filter.stuck_hours)
+        found = [r for r in found if r.last_change is not None and r.last_change < cutoff]
+    found.sort(key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return found[(page - 1) * page_size : page * page_size]
