@@ -3,12 +3,13 @@ case row, message log and effects (Postgres). Read-only; nothing here changes a 
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC
 from typing import Literal
 
 import asyncpg
 from pydantic import ValidationError
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from events.envelope import Envelope
@@ -19,6 +20,8 @@ from regions.naming import intake_workflow_id, processing_workflow_id
 from regions.operators.model import EffectRecord, EnvelopeRecord, RegionRecords, UpdateCall
 from workflows.models import CaseProgress
 from workflows.search import PROCESSING_REGION
+
+log = logging.getLogger(__name__)
 
 _LOG_FOR_CASE = """
 SELECT m.seq, m.direction, m.event_id, m.envelope, m.logged_at,
@@ -76,6 +79,11 @@ async def _progress(client: Client, workflow_id: str) -> CaseProgress | None:
         progress: CaseProgress = await client.get_workflow_handle(workflow_id).query(
             "progress", result_type=CaseProgress
         )
+    except WorkflowQueryFailedError as exc:
+        # A worker that cannot replay the history (e.g. incompatible code): the message logs
+        # and effects still tell the story, so show them rather than nothing.
+        log.warning("progress of %s not available: %s", workflow_id, exc)
+        return None
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             return None
