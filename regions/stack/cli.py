@@ -92,6 +92,16 @@ def status(
         raise typer.Exit(3)
 
 
+@app.command()
+def provision(region: RegionOption = None) -> None:
+    """Namespaces, databases and schema on configured Temporal and Postgres (no Kafka)."""
+    try:
+        asyncio.run(manager.provision(_settings(region), report=_report))
+    except (ValueError, MigrationError) as err:
+        err_console.print(f"[bold red]provision failed:[/bold red] {err}", markup=False)
+        raise typer.Exit(1) from err
+
+
 @app.command("join-region")
 def join_region(
     region: Annotated[str, typer.Option("--region", "-r", help="GB/T 2260 code")],

@@ -156,6 +156,19 @@ async def up(settings: StackSettings, *, report: Report = _quiet) -> StackEndpoi
         return endpoints
 
 
+async def provision(settings: StackSettings, *, report: Report = _quiet) -> None:
+    """Namespaces (with search attributes), databases and schema on services that run
+    elsewhere (a region's Temporal cluster and Postgres): the release job of a production
+    node. Kafka is not touched: topics, principals and ACLs are `join-region`'s."""
+    if not (settings.temporal_address and settings.postgres_dsn):
+        raise ValueError("provision needs TONGBAN_TEMPORAL_ADDRESS and TONGBAN_POSTGRES_DSN")
+    report(f"provisioning regions {', '.join(settings.regions)}")
+    await asyncio.gather(
+        temporal.ensure_namespaces(settings.temporal_address, settings.regions),
+        _provision_postgres(settings, settings.postgres_dsn, report),
+    )
+
+
 async def _provision_postgres(settings: StackSettings, server_dsn: str, report: Report) -> None:
     await postgres.ensure_databases(server_dsn, settings.regions)
     for region in settings.regions:
