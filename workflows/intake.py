@@ -104,9 +104,9 @@ class IntakeWorkflow:
                 and not self._inputs_pending()
                 and history_too_long(request.timings.history_limit)
             ):
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._timeline.wait(workflow.all_handlers_finished)
                 workflow.continue_as_new(request.model_copy(update={"carry": self._carry()}))
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._timeline.wait(workflow.all_handlers_finished)
         return CaseOutcome(
             case_no=request.case_no, status=self._timeline.status, outcome=self._outcome
         )
@@ -150,7 +150,7 @@ class IntakeWorkflow:
         await self._do(Effect.ISSUE_RECEIPT)
         if self._request.fee_fen:
             await self._do(Effect.CHARGE_FEE, amount_fen=self._request.fee_fen)
-        forwarded_id = await workflow.execute_activity_method(
+        forwarded_id = await workflow.execute_local_activity_method(
             CaseActivities.forward_case, ForwardCase(case_no=self._request.case_no), **STEP_OPTIONS
         )
         self._timeline.step(
@@ -168,7 +168,7 @@ class IntakeWorkflow:
         )
         timeout = max(due - workflow.now(), timedelta(0)) if due else None
         try:
-            await workflow.wait_condition(self._something_to_handle, timeout=timeout)
+            await self._timeline.wait(self._something_to_handle, timeout=timeout)
         except TimeoutError:
             await self._on_due()
             return
@@ -215,7 +215,7 @@ class IntakeWorkflow:
         channel = self._request.policy.delivery
         if channel == "manual":
             self._awaiting = "delivery"
-            await workflow.wait_condition(lambda: self._delivery is not None)
+            await self._timeline.wait(lambda: self._delivery is not None)
             confirmation = self._delivery
             assert confirmation is not None
         else:
@@ -237,7 +237,7 @@ class IntakeWorkflow:
         await advance(self._timeline, S.COMPENSATING, detail=f"{self._outcome}: {self._reason}")
         for done in reversed(self._done):
             if self._request.timings.compensation_step_delay:
-                await workflow.sleep(self._request.timings.compensation_step_delay)
+                await self._timeline.sleep(self._request.timings.compensation_step_delay)
             undo = COMPENSATION_OF[done]
             amount = self._request.fee_fen if undo is Effect.REFUND_FEE else 0
             await effect(self._timeline, undo, amount_fen=amount, detail=self._reason)
@@ -267,9 +267,7 @@ class IntakeWorkflow:
                 )
             return FormalReview(outcome="pass", reason="automatic policy: materials complete")
         self._awaiting = "review"
-        await workflow.wait_condition(
-            lambda: self._review is not None or self._withdrawal is not None
-        )
+        await self._timeline.wait(lambda: self._review is not None or self._withdrawal is not None)
         self._awaiting = None
         review = self._review
         if self._withdrawal is not None:
@@ -280,7 +278,7 @@ class IntakeWorkflow:
     async def _next_supplement(self, within: timedelta) -> SupplementMaterials | None:
         self._awaiting = "supplement"
         with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
+            await self._timeline.wait(
                 lambda: self._supplement is not None or self._withdrawal is not None, timeout=within
             )
         self._awaiting = None

@@ -81,9 +81,9 @@ class ProcessingWorkflow:
                 and pending is None
                 and history_too_long(start.timings.history_limit)
             ):
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._timeline.wait(workflow.all_handlers_finished)
                 workflow.continue_as_new(start.model_copy(update={"carry": self._carry()}))
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._timeline.wait(workflow.all_handlers_finished)
         return CaseOutcome(
             case_no=start.case_no, status=self._timeline.status, outcome=self._outcome
         )
@@ -91,13 +91,11 @@ class ProcessingWorkflow:
     # --- phases ---------------------------------------------------------------------------
 
     async def _receive(self) -> None:
-        await workflow.wait_condition(
-            lambda: any(e.type is EventType.FORWARDED for e in self._events)
-        )
+        await self._timeline.wait(lambda: any(e.type is EventType.FORWARDED for e in self._events))
         forwarded = next(e for e in self._events if e.type is EventType.FORWARDED)
         self._events.remove(forwarded)
         self._origin = forwarded.sender_region
-        await workflow.execute_activity_method(
+        await workflow.execute_local_activity_method(
             CaseActivities.register_forwarded,
             RegisterForwarded(case_no=self._start.case_no, event_id=forwarded.event_id),
             **STEP_OPTIONS,
@@ -108,7 +106,7 @@ class ProcessingWorkflow:
     async def _acceptance_step(self) -> None:
         policy = self._start.policy.acceptance
         if policy == "manual":
-            await workflow.wait_condition(lambda: self._acceptance is not None or self._withdrawn())
+            await self._timeline.wait(lambda: self._acceptance is not None or self._withdrawn())
             decision = self._acceptance
         else:
             decision = AcceptanceDecision(
@@ -177,7 +175,7 @@ class ProcessingWorkflow:
         due, on_due = self._next_due()
         timeout = max(due - workflow.now(), timedelta(0)) if due else None
         try:
-            await workflow.wait_condition(self._something_to_handle, timeout=timeout)
+            await self._timeline.wait(self._something_to_handle, timeout=timeout)
         except TimeoutError:
             await on_due()
             return
@@ -194,7 +192,7 @@ class ProcessingWorkflow:
 
     async def _await_delivery(self) -> None:
         try:
-            await workflow.wait_condition(
+            await self._timeline.wait(
                 lambda: any(e.type is EventType.RESULT_DELIVERED for e in self._events),
                 timeout=self._start.timings.delivery_wait,
             )
@@ -215,7 +213,7 @@ class ProcessingWorkflow:
         await advance(
             self._timeline, S.APPROVED if decision.approve else S.DENIED, detail=decision.reason
         )
-        decided_id = await workflow.execute_activity_method(
+        decided_id = await workflow.execute_local_activity_method(
             CaseActivities.send_decision,
             SendDecision(
                 case_no=self._start.case_no,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from workflows.models import CaseProgress, CaseStep, TimelineState
@@ -24,6 +27,9 @@ class Timeline:
         self.overdue = False
         self.steps: list[CaseStep] = []
         self.applied_events: set[str] = set()
+        # Search attributes change with every step but are written once per wait: each upsert
+        # is a history event, and only the value a case rests at is worth searching for.
+        self._unsaved: dict[str, SearchAttributeUpdate[Any]] = {}
 
     def step(self, status: str, *, event_id: str | None = None, detail: str = "") -> None:
         self.status = status
@@ -36,7 +42,7 @@ class Timeline:
                 detail=detail,
             )
         )
-        workflow.upsert_search_attributes([CASE_STATUS.value_set(status)])
+        self._unsaved["status"] = CASE_STATUS.value_set(status)
 
     def note(self, detail: str, *, event_id: str | None = None) -> None:
         """A timeline line that does not change the status (a warning, an effect done)."""
@@ -52,12 +58,27 @@ class Timeline:
 
     def set_deadline(self, deadline: datetime | None) -> None:
         self.deadline = deadline
-        update = DEADLINE.value_set(deadline) if deadline else DEADLINE.value_unset()
-        workflow.upsert_search_attributes([update])
+        self._unsaved["deadline"] = (
+            DEADLINE.value_set(deadline) if deadline else DEADLINE.value_unset()
+        )
 
     def mark_overdue(self) -> None:
         self.overdue = True
-        workflow.upsert_search_attributes([OVERDUE.value_set(True)])
+        self._unsaved["overdue"] = OVERDUE.value_set(True)
+
+    def save_search_attributes(self) -> None:
+        if self._unsaved:
+            workflow.upsert_search_attributes(list(self._unsaved.values()))
+            self._unsaved.clear()
+
+    async def wait(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
+        """Wait for the case to move on, after making where it rests searchable."""
+        self.save_search_attributes()
+        await workflow.wait_condition(condition, timeout=timeout)
+
+    async def sleep(self, duration: timedelta) -> None:
+        self.save_search_attributes()
+        await workflow.sleep(duration)
 
     def first_time(self, event_id: str) -> bool:
         """True once per event id: redelivered events are ignored, not applied twice."""

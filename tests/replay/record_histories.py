@@ -1,14 +1,17 @@
 """Record workflow histories from real runs into tests/replay/histories/ (checked in).
 
-Run after the integration suite on the local stack:
-    .venv/bin/python -m tests.replay.record_histories
+Run right after the integration suite on the local stack:
+    .venv/bin/python -m tests.replay.record_histories [MINUTES]
 It keeps, per region namespace, the newest closed run of each (workflow type, item, final
-status) found, so every path the lifecycle tests took has a history to replay.
+status) started in the last MINUTES (default 30), so every path the lifecycle tests took has
+a history to replay, and runs of older code are left out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -18,12 +21,15 @@ from regions.stack.settings import StackSettings, load_endpoints
 
 HISTORIES = Path(__file__).parent / "histories"
 REGIONS = ("350000", "440000")
-QUERY = "ExecutionStatus = 'Completed' OR ExecutionStatus = 'ContinuedAsNew'"
+QUERY = (
+    "WorkflowType IN ('IntakeWorkflow', 'ProcessingWorkflow')"
+    " AND ExecutionStatus IN ('Completed', 'ContinuedAsNew') AND StartTime > '{since}'"
+)
 
 
-async def record(client: Client, region: str) -> int:
+async def record(client: Client, region: str, since: datetime) -> int:
     kept: dict[tuple[str, str, str, str], str] = {}
-    async for execution in client.list_workflows(QUERY):
+    async for execution in client.list_workflows(QUERY.format(since=since.isoformat())):
         attrs = execution.typed_search_attributes
         item = next((v for k, v in ((p.key.name, p.value) for p in attrs) if k == "ItemCode"), "")
         status = next(
@@ -44,13 +50,14 @@ async def record(client: Client, region: str) -> int:
     return len(kept)
 
 
-async def main() -> None:
+async def main(minutes: float) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=minutes)
     endpoints = load_endpoints(StackSettings())
     HISTORIES.mkdir(parents=True, exist_ok=True)
     for region in REGIONS:
         client = await Client.connect(endpoints.temporal_address, namespace=namespace(region))
-        print(f"{region}: {await record(client, region)} histories")
+        print(f"{region}: {await record(client, region, since)} histories")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(float(sys.argv[1]) if len(sys.argv) > 1 else 30.0))
