@@ -11,13 +11,15 @@ import typer
 from bench.cli import app as bench_app
 from regions.audit_cli import app as audit_app
 from regions.case_cli import app as case_app
-from regions.case_cli import app as case_app
 from regions.catalog_cli import app as catalog_app
 from regions.keys_cli import app as keys_app
+from regions.office_cli import app as office_app
 from regions.quarantine_cli import app as quarantine_app
 from regions.regions_cli import app as regions_app
 from regions.stack.cli import app as stack_app
 from regions.stack.settings import StackSettings
+from regions.tokens_cli import app as tokens_app
+from regions.window_cli import app as window_app
 
 app = typer.Typer(no_args_is_help=True, help="tongban: 跨省通办 cross-region case orchestration.")
 node_app = typer.Typer(no_args_is_help=True, help="Run a regional node.")
@@ -29,7 +31,9 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(bench_app, name="bench", help="Micro-benchmarks.")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(regions_app, name="regions")
-app.add_typer(case_app, name="case")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(window_app, name="window")
+app.add_typer(office_app, name="office")
 app.add_typer(case_app, name="case")
 
 

@@ -37,6 +37,7 @@ from events.resend import Resender
 from events.resend_policy import ResendPolicy
 from events.topics import consumer_group, inbox_topic
 from events.verify import VerifyLimits, verifier_for
+from regions.api.server import api_task, node_catalog
 from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
 from regions.failure_signal import WorkflowFailureNotifier
@@ -109,6 +110,7 @@ def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispa
         client=services.client,
         region=settings.region,
         policies=settings.policies,
+        catalog=node_catalog(settings),
     )
 
 
@@ -183,6 +185,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             asyncio.create_task(resender.run(), name="resender"),
             asyncio.create_task(bridge.run(), name="inbox-bridge"),
             asyncio.create_task(dispatcher.run_sweeper(), name="inbox-sweeper"),
+            api_task(settings, services, stop),  # the window HTTP API (regions/api)
             asyncio.create_task(RegionGauges(services.pool, region).run(), name="gauges"),
         ]
         worker_task = asyncio.create_task(worker.run(), name="temporal-worker")

@@ -1,0 +1,1 @@
+"""The window HTTP API (FastAPI): clerks' and officers' steps, case views, probes."""

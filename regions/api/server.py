@@ -1,0 +1,97 @@
+"""Serving the API inside the node's asyncio loop, stopped with the rest of the node."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Protocol
+
+import asyncpg
+import uvicorn
+from temporalio.client import Client
+
+from events.credentials import RegionCredentials
+from regions.api.app import create_app
+from regions.api.ports import api_port
+from regions.api.services import ApiServices
+from regions.catalog.catalog import Catalog, default_catalog
+from regions.node_settings import NodeSettings
+from regions.tokens import TokenStore
+
+log = logging.getLogger(__name__)
+
+
+def node_catalog(settings: NodeSettings) -> Catalog:
+    return Catalog.load(settings.catalog_dir) if settings.catalog_dir else default_catalog()
+
+
+def api_services(
+    settings: NodeSettings, pool: asyncpg.Pool, client: Client, credentials: RegionCredentials
+) -> ApiServices:
+    return ApiServices(
+        region=settings.region,
+        pool=pool,
+        client=client,
+        credentials=credentials,
+        catalog=node_catalog(settings),
+        policies=settings.policies,
+        tokens=TokenStore(settings.tokens_path),
+    )
+
+
+async def _serve(server: uvicorn.Server) -> None:
+    # uvicorn "exits" when it cannot bind; serve_api reports it and the node keeps running.
+    with contextlib.suppress(SystemExit):
+        await server.serve()
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the node: the node owns SIGTERM/SIGINT, so uvicorn must not take them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class _HasConnections(Protocol):
+    pool: asyncpg.Pool
+    client: Client
+    credentials: RegionCredentials
+
+
+def api_task(
+    settings: NodeSettings, services: _HasConnections, stop: asyncio.Event
+) -> asyncio.Task[None]:
+    """The node's API as one more of its loops (regions.node.run_node)."""
+    built = api_services(settings, services.pool, services.client, services.credentials)
+    return asyncio.create_task(serve_api(settings, built, stop), name="window-api")
+
+
+async def serve_api(settings: NodeSettings, services: ApiServices, stop: asyncio.Event) -> None:
+    """Run uvicorn until `stop` is set; in-flight requests get uvicorn's graceful shutdown."""
+    port = api_port(settings)
+    config = uvicorn.Config(
+        create_app(services),
+        host=settings.api_host,
+        port=port,
+        log_level="warning",
+        access_log=False,  # an access log line holds paths with case numbers; names never
+        lifespan="off",
+    )
+    server = _EmbeddedServer(config)
+    log.info("window API of %s on %s:%d", settings.region, settings.api_host, port)
+    task = asyncio.create_task(_serve(server), name="api-server")
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if task.done() and not stop.is_set():
+            # Workflows, inbox and outbox matter more than the API: a node whose port is taken
+            # (another node on this machine) keeps running them, loudly without its API.
+            log.error("window API of %s not serving (port %d taken?)", settings.region, port)
+            await stop.wait()
+    finally:
+        server.should_exit = True
+        stopping.cancel()
+        await task

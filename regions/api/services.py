@@ -1,0 +1,24 @@
+"""What the API's routes use, built by the node (the composition root) and injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from temporalio.client import Client
+
+from events.credentials import RegionCredentials
+from regions.catalog.catalog import Catalog
+from regions.policies import CasePolicies
+from regions.tokens import TokenStore
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    region: str
+    pool: asyncpg.Pool
+    client: Client
+    credentials: RegionCredentials
+    catalog: Catalog
+    policies: CasePolicies
+    tokens: TokenStore

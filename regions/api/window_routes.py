@@ -1,0 +1,78 @@
+"""The accepting region's window (A, 收件地): window clerks' steps."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel
+
+from regions.api.auth import Clerk, Services
+from regions.api.models import STEP_ERRORS, Problem, StepResult, Submitted
+from regions.api.ownership import CaseNoPath, own_case
+from regions.api.steps import take_step
+from regions.naming import intake_workflow_id
+from regions.window import Application, resolve_item, submit_case
+from workflows.models import DeliveryConfirmation, FormalReview, SupplementMaterials, Withdrawal
+
+router = APIRouter(prefix="/window", tags=["window (A, 收件地)"])
+
+
+@router.post(
+    "/cases",
+    status_code=status.HTTP_201_CREATED,
+    responses={422: {"model": Problem, "description": "refused; nothing was recorded"}},
+)
+async def submit(application: Application, caller: Clerk, svc: Services) -> Submitted:
+    """Accept an application at this window and start the case. A refusal records nothing."""
+    item = resolve_item(svc.catalog, application, svc.region)
+    handle = await submit_case(
+        pool=svc.pool,
+        client=svc.client,
+        credentials=svc.credentials,
+        application=application,
+        policies=svc.policies,
+        catalog=svc.catalog,
+    )
+    return Submitted(
+        case_no=handle.id.removeprefix("intake-"),
+        status="received",
+        item_code=item.code,
+        item_version=item.version,
+        required_materials=tuple(m.name for m in item.carried_materials()),
+    )
+
+
+async def _step(svc: Services, case_no: str, update: str, arg: BaseModel) -> StepResult:
+    await own_case(svc, case_no, "origin")
+    return await take_step(svc.client, intake_workflow_id(case_no), update, arg)
+
+
+@router.post("/cases/{case_no}/formal-review", responses=STEP_ERRORS)
+async def formal_review(
+    case_no: CaseNoPath, review: FormalReview, caller: Clerk, svc: Services
+) -> StepResult:
+    """Record the formal review (形式审查): pass, ask for 补正, or refuse."""
+    return await _step(svc, case_no, "record_formal_review", review)
+
+
+@router.post("/cases/{case_no}/supplement", responses=STEP_ERRORS)
+async def supplement(
+    case_no: CaseNoPath, materials: SupplementMaterials, caller: Clerk, svc: Services
+) -> StepResult:
+    """Provide the 补正 materials the window or the processing region asked for."""
+    return await _step(svc, case_no, "provide_supplement", materials)
+
+
+@router.post("/cases/{case_no}/withdrawal", responses=STEP_ERRORS)
+async def withdraw(
+    case_no: CaseNoPath, withdrawal: Withdrawal, caller: Clerk, svc: Services
+) -> StepResult:
+    """The applicant withdraws; what was done is compensated."""
+    return await _step(svc, case_no, "withdraw", withdrawal)
+
+
+@router.post("/cases/{case_no}/delivery", responses=STEP_ERRORS)
+async def deliver(
+    case_no: CaseNoPath, confirmation: DeliveryConfirmation, caller: Clerk, svc: Services
+) -> StepResult:
+    """Confirm the result reached the applicant (mail needs a tracking number)."""
+    return await _step(svc, case_no, "confirm_delivery", confirmation)

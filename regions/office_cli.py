@@ -1,0 +1,94 @@
+"""`tongban office ...`: a processing officer's steps (processing region B) through the API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from regions.api_client import (
+    DEFAULT_API,
+    DEFAULT_TOKEN_ENV,
+    ApiOpt,
+    JsonOpt,
+    TokenEnvOpt,
+    call,
+    emit,
+)
+from regions.window_cli import Case, list_cases, show
+
+app = typer.Typer(no_args_is_help=True, help="Processing officer (办理地 B): accept and decide.")
+app.command("show")(show)
+app.command("list")(list_cases)
+
+Reason = Annotated[str, typer.Option(help="Reason, told to the applicant")]
+
+
+def _step(
+    api: str, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
+) -> None:
+    result = call(
+        api, token_env, "POST", f"/office/cases/{case}/{step}", body=body, what=f"{step} …"
+    )
+    emit(result, as_json)
+
+
+@app.command()
+def accept(
+    case: Case,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accept the case (受理): the promised time limit starts."""
+    _step(api, token_env, case, "acceptance", {"accept": True}, as_json)
+
+
+@app.command("not-accept")
+def not_accept(
+    case: Case,
+    reason: Reason,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Do not accept the case (不予受理); the accepting region compensates."""
+    _step(api, token_env, case, "acceptance", {"accept": False, "reason": reason}, as_json)
+
+
+@app.command("request-supplement")
+def request_supplement(
+    case: Case,
+    missing: Annotated[list[str], typer.Option(help="Missing material (repeat)")],
+    reason: Annotated[str, typer.Option(help="Why")] = "",
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ask for 补正 through the accepting window; the clock pauses."""
+    body = {"missing": missing, "reason": reason}
+    _step(api, token_env, case, "supplement-request", body, as_json)
+
+
+@app.command()
+def approve(
+    case: Case,
+    reason: Reason,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve; the result goes back to the accepting region."""
+    _step(api, token_env, case, "decision", {"approve": True, "reason": reason}, as_json)
+
+
+@app.command()
+def deny(
+    case: Case,
+    reason: Reason,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deny; the accepting region compensates and tells the applicant why."""
+    _step(api, token_env, case, "decision", {"approve": False, "reason": reason}, as_json)

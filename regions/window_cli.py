@@ -1,0 +1,150 @@
+"""`tongban window ...`: a window clerk's steps (accepting region A) through the node's API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from regions.api_client import (
+    DEFAULT_API,
+    DEFAULT_TOKEN_ENV,
+    ApiOpt,
+    JsonOpt,
+    TokenEnvOpt,
+    call,
+    emit,
+    material,
+)
+
+app = typer.Typer(no_args_is_help=True, help="Window clerk (收件地 A): submit and follow cases.")
+
+Case = Annotated[str, typer.Argument(help="Case number, e.g. 350000-20261127-KWGDXZFB")]
+Materials = Annotated[
+    list[str] | None,
+    typer.Option("--material", "-m", help="NAME or NAME=FILE (repeat for each material)"),
+]
+
+
+@app.command()
+def submit(
+    item: Annotated[str, typer.Option(help="National item code, e.g. GG-00102-000")],
+    to: Annotated[str, typer.Option("--to", help="Processing region (GB/T 2260 code)")],
+    name: Annotated[str, typer.Option(help="Applicant's name")],
+    id_number: Annotated[str, typer.Option(help="Applicant's resident ID number")],
+    phone: Annotated[str, typer.Option(help="Applicant's phone")],
+    address: Annotated[str, typer.Option(help="Applicant's address")] = "",
+    materials: Materials = None,
+    fee_fen: Annotated[int, typer.Option(help="Fee charged, in fen (must match the item)")] = 0,
+    item_version: Annotated[int | None, typer.Option(help="Version the guide shows")] = None,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit an application; prints the new case number."""
+    body = {
+        "item_code": item,
+        "processing_region": to,
+        "applicant_name": name,
+        "applicant_id_number": id_number,
+        "applicant_phone": phone,
+        "applicant_address": address,
+        "materials": [material(m) for m in materials or []],
+        "fee_fen": fee_fen,
+        "item_version": item_version,
+    }
+    result = call(api, token_env, "POST", "/window/cases", body=body, what="submitting")
+    if as_json:
+        emit(result, True)
+    else:
+        typer.echo(result["case_no"])
+
+
+def _step(
+    api: str, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
+) -> None:
+    result = call(
+        api, token_env, "POST", f"/window/cases/{case}/{step}", body=body, what=f"{step} …"
+    )
+    emit(result, as_json)
+
+
+@app.command()
+def review(
+    case: Case,
+    outcome: Annotated[str, typer.Option(help="pass, supplement or refuse")],
+    missing: Annotated[list[str] | None, typer.Option(help="Missing material (repeat)")] = None,
+    reason: Annotated[str, typer.Option(help="Reason (needed to refuse)")] = "",
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record the formal review (形式审查)."""
+    body = {"outcome": outcome, "missing": missing or [], "reason": reason}
+    _step(api, token_env, case, "formal-review", body, as_json)
+
+
+@app.command()
+def supplement(
+    case: Case,
+    materials: Materials = None,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Provide 补正 materials."""
+    body = {"materials": [material(m) for m in materials or []]}
+    _step(api, token_env, case, "supplement", body, as_json)
+
+
+@app.command()
+def withdraw(
+    case: Case,
+    reason: Annotated[str, typer.Option(help="Why the applicant withdraws")],
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Withdraw the case at the applicant's request."""
+    _step(api, token_env, case, "withdrawal", {"reason": reason}, as_json)
+
+
+@app.command()
+def deliver(
+    case: Case,
+    channel: Annotated[str, typer.Option(help="window, mail or online")] = "window",
+    tracking_no: Annotated[str | None, typer.Option(help="Courier number (mail)")] = None,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """Confirm the result was delivered to the applicant."""
+    body = {"channel": channel, "tracking_no": tracking_no}
+    _step(api, token_env, case, "delivery", body, as_json)
+
+
+@app.command()
+def show(
+    case: Case,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """A case's status and steps."""
+    emit(call(api, token_env, "GET", f"/cases/{case}", what="loading"), as_json)
+
+
+@app.command("list")
+def list_cases(
+    status: Annotated[str | None, typer.Option(help="Only cases in this status")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """This region's cases, newest first."""
+    params: dict[str, object] = {"limit": limit, "offset": offset}
+    if status:
+        params["status"] = status
+    emit(call(api, token_env, "GET", "/cases", params=params, what="loading"), as_json)

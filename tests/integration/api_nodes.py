@@ -1,0 +1,79 @@
+"""A province pair whose nodes serve the window API on test ports, and tokens for it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from regions.local import ensure_local_keys
+from regions.policies import CasePolicies
+from regions.stack.settings import StackEndpoints, StackSettings
+from regions.tokens import Role, TokenStore
+from tests.integration.lifecycle import FAST, MANUAL
+from tests.integration.pair import ProvincePair, start_pair
+
+A, B = "350000", "440000"
+# Far from the defaults (8001, 8002) other nodes on this machine use.
+API_PORT_BASE = 18710
+API = {A: f"http://127.0.0.1:{API_PORT_BASE + 1}", B: f"http://127.0.0.1:{API_PORT_BASE + 2}"}
+# The seed item every window test submits; every step is left to the people at the API.
+ITEM = "GG-00102-000"
+CARRIED = ("居民身份证", "社会保障卡申领登记表")
+POLICIES = CasePolicies(items={ITEM: MANUAL}, timings=FAST)
+
+
+@dataclass
+class ApiPair:
+    pair: ProvincePair
+    tokens: TokenStore
+
+    def token(self, region: str, role: Role, *, days: float = 1) -> str:
+        issued, _ = self.tokens.issue(
+            region=region,
+            role=role,
+            window=f"test-{role.value}",
+            valid_for=timedelta(days=days),
+            now=datetime.now(UTC),
+        )
+        return issued
+
+
+@contextlib.asynccontextmanager
+async def api_pair(
+    stack: StackEndpoints, settings: StackSettings, tokens_dir: Path
+) -> AsyncIterator[ApiPair]:
+    ensure_local_keys(settings, settings.regions)
+    env = {
+        "TONGBAN_NODE_POLICIES": POLICIES.model_dump_json(),
+        "TONGBAN_NODE_API_PORT_BASE": str(API_PORT_BASE),
+        "TONGBAN_NODE_TOKENS_DIR": str(tokens_dir),
+    }
+    async with start_pair(stack, settings, A, B, env=env) as pair:
+        for url in API.values():
+            await wait_for_api(url)
+        yield ApiPair(pair, TokenStore(tokens_dir))
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def wait_for_api(url: str, timeout: float = 60.0) -> None:
+    """The node starts its API alongside its worker; the first request may come before it."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=url) as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.3)
+    raise TimeoutError(f"no API at {url}")
