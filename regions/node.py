@@ -149,8 +149,12 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             workflows=WORKFLOWS,
             activities=node_activities(services.pool, credentials),
         )
+        kafka_auth = settings.kafka.client_options()
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=5
+            bootstrap_servers=settings.kafka_bootstrap,
+            enable_idempotence=True,
+            linger_ms=5,
+            **kafka_auth,
         )
         consumer = AIOKafkaConsumer(
             inbox_topic(region),
@@ -160,6 +164,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             auto_offset_reset="earliest",
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
+            **kafka_auth,
         )
         await producer.start()
         await consumer.start()

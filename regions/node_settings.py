@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.models import RegionCode
+from regions.kafka_security import KafkaSecurity, Protocol
 from regions.naming import namespace
 from regions.policies import CasePolicies
 
@@ -36,6 +38,13 @@ class NodeSettings(BaseSettings):
     # How long the broker waits for a silent consumer before handing its partitions to a
     # restarted node (the broker's floor is 6 s by default).
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # The exchange: PLAINTEXT on the local stack; SASL_SSL with the region's own SCRAM principal
+    # (`region-<code>`) in production, where ACLs decide what the node may read and write.
+    kafka_security_protocol: Protocol = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
     # The service catalog (national.json + regions/*.json); None: the one shipped in the package.
     catalog_dir: Path | None = None
     # The window HTTP API. 0: `api_port_base` + the region's offset (regions.api.ports), so
@@ -50,6 +59,16 @@ class NodeSettings(BaseSettings):
     otlp_endpoint: str | None = None
     trace_file: Path | None = None
     metric_interval_s: float = Field(default=30.0, gt=0)
+
+    @property
+    def kafka(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+        )
 
     @property
     def namespace(self) -> str:
