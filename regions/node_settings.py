@@ -1,12 +1,22 @@
-"""A regional node's settings, read once at the edge (environment, then CLI overrides)."""
+"""A regional node's settings, read once at the edge.
+
+Precedence: values passed in code, then `TONGBAN_NODE_*` environment variables, then the TOML
+file named by `TONGBAN_NODE_CONFIG`, then (on the local stack only) the stack's addresses.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from events.models import RegionCode
 from regions.kafka_security import KafkaSecurity, Protocol
@@ -59,6 +69,20 @@ class NodeSettings(BaseSettings):
     otlp_endpoint: str | None = None
     trace_file: Path | None = None
     metric_interval_s: float = Field(default=30.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = os.environ.get("TONGBAN_NODE_CONFIG")
+        if not config:
+            return init_settings, env_settings
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, Path(config))
 
     @property
     def kafka(self) -> KafkaSecurity:
