@@ -24,6 +24,7 @@ from bench.crypto import crypto
 from bench.memory import run_memory
 from bench.pair_run import PairUnderTest, run_pair
 from bench.report import plot, table, targets
+from bench.scaling import run_scaling
 from bench.stats import RunResult
 from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import namespace
@@ -140,6 +141,26 @@ def memory(
     """Hold N cases open (waiting for B's decision) and print each node's memory."""
     levels = sorted(open_cases or [1000, 10000])
     results = asyncio.run(run_memory(levels, running_pair, console))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(results, indent=2))
+
+
+@app.command("scale")
+def scale(
+    workers: Annotated[
+        list[int] | None, typer.Option("--workers", help="Worker processes per region")
+    ] = None,
+    regions: Annotated[
+        list[int] | None, typer.Option("--regions", help="Regions, cases between random pairs")
+    ] = None,
+    count: Annotated[int, typer.Option("--cases", help="Cases per measured point")] = 100,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON")] = None,
+) -> None:
+    """Throughput and memory at 1/2/4 worker processes per region and at 2/5/34 regions."""
+    results = asyncio.run(
+        run_scaling(workers or [1, 2, 4], regions or [2, 5, 34], count, running_pair, console)
+    )
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(results, indent=2))

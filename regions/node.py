@@ -149,6 +149,9 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             workflows=WORKFLOWS,
             activities=node_activities(services.pool, credentials),
         )
+        if settings.role == "worker":
+            await _run_worker_only(worker, stop, region)
+            return
         kafka_auth = settings.kafka.client_options()
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
@@ -215,3 +218,18 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             await consumer.stop()
             await producer.stop()
             log.info("node %s stopped", region)
+
+
+async def _run_worker_only(worker: Worker, stop: asyncio.Event, region: str) -> None:
+    """An extra worker process for a region: more workflow and activity throughput, while one
+    full node of the region keeps the exchange (relay, bridge, resend) and the API."""
+    worker_task = asyncio.create_task(worker.run(), name="temporal-worker")
+    stop_task = asyncio.create_task(stop.wait(), name="stop")
+    log.info("worker for %s running", region)
+    try:
+        await asyncio.wait([worker_task, stop_task], return_when=asyncio.FIRST_COMPLETED)
+        if worker_task.done() and worker_task.exception() is not None:
+            raise RuntimeError(f"worker {region} stopped") from worker_task.exception()
+    finally:
+        await worker.shutdown()
+        stop_task.cancel()

@@ -47,9 +47,11 @@ class NodeProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def spawn_node(region: str, log_dir: Path, env: dict[str, str] | None = None) -> NodeProcess:
+def spawn_node(
+    region: str, log_dir: Path, env: dict[str, str] | None = None, *, label: str = ""
+) -> NodeProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"node-{region}.log"
+    log_path = log_dir / f"node-{region}{f'-{label}' if label else ''}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "regions.cli", "node", "run", "--region", region],

@@ -28,6 +28,8 @@ class NodeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TONGBAN_NODE_", frozen=True)
 
     region: RegionCode
+    # "worker": only the Temporal worker, to add capacity beside the region's one full node.
+    role: Literal["full", "worker"] = "full"
     temporal_address: str
     temporal_namespace: str = ""
     kafka_bootstrap: str
