@@ -208,6 +208,7 @@ class Applicant(_Payload):
     id_number: str = Field(min_length=15, max_length=18)
     phone: str = Field(min_length=5, max_length=20)
     address: str = Field(default="", max_length=300)
+    credit_code: str | None = Field(default=None, max_length=18)  # the organisation applying
 
     def __repr__(self) -> str:
         return "Applicant(<sealed personal data>)"

@@ -10,7 +10,7 @@ from typing import Annotated
 import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
-from stdnum.cn import ric
+from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError as StdnumError
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -43,6 +43,17 @@ def _valid_id_number(value: str) -> str:
         ) from exc
 
 
+def _valid_credit_code(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(uscc.validate(value))
+    except StdnumError as exc:
+        raise PydanticCustomError(
+            "credit_code_checksum", "credit_code fails the GB 32100 format or checksum"
+        ) from exc
+
+
 class Application(BaseModel):
     """What the window clerk submits. Invalid input is refused with the rule that failed."""
 
@@ -57,6 +68,8 @@ class Application(BaseModel):
     applicant_id_number: Annotated[str, AfterValidator(_valid_id_number)]
     applicant_phone: str = Field(min_length=5, max_length=20)
     applicant_address: str = Field(default="", max_length=300)
+    # 统一社会信用代码 when the applicant acts for an enterprise or institution.
+    applicant_credit_code: Annotated[str | None, AfterValidator(_valid_credit_code)] = None
     materials: tuple[MaterialRef, ...] = ()
     fee_fen: int = Field(default=0, ge=0)
 
@@ -66,6 +79,7 @@ class Application(BaseModel):
             id_number=self.applicant_id_number,
             phone=self.applicant_phone,
             address=self.applicant_address,
+            credit_code=self.applicant_credit_code,
         )
 
 

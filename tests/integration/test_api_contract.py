@@ -132,6 +132,7 @@ async def test_a_whole_case_over_http(
     ("overrides", "rule"),
     [
         ({"applicant_id_number": "350102199001011239"}, "id_number_checksum"),
+        ({"applicant_credit_code": "91350100MA2Y00000X"}, "credit_code_checksum"),
         ({"item_code": "GG-99999-000"}, "unknown_item"),
         ({"item_code": "QR-00101-004"}, "item_version_mismatch"),  # 440000 has its own v2
         ({"item_version": 2}, "item_version_mismatch"),
