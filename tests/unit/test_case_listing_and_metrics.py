@@ -1,0 +1,71 @@
+"""Operators' case filters become safe visibility queries; the exchange's metrics count."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from events import instruments
+from regions.operators.listing import CaseFilter
+
+
+def test_filters_combine_into_one_visibility_query() -> None:
+    query = CaseFilter(
+        status="processing",
+        origin="350000",
+        processing="440000",
+        item="GG-00102-000",
+        since=datetime(2026, 11, 1, tzinfo=UTC),
+        overdue=True,
+        stuck_hours=24,
+    ).query()
+    assert query == (
+        "CaseStatus = 'processing' AND OriginRegion = '350000' AND ProcessingRegion = '440000'"
+        " AND ItemCode = 'GG-00102-000' AND StartTime >= '2026-11-01T00:00:00+00:00'"
+        " AND Overdue = true AND ExecutionStatus = 'Running' AND CaseNo IS NOT NULL"
+    )
+
+
+def test_a_filter_cannot_inject_query_syntax() -> None:
+    with pytest.raises(ValueError, match="not a valid CaseStatus filter"):
+        CaseFilter(status="closed' OR CaseNo IS NOT NULL OR 'x").query()
+
+
+@pytest.fixture(scope="module")
+def reader() -> InMemoryMetricReader:
+    # The global provider can be set once per process; the instruments bind to it lazily.
+    in_memory = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[in_memory]))
+    return in_memory
+
+
+def _sums(reader: InMemoryMetricReader) -> dict[str, float]:
+    data = reader.get_metrics_data()
+    totals: dict[str, float] = {}
+    assert data is not None
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    value = getattr(point, "value", None) or getattr(point, "count", 0)
+                    totals[metric.name] = totals.get(metric.name, 0) + value
+    return totals
+
+
+def test_first_sends_resends_and_deadline_notices_are_counted_apart(
+    reader: InMemoryMetricReader,
+) -> None:
+    instruments.record_published("350000", "cn.tongban.case.forwarded", 0, 0.05)
+    instruments.record_published("350000", "cn.tongban.case.forwarded", 1, 30.0)
+    instruments.record_published("440000", "cn.tongban.case.deadline-warning", 0, 0.01)
+    instruments.record_published("440000", "cn.tongban.case.deadline-breached", 0, 0.01)
+    totals = _sums(reader)
+    assert totals["tongban.events.sent"] == 3
+    assert totals["tongban.events.resent"] == 1
+    assert totals["tongban.deadline.warnings"] == 1
+    assert totals["tongban.deadline.breaches"] == 1
+    assert totals["tongban.outbox.lag"] == 3  # a resend is not a fresh commit's lag
