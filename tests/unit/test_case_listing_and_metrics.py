@@ -51,8 +51,11 @@ def _sums(reader: InMemoryMetricReader) -> dict[str, float]:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 for point in metric.data.data_points:
-                    value = getattr(point, "value", None) or getattr(point, "count", 0)
-                    totals[metric.name] = totals.get(metric.name, 0) + value
+                    # Counters have a value; histograms a count of recordings.
+                    value = getattr(point, "value", None)
+                    if value is None:
+                        value = getattr(point, "count", 0)
+                    totals[metric.name] = totals.get(metric.name, 0) + float(value)
     return totals
 
 
