@@ -52,10 +52,8 @@ def _sums(reader: InMemoryMetricReader) -> dict[str, float]:
             for metric in scope.metrics:
                 for point in metric.data.data_points:
                     # Counters have a value; histograms a count of recordings.
-                    value = getattr(point, "value", None)
-                    if value is None:
-                        value = getattr(point, "count", 0)
-                    totals[metric.name] = totals.get(metric.name, 0) + float(value)
+                    value: float = getattr(point, "value", None) or getattr(point, "count", 0)
+                    totals[metric.name] = totals.get(metric.name, 0) + value
     return totals
 
 
