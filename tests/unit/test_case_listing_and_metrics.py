@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    NumberDataPoint,
+)
 
 from events import instruments
 from regions.operators.listing import CaseFilter
@@ -52,7 +56,12 @@ def _sums(reader: InMemoryMetricReader) -> dict[str, float]:
             for metric in scope.metrics:
                 for point in metric.data.data_points:
                     # Counters have a value; histograms a count of recordings.
-                    value: float = getattr(point, "value", None) or getattr(point, "count", 0)
+                    if isinstance(point, HistogramDataPoint):
+                        value: float = point.count
+                    elif isinstance(point, NumberDataPoint):
+                        value = point.value
+                    else:
+                        continue
                     totals[metric.name] = totals.get(metric.name, 0) + value
     return totals
 
