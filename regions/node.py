@@ -148,6 +148,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             task_queue=task_queue(region),
             workflows=WORKFLOWS,
             activities=node_activities(services.pool, credentials),
+            max_cached_workflows=settings.max_cached_workflows,
         )
         if settings.role == "worker":
             await _run_worker_only(worker, stop, region)

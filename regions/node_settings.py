@@ -28,6 +28,9 @@ class NodeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TONGBAN_NODE_", frozen=True)
 
     region: RegionCode
+    # Workflows kept in the worker's memory between tasks. Each costs ~0.3 MB in the Python
+    # sandbox; one evicted is replayed from its short history when its next event arrives.
+    max_cached_workflows: int = Field(default=250, ge=0)
     # "worker": only the Temporal worker, to add capacity beside the region's one full node.
     role: Literal["full", "worker"] = "full"
     temporal_address: str
