@@ -101,3 +101,13 @@ def emit(payload: Any, as_json: bool, title: str = "") -> None:
         console.print(f"{len(payload['items'])} of {payload['total']}")
     elif isinstance(payload, dict):
         console.print(" ".join(f"{k}: {v}" for k, v in payload.items()))
+
+
+def post_step(
+    api: str, token_env: str, side: str, case: str, step: str, body: dict[str, Any], as_json: bool
+) -> None:
+    """One human step of a case (`side` is "window" or "office"), shown as the API answers."""
+    result = call(
+        api, token_env, "POST", f"/{side}/cases/{case}/{step}", body=body, what=f"{step} …"
+    )
+    emit(result, as_json)

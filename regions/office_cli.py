@@ -12,8 +12,7 @@ from regions.api_client import (
     ApiOpt,
     JsonOpt,
     TokenEnvOpt,
-    call,
-    emit,
+    post_step,
 )
 from regions.window_cli import Case, list_cases, show
 
@@ -27,10 +26,7 @@ Reason = Annotated[str, typer.Option(help="Reason, told to the applicant")]
 def _step(
     api: str, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
 ) -> None:
-    result = call(
-        api, token_env, "POST", f"/office/cases/{case}/{step}", body=body, what=f"{step} …"
-    )
-    emit(result, as_json)
+    post_step(api, token_env, "office", case, step, body, as_json)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from regions.api_client import (
     call,
     emit,
     material,
+    post_step,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Window clerk (收件地 A): submit and follow cases.")
@@ -63,10 +64,7 @@ def submit(
 def _step(
     api: str, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
 ) -> None:
-    result = call(
-        api, token_env, "POST", f"/window/cases/{case}/{step}", body=body, what=f"{step} …"
-    )
-    emit(result, as_json)
+    post_step(api, token_env, "window", case, step, body, as_json)
 
 
 @app.command()
