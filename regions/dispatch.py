@@ -91,21 +91,41 @@ class InboxDispatcher:
 
     async def deliver(self, event_ids: list[str]) -> None:
         rows = await self._pool.fetch(
-            "SELECT event_id, event_type, envelope, trace_context FROM inbox"
+            "SELECT event_id, case_no, event_type, envelope, trace_context FROM inbox"
             " WHERE event_id = ANY($1::text[])"
             " AND delivered_at IS NULL ORDER BY received_at",
             event_ids,
         )
+        # Cases are independent: their events go out concurrently, each case's in order.
+        by_case: dict[str, list[asyncpg.Record]] = {}
         for row in rows:
-            # Inside the bridge's consumer span context: the workflow joins the sender's trace.
-            with tracing.dispatch_span(row["trace_context"], row["event_id"], row["event_type"]):
-                envelope = Envelope.model_validate_json(bytes(row["envelope"]))
-                note = await self._deliver_one(envelope)
-            await self._pool.execute(
-                "UPDATE inbox SET delivered_at = now(), delivery_note = $2 WHERE event_id = $1",
-                row["event_id"],
-                note,
-            )
+            by_case.setdefault(row["case_no"], []).append(row)
+        await asyncio.gather(*(self._deliver_in_order(case_rows) for case_rows in by_case.values()))
+
+    async def _deliver_in_order(self, rows: list[asyncpg.Record]) -> None:
+        for row in rows:
+            try:
+                # Inside the bridge's consumer span context: the workflow joins the trace.
+                with tracing.dispatch_span(
+                    row["trace_context"], row["event_id"], row["event_type"]
+                ):
+                    envelope = Envelope.model_validate_json(bytes(row["envelope"]))
+                    note = await self._deliver_one(envelope)
+                await self._pool.execute(
+                    "UPDATE inbox SET delivered_at = now(), delivery_note = $2 WHERE event_id = $1",
+                    row["event_id"],
+                    note,
+                )
+            except (RPCError, OSError, asyncpg.PostgresError) as exc:
+                # Temporal or the database is unreachable: this case's remaining events stay
+                # undelivered, in order, for the sweeper; other cases are not held up.
+                log.warning(
+                    "inbox %s: delivery of %s deferred to the sweeper: %s",
+                    self._region,
+                    row["event_id"],
+                    exc,
+                )
+                return
 
     async def sweep(self, older_than_seconds: float = 5.0) -> int:
         """Deliver rows a crash left undelivered. Returns how many were found."""
