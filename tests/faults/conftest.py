@@ -1,0 +1,55 @@
+"""Fixtures of the fault suite: the local stack, and one node per region for the session.
+
+All five nodes (the 跨省 pair, the 省内 pair of cities, the outsider 北京) run as their own
+OS processes with the fault workload's policies and short receipt timeouts. A test that kills
+a node starts it again; after every test, any node found dead is started again (and the test
+that left it dead fails on its own invariants), so one failure does not cascade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from regions.stack.manager import up
+from regions.stack.settings import StackEndpoints, StackSettings
+from tests.faults.workload import NODE_ENV, REGIONS
+from tests.integration.api_nodes import ApiNodes, api_nodes
+
+# Ports for this suite's window APIs: clear of the defaults (8001…) and of api_nodes' 18711.
+API_PORT_BASE = 18730
+
+
+@pytest.fixture(scope="session")
+def stack_settings() -> StackSettings:
+    return StackSettings()
+
+
+@pytest.fixture(scope="session")
+async def stack(stack_settings: StackSettings) -> StackEndpoints:
+    return await up(stack_settings)
+
+
+@pytest.fixture(scope="session")
+async def fault_nodes(
+    stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ApiNodes]:
+    tokens = Path(tmp_path_factory.mktemp("fault-tokens"))
+    async with api_nodes(
+        stack, stack_settings, tokens, REGIONS, port_base=API_PORT_BASE, env=NODE_ENV
+    ) as nodes:
+        yield nodes
+
+
+@pytest.fixture
+async def nodes(fault_nodes: ApiNodes, stack_settings: StackSettings) -> AsyncIterator[ApiNodes]:
+    yield fault_nodes
+    # A fault test must leave the stack and every node running for the next one.
+    await up(stack_settings)
+    for _ in range(2):  # a node dying just after the first look is caught by the second
+        dead = [r for r, n in fault_nodes.nodes.nodes.items() if n.process.poll() is not None]
+        await asyncio.gather(*(fault_nodes.start(region) for region in dead))
+        await asyncio.sleep(2.0)

@@ -1,0 +1,190 @@
+"""The one checker every fault test and the soak run end with.
+
+Nothing lost: every case at its expected terminal state in both regions, the outbox drained
+(every row sent, every business event receipted, none given up on). Nothing twice: one
+workflow per case on each side, no effect issued twice. History intact: both message logs'
+hash chains and signatures verify. Outsiders: nothing from a region that is party to no case
+was stored as a genuine event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import asyncpg
+from temporalio.client import Client
+
+from events.audit import audit_message_log
+from events.models import EventType
+from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
+from tests.faults.runner import Case
+from tests.faults.workload import PROCESSING_STATUS
+from tests.integration.exchange_support import credentials
+
+RECEIPT = EventType.RECEIPT.value
+
+
+@dataclass
+class Findings:
+    cases: int
+    lost: set[str] = field(default_factory=set)  # never reached their terminal state, or an
+    # event of theirs was never delivered
+    duplicated: set[str] = field(default_factory=set)  # a second workflow or a repeated effect
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def lose(self, case_no: str, problem: str) -> None:
+        self.lost.add(case_no)
+        self.problems.append(f"{case_no}: {problem}")
+
+    def duplicate(self, case_no: str, problem: str) -> None:
+        self.duplicated.add(case_no)
+        self.problems.append(f"{case_no}: {problem}")
+
+
+@dataclass(frozen=True)
+class Outsider:
+    """Records an outsider produced: (region it was sent to, partition, offset) → reason."""
+
+    region: str
+    expected: dict[tuple[str, int, int], str]
+
+
+async def _status(conn: asyncpg.Connection, case_no: str) -> str | None:
+    value = await conn.fetchval("SELECT status FROM cases WHERE case_no = $1", case_no)
+    return str(value) if value is not None else None
+
+
+async def _check_case(
+    case: Case, conns: dict[str, asyncpg.Connection], clients: dict[str, Client], f: Findings
+) -> None:
+    no, s = case.case_no, case.scenario
+    for region, expected in ((case.origin, s.origin_status), (case.processing, PROCESSING_STATUS)):
+        got = await _status(conns[region], no)
+        if got != expected:
+            f.lose(no, f"{s.name}: {region} status {got}, expected {expected}")
+        found = (await clients[region].count_workflows(f"CaseNo = '{no}'")).count
+        if found != 1:
+            (f.lose if found == 0 else f.duplicate)(no, f"{found} workflows in {region}")
+        journal = await conns[region].fetch(
+            "SELECT effect, amount_fen, detail FROM effect_journal WHERE case_no = $1", no
+        )
+        repeated = [k for k, n in Counter(tuple(r) for r in journal).items() if n > 1]
+        if repeated:
+            f.duplicate(no, f"effects issued twice in {region}: {repeated}")
+        outbox = await conns[region].fetch(
+            "SELECT event_id, event_type, sent_at, receipted_at, failed_at FROM outbox"
+            " WHERE case_no = $1",
+            no,
+        )
+        for row in outbox:
+            business = row["event_type"] != RECEIPT
+            if row["sent_at"] is None or row["failed_at"] is not None:
+                f.lose(no, f"{region} {row['event_type']} {row['event_id'][:8]} not sent")
+            elif business and row["receipted_at"] is None:
+                f.lose(no, f"{region} {row['event_type']} {row['event_id'][:8]} not receipted")
+        undelivered = await conns[region].fetchval(
+            "SELECT count(*) FROM inbox WHERE case_no = $1 AND delivered_at IS NULL"
+            " AND delivery_note IS NULL",
+            no,
+        )
+        if undelivered:
+            f.lose(no, f"{undelivered} inbox rows never delivered in {region}")
+    fees = Counter(
+        r["effect"]
+        for r in await conns[case.origin].fetch(
+            "SELECT effect FROM effect_journal WHERE case_no = $1 AND effect LIKE '%-fee'", no
+        )
+    )
+    expected_fees = Counter(
+        {"charge-fee": 1, "refund-fee": 1 if s.refunded else 0} if s.fee_fen else {}
+    )
+    if +fees != +expected_fees:
+        target = f.duplicate if any(fees[k] > expected_fees[k] for k in fees) else f.lose
+        target(no, f"{s.name}: fee effects {dict(fees)}, expected {dict(+expected_fees)}")
+
+
+async def _check_region(
+    region: str, conn: asyncpg.Connection, settings: StackSettings, f: Findings
+) -> None:
+    directory = credentials(settings, region).directory()
+    report = await audit_message_log(conn, directory, region)
+    if report.first_break is not None:
+        f.problems.append(
+            f"message log of {region} broken at seq {report.first_break.seq}:"
+            f" {report.first_break.problem}"
+        )
+
+
+async def _check_outsider(
+    outsider: Outsider, conns: dict[str, asyncpg.Connection], f: Findings
+) -> None:
+    for region, conn in conns.items():
+        applied = await conn.fetchval(
+            "SELECT count(*) FROM inbox WHERE sender_region = $1", outsider.region
+        )
+        if applied:
+            f.problems.append(f"{applied} events from {outsider.region} stored in {region}'s inbox")
+    for (region, partition, offset), reason in outsider.expected.items():
+        got = await conns[region].fetchval(
+            "SELECT reason FROM quarantine WHERE topic = $1 AND kafka_partition = $2"
+            " AND kafka_offset = $3",
+            f"tongban.inbox.{region}",
+            partition,
+            offset,
+        )
+        if got != reason:
+            f.problems.append(
+                f"{outsider.region}'s record at {region} {partition}/{offset}: quarantine"
+                f" reason {got}, expected {reason}"
+            )
+
+
+async def check_once(
+    cases: list[Case],
+    stack: StackEndpoints,
+    settings: StackSettings,
+    clients: dict[str, Client],
+    outsider: Outsider | None = None,
+) -> Findings:
+    regions = sorted({r for c in cases for r in (c.origin, c.processing)})
+    if outsider is not None:
+        regions = sorted({*regions, *(r for r, _, _ in outsider.expected)})
+    conns = {r: await asyncpg.connect(region_dsn(stack.postgres_dsn, r)) for r in regions}
+    try:
+        f = Findings(cases=len(cases))
+        for case in cases:
+            await _check_case(case, conns, clients, f)
+        for region in regions:
+            await _check_region(region, conns[region], settings, f)
+        if outsider is not None:
+            await _check_outsider(outsider, conns, f)
+        return f
+    finally:
+        for conn in conns.values():
+            await conn.close()
+
+
+async def check(
+    cases: list[Case],
+    stack: StackEndpoints,
+    settings: StackSettings,
+    clients: dict[str, Client],
+    outsider: Outsider | None = None,
+    *,
+    settle_s: float = 60.0,
+) -> Findings:
+    """Check until every invariant holds or `settle_s` passed: the last receipts of a case
+    may still be in flight when the runner sees it closed. Returns the last findings."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        findings = await check_once(cases, stack, settings, clients, outsider)
+        if findings.ok or time.monotonic() > deadline:
+            return findings
+        await asyncio.sleep(1.0)

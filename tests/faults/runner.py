@@ -1,0 +1,197 @@
+"""Drives the workload through the window HTTP API, the way clerks and officers would.
+
+The runner is state-driven: each round it reads every open case in both regions
+(`GET /cases/{no}`) and takes the one step a person would take in that state. A step that
+fails because a node, the database or Temporal is down is simply tried again next round; a
+409 means the case moved on meanwhile. So a fault never makes the runner take a step twice:
+the second try is refused by the workflow's validator, as it would be for a clerk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from regions.demo import synthetic_id_number
+from regions.tokens import Role
+from regions.window import material_ref
+from tests.faults.workload import (
+    B_SUPPLEMENT,
+    PROCESSING_STATUS,
+    WINDOW_SUPPLEMENT,
+    WITHDRAWN,
+    Scenario,
+)
+from tests.integration.api_nodes import ApiNodes, auth
+
+ROUND_S = 0.5
+SUPPLEMENT = "户口簿"  # what every 补正 in the workload asks for
+# A GET or step that takes longer than this is treated as failed and tried again next round.
+REQUEST_TIMEOUT_S = 20.0
+
+
+@dataclass
+class Case:
+    scenario: Scenario
+    origin: str
+    processing: str
+    case_no: str
+    submitted_at: float
+    settled_at: float | None = None
+    seen: dict[str, str] = field(default_factory=dict)  # region -> last status read
+
+    def settled(self) -> bool:
+        return (
+            self.seen.get(self.origin) == self.scenario.origin_status
+            and self.seen.get(self.processing) == PROCESSING_STATUS
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    region: str
+    role: Role
+    path: str
+    body: dict[str, Any]
+
+
+def _statuses(view: dict[str, Any] | None) -> tuple[str | None, set[str]]:
+    if view is None:
+        return None, set()
+    return view["summary"]["status"], {s["status"] for s in view.get("steps", ())}
+
+
+def next_step(case: Case, a: dict[str, Any] | None, b: dict[str, Any] | None) -> Step | None:
+    """The step a person takes now, or None when the case waits for the system."""
+    a_status, a_seen = _statuses(a)
+    b_status, b_seen = _statuses(b)
+    no, s = case.case_no, case.scenario
+    window = f"/window/cases/{no}"
+    office = f"/office/cases/{no}"
+    supplement = {"materials": [material_ref(SUPPLEMENT).model_dump(mode="json")]}
+
+    def at_a(path: str, body: dict[str, Any]) -> Step:
+        return Step(case.origin, Role.WINDOW_CLERK, f"{window}/{path}", body)
+
+    def at_b(path: str, body: dict[str, Any]) -> Step:
+        return Step(case.processing, Role.PROCESSING_OFFICER, f"{office}/{path}", body)
+
+    if s is WINDOW_SUPPLEMENT:
+        if a_status == "formal-review":
+            if "supplement-pending" in a_seen:
+                return at_a("formal-review", {"outcome": "pass"})
+            return at_a("formal-review", {"outcome": "supplement", "missing": [SUPPLEMENT]})
+        if a_status == "supplement-pending":
+            return at_a("supplement", supplement)
+        if b_status == "received":
+            return at_b("acceptance", {"accept": True})
+        if b_status == "processing":
+            return at_b("decision", {"approve": True, "reason": "符合条件"})
+        if a_status == "result-received":
+            return at_a("delivery", {"channel": "mail", "tracking_no": f"SF{no[-8:]}"})
+    elif s is B_SUPPLEMENT:
+        if b_status == "processing":
+            if "supplement-requested" in b_seen:
+                return at_b("decision", {"approve": True, "reason": "补正后符合条件"})
+            return at_b("supplement-request", {"missing": [SUPPLEMENT], "reason": "缺户口簿"})
+        if a_status == "supplement-requested":
+            return at_a("supplement", supplement)
+    elif s is WITHDRAWN and a_status == "processing":
+        return at_a("withdrawal", {"reason": "申请人撤回"})
+    return None
+
+
+@dataclass
+class Runner:
+    api: ApiNodes
+    cases: list[Case] = field(default_factory=list)
+    steps_taken: int = 0
+    steps_failed: int = 0  # transport errors and 5xx while something was down
+    _tokens: dict[tuple[str, Role], str] = field(default_factory=dict)
+
+    def _headers(self, region: str, role: Role) -> dict[str, str]:
+        key = (region, role)
+        if key not in self._tokens:
+            self._tokens[key] = self.api.token(region, role)
+        return auth(self._tokens[key])
+
+    async def submit(self, scenario: Scenario, origin: str, processing: str) -> Case:
+        """One application at `origin`'s window. Not retried: a repeated submission would
+        be a second case, so a failure here is the caller's to report."""
+        body = {
+            "item_code": scenario.item_code,
+            "processing_region": processing,
+            "applicant_name": f"测试申请人{secrets.token_hex(3)}",
+            "applicant_id_number": synthetic_id_number(serial=f"{secrets.randbelow(1000):03d}"),
+            "applicant_phone": "13800000000",
+            "materials": [material_ref(m).model_dump(mode="json") for m in scenario.materials],
+            "fee_fen": scenario.fee_fen,
+        }
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S * 3) as client:
+            response = await client.post(
+                f"{self.api.urls[origin]}/window/cases",
+                json=body,
+                headers=self._headers(origin, Role.WINDOW_CLERK),
+            )
+        response.raise_for_status()
+        case = Case(scenario, origin, processing, response.json()["case_no"], time.monotonic())
+        self.cases.append(case)
+        return case
+
+    async def _view(
+        self, client: httpx.AsyncClient, region: str, case_no: str
+    ) -> dict[str, Any] | None:
+        try:
+            response = await client.get(
+                f"{self.api.urls[region]}/cases/{case_no}",
+                headers=self._headers(region, Role.OPERATOR),
+            )
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None  # 404 before B has the case; 5xx while a service is down
+        view: dict[str, Any] = response.json()
+        return view
+
+    async def _round(self, client: httpx.AsyncClient, case: Case) -> None:
+        a = await self._view(client, case.origin, case.case_no)
+        b = await self._view(client, case.processing, case.case_no)
+        for region, view in ((case.origin, a), (case.processing, b)):
+            if view is not None:
+                case.seen[region] = view["summary"]["status"]
+        if case.settled():
+            case.settled_at = case.settled_at or time.monotonic()
+            return
+        step = next_step(case, a, b)
+        if step is None:
+            return
+        try:
+            response = await client.post(
+                f"{self.api.urls[step.region]}{step.path}",
+                json=step.body,
+                headers=self._headers(step.region, step.role),
+            )
+        except httpx.HTTPError:
+            self.steps_failed += 1
+            return
+        if response.status_code == 200:
+            self.steps_taken += 1
+        elif response.status_code != 409:  # 409: the case moved on; read it again
+            self.steps_failed += 1
+
+    async def drive(self, timeout_s: float) -> bool:
+        """Rounds until every case is settled in both regions; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+            while time.monotonic() < deadline:
+                open_cases = [c for c in self.cases if c.settled_at is None]
+                if not open_cases:
+                    return True
+                await asyncio.gather(*(self._round(client, c) for c in open_cases))
+                await asyncio.sleep(ROUND_S)
+        return all(c.settled_at is not None for c in self.cases)
