@@ -11,25 +11,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from events import instruments, tracing
 from events.crash import NO_CRASH, RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, CrashPoints
 from events.models import EventType
 from events.outbox import OUTBOX_CHANNEL
+from events.pg import DATABASE_UNAVAILABLE
 from events.resend_policy import ResendPolicy
 
 log = logging.getLogger(__name__)
+
+# Failures that mean "try again later": the service is restarting or unreachable.
+_TRANSIENT: tuple[type[Exception], ...] = (KafkaError, *DATABASE_UNAVAILABLE)
 
 
 @dataclass
 class RelayStats:
     published: int = 0
     failures: int = 0
+
+
+# The broker no longer knows this idempotent producer's id or sequence.
+PRODUCER_STATE_LOST = (OutOfOrderSequenceNumber, UnknownProducerId, ProducerFenced)
+# Stops the old producer and returns a started new one.
+RenewProducer = Callable[[AIOKafkaProducer], Awaitable[AIOKafkaProducer]]
 
 
 class OutboxRelay:
@@ -43,9 +59,11 @@ class OutboxRelay:
         resend: ResendPolicy | None = None,
         crash: CrashPoints = NO_CRASH,
         region: str = "",
+        renew: RenewProducer | None = None,
     ) -> None:
         self._pool = pool
         self._producer = producer
+        self._renew = renew
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
         self._resend = resend or ResendPolicy()
@@ -53,6 +71,10 @@ class OutboxRelay:
         self._region = region  # a metrics attribute only
         self._wake = asyncio.Event()
         self.stats = RelayStats()
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        return self._producer
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -112,25 +134,35 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
-        listener = await self._pool.acquire()
-        try:
+        backoff = 0.2
+        while True:
+            try:
+                await self._serve()
+            except _TRANSIENT as exc:
+                # Rows stay unsent and are retried; the broker or database may be restarting.
+                self.stats.failures += 1
+                log.warning("outbox relay: publish failed, retrying in %.1fs: %s", backoff, exc)
+                if isinstance(exc, PRODUCER_STATE_LOST) and self._renew is not None:
+                    # The broker forgot this producer's sequence (it restarted): the same
+                    # producer would be refused forever. A new one republishes the rows; the
+                    # receivers drop what they already have.
+                    self._producer = await self._renew(self._producer)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            else:
+                backoff = 0.2
+
+    async def _serve(self) -> None:
+        """Publish until something fails, woken by NOTIFY on a connection of its own (taken
+        anew after a failure: a restarted database closes it)."""
+        async with self._pool.acquire() as listener:
             await listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
-            backoff = 0.2
-            while True:
-                self._wake.clear()
-                try:
-                    sent = await self.publish_batch()
-                    backoff = 0.2
-                except (KafkaError, OSError, asyncpg.PostgresError) as exc:
-                    # Rows stay unsent and are retried; the broker or database may be restarting.
-                    self.stats.failures += 1
-                    log.warning("outbox relay: publish failed, retrying in %.1fs: %s", backoff, exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    continue
-                if sent == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._idle_poll)
-        finally:
-            await listener.remove_listener(OUTBOX_CHANNEL, self._on_notify)
-            await self._pool.release(listener)
+            try:
+                while True:
+                    self._wake.clear()
+                    if await self.publish_batch() == 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+            finally:
+                with contextlib.suppress(*DATABASE_UNAVAILABLE):
+                    await listener.remove_listener(OUTBOX_CHANNEL, self._on_notify)

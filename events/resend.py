@@ -20,9 +20,13 @@ from temporalio.service import RPCError
 
 from events.models import DeliveryFailure, EventType
 from events.outbox import OUTBOX_CHANNEL
+from events.pg import DATABASE_UNAVAILABLE
 from events.resend_policy import ResendPolicy
 
 log = logging.getLogger(__name__)
+
+# Failures that mean "try again later": the service is restarting or unreachable.
+_TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)
 
 # (case number, failure) -> a note when nobody could be told, else None.
 FailureNotifier = Callable[[str, DeliveryFailure], Awaitable[str | None]]
@@ -134,6 +138,6 @@ class Resender:
         while True:
             try:
                 await self.scan()
-            except (RPCError, OSError, asyncpg.PostgresError) as exc:
+            except _TRANSIENT as exc:
                 log.warning("resender %s: scan failed, will retry: %s", self._region, exc)
             await asyncio.sleep(self._policy.scan_interval.total_seconds())

@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from events import tracing
 from events.envelope import Envelope
 from events.models import EventType, InboundEvent
+from events.pg import DATABASE_UNAVAILABLE
 from regions.catalog.catalog import Catalog, default_catalog
 from regions.catalog.errors import CatalogError
 from regions.codes import UnknownRegion
@@ -35,6 +36,9 @@ from workflows.processing import ProcessingWorkflow
 from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
 
 log = logging.getLogger(__name__)
+
+# Failures that mean "try again later": the service is restarting or unreachable.
+_TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)
 
 SIGNAL = "case_event"
 
@@ -116,7 +120,7 @@ class InboxDispatcher:
                     row["event_id"],
                     note,
                 )
-            except (RPCError, OSError, asyncpg.PostgresError) as exc:
+            except _TRANSIENT as exc:
                 # Temporal or the database is unreachable: this case's remaining events stay
                 # undelivered, in order, for the sweeper; other cases are not held up.
                 log.warning(
@@ -142,7 +146,7 @@ class InboxDispatcher:
         while True:
             try:
                 await self.sweep()
-            except (RPCError, OSError, asyncpg.PostgresError) as exc:
+            except _TRANSIENT as exc:
                 log.warning("inbox sweep %s failed, will retry: %s", self._region, exc)
             await asyncio.sleep(interval_seconds)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from temporalio.client import (
     Client,
     Interceptor,
@@ -154,12 +155,23 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             await _run_worker_only(worker, stop, region)
             return
         kafka_auth = settings.kafka.client_options()
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            enable_idempotence=True,
-            linger_ms=5,
-            **kafka_auth,
-        )
+
+        def new_producer() -> AIOKafkaProducer:
+            return AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                enable_idempotence=True,
+                linger_ms=5,
+                **kafka_auth,
+            )
+
+        async def renew_producer(old: AIOKafkaProducer) -> AIOKafkaProducer:
+            with contextlib.suppress(KafkaError):
+                await old.stop()
+            fresh = new_producer()
+            await fresh.start()
+            return fresh
+
+        producer = new_producer()
         consumer = AIOKafkaConsumer(
             inbox_topic(region),
             bootstrap_servers=settings.kafka_bootstrap,
@@ -182,7 +194,9 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             signer_at=credentials.signer,
             crash=crash,
         )
-        relay = OutboxRelay(services.pool, producer, resend=policy, crash=crash, region=region)
+        relay = OutboxRelay(
+            services.pool, producer, resend=policy, crash=crash, region=region, renew=renew_producer
+        )
         resender = Resender(
             pool=services.pool,
             region=region,
@@ -217,7 +231,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
                 task.cancel()
             await asyncio.gather(*loops, stop_task, return_exceptions=True)
             await consumer.stop()
-            await producer.stop()
+            await relay.producer.stop()  # the relay's current one: it may have renewed it
             log.info("node %s stopped", region)
 
 

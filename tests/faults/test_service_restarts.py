@@ -22,28 +22,8 @@ pytestmark = pytest.mark.integration
     ("fault", "service"),
     [
         ("Temporal server restart", "temporal"),
-        pytest.param(
-            "Postgres restart",
-            "postgres",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="a node exits when Postgres restarts: the resender/relay/dispatcher"
-                " loops catch asyncpg.PostgresError and OSError only, not"
-                " asyncpg.InterfaceError / InternalClientError (see docs/faults.md)",
-            ),
-        ),
-        # Last: when it hits the bug, A's relay stays stuck for every later test.
-        pytest.param(
-            "Kafka broker restart",
-            "kafka",
-            marks=pytest.mark.xfail(
-                strict=False,  # the bug shows in about one run of three
-                reason="after a broker restart the relay's idempotent producer can fail with"
-                " OutOfOrderSequenceNumber on every retry and never publish again"
-                " (see docs/faults.md)",
-            ),
-        ),
+        ("Postgres restart", "postgres"),
+        ("Kafka broker restart", "kafka"),
     ],
 )
 async def test_a_restarted_service_loses_nothing_and_does_nothing_twice(
