@@ -6,6 +6,8 @@ semantics, mid-run; the nodes are not restarted and must ride it out.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from regions.stack.settings import StackEndpoints, StackSettings
@@ -15,7 +17,15 @@ from tests.faults.invariants import Outsider
 from tests.faults.runner import Runner
 from tests.integration.api_nodes import ApiNodes
 
-pytestmark = pytest.mark.integration
+# Restarting a shared service leaves the stack slower for every test after it, and recovery
+# through the window API is not yet dependable (docs/faults.md): opt-in until it is.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        os.environ.get("TONGBAN_FAULT_RESTARTS") != "1",
+        reason="service restarts run with TONGBAN_FAULT_RESTARTS=1 (see docs/faults.md)",
+    ),
+]
 
 _FLAKY = "recovery through the window API not yet dependable after a service restart"
 
