@@ -33,7 +33,9 @@ async def stack(stack_settings: StackSettings) -> StackEndpoints:
     return await up(stack_settings)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the five nodes stop when the fault suite ends. Left running, they would join
+# the same consumer groups as the nodes later tests start, and take their events.
+@pytest.fixture(scope="package")
 async def fault_nodes(
     stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ApiNodes]:
