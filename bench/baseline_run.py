@@ -18,7 +18,7 @@ from bench.baseline import (
     BaselineTimes,
 )
 from bench.pair_run import paced
-from bench.stats import Latency, RunResult
+from bench.stats import Latency, RunResult, history_events
 from regions.naming import namespace
 
 
@@ -95,10 +95,7 @@ async def run_baseline(
             to_b.append(b_times.processing_started.timestamp() - submitted)
             back_to_a.append((a_times.result_received - b_times.decided).total_seconds())
             end_to_end.append(a_desc.close_time.timestamp() - submitted)
-            history.append(
-                a_desc.raw_description.workflow_execution_info.history_length
-                + b_desc.raw_description.workflow_execution_info.history_length
-            )
+            history.append(history_events(a_desc, b_desc))
     return RunResult(
         label="baseline",
         offered_rate=rate,

@@ -17,7 +17,7 @@ import asyncpg
 from temporalio.client import Client
 
 from bench.processes import peak_rss_mb
-from bench.stats import Latency, RunResult
+from bench.stats import Latency, RunResult, history_events
 from regions.demo import demo_application, synthetic_id_number
 from regions.naming import intake_workflow_id, processing_workflow_id
 from regions.node import NodeServices
@@ -111,10 +111,7 @@ async def run_pair(
             ).total_seconds()
         )
         end_to_end.append(a_desc.close_time.timestamp() - t_submit)
-        history.append(
-            a_desc.raw_description.workflow_execution_info.history_length
-            + b_desc.raw_description.workflow_execution_info.history_length
-        )
+        history.append(history_events(a_desc, b_desc))
     events = await count_events(pair.dsns, list(submitted))
     return RunResult(
         label="tongban",

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from temporalio.client import WorkflowExecutionDescription
+
 
 def percentile(values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile (no interpolation: every figure is a latency that happened)."""
@@ -50,3 +52,8 @@ class RunResult:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "throughput_cases_per_s": self.throughput}
+
+
+def history_events(*descriptions: WorkflowExecutionDescription) -> int:
+    """A case's history events summed over its workflows (one per region)."""
+    return sum(d.raw_description.workflow_execution_info.history_length for d in descriptions)
