@@ -148,6 +148,13 @@ def new_case_no(region: str, now: datetime) -> str:
     return f"{region}-{now.astimezone(UTC):%Y%m%d}-{serial}"
 
 
+async def _case_of_submission(pool: asyncpg.Pool, submission_key: str) -> str | None:
+    case_no: str | None = await pool.fetchval(
+        "SELECT case_no FROM cases WHERE submission_key = $1", submission_key
+    )
+    return case_no
+
+
 async def submit_case(
     *,
     pool: asyncpg.Pool,
@@ -158,6 +165,7 @@ async def submit_case(
     catalog: Catalog | None = None,
     tolerate_missing: bool = False,
     case_no: str | None = None,
+    submission_key: str | None = None,
 ) -> WorkflowHandle[IntakeWorkflow, CaseOutcome]:
     """Record the case (applicant sealed for this region's own key) and start its workflow.
 
@@ -166,8 +174,9 @@ async def submit_case(
     `tolerate_missing` is 容缺受理: the case is taken with mandatory materials missing and the
     formal review asks for them (补正); the HTTP API never sets it.
 
-    Idempotent for a given case number: a window that retries after a timeout gets the same
-    case, never a second one. The applicant's data never enters the workflow's history.
+    Idempotent for a given case number, and for a given `submission_key` (the window's
+    `Idempotency-Key`): a window that retries after a timeout gets the same case, never a
+    second one. The applicant's data never enters the workflow's history.
     """
     region = credentials.region
     item = resolve_item(
@@ -175,6 +184,8 @@ async def submit_case(
     )
     required_materials = tuple(m.name for m in item.carried_materials())
     now = datetime.now(UTC)
+    if case_no is None and submission_key is not None:
+        case_no = await _case_of_submission(pool, submission_key)
     case_no = case_no or new_case_no(region, now)
     key_id, own_key = sealing_key(credentials.directory(), region, now)
     box = seal(
@@ -186,9 +197,9 @@ async def submit_case(
     )
     inserted = await pool.fetchval(
         "INSERT INTO cases (case_no, role, item_code, item_version, origin_region,"
-        " processing_region, status, applicant_sealed, materials, fee_fen)"
-        " VALUES ($1, 'origin', $2, $3, $4, $5, 'received', $6, $7, $8)"
-        " ON CONFLICT (case_no) DO NOTHING RETURNING true",
+        " processing_region, status, applicant_sealed, materials, fee_fen, submission_key)"
+        " VALUES ($1, 'origin', $2, $3, $4, $5, 'received', $6, $7, $8, $9)"
+        " ON CONFLICT DO NOTHING RETURNING true",
         case_no,
         item.code,
         item.version,
@@ -197,7 +208,11 @@ async def submit_case(
         box.model_dump(mode="json"),
         [m.model_dump(mode="json") for m in application.materials],
         application.fee_fen,
+        submission_key,
     )
+    if not inserted and submission_key is not None:
+        # The same key raced us in from a second request: that request's case is the one.
+        case_no = await _case_of_submission(pool, submission_key) or case_no
     request = IntakeRequest(
         case_no=case_no,
         item_code=item.code,
@@ -231,7 +246,9 @@ async def submit_case(
         return client.get_workflow_handle_for(IntakeWorkflow.run, intake_workflow_id(case_no))
     except BaseException:
         # Nothing half-created: a case row without its workflow would be listed but never move.
-        if inserted:
+        # With a submission key the row stays: the window retries with the key and the retry
+        # starts the workflow (which may even have started already, its answer lost).
+        if inserted and submission_key is None:
             await pool.execute(
                 "DELETE FROM cases WHERE case_no = $1 AND status = 'received'", case_no
             )

@@ -1,22 +1,63 @@
-"""Exceptions → HTTP answers: 422 names the rule, 409 gives the refusal's reason, 404 unknown."""
+"""Exceptions → HTTP answers: 422 names the rule, 409 gives the refusal's reason, 404 unknown,
+503 (with Retry-After) while Temporal or the region's database does not answer."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from temporalio.client import RPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from regions.api.cases import CaseNotFound
 from regions.api.steps import StepRefused
 from regions.window import ApplicationRefused
 
+# How long a client should wait before trying again while a dependency restarts: the stack's
+# services come back within seconds, and a window clerk's client retries the same step.
+RETRY_AFTER_S = 2
 
-def _problem(code: int, detail: str, rule: str | None = None, **extra: Any) -> JSONResponse:
+# Temporal answers these while its server restarts or is overloaded; a retry may succeed.
+_TEMPORAL_TRANSIENT = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
+
+# The region's database going away or coming back, not a query that is wrong: a unique
+# violation or a syntax error stays a 500.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,  # the connection was lost or refused
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    asyncpg.InterfaceError,  # a pooled connection closed under us
+    asyncpg.exceptions.InternalClientError,
+    ConnectionError,
+)
+
+
+def _problem(
+    code: int,
+    detail: str,
+    rule: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {"detail": detail, "rule": rule, **extra}
-    return JSONResponse(status_code=code, content=jsonable_encoder(body))
+    return JSONResponse(status_code=code, content=jsonable_encoder(body), headers=headers)
+
+
+def _unavailable(what: str) -> JSONResponse:
+    # Whether the step was taken is unknown when an Update's answer was lost: the client reads
+    # the case and tries again; a step already taken is then refused with 409, never repeated.
+    return _problem(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"{what} does not answer right now; try again",
+        "service_unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 def _safe(error: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +88,33 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return _problem(status.HTTP_404_NOT_FOUND, str(exc), "unknown_case")
 
 
+async def _temporal_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RPCError)
+    if exc.status in _TEMPORAL_TRANSIENT:
+        return _unavailable("the workflow service")
+    # The status names the failure; the message may quote workflow input, so it stays out.
+    return _problem(
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        f"the workflow service refused the call ({exc.status.name})",
+        "workflow_service_error",
+    )
+
+
+async def _temporal_timeout(request: Request, exc: Exception) -> JSONResponse:
+    return _unavailable("the workflow service")
+
+
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    return _unavailable("the region's database")
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ApplicationRefused, _refused_application)
     app.add_exception_handler(StepRefused, _refused_step)
     app.add_exception_handler(CaseNotFound, _not_found)
+    app.add_exception_handler(RPCError, _temporal_error)
+    # Also an Update whose answer did not come in time (WorkflowUpdateRPCTimeoutOrCancelledError).
+    app.add_exception_handler(RPCTimeoutOrCancelledError, _temporal_timeout)
+    for down in DATABASE_DOWN:
+        app.add_exception_handler(down, _database_down)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, status
 from pydantic import BaseModel
 
 from regions.api.auth import Clerk, Services
@@ -15,14 +17,34 @@ from workflows.models import DeliveryConfirmation, FormalReview, SupplementMater
 
 router = APIRouter(prefix="/window", tags=["window (A, 收件地)"])
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=128,
+        pattern=r"^[!-~]+$",  # visible ASCII: a UUID, a ULID, the window's own ticket number
+        description=(
+            "Send one per application and repeat it on every retry: the retry gets the case the"
+            " first request created (even if that answer was lost), never a second case."
+        ),
+    ),
+]
+
 
 @router.post(
     "/cases",
     status_code=status.HTTP_201_CREATED,
     responses={422: {"model": Problem, "description": "refused; nothing was recorded"}},
 )
-async def submit(application: Application, caller: Clerk, svc: Services) -> Submitted:
-    """Accept an application at this window and start the case. A refusal records nothing."""
+async def submit(
+    application: Application,
+    caller: Clerk,
+    svc: Services,
+    idempotency_key: IdempotencyKey = None,
+) -> Submitted:
+    """Accept an application at this window and start the case. A refusal records nothing.
+    With an `Idempotency-Key`, a retry (after a timeout or a 503) returns the same case."""
     item = resolve_item(svc.catalog, application, svc.region)
     handle = await submit_case(
         pool=svc.pool,
@@ -31,6 +53,8 @@ async def submit(application: Application, caller: Clerk, svc: Services) -> Subm
         application=application,
         policies=svc.policies,
         catalog=svc.catalog,
+        # Scoped to the window: two windows' clients may pick the same key.
+        submission_key=f"{caller.window}:{idempotency_key}" if idempotency_key else None,
     )
     return Submitted(
         case_no=handle.id.removeprefix("intake-"),

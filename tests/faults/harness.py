@@ -64,6 +64,8 @@ async def run_fault(
     finally:
         driving.cancel()  # an injection that failed must not leave the runner polling
     findings = await check(runner.cases, stack, settings, api.nodes.clients, outsider)
+    # A fault may make the API say "try again" (503); any other error answer is a defect.
+    findings.problems += [f"a step was answered with an error: {f}" for f in runner.steps_failed]
     done = time.monotonic()
     run = FaultRun(fault, findings, settled, done - fault_over, done - started, runner.cases)
     figures.record(
@@ -74,7 +76,8 @@ async def run_fault(
             "duplicated": len(findings.duplicated),
             "recover_s": round(run.recover_s, 1),
             "runtime_s": round(run.runtime_s, 1),
-            "steps_failed": runner.steps_failed,
+            "steps_unavailable": runner.steps_unavailable,
+            "steps_failed": len(runner.steps_failed),
             "problems": findings.problems[:20],
         }
     )

@@ -111,7 +111,11 @@ class Runner:
     api: ApiNodes
     cases: list[Case] = field(default_factory=list)
     steps_taken: int = 0
-    steps_failed: int = 0  # transport errors and 5xx while something was down
+    # While a node or service is down a step cannot be taken: no answer, or 503 (the API's
+    # "try again"). Tried again next round, and counted, as a clerk would experience it.
+    steps_unavailable: int = 0
+    # Any other answer (500 above all) is a defect the invariants report, not a fault's cost.
+    steps_failed: list[str] = field(default_factory=list)
     _tokens: dict[tuple[str, Role], str] = field(default_factory=dict)
 
     def _headers(self, region: str, role: Role) -> dict[str, str]:
@@ -120,9 +124,12 @@ class Runner:
             self._tokens[key] = self.api.token(region, role)
         return auth(self._tokens[key])
 
-    async def submit(self, scenario: Scenario, origin: str, processing: str) -> Case:
-        """One application at `origin`'s window. Not retried: a repeated submission would
-        be a second case, so a failure here is the caller's to report."""
+    async def submit(
+        self, scenario: Scenario, origin: str, processing: str, *, retry_s: float = 60.0
+    ) -> Case:
+        """One application at `origin`'s window, retried with its `Idempotency-Key` while the
+        window cannot answer (down, or 503): a retry returns the case the first try created,
+        so a lost answer never makes a second case."""
         body = {
             "item_code": scenario.item_code,
             "processing_region": processing,
@@ -132,12 +139,26 @@ class Runner:
             "materials": [material_ref(m).model_dump(mode="json") for m in scenario.materials],
             "fee_fen": scenario.fee_fen,
         }
+        headers = {
+            "Idempotency-Key": f"fault-{secrets.token_hex(12)}",
+            **self._headers(origin, Role.WINDOW_CLERK),
+        }
+        deadline = time.monotonic() + retry_s
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S * 3) as client:
-            response = await client.post(
-                f"{self.api.urls[origin]}/window/cases",
-                json=body,
-                headers=self._headers(origin, Role.WINDOW_CLERK),
-            )
+            while True:
+                try:
+                    response = await client.post(
+                        f"{self.api.urls[origin]}/window/cases", json=body, headers=headers
+                    )
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    self.steps_unavailable += 1
+                else:
+                    if response.status_code != 503 or time.monotonic() > deadline:
+                        break
+                    self.steps_unavailable += 1
+                await asyncio.sleep(ROUND_S * 2)
         response.raise_for_status()
         case = Case(scenario, origin, processing, response.json()["case_no"], time.monotonic())
         self.cases.append(case)
@@ -177,12 +198,14 @@ class Runner:
                 headers=self._headers(step.region, step.role),
             )
         except httpx.HTTPError:
-            self.steps_failed += 1
+            self.steps_unavailable += 1
             return
         if response.status_code == 200:
             self.steps_taken += 1
+        elif response.status_code == 503:
+            self.steps_unavailable += 1
         elif response.status_code != 409:  # 409: the case moved on; read it again
-            self.steps_failed += 1
+            self.steps_failed.append(f"{step.path} -> {response.status_code} {response.text[:200]}")
 
     async def drive(self, timeout_s: float) -> bool:
         """Rounds until every case is settled in both regions; False on timeout."""

@@ -57,8 +57,9 @@ async def _submit_batch(runner: Runner) -> int:
         try:
             await runner.submit(scenario, origin, processing)
         except httpx.HTTPError:
-            # A window that is down refuses the clerk; not retried, since a submission
-            # that did go through would then be a second case (see runner.submit).
+            # The window stayed down (or answered 503) for the runner's whole retry window:
+            # the clerk would tell the applicant to come back. Retries carried the same
+            # Idempotency-Key, so nothing was created twice.
             refused += 1
     return refused
 

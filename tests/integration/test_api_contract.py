@@ -157,6 +157,30 @@ async def test_a_refused_application_names_the_rule_and_creates_nothing(
     assert await case_rows(stack) == before
 
 
+async def test_a_retried_submission_with_its_key_is_the_same_case(
+    nodes: ApiPair, clerk: dict[str, str], stack: StackEndpoints
+) -> None:
+    key = {"Idempotency-Key": f"ticket-{time.time_ns()}", **clerk}
+    async with httpx.AsyncClient(base_url=API[A], timeout=60) as a:
+        first = await a.post("/window/cases", json=application(), headers=key)
+        before = await case_rows(stack)
+        retried = await asyncio.gather(
+            *(a.post("/window/cases", json=application(), headers=key) for _ in range(3))
+        )
+        other_key = {**key, "Idempotency-Key": f"other-{time.time_ns()}"}
+        other = await a.post("/window/cases", json=application(), headers=other_key)
+        bad_key = await a.post(
+            "/window/cases", json=application(), headers={**key, "Idempotency-Key": "short"}
+        )
+    assert first.status_code == 201, first.text
+    case_no = first.json()["case_no"]
+    assert [r.json()["case_no"] for r in retried] == [case_no] * 3
+    assert other.status_code == 201
+    assert other.json()["case_no"] != case_no
+    assert bad_key.status_code == 422
+    assert await case_rows(stack) == before + 1  # only the other key's case is new
+
+
 async def test_unknown_case_is_404_and_probes_answer(nodes: ApiPair, clerk: dict[str, str]) -> None:
     async with httpx.AsyncClient(base_url=API[A], timeout=60) as a:
         missing = await a.get("/cases/350000-20260101-ZZZZZZZZ", headers=clerk)
