@@ -1,8 +1,10 @@
-"""Case activities: every effect of a workflow step, each idempotent per case and step.
+"""Case activities: the database writes of workflow steps, each idempotent per case and step.
 
-A step's case change and the event announcing it commit in one transaction (the outbox), and
-event ids are derived from case number and step, so a retried activity finds its own earlier
-row instead of writing a second one.
+A workflow commits the writes of the steps it took since it last waited (effects, outgoing
+events, B's registration of a case) and the status the case rests in, in order, in ONE
+transaction (the outbox): a step's case change and the event or effect announcing it commit
+together. Event ids derive from case number and step and effects are keyed per case, so a
+retried commit finds its own earlier rows instead of writing second ones.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ from events.sealing import open_box, seal
 from events.trust import sealing_key
 from workflows.models import (
     ApplyEffect,
+    CommitSteps,
     ForwardCase,
     RegisterForwarded,
     SendDecision,
     SendEvent,
-    SetStatus,
 )
 
 
@@ -47,70 +49,87 @@ class CaseActivities:
         self._region = credentials.region
 
     @activity.defn
-    async def set_status(self, request: SetStatus) -> None:
-        updated = await self._pool.execute(
-            "UPDATE cases SET status = $2, updated_at = now() WHERE case_no = $1",
-            request.case_no,
-            request.status,
-        )
-        if updated == "UPDATE 0":
-            raise ApplicationError(f"case {request.case_no} is not recorded in {self._region}")
+    async def commit_steps(self, request: CommitSteps) -> None:
+        """Apply a workflow's writes in order, then its status, in one transaction."""
+        await self._commit(request)
 
     @activity.defn
-    async def forward_case(self, request: ForwardCase) -> str:
-        """Seal the applicant for the processing region and write the `forwarded` event."""
-        event_id = event_id_for(request.case_no, "forwarded", self._region)
-        now = datetime.now(UTC)
+    async def forward_case(self, request: CommitSteps) -> None:
+        """`commit_steps` for the commit that forwards a case (it holds a `ForwardCase`): its own
+        activity name marks, in a case's trace, where the case left the accepting region."""
+        await self._commit(request)
+
+    async def _commit(self, request: CommitSteps) -> None:
+        case_no, now = request.case_no, datetime.now(UTC)
         async with self._pool.acquire() as conn, conn.transaction():
-            case = await conn.fetchrow(
-                "SELECT * FROM cases WHERE case_no = $1 FOR UPDATE", request.case_no
-            )
-            if case is None:
-                raise ApplicationError(
-                    f"case {request.case_no} is not recorded in {self._region}", non_retryable=True
+            for write in request.writes:
+                if isinstance(write, ApplyEffect):
+                    await self._apply_effect(conn, case_no, write)
+                elif isinstance(write, SendEvent):
+                    await self._send_event(conn, case_no, write, now)
+                elif isinstance(write, ForwardCase):
+                    await self._forward_case(conn, case_no, now)
+                elif isinstance(write, SendDecision):
+                    await self._send_decision(conn, case_no, write, now)
+                else:
+                    await self._register_forwarded(conn, case_no, write)
+            # The status goes last and unconditionally, so a retry that finds its events
+            # already written still leaves the case where the workflow is.
+            if request.status is not None:
+                updated = await conn.execute(
+                    "UPDATE cases SET status = $2, updated_at = now() WHERE case_no = $1",
+                    case_no,
+                    request.status,
                 )
-            if await already_enqueued(conn, event_id):
-                return event_id
-            own_box = SealedBox.model_validate(case["applicant_sealed"])
-            applicant = open_box(
-                own_box,
-                case_no=request.case_no,
-                private_key=self._credentials.own_sealing_key(own_box.key_id),
-            )
-            recipient = case["processing_region"]
-            key_id, recipient_key = sealing_key(self._credentials.directory(), recipient, now)
-            payload = CaseForwarded(
-                case_no=request.case_no,
-                item_code=case["item_code"],
-                item_version=case["item_version"],
-                origin_region=self._region,
-                processing_region=recipient,
-                applicant=seal(
-                    applicant,
-                    case_no=request.case_no,
-                    recipient=recipient,
-                    key_id=key_id,
-                    recipient_public=recipient_key,
-                ),
-                materials=tuple(MaterialRef.model_validate(m) for m in case["materials"]),
-                fee_fen=case["fee_fen"],
-            )
-            await self._write_event(
-                conn,
-                EventType.FORWARDED,
-                request.case_no,
-                "forwarded",
-                recipient,
-                payload.model_dump(mode="json"),
-                status="forwarded",
-                now=now,
-            )
-        return event_id
+                if updated == "UPDATE 0":
+                    raise ApplicationError(f"case {case_no} is not recorded in {self._region}")
 
-    @activity.defn
-    async def register_forwarded(self, request: RegisterForwarded) -> None:
+    async def _forward_case(self, conn: Conn, case_no: str, now: datetime) -> None:
+        """Seal the applicant for the processing region and write the `forwarded` event."""
+        case = await conn.fetchrow("SELECT * FROM cases WHERE case_no = $1 FOR UPDATE", case_no)
+        if case is None:
+            raise ApplicationError(
+                f"case {case_no} is not recorded in {self._region}", non_retryable=True
+            )
+        if await already_enqueued(conn, event_id_for(case_no, "forwarded", self._region)):
+            return
+        own_box = SealedBox.model_validate(case["applicant_sealed"])
+        applicant = open_box(
+            own_box, case_no=case_no, private_key=self._credentials.own_sealing_key(own_box.key_id)
+        )
+        recipient = case["processing_region"]
+        key_id, recipient_key = sealing_key(self._credentials.directory(), recipient, now)
+        payload = CaseForwarded(
+            case_no=case_no,
+            item_code=case["item_code"],
+            item_version=case["item_version"],
+            origin_region=self._region,
+            processing_region=recipient,
+            applicant=seal(
+                applicant,
+                case_no=case_no,
+                recipient=recipient,
+                key_id=key_id,
+                recipient_public=recipient_key,
+            ),
+            materials=tuple(MaterialRef.model_validate(m) for m in case["materials"]),
+            fee_fen=case["fee_fen"],
+        )
+        await self._write_event(
+            conn,
+            EventType.FORWARDED,
+            case_no,
+            "forwarded",
+            recipient,
+            payload.model_dump(mode="json"),
+            now=now,
+        )
+
+    async def _register_forwarded(
+        self, conn: Conn, case_no: str, request: RegisterForwarded
+    ) -> None:
         """B records the case from the stored `forwarded` event; the applicant stays sealed."""
-        raw = await self._pool.fetchval(
+        raw = await conn.fetchval(
             "SELECT envelope FROM inbox WHERE event_id = $1", request.event_id
         )
         if raw is None:
@@ -118,7 +137,11 @@ class CaseActivities:
                 f"event {request.event_id} is not in the inbox", non_retryable=True
             )
         forwarded = CaseForwarded.model_validate(Envelope.model_validate_json(bytes(raw)).data)
-        await self._pool.execute(
+        if forwarded.case_no != case_no:
+            raise ApplicationError(
+                f"event {request.event_id} is not about case {case_no}", non_retryable=True
+            )
+        await conn.execute(
             "INSERT INTO cases (case_no, role, item_code, item_version, origin_region,"
             " processing_region, status, applicant_sealed, materials, fee_fen)"
             " VALUES ($1, 'processing', $2, $3, $4, $5, 'received', $6, $7, $8)"
@@ -133,44 +156,40 @@ class CaseActivities:
             forwarded.fee_fen,
         )
 
-    @activity.defn
-    async def send_decision(self, request: SendDecision) -> str:
+    async def _send_decision(
+        self, conn: Conn, case_no: str, request: SendDecision, now: datetime
+    ) -> None:
         """Issue the decision document (kept in B; only its digest travels) and tell A."""
-        event_id = event_id_for(request.case_no, "decided", self._region)
-        now = datetime.now(UTC)
-        async with self._pool.acquire() as conn, conn.transaction():
-            if await already_enqueued(conn, event_id):
-                return event_id
-            document = rfc8785.dumps(
-                {
-                    "case_no": request.case_no,
-                    "issued_by": self._region,
-                    "outcome": request.outcome,
-                    "reason": request.reason,
-                }
-            )
-            payload = CaseDecided(
-                case_no=request.case_no,
-                outcome=request.outcome,
-                reason=request.reason,
-                decision_digest=hashlib.sha256(document).hexdigest(),
-            )
-            await self._write_event(
-                conn,
-                EventType.DECIDED,
-                request.case_no,
-                "decided",
-                request.origin_region,
-                payload.model_dump(mode="json"),
-                status="result-sent",
-                now=now,
-            )
-        return event_id
+        if await already_enqueued(conn, event_id_for(case_no, "decided", self._region)):
+            return
+        document = rfc8785.dumps(
+            {
+                "case_no": case_no,
+                "issued_by": self._region,
+                "outcome": request.outcome,
+                "reason": request.reason,
+            }
+        )
+        payload = CaseDecided(
+            case_no=case_no,
+            outcome=request.outcome,
+            reason=request.reason,
+            decision_digest=hashlib.sha256(document).hexdigest(),
+        )
+        await self._write_event(
+            conn,
+            EventType.DECIDED,
+            case_no,
+            "decided",
+            request.origin_region,
+            payload.model_dump(mode="json"),
+            now=now,
+        )
 
-    @activity.defn
-    async def send_event(self, request: SendEvent) -> str:
-        """Write a lifecycle event to the outbox and the case's new status, atomically."""
-        event_id = event_id_for(request.case_no, request.step, self._region)
+    async def _send_event(
+        self, conn: Conn, case_no: str, request: SendEvent, now: datetime
+    ) -> None:
+        """Write a lifecycle event to the outbox, once per case and step."""
         data = dict(request.data)
         payload_model = PAYLOAD_MODELS.get(request.event_type)
         if payload_model is not None:
@@ -181,49 +200,37 @@ class CaseActivities:
                     f"{request.event_type.value} payload is invalid: {exc.error_count()} errors",
                     non_retryable=True,
                 ) from exc
-        now = datetime.now(UTC)
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await already_enqueued(conn, event_id):
-                await self._write_event(
-                    conn,
-                    request.event_type,
-                    request.case_no,
-                    request.step,
-                    request.recipient,
-                    data,
-                    status=request.status,
-                    now=now,
-                )
-        return event_id
+        if not await already_enqueued(conn, event_id_for(case_no, request.step, self._region)):
+            await self._write_event(
+                conn, request.event_type, case_no, request.step, request.recipient, data, now=now
+            )
 
-    @activity.defn
-    async def apply_effect(self, request: ApplyEffect) -> bool:
+    async def _apply_effect(self, conn: Conn, case_no: str, request: ApplyEffect) -> bool:
         """Record an effect once per case and key; True when this call did it.
 
         The journal row is the instruction to the system that carries the effect out (payment,
         courier, SMS); it is written only with the first record of the effect, so no retry,
         resumed worker or replay can instruct a refund or a notification twice.
         """
-        async with self._pool.acquire() as conn, conn.transaction():
-            first = await conn.fetchval(
-                "INSERT INTO case_effects (case_no, key, effect, amount_fen, detail)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_no, key) DO NOTHING"
-                " RETURNING true",
-                request.case_no,
-                request.key,
+        first = await conn.fetchval(
+            "INSERT INTO case_effects (case_no, key, effect, amount_fen, detail)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_no, key) DO NOTHING"
+            " RETURNING true",
+            case_no,
+            request.key,
+            request.effect.value,
+            request.amount_fen,
+            request.detail,
+        )
+        if first:
+            await conn.execute(
+                "INSERT INTO effect_journal (case_no, effect, amount_fen, detail)"
+                " VALUES ($1, $2, $3, $4)",
+                case_no,
                 request.effect.value,
                 request.amount_fen,
                 request.detail,
             )
-            if first:
-                await conn.execute(
-                    "INSERT INTO effect_journal (case_no, effect, amount_fen, detail)"
-                    " VALUES ($1, $2, $3, $4)",
-                    request.case_no,
-                    request.effect.value,
-                    request.amount_fen,
-                    request.detail,
-                )
         return bool(first)
 
     async def _write_event(
@@ -235,15 +242,10 @@ class CaseActivities:
         recipient: str,
         data: dict[str, object],
         *,
-        status: str,
         now: datetime,
     ) -> None:
-        """The outbox row, its message-log entry and the case's new status: one transaction,
-        the caller's."""
+        """The outbox row and its message-log entry, in the caller's transaction."""
         await enqueue(conn, self._envelope(event_type, case_no, step, recipient, data, now))
-        await conn.execute(
-            "UPDATE cases SET status = $2, updated_at = now() WHERE case_no = $1", case_no, status
-        )
 
     def _envelope(
         self,

@@ -13,11 +13,4 @@ from events.credentials import RegionCredentials
 
 def node_activities(pool: asyncpg.Pool, credentials: RegionCredentials) -> list[Callable[..., Any]]:
     cases = CaseActivities(pool, credentials)
-    return [
-        cases.set_status,
-        cases.forward_case,
-        cases.register_forwarded,
-        cases.send_decision,
-        cases.send_event,
-        cases.apply_effect,
-    ]
+    return [cases.commit_steps, cases.forward_case]

@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         SupplementMaterials,
         Withdrawal,
     )
-    from workflows.steps import STEP_OPTIONS, advance, effect, history_too_long, send
+    from workflows.steps import effect, event_id, history_too_long, send
     from workflows.timeline import Timeline
 
 S = IntakeStatus
@@ -85,7 +85,7 @@ class IntakeWorkflow:
             self._timeline.step(
                 S.RECEIVED, detail=f"item {request.item_code} v{request.item_version}"
             )
-            await self._do(Effect.TAKE_MATERIALS, detail=f"{len(request.materials)} materials")
+            self._do(Effect.TAKE_MATERIALS, detail=f"{len(request.materials)} materials")
         while self._phase != "closed":
             if self._phase == "review":
                 await self._formal_review()
@@ -114,22 +114,22 @@ class IntakeWorkflow:
     # --- phases ---------------------------------------------------------------------------
 
     async def _formal_review(self) -> None:
-        await advance(self._timeline, S.FORMAL_REVIEW)
+        self._timeline.step(S.FORMAL_REVIEW)
         self._supplement = None  # a 补正 just provided counts as applied once review reopens
         review = await self._next_review()
         if review is None:
             return  # withdrawn while waiting
         if review.outcome == "pass":
-            await advance(
-                self._timeline, S.FORMAL_REVIEW_PASSED, detail=review.reason or "materials complete"
+            self._timeline.step(
+                S.FORMAL_REVIEW_PASSED, detail=review.reason or "materials complete"
             )
             self._phase = "forward"
         elif review.outcome == "refuse":
-            await advance(self._timeline, S.REFUSED_AT_INTAKE, detail=review.reason)
+            self._timeline.step(S.REFUSED_AT_INTAKE, detail=review.reason)
             self._reject("refused-at-intake", review.reason)
         else:
-            await self._notify(f"补正 needed: {', '.join(review.missing)}")
-            await advance(self._timeline, S.SUPPLEMENT_PENDING, detail=", ".join(review.missing))
+            self._notify(f"补正 needed: {', '.join(review.missing)}")
+            self._timeline.step(S.SUPPLEMENT_PENDING, detail=", ".join(review.missing))
             self._phase = "supplement"
         self._review = None
 
@@ -140,23 +140,26 @@ class IntakeWorkflow:
             self._timeline.note(f"补正 provided: {len(provided.materials)} materials")
             self._phase = "review"
         elif self._withdrawal is None:
-            await advance(self._timeline, S.REFUSED_AT_INTAKE, detail="补正 not provided in time")
+            self._timeline.step(S.REFUSED_AT_INTAKE, detail="补正 not provided in time")
             self._reject("refused-at-intake", "补正 not provided in time")
 
     async def _forward(self) -> None:
         if self._withdrawal is not None:
             self._reject("withdrawn", self._withdrawal.reason)
             return
-        await self._do(Effect.ISSUE_RECEIPT)
+        self._do(Effect.ISSUE_RECEIPT)
         if self._request.fee_fen:
-            await self._do(Effect.CHARGE_FEE, amount_fen=self._request.fee_fen)
-        forwarded_id = await workflow.execute_local_activity_method(
-            CaseActivities.forward_case, ForwardCase(case_no=self._request.case_no), **STEP_OPTIONS
-        )
+            self._do(Effect.CHARGE_FEE, amount_fen=self._request.fee_fen)
+        self._timeline.write(ForwardCase())
         self._timeline.step(
-            S.FORWARDED, event_id=forwarded_id, detail=f"to {self._request.processing_region}"
+            S.FORWARDED,
+            event_id=event_id(self._timeline, "forwarded"),
+            detail=f"to {self._request.processing_region}",
         )
-        await advance(self._timeline, S.IN_TRANSIT)
+        self._timeline.step(S.IN_TRANSIT)
+        # Receipt, fee, the forwarded event and in-transit in one transaction, run under the
+        # name `forward_case`: the trace of a case shows where it left this region.
+        await self._timeline.save(CaseActivities.forward_case)
         self._answer_due = workflow.now() + self._request.timings.answer_timeout
         self._phase = "await"
 
@@ -170,23 +173,21 @@ class IntakeWorkflow:
         try:
             await self._timeline.wait(self._something_to_handle, timeout=timeout)
         except TimeoutError:
-            await self._on_due()
+            self._on_due()
             return
         if self._delivery_failure is not None:
             failure = self._delivery_failure
-            await advance(
-                self._timeline,
-                S.TRANSFER_FAILED,
-                detail=f"{failure.event_type.value}: {failure.reason}",
+            self._timeline.step(
+                S.TRANSFER_FAILED, detail=f"{failure.event_type.value}: {failure.reason}"
             )
             self._reject("transfer-failed", failure.reason)
         elif self._events:
-            await self._on_event(self._events.pop(0))
+            self._on_event(self._events.pop(0))
         elif self._withdrawal is not None and not self._withdrawal_sent:
             self._withdrawal_sent = True
             self._answer_due = self._supplement_due = None
             self._awaiting = None
-            await send(
+            send(
                 self._timeline,
                 step="withdrawn",
                 event_type=EventType.WITHDRAWN,
@@ -199,7 +200,7 @@ class IntakeWorkflow:
             provided = self._supplement
             self._awaiting, self._supplement_due = None, None
             self._notifications += 1
-            await send(
+            send(
                 self._timeline,
                 step=f"supplement-provided:{self._notifications}",
                 event_type=EventType.SUPPLEMENT_PROVIDED,
@@ -211,7 +212,7 @@ class IntakeWorkflow:
             self._supplement = None
 
     async def _deliver(self) -> None:
-        await self._notify("result ready")
+        self._notify("result ready")
         channel = self._request.policy.delivery
         if channel == "manual":
             self._awaiting = "delivery"
@@ -220,7 +221,7 @@ class IntakeWorkflow:
             assert confirmation is not None
         else:
             confirmation = DeliveryConfirmation(channel=channel, tracking_no=None)
-        await send(
+        send(
             self._timeline,
             step="result-delivered",
             event_type=EventType.RESULT_DELIVERED,
@@ -231,20 +232,20 @@ class IntakeWorkflow:
             + (f" {confirmation.tracking_no}" if confirmation.tracking_no else ""),
         )
         self._delivery, self._awaiting = None, None
-        await self._close(S.CLOSED)
+        self._close(S.CLOSED)
 
     async def _compensate(self) -> None:
-        await advance(self._timeline, S.COMPENSATING, detail=f"{self._outcome}: {self._reason}")
+        self._timeline.step(S.COMPENSATING, detail=f"{self._outcome}: {self._reason}")
         for done in reversed(self._done):
             if self._request.timings.compensation_step_delay:
                 await self._timeline.sleep(self._request.timings.compensation_step_delay)
             undo = COMPENSATION_OF[done]
             amount = self._request.fee_fen if undo is Effect.REFUND_FEE else 0
-            await effect(self._timeline, undo, amount_fen=amount, detail=self._reason)
-        await self._notify(f"case closed: {self._reason}")
+            effect(self._timeline, undo, amount_fen=amount, detail=self._reason)
+        self._notify(f"case closed: {self._reason}")
         if self._outcome == "denied":
             # The denial is B's result too: tell B it reached the applicant, so B can close.
-            await send(
+            send(
                 self._timeline,
                 step="result-delivered",
                 event_type=EventType.RESULT_DELIVERED,
@@ -253,7 +254,7 @@ class IntakeWorkflow:
                 status=S.COMPENSATING,
                 detail="denial delivered with the closing notice",
             )
-        await self._close(S.CLOSED_REJECTED)
+        self._close(S.CLOSED_REJECTED)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -302,42 +303,38 @@ class IntakeWorkflow:
             or self._supplement is not None
         )
 
-    async def _on_due(self) -> None:
+    def _on_due(self) -> None:
         now = workflow.now()
         if self._cancel_due and now >= self._cancel_due:
             self._timeline.note("processing region did not confirm the withdrawal in time")
             self._reject("withdrawn", self._withdrawal.reason if self._withdrawal else "")
         elif self._answer_due and now >= self._answer_due:
-            await advance(
-                self._timeline, S.TRANSFER_FAILED, detail="no answer from the processing region"
-            )
+            self._timeline.step(S.TRANSFER_FAILED, detail="no answer from the processing region")
             self._reject("transfer-failed", "no answer from the processing region")
         elif self._supplement_due and now >= self._supplement_due:
             # The processing region decides what a missed 补正 means; stop waiting for it here.
             self._supplement_due, self._awaiting = None, None
             self._timeline.note("补正 deadline passed")
 
-    async def _on_event(self, event: InboundEvent) -> None:
+    def _on_event(self, event: InboundEvent) -> None:
         timeline, kind = self._timeline, event.type
         if kind is EventType.ACCEPTED:
             accepted = CaseAccepted.model_validate(event.data)
             self._answer_due = None
             timeline.set_deadline(accepted.deadline)
-            await advance(
-                timeline,
+            timeline.step(
                 S.PROCESSING,
                 event_id=event.event_id,
                 detail=f"accepted; deadline {accepted.deadline:%Y-%m-%d %H:%M}",
             )
         elif kind is EventType.NOT_ACCEPTED:
             reason = CaseNotAccepted.model_validate(event.data).reason
-            await advance(timeline, S.NOT_ACCEPTED, event_id=event.event_id, detail=reason)
+            timeline.step(S.NOT_ACCEPTED, event_id=event.event_id, detail=reason)
             self._reject("not-accepted", reason)
         elif kind is EventType.SUPPLEMENT_REQUESTED:
             request = SupplementRequested.model_validate(event.data)
-            await self._notify(f"补正 requested: {', '.join(request.missing)}")
-            await advance(
-                timeline,
+            self._notify(f"补正 requested: {', '.join(request.missing)}")
+            timeline.step(
                 S.SUPPLEMENT_REQUESTED,
                 event_id=event.event_id,
                 detail=", ".join(request.missing),
@@ -348,8 +345,7 @@ class IntakeWorkflow:
             timeline.set_deadline(None)  # decided: the 承诺时限 no longer runs
             self._answer_due = self._supplement_due = self._cancel_due = None
             self._awaiting = None
-            await advance(
-                timeline,
+            timeline.step(
                 S.RESULT_RECEIVED,
                 event_id=event.event_id,
                 detail=f"{decision.outcome}: {decision.reason}",
@@ -371,13 +367,13 @@ class IntakeWorkflow:
         else:
             timeline.note(f"ignored {kind.value}", event_id=event.event_id)
 
-    async def _do(self, what: Effect, *, amount_fen: int = 0, detail: str = "") -> None:
-        await effect(self._timeline, what, amount_fen=amount_fen, detail=detail)
+    def _do(self, what: Effect, *, amount_fen: int = 0, detail: str = "") -> None:
+        effect(self._timeline, what, amount_fen=amount_fen, detail=detail)
         self._done.append(what)
 
-    async def _notify(self, message: str) -> None:
+    def _notify(self, message: str) -> None:
         self._notifications += 1
-        await effect(
+        effect(
             self._timeline,
             Effect.NOTIFY_APPLICANT,
             key=f"notify-applicant:{self._notifications}",
@@ -387,8 +383,8 @@ class IntakeWorkflow:
     def _reject(self, outcome: str, reason: str) -> None:
         self._outcome, self._reason, self._phase = outcome, reason, "compensate"
 
-    async def _close(self, status: str) -> None:
-        await advance(self._timeline, status, detail=self._outcome or "")
+    def _close(self, status: str) -> None:
+        self._timeline.step(status, detail=self._outcome or "")
         self._timeline.outcome = self._outcome
         self._timeline.closed = True
         self._phase = "closed"
@@ -478,6 +474,9 @@ class IntakeWorkflow:
             )
 
     async def _applied(self, done: Callable[[], bool]) -> StepAck:
-        """Return once the main loop has applied the input (or the case stopped needing it)."""
-        await workflow.wait_condition(lambda: done() or self._phase in ("compensate", "closed"))
+        """Return once the main loop has applied the input (or the case stopped needing it) and
+        committed what it did: the caller is told a status the database holds."""
+        await workflow.wait_condition(
+            lambda: (done() or self._phase in ("compensate", "closed")) and self._timeline.saved
+        )
         return StepAck(case_no=self._request.case_no, status=self._timeline.status)

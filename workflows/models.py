@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -255,45 +255,61 @@ class ProcessingCarry(_Model):
 
 
 # --- Activity inputs --------------------------------------------------------------------------
-
-
-class SetStatus(_Model):
-    case_no: CaseNo
-    status: str
+# A workflow collects the writes its steps make and commits them together (`CommitSteps`), so
+# the models below carry no case number: the commit that holds them does.
 
 
 class ForwardCase(_Model):
-    case_no: CaseNo
+    """A seals the applicant for the processing region and writes the `forwarded` event."""
+
+    kind: Literal["forward"] = "forward"
 
 
 class RegisterForwarded(_Model):
     """B records the case from the forwarded event stored in its inbox."""
 
-    case_no: CaseNo
+    kind: Literal["register"] = "register"
     event_id: str
 
 
 class SendDecision(_Model):
-    case_no: CaseNo
+    """B issues the decision document (kept in B; only its digest travels) and tells A."""
+
+    kind: Literal["decision"] = "decision"
     origin_region: RegionCode
     outcome: Literal["approved", "denied"]
     reason: str
 
 
 class SendEvent(_Model):
-    """Write one event to the outbox, and the case's new status, in one transaction."""
+    """One lifecycle event for the outbox."""
 
-    case_no: CaseNo
+    kind: Literal["event"] = "event"
     step: str  # unique per case and sender: the event id derives from it
     event_type: EventType
     recipient: RegionCode
     data: dict[str, object]
-    status: str
 
 
 class ApplyEffect(_Model):
-    case_no: CaseNo
+    kind: Literal["effect"] = "effect"
     effect: Effect
     key: str  # unique per case: "refund-fee", "notify-applicant:2" ...
     amount_fen: int = 0
     detail: str = Field(default="", max_length=2000)
+
+
+CaseWrite = Annotated[
+    ApplyEffect | SendEvent | ForwardCase | SendDecision | RegisterForwarded,
+    Field(discriminator="kind"),
+]
+
+
+class CommitSteps(_Model):
+    """The writes of the steps a workflow took since it last committed, in the order it took
+    them, then the status the case rests in (None: unchanged). One transaction: each write is
+    idempotent per case and key or event id, so a retried commit changes nothing twice."""
+
+    case_no: CaseNo
+    writes: tuple[CaseWrite, ...] = ()
+    status: str | None = None

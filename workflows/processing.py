@@ -9,14 +9,13 @@ result -> closed. A withdrawal before the decision revokes what B issued and can
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cases import CaseActivities
     from events.models import EventType, InboundEvent
     from workflows.deadlines import DeadlineClock
     from workflows.models import (
@@ -34,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         StepAck,
         SupplementRequest,
     )
-    from workflows.steps import STEP_OPTIONS, advance, effect, history_too_long, send
+    from workflows.steps import effect, event_id, history_too_long, send
     from workflows.timeline import Timeline
 
 S = ProcessingStatus
@@ -95,11 +94,7 @@ class ProcessingWorkflow:
         forwarded = next(e for e in self._events if e.type is EventType.FORWARDED)
         self._events.remove(forwarded)
         self._origin = forwarded.sender_region
-        await workflow.execute_local_activity_method(
-            CaseActivities.register_forwarded,
-            RegisterForwarded(case_no=self._start.case_no, event_id=forwarded.event_id),
-            **STEP_OPTIONS,
-        )
+        self._timeline.write(RegisterForwarded(event_id=forwarded.event_id))
         self._timeline.step(S.RECEIVED, event_id=forwarded.event_id, detail=f"from {self._origin}")
         self._phase = "acceptance"
 
@@ -113,11 +108,11 @@ class ProcessingWorkflow:
                 accept=policy == "accept", reason="automatic policy: item conditions"
             )
         if self._withdrawn():
-            await self._cancel()
+            self._cancel()
             return
         assert decision is not None
         if not decision.accept:
-            await send(
+            send(
                 self._timeline,
                 step="not-accepted",
                 event_type=EventType.NOT_ACCEPTED,
@@ -127,15 +122,15 @@ class ProcessingWorkflow:
                 detail=decision.reason,
             )
             self._outcome = "not-accepted"
-            await self._close()
+            self._close()
             self._acceptance = None
             return
-        await self._issue(Effect.ISSUE_ACCEPTANCE_NOTICE)
+        self._issue(Effect.ISSUE_ACCEPTANCE_NOTICE)
         now = workflow.now()
         deadline = self._clock.deadline(now, self._start.promised_working_days)
         self._deadline, self._span = deadline.at, deadline.at - now
         self._timeline.set_deadline(deadline.at)
-        await send(
+        send(
             self._timeline,
             step="accepted",
             event_type=EventType.ACCEPTED,
@@ -160,7 +155,7 @@ class ProcessingWorkflow:
         """Handle one thing (an input, an event, a due time), then return."""
         if self._start.policy.decision != "manual" and self._paused_at is None:
             approve = self._start.policy.decision == "approve"
-            await self._decide(
+            self._decide(
                 Decision(
                     approve=approve,
                     reason="automatic policy: "
@@ -177,17 +172,17 @@ class ProcessingWorkflow:
         try:
             await self._timeline.wait(self._something_to_handle, timeout=timeout)
         except TimeoutError:
-            await on_due()
+            on_due()
             return
         if self._withdrawn():
-            await self._cancel()
+            self._cancel()
         elif self._events:
-            await self._on_event(self._events.pop(0))
+            self._on_event(self._events.pop(0))
         elif self._decision is not None:
-            await self._decide(self._decision)
+            self._decide(self._decision)
             self._decision = None
         elif self._supplement_request is not None:
-            await self._request_supplement(self._supplement_request)
+            self._request_supplement(self._supplement_request)
             self._supplement_request = None
 
     async def _await_delivery(self) -> None:
@@ -198,43 +193,36 @@ class ProcessingWorkflow:
             )
         except TimeoutError:
             self._timeline.note("no delivery confirmation from the accepting region")
-            await self._close()
+            self._close()
             return
         delivered = next(e for e in self._events if e.type is EventType.RESULT_DELIVERED)
         self._timeline.note(
             f"result delivered by {delivered.data.get('channel')}", event_id=delivered.event_id
         )
-        await self._close()
+        self._close()
 
     # --- steps --------------------------------------------------------------------------------
 
-    async def _decide(self, decision: Decision) -> None:
+    def _decide(self, decision: Decision) -> None:
         outcome = "approved" if decision.approve else "denied"
-        await advance(
-            self._timeline, S.APPROVED if decision.approve else S.DENIED, detail=decision.reason
-        )
-        decided_id = await workflow.execute_local_activity_method(
-            CaseActivities.send_decision,
-            SendDecision(
-                case_no=self._start.case_no,
-                origin_region=self._origin_region,
-                outcome=outcome,
-                reason=decision.reason,
-            ),
-            **STEP_OPTIONS,
+        self._timeline.step(S.APPROVED if decision.approve else S.DENIED, detail=decision.reason)
+        self._timeline.write(
+            SendDecision(origin_region=self._origin_region, outcome=outcome, reason=decision.reason)
         )
         self._timeline.step(
-            S.RESULT_SENT, event_id=decided_id, detail=f"{outcome} to {self._origin_region}"
+            S.RESULT_SENT,
+            event_id=event_id(self._timeline, "decided"),
+            detail=f"{outcome} to {self._origin_region}",
         )
         self._outcome, self._phase = outcome, "result"
         self._timeline.set_deadline(None)
 
-    async def _request_supplement(self, request: SupplementRequest) -> None:
+    def _request_supplement(self, request: SupplementRequest) -> None:
         self._supplement_rounds += 1
         now = workflow.now()
         self._paused_at = now
         self._supplement_due = now + self._start.timings.supplement_timeout
-        await send(
+        send(
             self._timeline,
             step=f"supplement-requested:{self._supplement_rounds}",
             event_type=EventType.SUPPLEMENT_REQUESTED,
@@ -248,14 +236,13 @@ class ProcessingWorkflow:
             detail=f"clock paused; {', '.join(request.missing)}",
         )
 
-    async def _on_event(self, event: InboundEvent) -> None:
+    def _on_event(self, event: InboundEvent) -> None:
         if event.type is EventType.SUPPLEMENT_PROVIDED and self._paused_at is not None:
             assert self._deadline is not None
             resumed = self._clock.resume(self._paused_at, self._deadline, workflow.now())
             self._deadline, self._paused_at, self._supplement_due = resumed.at, None, None
             self._timeline.set_deadline(resumed.at)
-            await advance(
-                self._timeline,
+            self._timeline.step(
                 S.PROCESSING,
                 event_id=event.event_id,
                 detail=f"补正 received; clock resumes; deadline {resumed.at:%Y-%m-%d %H:%M}",
@@ -265,16 +252,16 @@ class ProcessingWorkflow:
                 f"ignored {event.type.value} in {self._timeline.status}", event_id=event.event_id
             )
 
-    async def _cancel(self) -> None:
+    def _cancel(self) -> None:
         withdrawn = next(e for e in self._events if e.type is EventType.WITHDRAWN)
         self._events.remove(withdrawn)
         self._timeline.note("withdrawn by the applicant", event_id=withdrawn.event_id)
         revoked = []
         for issued in reversed(self._issued):
             undo = REVOCATION_OF[issued]
-            await effect(self._timeline, undo, detail="case withdrawn")
+            effect(self._timeline, undo, detail="case withdrawn")
             revoked.append(undo.value)
-        await send(
+        send(
             self._timeline,
             step="cancelled",
             event_type=EventType.CANCELLED,
@@ -283,9 +270,9 @@ class ProcessingWorkflow:
             status=S.CANCELLED,
         )
         self._outcome = "cancelled"
-        await self._close()
+        self._close()
 
-    def _next_due(self) -> tuple[datetime | None, Callable[[], Awaitable[None]]]:
+    def _next_due(self) -> tuple[datetime | None, Callable[[], None]]:
         if self._paused_at is not None:
             return self._supplement_due, self._supplement_missed
         if self._deadline is None or self._timeline.overdue:
@@ -294,18 +281,18 @@ class ProcessingWorkflow:
             return self._deadline - self._span * (1 - self._start.timings.warn_fraction), self._warn
         return self._deadline, self._breach
 
-    async def _warn(self) -> None:
+    def _warn(self) -> None:
         self._warned = True
-        await self._deadline_notice(EventType.DEADLINE_WARNING, "warning")
+        self._deadline_notice(EventType.DEADLINE_WARNING, "warning")
 
-    async def _breach(self) -> None:
-        await self._deadline_notice(EventType.DEADLINE_BREACHED, "breached")
+    def _breach(self) -> None:
+        self._deadline_notice(EventType.DEADLINE_BREACHED, "breached")
         self._timeline.mark_overdue()
-        await effect(self._timeline, Effect.ESCALATE_OVERDUE, detail="承诺时限 breached")
+        effect(self._timeline, Effect.ESCALATE_OVERDUE, detail="承诺时限 breached")
 
-    async def _deadline_notice(self, kind: EventType, label: str) -> None:
+    def _deadline_notice(self, kind: EventType, label: str) -> None:
         assert self._deadline is not None
-        await send(
+        send(
             self._timeline,
             step=f"deadline-{label}:{self._supplement_rounds}",
             event_type=kind,
@@ -315,11 +302,11 @@ class ProcessingWorkflow:
             detail=f"deadline {label}",
         )
 
-    async def _supplement_missed(self) -> None:
+    def _supplement_missed(self) -> None:
         self._paused_at = None
-        await self._decide(Decision(approve=False, reason="补正 not provided in time"))
+        self._decide(Decision(approve=False, reason="补正 not provided in time"))
 
-    async def _noop(self) -> None:
+    def _noop(self) -> None:
         return None
 
     # --- helpers --------------------------------------------------------------------------
@@ -338,12 +325,12 @@ class ProcessingWorkflow:
             self._events or self._decision is not None or self._supplement_request is not None
         )
 
-    async def _issue(self, what: Effect) -> None:
-        await effect(self._timeline, what)
+    def _issue(self, what: Effect) -> None:
+        effect(self._timeline, what)
         self._issued.append(what)
 
-    async def _close(self) -> None:
-        await advance(self._timeline, S.CLOSED, detail=self._outcome or "")
+    def _close(self) -> None:
+        self._timeline.step(S.CLOSED, detail=self._outcome or "")
         self._timeline.outcome = self._outcome
         self._timeline.closed = True
         self._phase = "closed"
@@ -420,6 +407,9 @@ class ProcessingWorkflow:
             )
 
     async def _applied(self, done: Callable[[], bool]) -> StepAck:
-        """Return once the main loop has applied the input (or the case was closed)."""
-        await workflow.wait_condition(lambda: done() or self._phase == "closed")
+        """Return once the main loop has applied the input (or the case was closed) and
+        committed what it did: the caller is told a status the database holds."""
+        await workflow.wait_condition(
+            lambda: (done() or self._phase == "closed") and self._timeline.saved
+        )
         return StepAck(case_no=self._start.case_no, status=self._timeline.status)

@@ -1,45 +1,30 @@
-"""Activity options and the few ways a workflow acts on the world, shared by both sides."""
+"""The few ways a workflow acts on the world, shared by both sides.
+
+A step notes itself on the timeline and leaves its database write with it; the timeline commits
+the writes of all steps taken since the case last waited in one transaction (`Timeline.save`,
+called before every wait). So a step's case change and the event or effect announcing it
+always commit together, and an automatically approved case costs a few history markers
+instead of one per step.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cases import CaseActivities
+    from events.envelope import event_id_for
     from events.models import EventType
-    from workflows.models import ApplyEffect, Effect, SendEvent, SetStatus
+    from workflows.models import ApplyEffect, Effect, SendEvent
     from workflows.timeline import Timeline
 
-# Every step is a short, idempotent database transaction, so it runs as a local activity: one
-# marker in the history instead of three events and a workflow task each, which keeps a case's
-# history small. Retrying forever (with backoff) is safe: a database outage delays a case, it
-# never loses or fails it; a worker that dies mid-step has the step re-run by the next one.
-STEP_OPTIONS: dict[str, Any] = {
-    # Short enough that an activity lost with a killed worker is retried within seconds.
-    "start_to_close_timeout": timedelta(seconds=10),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
-    ),
-}
+
+def event_id(timeline: Timeline, step: str) -> str:
+    """The id the commit will give this step's event: derived from case, step and sender, so
+    the workflow knows it before the event is written and a retried commit reuses it."""
+    return event_id_for(timeline.case_no, step, timeline.region)
 
 
-async def advance(
-    timeline: Timeline, status: str, *, event_id: str | None = None, detail: str = ""
-) -> None:
-    """Record the new status in the region's database, then on the workflow's timeline."""
-    await workflow.execute_local_activity_method(
-        CaseActivities.set_status,
-        SetStatus(case_no=timeline.case_no, status=status),
-        **STEP_OPTIONS,
-    )
-    timeline.step(status, event_id=event_id, detail=detail)
-
-
-async def send(
+def send(
     timeline: Timeline,
     *,
     step: str,
@@ -49,37 +34,27 @@ async def send(
     status: str,
     detail: str = "",
 ) -> str:
-    """Send an event and move to `status` in one transaction; returns the event id."""
-    event_id: str = await workflow.execute_local_activity_method(
-        CaseActivities.send_event,
+    """Send an event and move to `status` (both committed with the next save); returns the
+    event id."""
+    timeline.write(
         SendEvent(
-            case_no=timeline.case_no,
             step=step,
             event_type=event_type,
             recipient=recipient,
             data={"case_no": timeline.case_no, **data},
-            status=status,
-        ),
-        **STEP_OPTIONS,
+        )
     )
-    timeline.step(status, event_id=event_id, detail=detail)
-    return event_id
+    sent = event_id(timeline, step)
+    timeline.step(status, event_id=sent, detail=detail)
+    return sent
 
 
-async def effect(
+def effect(
     timeline: Timeline, what: Effect, *, key: str = "", amount_fen: int = 0, detail: str = ""
 ) -> None:
-    """Do an effect once per case and key, and note it on the timeline."""
-    await workflow.execute_local_activity_method(
-        CaseActivities.apply_effect,
-        ApplyEffect(
-            case_no=timeline.case_no,
-            effect=what,
-            key=key or what.value,
-            amount_fen=amount_fen,
-            detail=detail,
-        ),
-        **STEP_OPTIONS,
+    """Do an effect once per case and key (committed with the next save), and note it."""
+    timeline.write(
+        ApplyEffect(effect=what, key=key or what.value, amount_fen=amount_fen, detail=detail)
     )
     timeline.note(f"{what.value}{f': {detail}' if detail else ''}")
 
