@@ -3,27 +3,34 @@
 Order per batch: store every record (inbox or quarantine) -> commit Kafka offsets -> hand the
 accepted event ids to the dispatcher. A crash before the offset commit re-reads the batch
 (duplicates are dropped by the inbox); a crash before dispatch leaves inbox rows undelivered,
-which the dispatcher's sweep picks up.
+which the dispatcher's sweep picks up. The same holds without a crash: when the database or
+the broker fails mid-batch, the consumer goes back to the batch's first offsets and reads it
+again once they answer, instead of stopping the node.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from events import instruments, tracing
 from events.crash import BRIDGE_AFTER_OFFSET_COMMIT, BRIDGE_AFTER_STORE, NO_CRASH, CrashPoints
 from events.envelope import Envelope
 from events.inbox import IncomingRecord, Stored, Verifier, store_incoming
+from events.pg import DATABASE_UNAVAILABLE
 from events.receipts import SignerAt, needs_receipt
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[list[str]], Awaitable[None]]
+# The database or the broker restarting: the batch is read again, nothing is lost or skipped.
+_TRANSIENT: tuple[type[Exception], ...] = (KafkaError, *DATABASE_UNAVAILABLE)
 
 
 @dataclass
@@ -61,10 +68,27 @@ class InboxBridge:
         self.stats = BridgeStats()
 
     async def run(self) -> None:
+        backoff = 0.2
         while True:
-            batches = await self._consumer.getmany(timeout_ms=1000, max_records=200)
-            if batches:
-                await self.handle(batches)
+            batches: dict[TopicPartition, list[ConsumerRecord]] = {}
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=200)
+                if batches:
+                    await self.handle(batches)
+            except _TRANSIENT as exc:
+                log.warning(
+                    "inbox %s: batch not stored, reading it again in %.1fs: %s",
+                    self._region,
+                    backoff,
+                    exc,
+                )
+                # Rows stored before the failure are found again and dropped by the inbox.
+                for tp, messages in batches.items():
+                    self._consumer.seek(tp, messages[0].offset)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            else:
+                backoff = 0.2
 
     async def handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         accepted: list[str] = []
@@ -108,4 +132,5 @@ class InboxBridge:
         await self._consumer.commit(offsets)
         if accepted:
             self._crash.hit(BRIDGE_AFTER_OFFSET_COMMIT)
+            # Stored and committed: a delivery that fails from here on is the sweeper's.
             await self._dispatch(accepted)

@@ -94,12 +94,17 @@ class InboxDispatcher:
         )
 
     async def deliver(self, event_ids: list[str]) -> None:
-        rows = await self._pool.fetch(
-            "SELECT event_id, case_no, event_type, envelope, trace_context FROM inbox"
-            " WHERE event_id = ANY($1::text[])"
-            " AND delivered_at IS NULL ORDER BY received_at",
-            event_ids,
-        )
+        try:
+            rows = await self._pool.fetch(
+                "SELECT event_id, case_no, event_type, envelope, trace_context FROM inbox"
+                " WHERE event_id = ANY($1::text[])"
+                " AND delivered_at IS NULL ORDER BY received_at",
+                event_ids,
+            )
+        except DATABASE_UNAVAILABLE as exc:
+            # The rows are stored (the bridge committed them): the sweeper delivers them.
+            log.warning("inbox %s: delivery deferred to the sweeper: %s", self._region, exc)
+            return
         # Cases are independent: their events go out concurrently, each case's in order.
         by_case: dict[str, list[asyncpg.Record]] = {}
         for row in rows:

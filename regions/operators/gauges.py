@@ -15,6 +15,8 @@ import asyncpg
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from events.pg import DATABASE_UNAVAILABLE
+
 log = logging.getLogger(__name__)
 
 
@@ -78,7 +80,7 @@ class RegionGauges:
         while True:
             try:
                 await self.refresh()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except DATABASE_UNAVAILABLE as exc:
                 log.warning(
                     "gauges %s: refresh failed, keeping the last values: %s", self._region, exc
                 )

@@ -6,8 +6,6 @@ semantics, mid-run; the nodes are not restarted and must ride it out.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from regions.stack.settings import StackEndpoints, StackSettings
@@ -17,38 +15,15 @@ from tests.faults.invariants import Outsider
 from tests.faults.runner import Runner
 from tests.integration.api_nodes import ApiNodes
 
-# Restarting a shared service leaves the stack slower for every test after it, and recovery
-# through the window API is not yet dependable (docs/faults.md): opt-in until it is.
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get("TONGBAN_FAULT_RESTARTS") != "1",
-        reason="service restarts run with TONGBAN_FAULT_RESTARTS=1 (see docs/faults.md)",
-    ),
-]
-
-_FLAKY = "recovery through the window API not yet dependable after a service restart"
+pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize(
     ("fault", "service"),
     [
-        # Not yet dependable on a loaded 2-core machine: after the fixes for the node exits
-        # (connection-closed errors, a forgotten idempotent producer) the nodes survive every
-        # restart, but manual steps driven through the window API can still miss the test's
-        # recovery window (the API answers 500 while Temporal is down). Reported, not hidden:
-        # they run in every suite and count as failures in docs/faults.md when they fail.
-        pytest.param(
-            "Temporal server restart",
-            "temporal",
-            marks=pytest.mark.xfail(strict=False, reason=_FLAKY),
-        ),
-        pytest.param(
-            "Postgres restart", "postgres", marks=pytest.mark.xfail(strict=False, reason=_FLAKY)
-        ),
-        pytest.param(
-            "Kafka broker restart", "kafka", marks=pytest.mark.xfail(strict=False, reason=_FLAKY)
-        ),
+        ("Temporal server restart", "temporal"),
+        ("Postgres restart", "postgres"),
+        ("Kafka broker restart", "kafka"),
     ],
 )
 async def test_a_restarted_service_loses_nothing_and_does_nothing_twice(
