@@ -37,7 +37,7 @@ async def baseline_workers(
             clients[region],
             task_queue=_queue(region),
             workflows=[BaselineIntake, BaselineProcessing],
-            activities=[activities.step, activities.forward, activities.answer],
+            activities=[activities.step, activities.forward, activities.answer, activities.deliver],
         )
         for region in (origin, processing)
     ]
