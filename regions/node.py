@@ -46,7 +46,7 @@ from regions.naming import task_queue
 from regions.node_settings import NodeSettings
 from regions.operators.gauges import RegionGauges
 from regions.telemetry import configure, node_config, temporal_interceptors
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOWS, write_bytecode
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,8 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
 
         verify = verifier_for(region, credentials.directory, limits)
 
+        if not write_bytecode():
+            log.warning("node %s: no workflow bytecode written; workflow starts are slower", region)
         worker = Worker(
             services.client,
             task_queue=task_queue(region),
