@@ -273,6 +273,13 @@ async def _temporal_up(settings: StackSettings, state: StackState, report: Repor
     )
 
 
+async def _postgres_answers(
+    settings: StackSettings, paths: postgres.PostgresPaths, dsn: str
+) -> None:
+    if not await wait_until(lambda: postgres.answers(dsn), timeout_s=settings.start_timeout_s):
+        raise ServiceStartError("postgres", "does not answer SELECT 1", _tails([paths.log]))
+
+
 async def _postgres_up(settings: StackSettings, state: StackState, report: Report) -> _Outcome:
     if settings.postgres_dsn:
         return await _external("postgres", settings.postgres_dsn, postgres.answers)
@@ -286,10 +293,13 @@ async def _postgres_up(settings: StackSettings, state: StackState, report: Repor
         server = await asyncio.to_thread(postgres.start, paths)
     except (subprocess.SubprocessError, OSError) as err:
         raise ServiceStartError("postgres", str(err), _tails([paths.log])) from err
-    if not await wait_until(
-        lambda: postgres.answers(server.dsn), timeout_s=settings.start_timeout_s
-    ):
-        raise ServiceStartError("postgres", "does not answer SELECT 1", _tails([paths.log]))
+    await _postgres_answers(settings, paths, server.dsn)
+    if await postgres.raise_connection_limit(server.dsn):
+        report(f"postgres: restarting once for max_connections = {postgres.MAX_CONNECTIONS}")
+        await asyncio.to_thread(postgres.stop, paths)
+        server = await asyncio.to_thread(postgres.start, paths)
+        await _postgres_answers(settings, paths, server.dsn)
+        was_running = False
     if recorded is not None and recorded.pid == server.pid and still_ours(recorded):
         record: ProcessRecord | None = recorded
     else:

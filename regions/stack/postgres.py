@@ -109,6 +109,25 @@ async def answers(dsn: str, *, timeout_s: float = 5.0) -> bool:
         await conn.close()
 
 
+# One server holds every region's database locally, and each node keeps a pool of connections
+# (plus one for LISTEN): the default of 100 runs out at about ten regions (`bench scale` runs
+# 34 nodes). Production runs one server per region and sizes it there.
+MAX_CONNECTIONS = 600
+
+
+async def raise_connection_limit(dsn: str) -> bool:
+    """Set `max_connections` to MAX_CONNECTIONS if it is lower; True if a restart must apply
+    it (once, the first time a stack's server comes up)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if int(await conn.fetchval("SHOW max_connections")) >= MAX_CONNECTIONS:
+            return False
+        await conn.execute(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+        return True
+    finally:
+        await conn.close()
+
+
 async def ensure_databases(server_dsn: str, regions: Iterable[str]) -> None:
     conn = await asyncpg.connect(server_dsn)
     try:
