@@ -207,13 +207,15 @@ class Runner:
         elif response.status_code != 409:  # 409: the case moved on; read it again
             self.steps_failed.append(f"{step.path} -> {response.status_code} {response.text[:200]}")
 
-    async def drive(self, timeout_s: float) -> bool:
-        """Rounds until every case is settled in both regions; False on timeout."""
+    async def drive(self, timeout_s: float, *, submitting: asyncio.Event | None = None) -> bool:
+        """Rounds until every case is settled in both regions; False on timeout. While
+        `submitting` is given and not set, more cases are coming: keep going even when every
+        case so far is settled (the soak submits a batch every few seconds)."""
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
             while time.monotonic() < deadline:
                 open_cases = [c for c in self.cases if c.settled_at is None]
-                if not open_cases:
+                if not open_cases and (submitting is None or submitting.is_set()):
                     return True
                 await asyncio.gather(*(self._round(client, c) for c in open_cases))
                 await asyncio.sleep(ROUND_S)

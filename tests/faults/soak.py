@@ -79,7 +79,10 @@ async def soak(minutes: float, seed: int, batch_every: float, fault_every: float
             next_batch = time.monotonic()
             next_fault = time.monotonic() + rng.expovariate(1 / fault_every)
             refused = 0
-            driving = asyncio.create_task(runner.drive(minutes * 60 + 600))
+            workload_done = asyncio.Event()
+            driving = asyncio.create_task(
+                runner.drive(minutes * 60 + 600, submitting=workload_done)
+            )
             while time.monotonic() < end:
                 now = time.monotonic()
                 if now >= next_batch:
@@ -93,6 +96,7 @@ async def soak(minutes: float, seed: int, batch_every: float, fault_every: float
                     next_fault = time.monotonic() + rng.expovariate(1 / fault_every)
                 await asyncio.sleep(1.0)
             print(f"{time.strftime('%H:%M:%S')} workload stopped; driving open cases", flush=True)
+            workload_done.set()
             settled = await driving
             started = time.monotonic()
             findings = await check(runner.cases, stack, settings, api.nodes.clients, settle_s=120)
