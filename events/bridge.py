@@ -10,7 +10,6 @@ again once they answer, instead of stopping the node.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from events import instruments, tracing
+from events.backoff import Backoff
 from events.crash import BRIDGE_AFTER_OFFSET_COMMIT, BRIDGE_AFTER_STORE, NO_CRASH, CrashPoints
 from events.envelope import Envelope
 from events.inbox import IncomingRecord, Stored, Verifier, store_incoming
@@ -68,7 +68,7 @@ class InboxBridge:
         self.stats = BridgeStats()
 
     async def run(self) -> None:
-        backoff = 0.2
+        backoff = Backoff()
         while True:
             batches: dict[TopicPartition, list[ConsumerRecord]] = {}
             try:
@@ -79,16 +79,15 @@ class InboxBridge:
                 log.warning(
                     "inbox %s: batch not stored, reading it again in %.1fs: %s",
                     self._region,
-                    backoff,
+                    backoff.next_s,
                     exc,
                 )
                 # Rows stored before the failure are found again and dropped by the inbox.
                 for tp, messages in batches.items():
                     self._consumer.seek(tp, messages[0].offset)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                await backoff.wait()
             else:
-                backoff = 0.2
+                backoff.reset()
 
     async def handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         accepted: list[str] = []

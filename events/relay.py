@@ -24,6 +24,7 @@ from aiokafka.errors import (
 )
 
 from events import instruments, tracing
+from events.backoff import Backoff
 from events.crash import NO_CRASH, RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, CrashPoints
 from events.models import EventType
 from events.outbox import OUTBOX_CHANNEL
@@ -134,23 +135,24 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
-        backoff = 0.2
+        backoff = Backoff()
         while True:
             try:
                 await self._serve()
             except _TRANSIENT as exc:
                 # Rows stay unsent and are retried; the broker or database may be restarting.
                 self.stats.failures += 1
-                log.warning("outbox relay: publish failed, retrying in %.1fs: %s", backoff, exc)
+                log.warning(
+                    "outbox relay: publish failed, retrying in %.1fs: %s", backoff.next_s, exc
+                )
                 if isinstance(exc, PRODUCER_STATE_LOST) and self._renew is not None:
                     # The broker forgot this producer's sequence (it restarted): the same
                     # producer would be refused forever. A new one republishes the rows; the
                     # receivers drop what they already have.
                     self._producer = await self._renew(self._producer)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                await backoff.wait()
             else:
-                backoff = 0.2
+                backoff.reset()
 
     async def _serve(self) -> None:
         """Publish until something fails, woken by NOTIFY on a connection of its own (taken
