@@ -1,4 +1,4 @@
-"""Fixtures of the fault suite: the local stack, and one node per region for the session.
+"""Fixtures of the fault suite: one node per region for the suite (the stack: tests/conftest.py).
 
 All five nodes (the 跨省 pair, the 省内 pair of cities, the outsider 北京) run as their own
 OS processes with the fault workload's policies and short receipt timeouts. A test that kills
@@ -21,16 +21,6 @@ from tests.integration.api_nodes import ApiNodes, api_nodes
 
 # Ports for this suite's window APIs: clear of the defaults (8001…) and of api_nodes' 18711.
 API_PORT_BASE = 18730
-
-
-@pytest.fixture(scope="session")
-def stack_settings() -> StackSettings:
-    return StackSettings()
-
-
-@pytest.fixture(scope="session")
-async def stack(stack_settings: StackSettings) -> StackEndpoints:
-    return await up(stack_settings)
 
 
 # Package scope: the five nodes stop when the fault suite ends. Left running, they would join

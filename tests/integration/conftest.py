@@ -1,22 +1,20 @@
-"""Fixtures for tests against the real local stack (Kafka, Temporal, Postgres).
-
-The stack is started (or found running) once per session with `tongban stack up` semantics;
-it is left running afterwards so the next session starts warm.
-"""
+"""Fixtures for tests against the real local stack (the stack itself: tests/conftest.py)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
-from regions.stack.manager import up
 from regions.stack.settings import StackEndpoints, StackSettings
+from tests.integration.api_nodes import ApiPair, api_pair
 
 
-@pytest.fixture(scope="session")
-def stack_settings() -> StackSettings:
-    return StackSettings()
-
-
-@pytest.fixture(scope="session")
-async def stack(stack_settings: StackSettings) -> StackEndpoints:
-    return await up(stack_settings)
+@pytest.fixture(scope="module")
+async def nodes(
+    stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ApiPair]:
+    """福建 and 广东 nodes serving the window API, started for each module that asks."""
+    async with api_pair(stack, stack_settings, Path(tmp_path_factory.mktemp("tokens"))) as p:
+        yield p

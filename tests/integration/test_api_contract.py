@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,20 +11,12 @@ import httpx
 import pytest
 
 from regions.demo import synthetic_id_number
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
+from regions.stack.settings import StackEndpoints, region_dsn
 from regions.tokens import Role
 from regions.window import material_ref
-from tests.integration.api_nodes import API, CARRIED, ITEM, A, ApiPair, B, api_pair, auth
+from tests.integration.api_nodes import API, CARRIED, ITEM, A, ApiPair, B, auth
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def nodes(
-    stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[ApiPair]:
-    async with api_pair(stack, stack_settings, Path(tmp_path_factory.mktemp("tokens"))) as p:
-        yield p
 
 
 @pytest.fixture(scope="module")

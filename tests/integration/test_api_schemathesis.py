@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,22 +9,13 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.core.result import Ok
 
-from regions.stack.settings import StackEndpoints, StackSettings
 from regions.tokens import Role
-from tests.integration.api_nodes import API, A, ApiPair, api_pair, auth
+from tests.integration.api_nodes import API, A, ApiPair, auth
 
 pytestmark = pytest.mark.integration
 
 # Per operation and token; bounded so the run stays well under a minute on a busy machine.
 EXAMPLES = 15
-
-
-@pytest.fixture(scope="module")
-async def nodes(
-    stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[ApiPair]:
-    async with api_pair(stack, stack_settings, Path(tmp_path_factory.mktemp("tokens"))) as p:
-        yield p
 
 
 def test_no_operation_answers_with_a_server_error(nodes: ApiPair) -> None:

@@ -5,27 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from regions.cli import app
 from regions.demo import synthetic_id_number
-from regions.stack.settings import StackEndpoints, StackSettings
 from regions.tokens import Role
-from tests.integration.api_nodes import API, CARRIED, ITEM, A, ApiPair, B, api_pair
+from tests.integration.api_nodes import API, CARRIED, ITEM, A, ApiPair, B
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def nodes(
-    stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[ApiPair]:
-    async with api_pair(stack, stack_settings, Path(tmp_path_factory.mktemp("tokens"))) as p:
-        yield p
 
 
 def tongban(env: dict[str, str], *args: str) -> str:
