@@ -125,13 +125,15 @@ class DirectoryAdmin:
             draft, entry.model_copy(update={"signing_keys": (*entry.signing_keys, key)})
         )
 
-    def revoke(self, code: str, key_id: str) -> None:
+    def revoke(self, code: str, key_id: str, now: datetime | None = None) -> None:
         draft = self.draft()
         entry = self._region(draft, code)
         if key_id not in {k.key_id for k in entry.signing_keys}:
             raise KeyStoreError(f"{code} has no signing key {key_id}")
         keys = tuple(
-            k.model_copy(update={"revoked": True}) if k.key_id == key_id else k
+            k.model_copy(update={"revoked": True, "revoked_at": now or datetime.now(UTC)})
+            if k.key_id == key_id
+            else k
             for k in entry.signing_keys
         )
         self._replace_region(draft, entry.model_copy(update={"signing_keys": keys}))

@@ -22,6 +22,16 @@ class RejectReason(StrEnum):
     # with other bytes: either a forgery or a confused peer, never proof of delivery.
     RECEIPT_UNKNOWN_EVENT = "receipt-unknown-event"
     RECEIPT_MISMATCH = "receipt-mismatch"
+    # A CloudEvents `type` this node does not know: a newer peer, or noise.
+    UNKNOWN_TYPE = "unknown-type"
+    # `source`, `data.case_no` or `data.origin_region` disagree with the signed header fields.
+    INCONSISTENT = "inconsistent"
+    # The same (sender, event id) again with other bytes: never taken as the original.
+    CONFLICTING_DUPLICATE = "conflicting-duplicate"
+    # The trust directory in force is past its `valid_until`: nothing can be verified.
+    DIRECTORY_EXPIRED = "directory-expired"
+    # Verified, but the database refused its content (e.g. a NUL in a text field).
+    UNSTORABLE = "unstorable"
 
 
 class Rejected(Exception):

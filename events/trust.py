@@ -27,6 +27,8 @@ class KeyEntry(BaseModel):
     not_before: datetime
     not_after: datetime
     revoked: bool = False
+    # When it was revoked: an audit tells envelopes received before it from those after.
+    revoked_at: datetime | None = None
 
 
 class RegionEntry(BaseModel):
@@ -49,7 +51,14 @@ class TrustDirectory(BaseModel):
     signature: str | None = None
 
     def signing_bytes(self) -> bytes:
-        return rfc8785.dumps(self.model_dump(mode="json", exclude={"signature"}))
+        body = self.model_dump(mode="json", exclude={"signature"})
+        # A key never revoked signs as it did before `revoked_at` existed, so directories
+        # published by an older release still verify.
+        for region in body["regions"]:
+            for key in (*region["signing_keys"], region["sealing_key"]):
+                if key.get("revoked_at") is None:
+                    key.pop("revoked_at", None)
+        return rfc8785.dumps(body)
 
     def signed_by(self, root_key_id: str, root: Ed25519PrivateKey) -> TrustDirectory:
         unsigned = self.model_copy(update={"root_key_id": root_key_id, "signature": None})
