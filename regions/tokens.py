@@ -3,17 +3,25 @@
 A token is `tb_<region>_<secret>`: the region in clear lets a node find the right file without
 trying every one; the secret (32 random bytes) is what authenticates. The file
 `<tokens_dir>/<region>.json` (mode 0600) maps each token's hash to what it grants: role,
-region, window and expiry. Nothing else about a token is kept, so a leaked file grants nothing.
+region, window, expiry and, once revoked, when. Nothing else about a token is kept, so a leaked
+file grants nothing.
+
+Operators name a token by its id: 12 hex digits derived from the stored hash under a label of
+their own, so a listing shows no bit of the hash a node verifies against. A node reads the file
+on every request, so a revocation holds from the next request on, without a restart.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -24,12 +32,24 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from events.models import RegionCode
 
 _TOKEN_RE = re.compile(r"^tb_(\d{6})_([A-Za-z0-9_-]{43})$")
+_TOKEN_ID_RE = re.compile(r"^[0-9a-f]{12}$")
+_REGION_FILE_RE = re.compile(r"^\d{6}\.json$")
 
 
 class Role(StrEnum):
     WINDOW_CLERK = "window-clerk"  # the accepting region's steps (A)
     PROCESSING_OFFICER = "processing-officer"  # the processing region's steps (B)
     OPERATOR = "operator"  # reads cases; takes no case step
+
+
+class TokenState(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+def token_id_of_hash(sha256: str) -> str:
+    return hashlib.sha256(b"tongban token id\0" + bytes.fromhex(sha256)).hexdigest()[:12]
 
 
 class TokenRecord(BaseModel):
@@ -41,13 +61,28 @@ class TokenRecord(BaseModel):
     window: str = Field(min_length=1, max_length=64)
     issued_at: datetime
     expires_at: datetime
+    # Absent in files written before revocation existed: those tokens were never revoked.
+    revoked_at: datetime | None = None
+
+    @property
+    def token_id(self) -> str:
+        return token_id_of_hash(self.sha256)
+
+    def state(self, now: datetime) -> TokenState:
+        if self.revoked_at is not None:
+            return TokenState.REVOKED
+        return TokenState.EXPIRED if self.expires_at <= now else TokenState.ACTIVE
 
 
 _RECORDS = TypeAdapter(list[TokenRecord])
 
 
 class TokenRejected(Exception):
-    """Unknown, malformed or expired: the caller is not authenticated (HTTP 401)."""
+    """Unknown, malformed, expired or revoked: the caller is not authenticated (HTTP 401)."""
+
+
+class UnknownTokenId(LookupError):
+    """No token in the store has that id (or the id is not 12 hex digits)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +94,13 @@ class Principal:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_id(token: str) -> str:
+    """The id an operator passes to `tongban tokens revoke`, computed from the token itself."""
+    if _TOKEN_RE.match(token) is None:
+        raise TokenRejected("malformed token")
+    return token_id_of_hash(_hash(token))
 
 
 class TokenStore:
@@ -74,6 +116,28 @@ class TokenStore:
             return []
         return _RECORDS.validate_json(path.read_bytes())
 
+    def regions(self) -> list[str]:
+        if not self._directory.is_dir():
+            return []
+        return sorted(p.stem for p in self._directory.iterdir() if _REGION_FILE_RE.match(p.name))
+
+    def records(self, region: str | None = None) -> list[TokenRecord]:
+        """Every kept token record (active, expired not yet pruned, revoked), by region."""
+        regions = [region] if region is not None else self.regions()
+        return [record for r in regions for record in self._records(r)]
+
+    @contextmanager
+    def _changing(self, region: str) -> Iterator[None]:
+        # Issue and revoke read, change and rewrite the file: without the lock, a revocation
+        # racing an issue could be overwritten, and the revoked token would work again.
+        self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self._directory / f"{region}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def issue(
         self, *, region: str, role: Role, window: str, valid_for: timedelta, now: datetime
     ) -> tuple[str, TokenRecord]:
@@ -87,10 +151,30 @@ class TokenStore:
             issued_at=now,
             expires_at=now + valid_for,
         )
-        records = [r for r in self._records(region) if r.expires_at > now]  # prune expired
-        records.append(record)
-        self._write(region, records)
+        with self._changing(region):
+            # Expired ones are pruned, revoked ones too once they would have expired anyway.
+            records = [r for r in self._records(region) if r.expires_at > now]
+            records.append(record)
+            self._write(region, records)
         return token, record
+
+    def revoke(self, token_id: str, *, now: datetime, region: str | None = None) -> TokenRecord:
+        """Mark the token revoked; the record stays, so `list` still shows it. Revoking a
+        revoked token keeps its first revocation time."""
+        if _TOKEN_ID_RE.match(token_id) is None:
+            raise UnknownTokenId(f"{token_id!r} is not a token id (12 hex digits)")
+        for candidate in [region] if region is not None else self.regions():
+            with self._changing(candidate):
+                records = self._records(candidate)
+                for i, record in enumerate(records):
+                    if record.token_id != token_id:
+                        continue
+                    if record.revoked_at is None:
+                        record = record.model_copy(update={"revoked_at": now})
+                        records[i] = record
+                        self._write(candidate, records)
+                    return record
+        raise UnknownTokenId(f"no token with id {token_id}")
 
     def _write(self, region: str, records: list[TokenRecord]) -> None:
         self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -110,12 +194,18 @@ class TokenStore:
         digest = _hash(token)
         for record in self._records(match.group(1)):
             if hmac.compare_digest(record.sha256, digest):
+                if record.revoked_at is not None:
+                    raise TokenRejected("token revoked")
                 if record.expires_at <= now:
                     raise TokenRejected("token expired")
                 return Principal(record.role, record.region, record.window)
         raise TokenRejected("unknown token")
 
 
-def describe(record: TokenRecord) -> dict[str, object]:
-    """What may be shown about an issued token (never its hash)."""
-    return json.loads(record.model_dump_json(exclude={"sha256"}))  # type: ignore[no-any-return]
+def describe(record: TokenRecord, now: datetime | None = None) -> dict[str, object]:
+    """What may be shown about an issued token: its id and what it grants, never its hash."""
+    shown: dict[str, object] = {"id": record.token_id}
+    shown.update(json.loads(record.model_dump_json(exclude={"sha256"})))
+    if now is not None:
+        shown["state"] = record.state(now).value
+    return shown

@@ -1,8 +1,13 @@
-"""`tongban tokens issue`: a bearer token for one window, printed once, stored as a hash."""
+"""`tongban tokens issue | list | revoke`: bearer tokens for windows and offices.
+
+A token is printed once, at issue; only its hash is kept. `list` and `revoke` name tokens by
+their id (12 hex digits), which grants nothing and may be written in a ticket or a log.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -13,14 +18,31 @@ from rich.console import Console
 from regions.codes import UnknownRegion
 from regions.codes import region as lookup_region
 from regions.stack.settings import StackSettings
-from regions.tokens import Role, TokenStore, describe
+from regions.tokens import Role, TokenRejected, TokenStore, UnknownTokenId, describe, token_id
 
 app = typer.Typer(no_args_is_help=True, help="Bearer tokens for windows and offices.")
+
+DirectoryOption = Annotated[
+    Path | None, typer.Option(help="Tokens directory (default: state/tokens)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 
 
 def tokens_dir(stack: StackSettings) -> Path:
     """Where a local node looks for tokens (NodeSettings.tokens_path with local defaults)."""
     return stack.state_dir / "tokens"
+
+
+def _store(directory: Path | None) -> TokenStore:
+    return TokenStore(directory or tokens_dir(StackSettings()))
+
+
+def _known_region(code: str) -> str:
+    try:
+        lookup_region(code)
+    except UnknownRegion as exc:
+        raise typer.BadParameter(str(exc.args[0]), param_hint="--region") from None
+    return code
 
 
 @app.command("issue")
@@ -29,19 +51,12 @@ def issue(
     role: Annotated[Role, typer.Option(help="window-clerk, processing-officer or operator")],
     window: Annotated[str, typer.Option(help="The window or office the token is for")],
     days: Annotated[int, typer.Option(min=1, max=366, help="Days until it expires")] = 30,
-    directory: Annotated[
-        Path | None, typer.Option(help="Tokens directory (default: state/tokens)")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts")] = False,
+    directory: DirectoryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Issue a token. It is printed once: only its SHA-256 hash is kept."""
-    try:
-        lookup_region(region)
-    except UnknownRegion as exc:
-        raise typer.BadParameter(str(exc.args[0]), param_hint="--region") from None
-    store = TokenStore(directory or tokens_dir(StackSettings()))
-    token, record = store.issue(
-        region=region,
+    token, record = _store(directory).issue(
+        region=_known_region(region),
         role=role,
         window=window,
         valid_for=timedelta(days=days),
@@ -52,7 +67,78 @@ def issue(
         return
     console = Console(stderr=True)
     console.print(
-        f"{role.value} token for window [bold]{window}[/bold] of {region},"
+        f"{role.value} token {record.token_id} for window [bold]{window}[/bold] of {region},"
         f" valid until {record.expires_at:%Y-%m-%d %H:%M} UTC. Shown once; keep it secret:"
     )
     typer.echo(token)
+
+
+@app.command("list")
+def list_tokens(
+    region: Annotated[str | None, typer.Option(help="Only this region's tokens")] = None,
+    directory: DirectoryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every kept token: id, what it grants, expiry and state (active, expired, revoked).
+    No secret and no hash is shown."""
+    now = datetime.now(UTC)
+    records = sorted(
+        _store(directory).records(_known_region(region) if region else None),
+        key=lambda r: (r.region, r.issued_at),
+    )
+    if as_json:
+        typer.echo(json.dumps([describe(r, now) for r in records], ensure_ascii=False, indent=2))
+        return
+    if not records:
+        typer.echo("no tokens" + (f" for {region}" if region else ""))
+    for record in records:
+        since = f" {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else ""
+        typer.echo(
+            f"{record.token_id}  {record.region}  {record.role.value:<18}  {record.window:<16}"
+            f"  expires {record.expires_at:%Y-%m-%d %H:%M}  {record.state(now).value}{since}"
+        )
+
+
+def _held_token(variable: str) -> tuple[str, str]:
+    """The id and region of the token in the environment variable: read from the environment,
+    never the command line, where a token would end up in shell history."""
+    token = os.environ.get(variable, "")
+    try:
+        return token_id(token), token.split("_")[1]
+    except TokenRejected:
+        raise typer.BadParameter(
+            f"${variable} does not hold a tongban token", param_hint="--token-env"
+        ) from None
+
+
+@app.command("revoke")
+def revoke(
+    token_id_arg: Annotated[
+        str | None, typer.Argument(metavar="TOKEN_ID", help="The id `tokens list` shows")
+    ] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option(help="Revoke the token held in this environment variable (e.g. a leaked one)"),
+    ] = None,
+    directory: DirectoryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a token: the node refuses it (401) from its next request on, without a restart."""
+    if token_env is None and token_id_arg is not None:
+        wanted, region = token_id_arg, None
+    elif token_env is not None and token_id_arg is None:
+        wanted, region = _held_token(token_env)
+    else:
+        raise typer.BadParameter("give either a TOKEN_ID or --token-env, not both or neither")
+    try:
+        record = _store(directory).revoke(wanted, now=datetime.now(UTC), region=region)
+    except UnknownTokenId as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(describe(record, datetime.now(UTC)), ensure_ascii=False))
+        return
+    typer.echo(
+        f"revoked {record.token_id} ({record.role.value}, window {record.window} of"
+        f" {record.region}) at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
