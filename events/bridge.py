@@ -21,14 +21,21 @@ from aiokafka.errors import KafkaError
 from events import instruments, tracing
 from events.backoff import Backoff
 from events.crash import BRIDGE_AFTER_OFFSET_COMMIT, BRIDGE_AFTER_STORE, NO_CRASH, CrashPoints
-from events.envelope import Envelope
-from events.inbox import IncomingRecord, Stored, Verifier, store_incoming
+from events.inbox import (
+    DEFAULT_QUARANTINE_RAW_BYTES,
+    Admission,
+    InboxKey,
+    IncomingRecord,
+    Stored,
+    Verifier,
+    store_incoming,
+)
 from events.pg import DATABASE_UNAVAILABLE
 from events.receipts import SignerAt, needs_receipt
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[list[str]], Awaitable[None]]
+Dispatch = Callable[[list[InboxKey]], Awaitable[None]]
 # The database or the broker restarting: the batch is read again, nothing is lost or skipped.
 _TRANSIENT: tuple[type[Exception], ...] = (KafkaError, *DATABASE_UNAVAILABLE)
 
@@ -38,12 +45,31 @@ class BridgeStats:
     counts: dict[Stored, int] = field(default_factory=lambda: dict.fromkeys(Stored, 0))
 
 
-def _count(region: str, outcome: Stored, envelope: Envelope | None) -> None:
-    if outcome is Stored.QUARANTINED:
-        instruments.events_quarantined.add(1, {"region": region})
-    elif envelope is not None:
-        attrs = {"region": region, "type": envelope.type.value, "outcome": outcome.value}
+def _count(region: str, admission: Admission) -> None:
+    """Per sender, so that a flood from one region is visible as such. A refused record's
+    sender is only what it claims (or "unknown"), which is still where to look first."""
+    if admission.rejected is not None:
+        instruments.events_quarantined.add(
+            1,
+            {
+                "region": region,
+                "reason": admission.rejected.reason.value,
+                "sender": admission.rejected.sender or "unknown",
+            },
+        )
+    elif admission.envelope is not None:
+        attrs = {
+            "region": region,
+            "type": admission.envelope.type.value,
+            "outcome": admission.stored.value,
+            "sender": admission.envelope.senderregion,
+        }
         instruments.events_received.add(1, attrs)
+
+
+def _headers(message: ConsumerRecord[bytes, bytes]) -> tuple[tuple[str, bytes], ...]:
+    # Kafka allows a header without a value; downstream code expects bytes.
+    return tuple((str(key), value or b"") for key, value in (message.headers or ()))
 
 
 class InboxBridge:
@@ -57,6 +83,7 @@ class InboxBridge:
         dispatch: Dispatch,
         signer_at: SignerAt,
         crash: CrashPoints = NO_CRASH,
+        quarantine_raw_bytes: int = DEFAULT_QUARANTINE_RAW_BYTES,
     ) -> None:
         self._pool = pool
         self._consumer = consumer
@@ -65,6 +92,7 @@ class InboxBridge:
         self._dispatch = dispatch
         self._signer_at = signer_at
         self._crash = crash
+        self._quarantine_raw_bytes = quarantine_raw_bytes
         self.stats = BridgeStats()
 
     async def run(self) -> None:
@@ -90,7 +118,7 @@ class InboxBridge:
                 backoff.reset()
 
     async def handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        accepted: list[str] = []
+        accepted: list[InboxKey] = []
         offsets: dict[TopicPartition, int] = {}
         async with self._pool.acquire() as conn:
             for tp, messages in batches.items():
@@ -100,31 +128,38 @@ class InboxBridge:
                         partition=tp.partition,
                         offset=message.offset,
                         value=message.value or b"",
-                        headers=tuple(message.headers or ()),
+                        headers=_headers(message),
                     )
                     with tracing.consumer_span(
                         record.topic, record.headers, record.partition, record.offset
                     ):
-                        outcome, envelope = await store_incoming(
-                            conn, record, self._verify, self._region, self._signer_at
+                        admission = await store_incoming(
+                            conn,
+                            record,
+                            self._verify,
+                            self._region,
+                            self._signer_at,
+                            self._quarantine_raw_bytes,
                         )
-                    self.stats.counts[outcome] += 1
-                    _count(self._region, outcome, envelope)
-                    if outcome is Stored.QUARANTINED:
+                    self.stats.counts[admission.stored] += 1
+                    _count(self._region, admission)
+                    envelope = admission.envelope
+                    if admission.rejected is not None:
                         log.warning(
-                            "inbox %s: quarantined record at %s/%d/%d",
+                            "inbox %s: quarantined record at %s/%d/%d: %s",
                             self._region,
                             record.topic,
                             record.partition,
                             record.offset,
+                            admission.rejected.reason.value,
                         )
                     elif (
-                        outcome is Stored.ACCEPTED
+                        admission.stored is Stored.ACCEPTED
                         and envelope is not None
                         and needs_receipt(envelope.type)
                     ):
                         # Receipts only settle this node's outbox; no workflow waits for one.
-                        accepted.append(envelope.id)
+                        accepted.append((envelope.senderregion, envelope.id))
                     offsets[tp] = record.offset + 1
         if accepted:
             self._crash.hit(BRIDGE_AFTER_STORE)
@@ -132,4 +167,11 @@ class InboxBridge:
         if accepted:
             self._crash.hit(BRIDGE_AFTER_OFFSET_COMMIT)
             # Stored and committed: a delivery that fails from here on is the sweeper's.
-            await self._dispatch(accepted)
+            try:
+                await self._dispatch(accepted)
+            except _TRANSIENT:
+                raise
+            except Exception:
+                # The rows are safe in the inbox; a defect in delivery must not stop the
+                # intake of every other record.
+                log.exception("inbox %s: dispatch failed; left to the sweeper", self._region)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.models import CaseNo, EventType, RegionCode
 
@@ -40,7 +39,7 @@ class Envelope(BaseModel):
     id: str = Field(min_length=1, max_length=64)
     source: str
     type: EventType
-    time: datetime
+    time: AwareDatetime  # a time without a zone means nothing across regions
     subject: CaseNo
     datacontenttype: Literal["application/json"] = "application/json"
     # Extensions (CloudEvents names: lowercase letters and digits only).

@@ -1,24 +1,30 @@
 """The receiving side: each record is verified, then stored once in the inbox or quarantined.
 
-The inbox row (unique event id), the message-log entry and the receipt answering the event
-commit in one transaction, before the consumer commits the Kafka offset. A crash in between
-means the record is read again and counted as a duplicate (its receipt sent again), never
-applied twice and never lost.
+The inbox row (unique per sender and event id), the message-log entry and the receipt
+answering the event commit in one transaction, before the consumer commits the Kafka offset.
+A crash in between means the record is read again and counted as a duplicate (its receipt
+sent again), never applied twice and never lost.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+import asyncpg
+
 from events import message_log, tracing
 from events.envelope import Envelope
 from events.models import PROCESSING_ONLY, accepting_region_of
-from events.pg import Conn
+from events.pg import DATABASE_UNAVAILABLE, Conn
 from events.receipts import SignerAt, accept_receipt, answer, needs_receipt
 from events.rejections import Rejected, RejectReason
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,33 @@ class Stored(StrEnum):
 
 
 Verifier = Callable[[bytes], Envelope]
+# An inbox row's identity: event ids are unique per sender only.
+InboxKey = tuple[str, str]  # (sender region, event id)
+
+# The database refusing this record's content (SQLSTATE class 22, data exceptions, and 23,
+# constraint violations): the record cannot be stored, the database itself is fine.
+_CONTENT_REFUSED: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+)
+DEFAULT_QUARANTINE_RAW_BYTES = 64 * 1024
+_MAX_DETAIL_CHARS = 500
+_MAX_HEADERS = 32
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What became of one record: stored (accepted or duplicate) with its envelope, or
+    quarantined with the rejection."""
+
+    stored: Stored
+    envelope: Envelope | None = None
+    rejected: Rejected | None = None
+
+
+def _storable_text(text: str, limit: int) -> str:
+    """Text the database will take whatever a record put in it (no NUL, no lone surrogate)."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\0")[:limit]
 
 
 async def _check_case_party(conn: Conn, envelope: Envelope, region: str) -> None:
@@ -51,35 +84,53 @@ async def _check_case_party(conn: Conn, envelope: Envelope, region: str) -> None
         raise Rejected(
             RejectReason.SENDER_NOT_ENTITLED,
             f"{envelope.senderregion} is not the processing region of this case",
+            envelope.senderregion,
         )
 
 
-async def quarantine(conn: Conn, record: IncomingRecord, rejected: Rejected) -> None:
-    headers = [[key, value.hex()] for key, value in record.headers]
+async def quarantine(
+    conn: Conn,
+    record: IncomingRecord,
+    rejected: Rejected,
+    max_raw_bytes: int = DEFAULT_QUARANTINE_RAW_BYTES,
+) -> None:
+    """Keep the refused record (its first `max_raw_bytes`, and always the digest and length
+    of all of it) with the reason. Every value is made storable first: a hostile record must
+    not be able to make its own quarantine fail."""
+    headers = [
+        [_storable_text(key, 200), value.hex()[:2048]]
+        for key, value in record.headers[:_MAX_HEADERS]
+    ]
     await conn.execute(
         "INSERT INTO quarantine"
-        " (reason, detail, raw, headers, topic, kafka_partition, kafka_offset)"
-        " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)"
+        " (reason, detail, raw, raw_sha256, raw_length, headers, topic, kafka_partition,"
+        "  kafka_offset, claimed_sender)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)"
         " ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
         rejected.reason.value,
-        rejected.detail,
-        record.value,
+        _storable_text(rejected.detail, _MAX_DETAIL_CHARS),
+        record.value[:max_raw_bytes],
+        hashlib.sha256(record.value).digest(),
+        len(record.value),
         json.dumps(headers),
         record.topic,
         record.partition,
         record.offset,
+        rejected.sender,
     )
 
 
 async def store_verified(
     conn: Conn, record: IncomingRecord, envelope: Envelope, region: str, signer_at: SignerAt
 ) -> Stored:
-    """Store a verified envelope once, answering it with a receipt; the caller holds the
-    transaction. Raises Rejected before writing anything when the case or receipt checks fail."""
+    """Store a verified envelope once per (sender, event id), answering it with a receipt;
+    the caller holds the transaction. Raises Rejected before writing anything when the case
+    or receipt checks fail, or when the id was stored before with other bytes."""
     is_receipt = not needs_receipt(envelope.type)
+    sender = envelope.senderregion
     await _check_case_party(conn, envelope, region)
     if is_receipt and not await conn.fetchval(
-        "SELECT 1 FROM inbox WHERE event_id = $1", envelope.id
+        "SELECT 1 FROM inbox WHERE sender_region = $1 AND event_id = $2", sender, envelope.id
     ):
         await accept_receipt(conn, envelope)
     inserted = await conn.fetchval(
@@ -87,11 +138,11 @@ async def store_verified(
         " topic, kafka_partition, kafka_offset, delivered_at, delivery_note, trace_context)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
         "  CASE WHEN $9 THEN now() END, CASE WHEN $9 THEN 'receipt: not dispatched' END, $10)"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING true",
+        " ON CONFLICT (sender_region, event_id) DO NOTHING RETURNING true",
         envelope.id,
         envelope.subject,
         envelope.type.value,
-        envelope.senderregion,
+        sender,
         record.value,
         record.topic,
         record.partition,
@@ -100,38 +151,80 @@ async def store_verified(
         tracing.current_context_json(),  # the bridge's consumer span, for the dispatcher
     )
     if not inserted:
+        stored = bytes(
+            await conn.fetchval(
+                "SELECT envelope FROM inbox WHERE sender_region = $1 AND event_id = $2",
+                sender,
+                envelope.id,
+            )
+        )
+        if stored != record.value:
+            # Signed by the sender, yet not what it sent under this id before: whatever it
+            # is, it must not be taken for the original (nor counted as its duplicate).
+            raise Rejected(
+                RejectReason.CONFLICTING_DUPLICATE,
+                f"event {envelope.id} from {sender} was stored before with other bytes",
+                sender,
+            )
         await conn.execute(
-            "INSERT INTO inbox_duplicates (event_id, count) VALUES ($1, 1)"
-            " ON CONFLICT (event_id) DO UPDATE SET count = inbox_duplicates.count + 1,"
-            " last_seen_at = now()",
+            "INSERT INTO inbox_duplicates (sender_region, event_id, count) VALUES ($1, $2, 1)"
+            " ON CONFLICT (sender_region, event_id) DO UPDATE"
+            " SET count = inbox_duplicates.count + 1, last_seen_at = now()",
+            sender,
             envelope.id,
         )
         if not is_receipt:
             # The sender resends only when it lost our receipt: send that receipt again.
-            stored = await conn.fetchval(
-                "SELECT envelope FROM inbox WHERE event_id = $1", envelope.id
-            )
-            await answer(conn, envelope, bytes(stored), region, signer_at)
+            await answer(conn, envelope, stored, region, signer_at)
         return Stored.DUPLICATE
     await message_log.append(conn, "accepted", envelope.id, record.value)
     if not is_receipt:
         rid = await answer(conn, envelope, record.value, region, signer_at)
         await conn.execute(
-            "UPDATE inbox SET receipt_event_id = $2 WHERE event_id = $1", envelope.id, rid
+            "UPDATE inbox SET receipt_event_id = $3 WHERE sender_region = $1 AND event_id = $2",
+            sender,
+            envelope.id,
+            rid,
         )
     return Stored.ACCEPTED
 
 
+def _unstorable(exc: Exception) -> Rejected:
+    code = getattr(exc, "sqlstate", None)
+    what = f"SQLSTATE {code}" if isinstance(code, str) else type(exc).__name__
+    return Rejected(RejectReason.UNSTORABLE, f"verified, but storing it failed: {what}")
+
+
 async def store_incoming(
-    conn: Conn, record: IncomingRecord, verify: Verifier, region: str, signer_at: SignerAt
-) -> tuple[Stored, Envelope | None]:
+    conn: Conn,
+    record: IncomingRecord,
+    verify: Verifier,
+    region: str,
+    signer_at: SignerAt,
+    max_raw_bytes: int = DEFAULT_QUARANTINE_RAW_BYTES,
+) -> Admission:
+    """The inbound boundary for one record: it ends in the inbox or in quarantine.
+
+    Only a database that is unavailable makes this raise (the caller reads the batch again);
+    whatever the record holds becomes a rejection with a reason."""
     async with conn.transaction():
+        refusal: Rejected
         try:
             envelope = verify(record.value)
             # A savepoint, so a rejection raised part-way leaves no half-stored event behind.
             async with conn.transaction():
                 stored = await store_verified(conn, record, envelope, region, signer_at)
+            return Admission(stored, envelope)
         except Rejected as rejected:
-            await quarantine(conn, record, rejected)
-            return Stored.QUARANTINED, None
-        return stored, envelope
+            refusal = rejected
+        except _CONTENT_REFUSED as exc:
+            refusal = _unstorable(exc)
+        except DATABASE_UNAVAILABLE:
+            raise
+        # A defect of ours that this record triggers must not stop the region either: the
+        # record is set aside with the error's type, the next one is read.
+        except Exception as exc:
+            log.exception("inbox %s: storing a verified record failed", region)
+            refusal = _unstorable(exc)
+        await quarantine(conn, record, refusal, max_raw_bytes)
+        return Admission(Stored.QUARANTINED, rejected=refusal)

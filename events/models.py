@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 # A case number names its accepting region first, so any node can tell from the
@@ -95,12 +95,13 @@ class MaterialRef(_Payload):
 class CaseForwarded(_Payload):
     case_no: CaseNo
     item_code: str
-    item_version: int = Field(ge=1)
+    item_version: int = Field(ge=1, le=1_000_000)
     origin_region: RegionCode
     processing_region: RegionCode
     applicant: SealedBox
     materials: tuple[MaterialRef, ...]
-    fee_fen: int = Field(ge=0)
+    # Bounded so that every value also fits the int4 columns that store it.
+    fee_fen: int = Field(ge=0, le=1_000_000_000)
 
 
 class CaseDecided(_Payload):
@@ -113,8 +114,8 @@ class CaseDecided(_Payload):
 
 class CaseAccepted(_Payload):
     case_no: CaseNo
-    promised_working_days: int = Field(ge=0)
-    deadline: datetime
+    promised_working_days: int = Field(ge=0, le=3650)
+    deadline: AwareDatetime
     # False when the holiday calendar does not cover the deadline's year yet: weekends only.
     deadline_calendar_known: bool = True
 
@@ -130,7 +131,7 @@ class SupplementRequested(_Payload):
     case_no: CaseNo
     missing: tuple[str, ...] = Field(min_length=1)
     reason: str = Field(max_length=2000)
-    due: datetime
+    due: AwareDatetime
 
 
 class SupplementProvided(_Payload):
@@ -159,7 +160,7 @@ class ResultDelivered(_Payload):
 
 class DeadlineNotice(_Payload):
     case_no: CaseNo
-    deadline: datetime
+    deadline: AwareDatetime
     kind: Literal["warning", "breached"]
 
 
@@ -169,6 +170,11 @@ class EventReceipt(_Payload):
     case_no: CaseNo
     receipted_event_id: str
     receipted_digest: Sha256Hex
+    # The receipting region's own message-log head when it wrote this receipt: the peer keeps
+    # it, so the newest rows of that log cannot later be deleted unseen (cross-anchoring).
+    # Absent from receipts written before anchoring existed.
+    log_head_seq: int | None = Field(default=None, ge=1, le=2**63 - 1)  # a bigint column
+    log_head_hash: Sha256Hex | None = None
 
 
 PAYLOAD_MODELS: dict[EventType, type[BaseModel]] = {

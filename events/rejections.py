@@ -35,9 +35,13 @@ class RejectReason(StrEnum):
 
 
 class Rejected(Exception):
-    """A record failed verification. `detail` never carries personal data."""
+    """A record failed verification. `detail` never carries personal data.
 
-    def __init__(self, reason: RejectReason, detail: str) -> None:
+    `sender` is the region the record claims to come from, once that much could be read:
+    unverified, it only labels metrics so that a flood from one place shows as such."""
+
+    def __init__(self, reason: RejectReason, detail: str, sender: str | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.sender = sender

@@ -35,6 +35,8 @@ def context_from_json(stored: str | None) -> Context:
 
 
 def context_from_headers(headers: tuple[tuple[str, bytes], ...]) -> Context:
+    """Headers come from anyone who can write to the topic: the W3C propagator validates
+    what it reads and ignores the rest, so a garbage header only means no parent span."""
     carrier = {key: value.decode("latin-1") for key, value in headers}
     return propagate.extract(carrier)
 

@@ -9,6 +9,7 @@ reused, so a redelivered `forwarded` cannot open a second processing workflow fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import asyncpg
@@ -22,8 +23,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from events import tracing
+from events import instruments, tracing
 from events.envelope import Envelope
+from events.inbox import InboxKey
 from events.models import EventType, InboundEvent
 from events.pg import DATABASE_UNAVAILABLE
 from regions.catalog.catalog import Catalog, default_catalog
@@ -93,13 +95,15 @@ class InboxDispatcher:
             timings=self._policies.timings_for(item_code),
         )
 
-    async def deliver(self, event_ids: list[str]) -> None:
+    async def deliver(self, keys: list[InboxKey]) -> None:
         try:
             rows = await self._pool.fetch(
-                "SELECT event_id, case_no, event_type, envelope, trace_context FROM inbox"
-                " WHERE event_id = ANY($1::text[])"
-                " AND delivered_at IS NULL ORDER BY received_at",
-                event_ids,
+                "SELECT sender_region, event_id, case_no, event_type, envelope, trace_context"
+                " FROM inbox WHERE (sender_region, event_id) IN"
+                "  (SELECT * FROM unnest($1::text[], $2::text[]))"
+                " AND delivered_at IS NULL AND undeliverable_at IS NULL ORDER BY received_at",
+                [sender for sender, _ in keys],
+                [event_id for _, event_id in keys],
             )
         except DATABASE_UNAVAILABLE as exc:
             # The rows are stored (the bridge committed them): the sweeper delivers them.
@@ -111,6 +115,15 @@ class InboxDispatcher:
             by_case.setdefault(row["case_no"], []).append(row)
         await asyncio.gather(*(self._deliver_in_order(case_rows) for case_rows in by_case.values()))
 
+    async def _mark(self, row: asyncpg.Record, column: str, note: str | None) -> None:
+        await self._pool.execute(
+            f"UPDATE inbox SET {column} = now(), delivery_note = $3"
+            " WHERE sender_region = $1 AND event_id = $2",
+            row["sender_region"],
+            row["event_id"],
+            note,
+        )
+
     async def _deliver_in_order(self, rows: list[asyncpg.Record]) -> None:
         for row in rows:
             try:
@@ -120,11 +133,7 @@ class InboxDispatcher:
                 ):
                     envelope = Envelope.model_validate_json(bytes(row["envelope"]))
                     note = await self._deliver_one(envelope)
-                await self._pool.execute(
-                    "UPDATE inbox SET delivered_at = now(), delivery_note = $2 WHERE event_id = $1",
-                    row["event_id"],
-                    note,
-                )
+                await self._mark(row, "delivered_at", note)
             except _TRANSIENT as exc:
                 # Temporal or the database is unreachable: this case's remaining events stay
                 # undelivered, in order, for the sweeper; other cases are not held up.
@@ -135,17 +144,28 @@ class InboxDispatcher:
                     exc,
                 )
                 return
+            except Exception as exc:
+                # Not an outage: this row will never be delivered as it is. Retrying it every
+                # sweep would hide it; it is marked for operators instead, and the case's
+                # later events still go.
+                log.exception("inbox %s: event %s is undeliverable", self._region, row["event_id"])
+                instruments.events_undeliverable.add(1, {"region": self._region})
+                with contextlib.suppress(*DATABASE_UNAVAILABLE):
+                    await self._mark(
+                        row, "undeliverable_at", f"undeliverable: {type(exc).__name__}"
+                    )
 
     async def sweep(self, older_than_seconds: float = 5.0) -> int:
         """Deliver rows a crash left undelivered. Returns how many were found."""
-        ids = await self._pool.fetch(
-            "SELECT event_id FROM inbox WHERE delivered_at IS NULL"
+        found = await self._pool.fetch(
+            "SELECT sender_region, event_id FROM inbox"
+            " WHERE delivered_at IS NULL AND undeliverable_at IS NULL"
             " AND received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT 500",
             older_than_seconds,
         )
-        if ids:
-            await self.deliver([r["event_id"] for r in ids])
-        return len(ids)
+        if found:
+            await self.deliver([(r["sender_region"], r["event_id"]) for r in found])
+        return len(found)
 
     async def run_sweeper(self, interval_seconds: float = 5.0) -> None:
         while True:

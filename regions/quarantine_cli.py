@@ -11,7 +11,7 @@ import typer
 
 from regions.node_settings import NodeSettings
 
-app = typer.Typer(no_args_is_help=True, help="Records a node refused: list, show, re-drive.")
+app = typer.Typer(no_args_is_help=True, help="Records a node refused: list, show, re-drive, prune.")
 
 RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")]
 
@@ -39,15 +39,18 @@ def _summary(row: asyncpg.Record) -> dict[str, Any]:
         "topic": row["topic"],
         "partition": row["kafka_partition"],
         "offset": row["kafka_offset"],
-        "bytes": row["size"],
+        "claimed_sender": row["claimed_sender"],
+        "bytes": row["raw_length"],
+        "bytes_kept": row["kept"],
+        "sha256": bytes(row["raw_sha256"]).hex(),
         "received_at": row["received_at"].isoformat(),
         "redriven_at": row["redriven_at"].isoformat() if row["redriven_at"] else None,
     }
 
 
 _COLUMNS = (
-    "id, reason, detail, topic, kafka_partition, kafka_offset, octet_length(raw) AS size,"
-    " received_at, redriven_at"
+    "id, reason, detail, topic, kafka_partition, kafka_offset, claimed_sender, raw_length,"
+    " octet_length(raw) AS kept, raw_sha256, received_at, redriven_at"
 )
 
 
@@ -72,7 +75,8 @@ def list_records(
     for r in records:
         typer.echo(
             f"{r['id']:>6}  {r['received_at'][:19]}  {r['reason']:<22}"
-            f" {r['topic']}/{r['partition']}/{r['offset']}  {r['detail']}"
+            f" from {r['claimed_sender'] or '?':<6} {r['bytes']:>8} B"
+            f"  {r['topic']}/{r['partition']}/{r['offset']}  {r['detail']}"
         )
 
 
@@ -152,7 +156,7 @@ async def _redrive(region: str, record_id: int) -> int:
         if result.dispatchable:
             # If this fails the node's sweeper delivers the stored row later.
             dispatcher = dispatcher_for(settings, services)
-            await dispatcher.deliver([result.envelope.id])
+            await dispatcher.deliver([(result.envelope.senderregion, result.envelope.id)])
             typer.echo("dispatched to the case workflow")
     return 0
 
@@ -164,3 +168,77 @@ def redrive_record(
     """Verify the stored bytes again (e.g. after a directory update); if they pass, store
     them in the inbox as if just received and dispatch them. Otherwise say why."""
     raise typer.Exit(asyncio.run(_redrive(region, record_id)))
+
+
+async def _prune(region: str, older_than_days: int | None, dry_run: bool) -> tuple[int, int]:
+    settings = _settings(region)
+    days = older_than_days if older_than_days is not None else settings.quarantine_retention_days
+    conn = await asyncpg.connect(settings.postgres_dsn.get_secret_value())
+    try:
+        cutoff = "received_at < now() - make_interval(days => $1)"
+        if dry_run:
+            count = await conn.fetchval(f"SELECT count(*) FROM quarantine WHERE {cutoff}", days)
+        else:
+            count = len(
+                await conn.fetch(f"DELETE FROM quarantine WHERE {cutoff} RETURNING 1", days)
+            )
+    finally:
+        await conn.close()
+    return int(count), days
+
+
+@app.command("prune")
+def prune(
+    region: RegionOption,
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than-days", min=1, help="Default: the node's quarantine_retention_days"
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count only")] = False,
+) -> None:
+    """Delete quarantined records older than the retention (redriven or not)."""
+    count, days = asyncio.run(_prune(region, older_than_days, dry_run))
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(f"{verb} {count} quarantined records of {region} older than {days} days")
+
+
+@app.command("senders")
+def senders(
+    region: RegionOption,
+    hours: Annotated[float, typer.Option(min=0.01, help="Window to count over")] = 24.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Refused records per claimed sender and reason in the last hours: where a flood comes
+    from (the sender is what the record claims; it was not verified)."""
+    rows = asyncio.run(
+        _fetch(
+            region,
+            "SELECT coalesce(claimed_sender, '?') AS sender, reason, count(*) AS records,"
+            " sum(raw_length) AS bytes, max(received_at) AS last_at FROM quarantine"
+            " WHERE received_at > now() - make_interval(secs => $1)"
+            " GROUP BY 1, 2 ORDER BY records DESC",
+            hours * 3600,
+        )
+    )
+    found = [
+        {
+            "sender": r["sender"],
+            "reason": r["reason"],
+            "records": r["records"],
+            "bytes": int(r["bytes"]),
+            "last_at": r["last_at"].isoformat(),
+        }
+        for r in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    if not found:
+        typer.echo(f"no records refused by {region} in the last {hours:g} h")
+    for f in found:
+        typer.echo(
+            f"{f['sender']:<7} {f['reason']:<24} {f['records']:>7} records"
+            f" {f['bytes']:>10} B  last {f['last_at'][:19]}"
+        )

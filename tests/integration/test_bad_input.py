@@ -9,6 +9,7 @@ would start a processing workflow if they were ever accepted.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -276,7 +277,8 @@ async def injected(
 async def _quarantined(stack: StackEndpoints, record: Injected) -> Any:
     found = await rows(
         dsn(stack, B),
-        "SELECT id, reason, raw, topic, kafka_partition, kafka_offset, redriven_at"
+        "SELECT id, reason, raw, raw_sha256, raw_length, topic, kafka_partition, kafka_offset,"
+        " redriven_at"
         " FROM quarantine WHERE topic = $1 AND kafka_partition = $2 AND kafka_offset = $3",
         inbox_topic(B),
         record.partition,
@@ -292,7 +294,10 @@ async def test_each_forgery_is_quarantined_with_its_reason_and_reaches_no_workfl
     record = injected[name]
     row = await eventually(lambda: _quarantined(stack, record), what=f"{name} quarantined")
     assert row["reason"] == FORGERIES[name][0].value
-    assert bytes(row["raw"]) == record.raw
+    # Quarantine keeps the first 64 KiB (the node's default) and the digest of everything.
+    assert bytes(row["raw"]) == record.raw[: 64 * 1024]
+    assert bytes(row["raw_sha256"]) == hashlib.sha256(record.raw).digest()
+    assert row["raw_length"] == len(record.raw)
     assert (row["topic"], row["kafka_partition"], row["kafka_offset"]) == (
         inbox_topic(B),
         record.partition,
