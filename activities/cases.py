@@ -28,7 +28,13 @@ from events.models import (
     MaterialRef,
     SealedBox,
 )
-from events.outbox import already_enqueued, enqueue, signed_envelope
+from events.outbox import (
+    DEFAULT_ENVELOPE_BUDGET,
+    EnvelopeTooLarge,
+    already_enqueued,
+    enqueue,
+    signed_envelope,
+)
 from events.pg import Conn
 from events.sealing import open_box, seal
 from events.trust import sealing_key
@@ -41,12 +47,22 @@ from workflows.models import (
     SendEvent,
 )
 
+# The failure type a workflow sees when a step's event is over the outbox's size budget.
+ENVELOPE_TOO_LARGE = "EnvelopeTooLarge"
+
 
 class CaseActivities:
-    def __init__(self, pool: asyncpg.Pool, credentials: RegionCredentials) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        credentials: RegionCredentials,
+        *,
+        envelope_budget: int = DEFAULT_ENVELOPE_BUDGET,
+    ) -> None:
         self._pool = pool
         self._credentials = credentials
         self._region = credentials.region
+        self._envelope_budget = envelope_budget
 
     @activity.defn
     async def commit_steps(self, request: CommitSteps) -> None:
@@ -245,7 +261,12 @@ class CaseActivities:
         now: datetime,
     ) -> None:
         """The outbox row and its message-log entry, in the caller's transaction."""
-        await enqueue(conn, self._envelope(event_type, case_no, step, recipient, data, now))
+        envelope = self._envelope(event_type, case_no, step, recipient, data, now)
+        try:
+            await enqueue(conn, envelope, budget=self._envelope_budget)
+        except EnvelopeTooLarge as exc:
+            # A retry builds the same bytes: without this the step would be retried forever.
+            raise ApplicationError(str(exc), type=ENVELOPE_TOO_LARGE, non_retryable=True) from exc
 
     def _envelope(
         self,

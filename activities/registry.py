@@ -9,8 +9,14 @@ import asyncpg
 
 from activities.cases import CaseActivities
 from events.credentials import RegionCredentials
+from events.outbox import DEFAULT_ENVELOPE_BUDGET
 
 
-def node_activities(pool: asyncpg.Pool, credentials: RegionCredentials) -> list[Callable[..., Any]]:
-    cases = CaseActivities(pool, credentials)
+def node_activities(
+    pool: asyncpg.Pool,
+    credentials: RegionCredentials,
+    *,
+    envelope_budget: int = DEFAULT_ENVELOPE_BUDGET,
+) -> list[Callable[..., Any]]:
+    cases = CaseActivities(pool, credentials, envelope_budget=envelope_budget)
     return [cases.commit_steps, cases.forward_case]

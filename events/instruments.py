@@ -47,3 +47,14 @@ def record_published(region: str, event_type: str, attempts_before: int, lag_s: 
         deadline_warnings.add(1, {"region": region})
     elif event_type.endswith("deadline-breached"):
         deadline_breaches.add(1, {"region": region})
+
+
+events_parked = _meter.create_counter(
+    "tongban.outbox.parked",
+    unit="{record}",
+    description="Outbox records set aside because the producer or broker refused them as too large",
+)
+
+
+def record_parked(region: str, event_type: str, reason: str) -> None:
+    events_parked.add(1, {"region": region, "type": event_type, "reason": reason})

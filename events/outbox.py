@@ -14,6 +14,27 @@ from events.topics import inbox_topic
 
 OUTBOX_CHANNEL = "tongban_outbox"
 
+# The largest envelope one event may put in the outbox. Well under the broker's ~1 MiB
+# (message.max.bytes), the producer's max_request_size and the receivers' max_record_bytes, so
+# a record the outbox took is one every hop takes too; a node setting may change it.
+DEFAULT_ENVELOPE_BUDGET = 256 * 1024
+
+
+class EnvelopeTooLarge(Exception):
+    """An envelope over the outbox's size budget: refused before anything is written.
+
+    Retrying cannot help (the same step builds the same bytes), so callers must not retry."""
+
+    def __init__(self, envelope: Envelope, size: int, budget: int) -> None:
+        super().__init__(
+            f"{envelope.type.value} event {envelope.id} is {size} bytes,"
+            f" over the outbox budget of {budget} bytes"
+        )
+        self.event_id = envelope.id
+        self.event_type = envelope.type
+        self.size = size
+        self.budget = budget
+
 
 def signed_envelope(
     signer: RegionSigner,
@@ -44,10 +65,15 @@ async def already_enqueued(conn: Conn, event_id: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM outbox WHERE event_id = $1", event_id))
 
 
-async def enqueue(conn: Conn, envelope: Envelope) -> bool:
+async def enqueue(conn: Conn, envelope: Envelope, *, budget: int = DEFAULT_ENVELOPE_BUDGET) -> bool:
     """Write the envelope in the caller's transaction. False when this event id was written
-    before (a retried step): the first row, with its original bytes, is the one that counts."""
+    before (a retried step): the first row, with its original bytes, is the one that counts.
+
+    Raises `EnvelopeTooLarge` (nothing written) when the envelope is over `budget` bytes: one
+    record the broker refuses would otherwise sit at the head of the region's outbox."""
     wire = envelope.to_wire()
+    if len(wire) > budget:
+        raise EnvelopeTooLarge(envelope, len(wire), budget)
     inserted = await conn.fetchval(
         "INSERT INTO outbox (event_id, case_no, event_type, recipient_region, topic, envelope,"
         " trace_context)"

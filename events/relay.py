@@ -4,6 +4,11 @@ Rows are taken in commit order with FOR UPDATE SKIP LOCKED, sent with an idempot
 keyed by case number (one partition per case, so a case's events stay in order), and marked
 sent in the same transaction that locked them. A crash before the mark means the rows are
 sent again: the receiver's inbox drops the duplicates.
+
+A record the producer or the broker refuses as too large is parked (the row keeps why and
+when, a metric and an ERROR alarm say so) instead of failing the batch: no retry can make it
+smaller, and a batch that fails is retried from its first row, so one such record would stop
+the region's whole outbox. The rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     KafkaError,
+    MessageSizeTooLargeError,
     OutOfOrderSequenceNumber,
     ProducerFenced,
+    RecordListTooLargeError,
+    RecordTooLargeError,
     UnknownProducerId,
 )
 
@@ -28,7 +36,7 @@ from events.backoff import Backoff
 from events.crash import NO_CRASH, RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, CrashPoints
 from events.models import EventType
 from events.outbox import OUTBOX_CHANNEL
-from events.pg import DATABASE_UNAVAILABLE
+from events.pg import DATABASE_UNAVAILABLE, Conn
 from events.resend_policy import ResendPolicy
 
 log = logging.getLogger(__name__)
@@ -36,11 +44,27 @@ log = logging.getLogger(__name__)
 # Failures that mean "try again later": the service is restarting or unreachable.
 _TRANSIENT: tuple[type[Exception], ...] = (KafkaError, *DATABASE_UNAVAILABLE)
 
+# The producer's own size check (max_request_size) or the broker's MESSAGE_TOO_LARGE /
+# RECORD_LIST_TOO_LARGE answer: the same bytes will be refused every time.
+TOO_LARGE: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+PARK_TOO_LARGE = "record_too_large"
+
 
 @dataclass
 class RelayStats:
     published: int = 0
     failures: int = 0
+    parked: int = 0
+
+
+@dataclass(frozen=True)
+class _Parked:
+    row: asyncpg.Record
+    detail: str
 
 
 # The broker no longer knows this idempotent producer's id or sequence.
@@ -81,11 +105,15 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_batch(self) -> int:
+        """Publish the next rows; returns how many were settled (sent or parked)."""
+        parked: list[_Parked] = []
+        failure: BaseException | None = None
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT event_id, case_no, event_type, topic, envelope, trace_context, attempts,"
+                "SELECT event_id, case_no, event_type, recipient_region, topic, envelope,"
+                " trace_context, attempts, octet_length(envelope) AS size,"
                 " extract(epoch FROM now() - created_at)::float8 AS lag_s FROM outbox"
-                " WHERE sent_at IS NULL"
+                " WHERE sent_at IS NULL AND parked_at IS NULL"
                 " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
@@ -96,43 +124,102 @@ class OutboxRelay:
                 self._crash.hit(RELAY_BEFORE_PUBLISH)
             # send() only enqueues into the producer's batch; awaiting all the futures
             # afterwards keeps per-partition order and lets the batch go out together.
-            pending = []
+            pending: list[tuple[asyncpg.Record, asyncio.Future[object]]] = []
             for row in rows:
-                # Trace context travels in headers, outside the signed bytes.
-                with tracing.producer_span(
-                    row["topic"], row["event_id"], row["event_type"], row["trace_context"]
-                ) as headers:
-                    pending.append(
-                        await self._producer.send(
-                            row["topic"],
-                            value=bytes(row["envelope"]),
-                            key=row["case_no"].encode(),
-                            headers=headers,
-                        )
-                    )
-            await asyncio.gather(*pending)
-            if business:
+                try:
+                    pending.append((row, await self._send(row)))
+                except TOO_LARGE as exc:
+                    parked.append(_Parked(row, f"the producer refused it: {exc}"))
+            outcomes = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+            sent: list[asyncpg.Record] = []
+            for (row, _), outcome in zip(pending, outcomes, strict=True):
+                if isinstance(outcome, TOO_LARGE):
+                    parked.append(_Parked(row, f"the broker refused it ({type(outcome).__name__})"))
+                elif isinstance(outcome, BaseException):
+                    failure = failure or outcome
+                else:
+                    sent.append(row)
+            if business and sent:
                 self._crash.hit(RELAY_AFTER_PUBLISH)
-            # A business event now waits for its receipt: the resender looks again at
-            # next_attempt_at, which backs off with each send. Receipts wait for nothing.
-            policy = self._resend
-            await conn.execute(
-                "UPDATE outbox SET sent_at = now(), attempts = attempts + 1,"
-                " next_attempt_at = CASE WHEN event_type = $2 THEN NULL ELSE now()"
-                "  + make_interval(secs => LEAST($3 * power($4, attempts), $5)) END"
-                " WHERE event_id = ANY($1::text[])",
-                [row["event_id"] for row in rows],
-                EventType.RECEIPT.value,
-                policy.receipt_timeout.total_seconds(),
-                policy.backoff,
-                policy.max_wait.total_seconds(),
-            )
-        self.stats.published += len(rows)
-        for row in rows:
+            await self._park(conn, parked)
+            # Any other failure leaves every unparked row unsent, to be published again
+            # (as before parking existed); only the parking commits.
+            if failure is None:
+                await self._mark_sent(conn, sent)
+        for entry in parked:
+            self._alarm(entry)
+        if failure is not None:
+            raise failure
+        self.stats.published += len(sent)
+        for row in sent:
             instruments.record_published(
                 self._region, row["event_type"], row["attempts"], row["lag_s"]
             )
         return len(rows)
+
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[object]:
+        # Trace context travels in headers, outside the signed bytes.
+        with tracing.producer_span(
+            row["topic"], row["event_id"], row["event_type"], row["trace_context"]
+        ) as headers:
+            future: asyncio.Future[object] = await self._producer.send(
+                row["topic"],
+                value=bytes(row["envelope"]),
+                key=row["case_no"].encode(),
+                headers=headers,
+            )
+            return future
+
+    async def _mark_sent(self, conn: Conn, sent: list[asyncpg.Record]) -> None:
+        # A business event now waits for its receipt: the resender looks again at
+        # next_attempt_at, which backs off with each send. Receipts wait for nothing.
+        if not sent:
+            return
+        policy = self._resend
+        await conn.execute(
+            "UPDATE outbox SET sent_at = now(), attempts = attempts + 1,"
+            " next_attempt_at = CASE WHEN event_type = $2 THEN NULL ELSE now()"
+            "  + make_interval(secs => LEAST($3 * power($4, attempts), $5)) END"
+            " WHERE event_id = ANY($1::text[])",
+            [row["event_id"] for row in sent],
+            EventType.RECEIPT.value,
+            policy.receipt_timeout.total_seconds(),
+            policy.backoff,
+            policy.max_wait.total_seconds(),
+        )
+
+    async def _park(self, conn: Conn, parked: list[_Parked]) -> None:
+        # A parked business event will never be receipted: marked failed too, the resender
+        # tells the case workflow at once (A compensates a forwarded case) instead of the
+        # case waiting out its answer deadline. Receipts have no workflow waiting on them.
+        for entry in parked:
+            await conn.execute(
+                "UPDATE outbox SET parked_at = now(), park_reason = $2, park_detail = $3,"
+                " failed_at = CASE WHEN event_type = $4 THEN failed_at ELSE now() END,"
+                " failure_reason = CASE WHEN event_type = $4 THEN failure_reason"
+                "  ELSE 'parked: ' || $3 END"
+                " WHERE event_id = $1",
+                entry.row["event_id"],
+                PARK_TOO_LARGE,
+                entry.detail,
+                EventType.RECEIPT.value,
+            )
+
+    def _alarm(self, entry: _Parked) -> None:
+        row = entry.row
+        self.stats.parked += 1
+        instruments.record_parked(self._region, row["event_type"], PARK_TOO_LARGE)
+        # Ids, types, region codes and sizes only: never anything from the payload.
+        log.error(
+            "ALARM outbox record parked: %s event %s to %s is %d bytes, %s;"
+            " the rest of the outbox goes on (tongban outbox parked --region %s)",
+            row["event_type"],
+            row["event_id"],
+            row["recipient_region"],
+            row["size"],
+            entry.detail,
+            self._region or "<region>",
+        )
 
     async def run(self) -> None:
         backoff = Backoff()

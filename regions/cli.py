@@ -14,6 +14,7 @@ from regions.case_cli import app as case_app
 from regions.catalog_cli import app as catalog_app
 from regions.keys_cli import app as keys_app
 from regions.office_cli import app as office_app
+from regions.outbox_cli import app as outbox_app
 from regions.quarantine_cli import app as quarantine_app
 from regions.regions_cli import app as regions_app
 from regions.stack.cli import app as stack_app
@@ -27,6 +28,7 @@ app.add_typer(stack_app, name="stack", help="The local stack: Kafka, Temporal, P
 app.add_typer(node_app, name="node")
 app.add_typer(keys_app, name="keys")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(audit_app, name="audit")
 app.add_typer(bench_app, name="bench", help="Micro-benchmarks.")
 app.add_typer(catalog_app, name="catalog")

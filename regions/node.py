@@ -150,7 +150,9 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             services.client,
             task_queue=task_queue(region),
             workflows=WORKFLOWS,
-            activities=node_activities(services.pool, credentials),
+            activities=node_activities(
+                services.pool, credentials, envelope_budget=settings.max_envelope_bytes
+            ),
             max_cached_workflows=settings.max_cached_workflows,
         )
         if settings.role == "worker":

@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from events.models import RegionCode
+from events.outbox import DEFAULT_ENVELOPE_BUDGET
 from regions.kafka_security import KafkaSecurity, Protocol
 from regions.naming import namespace
 from regions.policies import CasePolicies
@@ -43,6 +44,10 @@ class NodeSettings(BaseSettings):
     policies: CasePolicies = CasePolicies()
     # Records larger than this are quarantined unread (the broker's own limit is ~1 MiB).
     max_record_bytes: int = Field(default=1024 * 1024, gt=0)
+    # The largest envelope this node's steps may write to its outbox; a larger one fails its
+    # step (non-retryable) instead of blocking the outbox. Keep it under the peers'
+    # max_record_bytes; the cap leaves the producer's 1 MiB room for key, headers and batch.
+    max_envelope_bytes: int = Field(default=DEFAULT_ENVELOPE_BUDGET, gt=0, le=960 * 1024)
     # Reception awareness: wait this long for a receipt, then resend with backoff; give up
     # (mark failed, tell the workflow, raise an alarm) after this many sends.
     receipt_timeout_s: float = Field(default=30.0, gt=0)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import asyncpg
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError as StdnumError
@@ -54,6 +54,39 @@ def _valid_credit_code(value: str | None) -> str | None:
         ) from exc
 
 
+# What one application may list. The `forwarded` event carries every entry, and it must stay
+# within the outbox's size budget (events/outbox.py) even when each text is as long and as
+# costly to encode as allowed (tests/unit/test_outbox_budget.py checks the largest case).
+MAX_MATERIALS = 50
+MAX_MATERIAL_NAME = 200
+MAX_MATERIAL_REF = 500
+
+
+def _within_material_limits(value: object) -> object:
+    """Counted before each entry is parsed, so the 422 names the window's own limit."""
+    if not isinstance(value, list | tuple):
+        return value  # not a list: the type check that follows refuses it
+    if len(value) > MAX_MATERIALS:
+        raise PydanticCustomError(
+            "too_many_materials",
+            "at most {limit} materials per application, not {count}",
+            {"limit": MAX_MATERIALS, "count": len(value)},
+        )
+    for index, entry in enumerate(value):
+        fields = entry.model_dump() if isinstance(entry, MaterialRef) else entry
+        if not isinstance(fields, dict):
+            continue
+        for field, limit in (("name", MAX_MATERIAL_NAME), ("ref", MAX_MATERIAL_REF)):
+            text = fields.get(field)
+            if isinstance(text, str) and len(text) > limit:
+                raise PydanticCustomError(
+                    "material_entry_too_long",
+                    "materials[{index}].{field} is longer than {limit} characters",
+                    {"index": index, "field": field, "limit": limit},
+                )
+    return value
+
+
 class Application(BaseModel):
     """What the window clerk submits. Invalid input is refused with the rule that failed."""
 
@@ -70,7 +103,11 @@ class Application(BaseModel):
     applicant_address: str = Field(default="", max_length=300)
     # 统一社会信用代码 when the applicant acts for an enterprise or institution.
     applicant_credit_code: Annotated[str | None, AfterValidator(_valid_credit_code)] = None
-    materials: tuple[MaterialRef, ...] = ()
+    materials: Annotated[
+        tuple[MaterialRef, ...],
+        Field(max_length=MAX_MATERIALS),  # for the published schema (maxItems)
+        BeforeValidator(_within_material_limits),
+    ] = ()
     fee_fen: int = Field(default=0, ge=0)
 
     def applicant(self) -> Applicant:

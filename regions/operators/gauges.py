@@ -32,7 +32,7 @@ async def read_snapshot(conn: asyncpg.Connection | asyncpg.Pool) -> Snapshot:
     backlog = await conn.fetchrow(
         "SELECT count(*) AS n,"
         " COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest"
-        " FROM outbox WHERE sent_at IS NULL"
+        " FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL"
     )
     return Snapshot(
         cases={(r["role"], r["status"]): r["n"] for r in rows},

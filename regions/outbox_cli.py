@@ -1,0 +1,70 @@
+"""`tongban outbox`: outgoing records the relay set aside (parked) instead of sending."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import asyncpg
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Outgoing records: those parked by the relay.")
+
+RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")]
+
+
+async def parked_records(dsn: str, limit: int) -> list[dict[str, Any]]:
+    """Parked outbox rows, newest first; what went wrong, never what the event carried."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT event_id, case_no, event_type, recipient_region,"
+            " octet_length(envelope) AS size, park_reason, park_detail, parked_at FROM outbox"
+            " WHERE parked_at IS NOT NULL ORDER BY parked_at DESC, seq DESC LIMIT $1",
+            limit,
+        )
+    finally:
+        await conn.close()
+    return [
+        {
+            "event_id": r["event_id"],
+            "case_no": r["case_no"],
+            "event_type": r["event_type"],
+            "recipient": r["recipient_region"],
+            "bytes": r["size"],
+            "reason": r["park_reason"],
+            "detail": r["park_detail"],
+            "parked_at": r["parked_at"].isoformat(),
+        }
+        for r in rows
+    ]
+
+
+def _dsn(region: str) -> str:
+    from regions.local import local_node_settings
+    from regions.stack.settings import StackSettings
+
+    return local_node_settings(region, StackSettings()).postgres_dsn.get_secret_value()
+
+
+@app.command("parked")
+def parked(
+    region: RegionOption,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+) -> None:
+    """Records the producer or the broker refused as too large, newest first. Each is marked
+    failed, so its case workflow was told; the rest of the outbox went on without it."""
+    records = asyncio.run(parked_records(_dsn(region), limit))
+    if as_json:
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    if not records:
+        typer.echo(f"no parked outbox records in {region}")
+    for r in records:
+        typer.echo(
+            f"{r['parked_at'][:19]}  {r['event_id']}  {r['case_no']}"
+            f"  {r['event_type'].rsplit('.', 1)[-1]:<22} to {r['recipient']}"
+            f"  {r['bytes']:>9} B  {r['reason']}: {r['detail']}"
+        )
