@@ -107,6 +107,10 @@ class TokenStore:
     def __init__(self, directory: Path) -> None:
         self._directory = directory
 
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
     def _path(self, region: str) -> Path:
         return self._directory / f"{region}.json"
 

@@ -26,6 +26,7 @@ from regions.catalog.models import ServiceItem
 from regions.codes import UnknownRegion
 from regions.naming import intake_workflow_id, task_queue
 from regions.policies import CasePolicies
+from regions.submission_keys import RecordedApplication, SubmissionKey, case_of_submission
 from workflows.intake import IntakeWorkflow
 from workflows.models import CaseOutcome, IntakeRequest
 from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
@@ -185,13 +186,6 @@ def new_case_no(region: str, now: datetime) -> str:
     return f"{region}-{now.astimezone(UTC):%Y%m%d}-{serial}"
 
 
-async def _case_of_submission(pool: asyncpg.Pool, submission_key: str) -> str | None:
-    case_no: str | None = await pool.fetchval(
-        "SELECT case_no FROM cases WHERE submission_key = $1", submission_key
-    )
-    return case_no
-
-
 async def submit_case(
     *,
     pool: asyncpg.Pool,
@@ -202,7 +196,7 @@ async def submit_case(
     catalog: Catalog | None = None,
     tolerate_missing: bool = False,
     case_no: str | None = None,
-    submission_key: str | None = None,
+    submission: SubmissionKey | None = None,
 ) -> WorkflowHandle[IntakeWorkflow, CaseOutcome]:
     """Record the case (applicant sealed for this region's own key) and start its workflow.
 
@@ -211,9 +205,10 @@ async def submit_case(
     `tolerate_missing` is 容缺受理: the case is taken with mandatory materials missing and the
     formal review asks for them (补正); the HTTP API never sets it.
 
-    Idempotent for a given case number, and for a given `submission_key` (the window's
-    `Idempotency-Key`): a window that retries after a timeout gets the same case, never a
-    second one. The applicant's data never enters the workflow's history.
+    Idempotent for a given case number, and for a given `submission` (the window's
+    `Idempotency-Key`, scoped to the window): a window that retries after a timeout gets the
+    same case, never a second one; a retry with another application raises
+    `SubmissionKeyReused`. The applicant's data never enters the workflow's history.
     """
     region = credentials.region
     item = resolve_item(
@@ -221,8 +216,15 @@ async def submit_case(
     )
     required_materials = tuple(m.name for m in item.carried_materials())
     now = datetime.now(UTC)
-    if case_no is None and submission_key is not None:
-        case_no = await _case_of_submission(pool, submission_key)
+    recorded = RecordedApplication(
+        item_code=item.code,
+        processing_region=application.processing_region,
+        applicant=application.applicant(),
+        materials=application.materials,
+        fee_fen=application.fee_fen,
+    )
+    if case_no is None and submission is not None:
+        case_no = await case_of_submission(pool, credentials, submission, recorded)
     case_no = case_no or new_case_no(region, now)
     key_id, own_key = sealing_key(credentials.directory(), region, now)
     box = seal(
@@ -234,8 +236,8 @@ async def submit_case(
     )
     inserted = await pool.fetchval(
         "INSERT INTO cases (case_no, role, item_code, item_version, origin_region,"
-        " processing_region, status, applicant_sealed, materials, fee_fen, submission_key)"
-        " VALUES ($1, 'origin', $2, $3, $4, $5, 'received', $6, $7, $8, $9)"
+        " processing_region, status, applicant_sealed, materials, fee_fen, submission_window,"
+        " submission_key) VALUES ($1, 'origin', $2, $3, $4, $5, 'received', $6, $7, $8, $9, $10)"
         " ON CONFLICT DO NOTHING RETURNING true",
         case_no,
         item.code,
@@ -245,11 +247,13 @@ async def submit_case(
         box.model_dump(mode="json"),
         [m.model_dump(mode="json") for m in application.materials],
         application.fee_fen,
-        submission_key,
+        submission.window if submission else None,
+        submission.key if submission else None,
     )
-    if not inserted and submission_key is not None:
-        # The same key raced us in from a second request: that request's case is the one.
-        case_no = await _case_of_submission(pool, submission_key) or case_no
+    if not inserted and submission is not None:
+        # The same key raced us in from a second request: that request's case is the one,
+        # if it was for the same application.
+        case_no = await case_of_submission(pool, credentials, submission, recorded) or case_no
     request = IntakeRequest(
         case_no=case_no,
         item_code=item.code,
@@ -285,7 +289,7 @@ async def submit_case(
         # Nothing half-created: a case row without its workflow would be listed but never move.
         # With a submission key the row stays: the window retries with the key and the retry
         # starts the workflow (which may even have started already, its answer lost).
-        if inserted and submission_key is None:
+        if inserted and submission is None:
             await pool.execute(
                 "DELETE FROM cases WHERE case_no = $1 AND status = 'received'", case_no
             )

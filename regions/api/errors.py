@@ -1,5 +1,6 @@
-"""Exceptions → HTTP answers: 422 names the rule, 409 gives the refusal's reason, 404 unknown,
-503 (with Retry-After) while Temporal or the region's database does not answer."""
+"""Exceptions → HTTP answers: 422 names the rule (also `idempotency_key_reused`), 409 gives the
+refusal's reason, 404 unknown, 503 (with Retry-After) while Temporal or the region's database
+does not answer."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from regions.api.cases import CaseNotFound
 from regions.api.steps import StepRefused
+from regions.submission_keys import RULE as KEY_REUSED
+from regions.submission_keys import SubmissionKeyReused
 from regions.window import ApplicationRefused
 
 # How long a client should wait before trying again while a dependency restarts: the stack's
@@ -78,6 +81,11 @@ async def _refused_application(request: Request, exc: Exception) -> JSONResponse
     return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.message, exc.rule)
 
 
+async def _key_reused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SubmissionKeyReused)
+    return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), KEY_REUSED)
+
+
 async def _refused_step(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StepRefused)
     return _problem(status.HTTP_409_CONFLICT, exc.reason, "step_not_allowed")
@@ -111,6 +119,7 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ApplicationRefused, _refused_application)
+    app.add_exception_handler(SubmissionKeyReused, _key_reused)
     app.add_exception_handler(StepRefused, _refused_step)
     app.add_exception_handler(CaseNotFound, _not_found)
     app.add_exception_handler(RPCError, _temporal_error)

@@ -12,6 +12,7 @@ from regions.api.models import STEP_ERRORS, Problem, StepResult, Submitted
 from regions.api.ownership import CaseNoPath, own_case
 from regions.api.steps import take_step
 from regions.naming import intake_workflow_id
+from regions.submission_keys import SubmissionKey
 from regions.window import Application, resolve_item, submit_case
 from workflows.models import DeliveryConfirmation, FormalReview, SupplementMaterials, Withdrawal
 
@@ -26,7 +27,9 @@ IdempotencyKey = Annotated[
         pattern=r"^[!-~]+$",  # visible ASCII: a UUID, a ULID, the window's own ticket number
         description=(
             "Send one per application and repeat it on every retry: the retry gets the case the"
-            " first request created (even if that answer was lost), never a second case."
+            " first request created (even if that answer was lost), never a second case. The"
+            " key belongs to the window the token names; a retry with a different application"
+            " is refused with 422 `idempotency_key_reused`."
         ),
     ),
 ]
@@ -35,7 +38,13 @@ IdempotencyKey = Annotated[
 @router.post(
     "/cases",
     status_code=status.HTTP_201_CREATED,
-    responses={422: {"model": Problem, "description": "refused; nothing was recorded"}},
+    responses={
+        422: {
+            "model": Problem,
+            "description": "refused; nothing was recorded (`idempotency_key_reused`: the key"
+            " already created a case for a different application)",
+        }
+    },
 )
 async def submit(
     application: Application,
@@ -45,6 +54,9 @@ async def submit(
 ) -> Submitted:
     """Accept an application at this window and start the case. A refusal records nothing.
     With an `Idempotency-Key`, a retry (after a timeout or a 503) returns the same case."""
+    submission = (
+        SubmissionKey(window=caller.window, key=idempotency_key) if idempotency_key else None
+    )
     item = resolve_item(svc.catalog, application, svc.region)
     handle = await submit_case(
         pool=svc.pool,
@@ -54,7 +66,7 @@ async def submit(
         policies=svc.policies,
         catalog=svc.catalog,
         # Scoped to the window: two windows' clients may pick the same key.
-        submission_key=f"{caller.window}:{idempotency_key}" if idempotency_key else None,
+        submission=submission,
     )
     return Submitted(
         case_no=handle.id.removeprefix("intake-"),
