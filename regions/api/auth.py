@@ -1,6 +1,7 @@
 """Bearer-token authentication and the role/region rules of each kind of step.
 
-401: no token, or one that is malformed, unknown or expired. 403: a valid token whose role
+401: no token, or one that is malformed, unknown, expired or revoked (read from the token file
+on every request, so a revocation holds without a restart). 403: a valid token whose role
 may not take the step, or whose region does not hold the case's side of the step.
 """
 
