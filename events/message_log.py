@@ -33,8 +33,14 @@ def chain_hash(prev_hash: bytes, direction: str, event_id: str, envelope: bytes)
 async def append(conn: Conn, direction: str, event_id: str, envelope: bytes) -> None:
     """Append inside the caller's transaction; a retried step appends nothing twice."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+    # Same bytes, same row: event ids are unique per sender only, so two regions' accepted
+    # events may share an id and must both be logged.
     exists = await conn.fetchval(
-        "SELECT 1 FROM message_log WHERE direction = $1 AND event_id = $2", direction, event_id
+        "SELECT 1 FROM message_log WHERE direction = $1 AND event_id = $2"
+        " AND sha256(envelope) = sha256($3::bytea)",
+        direction,
+        event_id,
+        envelope,
     )
     if exists:
         return
@@ -49,6 +55,19 @@ async def append(conn: Conn, direction: str, event_id: str, envelope: bytes) -> 
         prev_hash,
         chain_hash(prev_hash, direction, event_id, envelope),
     )
+
+
+@dataclass(frozen=True)
+class LogHead:
+    seq: int
+    hash: bytes
+
+
+async def head(conn: Conn) -> LogHead | None:
+    """The newest row the caller's transaction sees: committed, or appended by that same
+    transaction, so whatever is told about it commits together with the row itself."""
+    row = await conn.fetchrow("SELECT seq, hash FROM message_log ORDER BY seq DESC LIMIT 1")
+    return None if row is None else LogHead(row["seq"], bytes(row["hash"]))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ never receipted themselves (that would never end) and never reach a workflow.
 
 The sender accepts a receipt only for a business event in its own outbox that went to the
 receipt's sender with the same bytes; anything else is quarantined, never taken as delivery.
+
+Each receipt also states the receiver's own message-log head, which the sender keeps as an
+anchor (events/log_anchors.py): deleting the newest rows of a log then shows in an audit.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from events import log_anchors, message_log
 from events.envelope import Envelope, event_id_for
 from events.models import EventReceipt, EventType
 from events.outbox import OUTBOX_CHANNEL, enqueue, signed_envelope
@@ -40,11 +44,19 @@ def receipt_id(received: Envelope, own_region: str) -> str:
     return event_id_for(received.subject, f"receipt/{received.id}", own_region)
 
 
-def receipt_for(signer: RegionSigner, received: Envelope, raw: bytes, now: datetime) -> Envelope:
+def receipt_for(
+    signer: RegionSigner,
+    received: Envelope,
+    raw: bytes,
+    now: datetime,
+    log_head: message_log.LogHead | None = None,
+) -> Envelope:
     payload = EventReceipt(
         case_no=received.subject,
         receipted_event_id=received.id,
         receipted_digest=record_digest(raw),
+        log_head_seq=log_head.seq if log_head else None,
+        log_head_hash=log_head.hash.hex() if log_head else None,
     )
     return signed_envelope(
         signer,
@@ -73,7 +85,9 @@ async def answer(
         await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
         return rid
     now = datetime.now(UTC)
-    await enqueue(conn, receipt_for(signer_at(now), received, raw, now))
+    # The head before the receipt's own row: a receipt cannot state its own hash.
+    head = await message_log.head(conn)
+    await enqueue(conn, receipt_for(signer_at(now), received, raw, now, head))
     return rid
 
 
@@ -115,3 +129,11 @@ async def accept_receipt(conn: Conn, receipt: Envelope) -> None:
         payload.receipted_event_id,
         receipt.id,
     )
+    if payload.log_head_seq is not None and payload.log_head_hash is not None:
+        await log_anchors.record(
+            conn,
+            receipt.senderregion,
+            payload.log_head_seq,
+            bytes.fromhex(payload.log_head_hash),
+            receipt.id,
+        )
