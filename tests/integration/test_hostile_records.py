@@ -351,3 +351,12 @@ async def test_a_third_region_cannot_pre_empt_another_regions_event_id(
         (FORGER, victim_case),
         (THIRD, third_case),
     ]
+    # Both are in the message log too, each with its own bytes.
+    logged = await rows(
+        dsn(stack, B),
+        "SELECT envelope FROM message_log WHERE direction = 'accepted' AND event_id = $1",
+        victim_id,
+    )
+    assert sorted(bytes(r["envelope"]) for r in logged) == sorted(
+        [genuine.to_wire(), pre_emptive.to_wire()]
+    )
