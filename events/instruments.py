@@ -21,7 +21,14 @@ events_received = _meter.create_counter(
     description="Verified envelopes stored by the inbox (outcome accepted or duplicate)",
 )
 events_quarantined = _meter.create_counter(
-    "tongban.events.quarantined", unit="{record}", description="Records that failed verification"
+    "tongban.events.quarantined",
+    unit="{record}",
+    description="Records that failed verification, by reason and claimed sender",
+)
+events_undeliverable = _meter.create_counter(
+    "tongban.events.undeliverable",
+    unit="{event}",
+    description="Stored inbox events the case workflow refused (marked, not retried)",
 )
 outbox_lag = _meter.create_histogram(
     "tongban.outbox.lag",
@@ -58,3 +65,25 @@ events_parked = _meter.create_counter(
 
 def record_parked(region: str, event_type: str, reason: str) -> None:
     events_parked.add(1, {"region": region, "type": event_type, "reason": reason})
+
+
+# The trust directory (events/credentials.py, events/directory_floor.py).
+directory_refused = _meter.create_counter(
+    "tongban.directory.refused",
+    unit="{file}",
+    description="Directory files not put in force (reason: invalid or rollback); the previous"
+    " directory stayed in force",
+)
+directory_expired_refusals = _meter.create_counter(
+    "tongban.directory.expired_refusals",
+    unit="{record}",
+    description="Inbound records refused because the trust directory in force has expired",
+)
+directory_version = _meter.create_gauge(
+    "tongban.directory.version", unit="1", description="Version of the trust directory in force"
+)
+directory_valid_for = _meter.create_gauge(
+    "tongban.directory.valid_for",
+    unit="s",
+    description="Time left before the trust directory in force expires (negative: expired)",
+)
