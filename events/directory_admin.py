@@ -3,7 +3,9 @@
 Changes go into an unsigned draft (`directory.draft.json`) next to the published directory;
 `publish` signs the draft with the root key as the next version and replaces the directory
 atomically, which running nodes pick up on their next read (X-Road's central server works
-the same way: edit, then publish a signed global configuration).
+the same way: edit, then publish a signed global configuration). Every publication is valid
+for a limited time (`valid_until`): publish again before it passes, even with no change, or
+the nodes refuse every inbound record as `directory-expired` (decision 0017).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from events.keystore import (
     read_private_key,
     write_private_key,
 )
-from events.trust import KeyEntry, RegionEntry, TrustDirectory
-
-ROOT_KEY_ID = "root-1"
+from events.trust import (
+    DEFAULT_DIRECTORY_VALIDITY,
+    KeyEntry,
+    RegionEntry,
+    TrustDirectory,
+)
 
 
 def _stamp(now: datetime) -> str:
@@ -60,7 +65,7 @@ class DirectoryAdmin:
         if self.store.directory_path.exists():
             return self.store.directory()
         return TrustDirectory(
-            version=1, issued_at=datetime.now(UTC), root_key_id=ROOT_KEY_ID, regions=()
+            version=1, issued_at=datetime.now(UTC), root_key_id=self.store.root_key_id, regions=()
         )
 
     def _save_draft(self, draft: TrustDirectory) -> None:
@@ -138,8 +143,13 @@ class DirectoryAdmin:
         )
         self._replace_region(draft, entry.model_copy(update={"signing_keys": keys}))
 
-    def publish(self, now: datetime) -> TrustDirectory:
-        """Sign the draft with the root key as the next version and put it in force."""
+    def publish(
+        self, now: datetime, validity: timedelta = DEFAULT_DIRECTORY_VALIDITY
+    ) -> TrustDirectory:
+        """Sign the draft with the root key as the next version, valid from `now` for
+        `validity`, and put it in force."""
+        if validity <= timedelta(0):
+            raise KeyStoreError("a directory must be valid for some time")
         root = read_private_key(self.root_key_path, self.store.passphrase)
         if not isinstance(root, Ed25519PrivateKey):
             raise KeyStoreError("root.key does not hold an Ed25519 key")
@@ -150,9 +160,10 @@ class DirectoryAdmin:
                 update={
                     "version": current.version + 1 if current else 1,
                     "issued_at": now,
+                    "valid_until": now + validity,
                 }
             )
-            .signed_by(ROOT_KEY_ID, root)
+            .signed_by(self.store.root_key_id, root)
         )
         self.store.write_directory(directory)
         self.draft_path.unlink(missing_ok=True)

@@ -29,7 +29,14 @@ from cryptography.hazmat.primitives.serialization import (
 
 from events.envelope import b64url
 from events.signing import RegionSigner
-from events.trust import KeyEntry, RegionEntry, TrustDirectory, load_directory
+from events.trust import (
+    DEFAULT_DIRECTORY_VALIDITY,
+    DEFAULT_ROOT_KEY_ID,
+    KeyEntry,
+    RegionEntry,
+    TrustDirectory,
+    load_directory,
+)
 
 PrivateKey = Ed25519PrivateKey | X25519PrivateKey
 
@@ -65,6 +72,8 @@ def raw_public(key: PrivateKey) -> str:
 class KeyStore:
     folder: Path
     passphrase: bytes | None = None
+    # The id of the pinned root (root.pub): a directory naming another root is refused.
+    root_key_id: str = DEFAULT_ROOT_KEY_ID
 
     @property
     def root_public_path(self) -> Path:
@@ -84,7 +93,9 @@ class KeyStore:
         return key
 
     def directory(self) -> TrustDirectory:
-        return load_directory(self.directory_path.read_bytes(), self.pinned_root())
+        return load_directory(
+            self.directory_path.read_bytes(), self.pinned_root(), self.root_key_id
+        )
 
     def signer(self, region: str, directory: TrustDirectory, at: datetime) -> RegionSigner:
         """The newest valid signing key of `region` whose private half this store holds."""
@@ -115,12 +126,19 @@ class KeyStore:
         return key
 
     def bootstrap(
-        self, regions: dict[str, tuple[str, str | None]], *, validity: timedelta, now: datetime
+        self,
+        regions: dict[str, tuple[str, str | None]],
+        *,
+        validity: timedelta,
+        now: datetime,
+        directory_validity: timedelta = DEFAULT_DIRECTORY_VALIDITY,
     ) -> TrustDirectory:
         """Create the root, any missing region keys, and publish a directory listing them.
 
         Idempotent: regions already in the current directory keep their keys; a new version
-        is published only when a region is added. `regions` maps code -> (name, parent).
+        is published only when a region is added or the current one has less than half of
+        `directory_validity` left (a development stack renews itself on its next start).
+        `regions` maps code -> (name, parent).
         """
         root_path = self.folder / "root.key"
         if not root_path.exists():
@@ -134,7 +152,8 @@ class KeyStore:
         current = self.directory() if self.directory_path.exists() else None
         known = {r.code: r for r in current.regions} if current else {}
         missing = [code for code in regions if code not in known]
-        if current is not None and not missing:
+        renew_by = now + directory_validity / 2
+        if current is not None and not missing and current.expiry_problem(renew_by) is None:
             return current
         for code in missing:
             name, parent = regions[code]
@@ -142,9 +161,10 @@ class KeyStore:
         directory = TrustDirectory(
             version=(current.version + 1) if current else 1,
             issued_at=now,
-            root_key_id="root-1",
+            valid_until=now + directory_validity,
+            root_key_id=self.root_key_id,
             regions=tuple(known[c] for c in sorted(known)),
-        ).signed_by("root-1", root)
+        ).signed_by(self.root_key_id, root)
         self.write_directory(directory)
         return directory
 

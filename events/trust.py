@@ -1,22 +1,30 @@
 """The trust directory: every region's public keys, signed by the pinned national root.
 
 Modelled on X-Road's global configuration. A node trusts a region's key only through a
-directory whose root signature verifies against the root public key pinned in its settings.
+directory whose root signature verifies against the root public key pinned in its settings,
+and whose `root_key_id` names that pinned key. A directory is valid until its `valid_until`;
+one without it (published before the field existed) counts as expired (decision 0017).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from events.envelope import b64url, b64url_decode
 from events.models import RegionCode
 from events.rejections import Rejected, RejectReason
+
+# The root key id a node pins unless configured otherwise (`TONGBAN_NODE_ROOT_KEY_ID`).
+DEFAULT_ROOT_KEY_ID = "root-1"
+# Publication is an operator's act, so the validity must outlast a holiday, yet be short
+# enough that a node cut off from publication stops trusting a stale list within weeks.
+DEFAULT_DIRECTORY_VALIDITY = timedelta(days=30)
 
 
 class KeyEntry(BaseModel):
@@ -48,10 +56,16 @@ class TrustDirectory(BaseModel):
     issued_at: datetime
     root_key_id: str
     regions: tuple[RegionEntry, ...]
+    # Aware only: it is compared with the clock for every inbound record.
+    valid_until: AwareDatetime | None = None
     signature: str | None = None
 
     def signing_bytes(self) -> bytes:
         body = self.model_dump(mode="json", exclude={"signature"})
+        # Absent rather than null: a directory published before `valid_until` existed still
+        # verifies, and then counts as expired (`expiry_problem`).
+        if body.get("valid_until") is None:
+            body.pop("valid_until", None)
         # A key never revoked signs as it did before `revoked_at` existed, so directories
         # published by an older release still verify.
         for region in body["regions"]:
@@ -69,18 +83,35 @@ class TrustDirectory(BaseModel):
     def region(self, code: str) -> RegionEntry | None:
         return next((r for r in self.regions if r.code == code), None)
 
+    def expiry_problem(self, at: datetime) -> str | None:
+        """Why this directory cannot vouch for anything at `at`, or None while it is valid."""
+        if self.valid_until is None:
+            return f"trust directory v{self.version} has no valid_until (treated as expired)"
+        if at >= self.valid_until:
+            return f"trust directory v{self.version} expired at {self.valid_until.isoformat()}"
+        return None
+
 
 class DirectoryError(Exception):
     """The directory document is malformed or its root signature does not verify."""
 
 
-def load_directory(document: bytes, root_public: Ed25519PublicKey) -> TrustDirectory:
+def load_directory(
+    document: bytes, root_public: Ed25519PublicKey, root_key_id: str = DEFAULT_ROOT_KEY_ID
+) -> TrustDirectory:
     try:
         directory = TrustDirectory.model_validate_json(document)
     except ValidationError as exc:
         raise DirectoryError(f"malformed trust directory: {exc.error_count()} errors") from exc
     if directory.signature is None:
         raise DirectoryError("trust directory is not signed")
+    if directory.root_key_id != root_key_id:
+        # The id is signed too, but checking it first names the mistake: a directory from
+        # another root (or a rotated root not yet pinned here) rather than a forgery.
+        raise DirectoryError(
+            f"trust directory v{directory.version} names root {directory.root_key_id!r},"
+            f" this node pins {root_key_id!r}"
+        )
     try:
         root_public.verify(b64url_decode(directory.signature), directory.signing_bytes())
     except (InvalidSignature, ValueError) as exc:

@@ -1,8 +1,10 @@
 """`tongban keys`: the national root, region keys, rotation, revocation, publication.
 
-Edits go to a draft; `publish` signs it with the root as the next directory version. A
-passphrase is named by an environment variable (`--passphrase-env VAR`), never given on the
-command line, where it would land in shell history and process listings.
+Edits go to a draft; `publish` signs it with the root as the next directory version, valid
+for `--valid-days` (publish again before then, even unchanged: nodes refuse every inbound
+record once it has passed). A passphrase is named by an environment variable
+(`--passphrase-env VAR`), never given on the command line, where it would land in shell
+history and process listings.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import typer
 
 from events.directory_admin import DirectoryAdmin
 from events.keystore import KeyStore, KeyStoreError
-from events.trust import DirectoryError, TrustDirectory
+from events.trust import DEFAULT_DIRECTORY_VALIDITY, DirectoryError, TrustDirectory
 
 app = typer.Typer(no_args_is_help=True, help="Signing and sealing keys, trust directory.")
 
@@ -137,19 +139,32 @@ def revoke(
 
 
 @app.command("publish")
-def publish(trust_dir: TrustDirOption = None, passphrase_env: PassphraseEnvOption = None) -> None:
+def publish(
+    valid_days: Annotated[
+        float, typer.Option(min=0.01, help="Days the directory stays valid from now")
+    ] = DEFAULT_DIRECTORY_VALIDITY.days,
+    trust_dir: TrustDirOption = None,
+    passphrase_env: PassphraseEnvOption = None,
+) -> None:
     """Sign the draft with the root key as the next directory version and put it in force."""
     try:
-        directory = _admin(trust_dir, passphrase_env).publish(datetime.now(UTC))
+        directory = _admin(trust_dir, passphrase_env).publish(
+            datetime.now(UTC), timedelta(days=valid_days)
+        )
     except (KeyStoreError, DirectoryError, FileNotFoundError) as exc:
         raise _fail(exc) from exc
-    typer.echo(f"published trust directory v{directory.version}")
+    assert directory.valid_until is not None  # publish always sets it
+    typer.echo(
+        f"published trust directory v{directory.version},"
+        f" valid until {directory.valid_until:%F %T %Z}; publish again before then"
+    )
 
 
 def _describe(directory: TrustDirectory) -> dict[str, object]:
     return {
         "version": directory.version,
         "issued_at": directory.issued_at.isoformat(),
+        "valid_until": directory.valid_until.isoformat() if directory.valid_until else None,
         "regions": [
             {
                 "code": r.code,
@@ -188,6 +203,8 @@ def show(
         return
     label = "draft" if draft else "published"
     typer.echo(f"trust directory v{directory.version} ({label}), issued {directory.issued_at}")
+    problem = directory.expiry_problem(datetime.now(UTC))
+    typer.echo(f"  valid until {directory.valid_until}" if problem is None else f"  {problem}")
     for r in directory.regions:
         typer.echo(f"  {r.code} {r.name}  sealing {r.sealing_key.key_id}")
         for k in r.signing_keys:

@@ -31,7 +31,8 @@ from temporalio.worker import Worker
 from activities.registry import node_activities
 from events.bridge import InboxBridge
 from events.crash import DISPATCH_AFTER_SIGNAL, NO_CRASH, CrashPoints
-from events.credentials import RegionCredentials
+from events.credentials import DirectoryFloor, RegionCredentials
+from events.directory_floor import DirectoryKeeper, read_floor
 from events.keystore import KeyStore
 from events.relay import OutboxRelay
 from events.resend import Resender
@@ -94,8 +95,18 @@ def resend_policy(settings: NodeSettings) -> ResendPolicy:
     )
 
 
-def credentials_for(settings: NodeSettings) -> RegionCredentials:
-    return RegionCredentials(KeyStore(settings.trust_dir, settings.passphrase), settings.region)
+def key_store(settings: NodeSettings) -> KeyStore:
+    return KeyStore(settings.trust_dir, settings.passphrase, settings.root_key_id)
+
+
+def credentials_for(
+    settings: NodeSettings, floor: DirectoryFloor | None = None
+) -> RegionCredentials:
+    # The directory file is looked at no more than once a second (inbound records would
+    # otherwise stat it each); `floor` bars files older than what the node accepted before.
+    return RegionCredentials(
+        key_store(settings), settings.region, floor=floor or DirectoryFloor(), recheck_s=1.0
+    )
 
 
 @dataclass
@@ -124,7 +135,8 @@ async def node_services(
         interceptors: list[Interceptor] = [*temporal_interceptors()]  # trace context
         interceptors += [_CrashAfterSignal(crash)] if crash.armed else []
         client = await connect_temporal(settings.temporal_address, settings.namespace, interceptors)
-        yield NodeServices(pool, client, credentials_for(settings))
+        floor = await read_floor(pool, key_store(settings))
+        yield NodeServices(pool, client, credentials_for(settings, floor))
     finally:
         await pool.close()
 
@@ -138,11 +150,13 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
     )
     async with node_services(settings, crash) as services:
         credentials = services.credentials
-        credentials.directory()  # refuse to start on a missing or forged directory
+        # Refuse to start on a missing, forged or rolled-back directory with no floor copy.
+        credentials.directory()
         limits = VerifyLimits(max_bytes=settings.max_record_bytes)
         policy = resend_policy(settings)
 
-        verify = verifier_for(region, credentials.directory, limits)
+        # Past the directory's valid_until every record is refused as directory-expired.
+        verify = verifier_for(region, credentials.verifying_directory, limits)
 
         if not write_bytecode():
             log.warning("node %s: no workflow bytecode written; workflow starts are slower", region)
@@ -214,6 +228,9 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             asyncio.create_task(dispatcher.run_sweeper(), name="inbox-sweeper"),
             api_task(settings, services, stop),  # the window HTTP API (regions/api)
             asyncio.create_task(RegionGauges(services.pool, region).run(), name="gauges"),
+            asyncio.create_task(
+                DirectoryKeeper(services.pool, credentials).run(), name="directory-keeper"
+            ),
         ]
         worker_task = asyncio.create_task(worker.run(), name="temporal-worker")
         stop_task = asyncio.create_task(stop.wait(), name="stop")

@@ -39,6 +39,9 @@ class NodeSettings(BaseSettings):
     kafka_bootstrap: str
     postgres_dsn: SecretStr
     trust_dir: Path
+    # The id of the root key pinned in `trust_dir/root.pub`: a directory naming another root
+    # is refused (decision 0017).
+    root_key_id: str = Field(default="root-1", min_length=1)
     key_passphrase: SecretStr | None = None
     # JSON in TONGBAN_NODE_POLICIES: per-item automatic policies and case timings.
     policies: CasePolicies = CasePolicies()

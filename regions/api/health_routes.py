@@ -1,4 +1,5 @@
-"""Kubernetes probes: /healthz (the process answers), /readyz (Postgres and Temporal answer)."""
+"""Kubernetes probes: /healthz (the process answers), /readyz (Postgres and Temporal answer,
+and the trust directory in force has not expired: past it every inbound record is refused)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
+from events.trust import DirectoryError
 from regions.api.auth import Services
 
 router = APIRouter(tags=["probes"])
@@ -21,7 +23,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "a dependency does not answer"}})
+@router.get(
+    "/readyz",
+    responses={503: {"description": "a dependency does not answer, or the directory expired"}},
+)
 async def readyz(svc: Services) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
@@ -34,5 +39,9 @@ async def readyz(svc: Services) -> JSONResponse:
         checks["temporal"] = "ok" if healthy else "not serving"
     except (RPCError, OSError, TimeoutError) as exc:
         checks["temporal"] = type(exc).__name__
+    try:
+        checks["trust_directory"] = svc.credentials.expiry_problem() or "ok"
+    except DirectoryError as exc:
+        checks["trust_directory"] = str(exc)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, **checks})

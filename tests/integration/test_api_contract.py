@@ -183,7 +183,12 @@ async def test_unknown_case_is_404_and_probes_answer(nodes: ApiPair, clerk: dict
         assert step.status_code == 404
         assert (await a.get("/healthz")).status_code == 200
         ready = await a.get("/readyz")
-        assert ready.json() == {"ready": True, "postgres": "ok", "temporal": "ok"}
+        assert ready.json() == {
+            "ready": True,
+            "postgres": "ok",
+            "temporal": "ok",
+            "trust_directory": "ok",
+        }
         assert "/window/cases" in (await a.get("/openapi.json")).json()["paths"]
 
 
