@@ -27,6 +27,7 @@ from events.models import (
     EventType,
     MaterialRef,
     SealedBox,
+    accepting_region_of,
 )
 from events.outbox import (
     DEFAULT_ENVELOPE_BUDGET,
@@ -145,8 +146,11 @@ class CaseActivities:
         self, conn: Conn, case_no: str, request: RegisterForwarded
     ) -> None:
         """B records the case from the stored `forwarded` event; the applicant stays sealed."""
+        # Only the accepting region may forward, so the sender is known from the number.
         raw = await conn.fetchval(
-            "SELECT envelope FROM inbox WHERE event_id = $1", request.event_id
+            "SELECT envelope FROM inbox WHERE sender_region = $1 AND event_id = $2",
+            accepting_region_of(case_no),
+            request.event_id,
         )
         if raw is None:
             raise ApplicationError(

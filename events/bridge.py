@@ -45,7 +45,7 @@ class BridgeStats:
     counts: dict[Stored, int] = field(default_factory=lambda: dict.fromkeys(Stored, 0))
 
 
-def _count(region: str, admission: Admission) -> None:
+def count_admission(region: str, admission: Admission) -> None:
     """Per sender, so that a flood from one region is visible as such. A refused record's
     sender is only what it claims (or "unknown"), which is still where to look first."""
     if admission.rejected is not None:
@@ -142,7 +142,7 @@ class InboxBridge:
                             self._quarantine_raw_bytes,
                         )
                     self.stats.counts[admission.stored] += 1
-                    _count(self._region, admission)
+                    count_admission(self._region, admission)
                     envelope = admission.envelope
                     if admission.rejected is not None:
                         log.warning(

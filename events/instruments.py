@@ -21,7 +21,14 @@ events_received = _meter.create_counter(
     description="Verified envelopes stored by the inbox (outcome accepted or duplicate)",
 )
 events_quarantined = _meter.create_counter(
-    "tongban.events.quarantined", unit="{record}", description="Records that failed verification"
+    "tongban.events.quarantined",
+    unit="{record}",
+    description="Records that failed verification, by reason and claimed sender",
+)
+events_undeliverable = _meter.create_counter(
+    "tongban.events.undeliverable",
+    unit="{event}",
+    description="Stored inbox events the case workflow refused (marked, not retried)",
 )
 outbox_lag = _meter.create_histogram(
     "tongban.outbox.lag",

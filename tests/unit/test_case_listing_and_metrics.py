@@ -14,6 +14,9 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 from events import instruments
+from events.bridge import count_admission
+from events.inbox import Admission, Stored
+from events.rejections import Rejected, RejectReason
 from regions.operators.listing import CaseFilter
 
 
@@ -79,3 +82,30 @@ def test_first_sends_resends_and_deadline_notices_are_counted_apart(
     assert totals["tongban.deadline.warnings"] == 1
     assert totals["tongban.deadline.breaches"] == 1
     assert totals["tongban.outbox.lag"] == 3  # a resend is not a fresh commit's lag
+
+
+def _by_attribute(reader: InMemoryMetricReader, name: str, key: str) -> dict[str, float]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    found: dict[str, float] = {}
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in (m for m in scope.metrics if m.name == name):
+                for point in metric.data.data_points:
+                    assert isinstance(point, NumberDataPoint)
+                    label = str((point.attributes or {}).get(key))
+                    found[label] = found.get(label, 0) + point.value
+    return found
+
+
+def test_refusals_and_receptions_are_counted_per_sender(reader: InMemoryMetricReader) -> None:
+    """A flood from one region shows as that region's count, not as a region-wide total."""
+    flood = Rejected(RejectReason.BAD_SIGNATURE, "x", sender="350100")
+    for _ in range(5):
+        count_admission("440000", Admission(Stored.QUARANTINED, rejected=flood))
+    unreadable = Rejected(RejectReason.MALFORMED, "not JSON")
+    count_admission("440000", Admission(Stored.QUARANTINED, rejected=unreadable))
+    quarantined = _by_attribute(reader, "tongban.events.quarantined", "sender")
+    assert quarantined == {"350100": 5, "unknown": 1}
+    reasons = _by_attribute(reader, "tongban.events.quarantined", "reason")
+    assert reasons == {"bad-signature": 5, "malformed": 1}
