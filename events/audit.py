@@ -133,13 +133,9 @@ class AnchorReport:
     unbacked: tuple[str, ...] = ()
 
 
-def backing_problem(anchor: Anchor, directory: TrustDirectory) -> str | None:
-    """Why an anchor is not evidence against its region: a holder's database owner could
-    insert any row, but not a receipt signed by that region stating this head."""
-    if anchor.receipt is None:
-        return "its receipt is not in the holder's message log"
+def _receipt_problem(anchor: Anchor, raw: bytes, directory: TrustDirectory) -> str | None:
     try:
-        receipt = Envelope.model_validate_json(anchor.receipt)
+        receipt = Envelope.model_validate_json(raw)
     except ValidationError:
         return "its receipt does not parse"
     if receipt.type is not EventType.RECEIPT or receipt.senderregion != anchor.region:
@@ -154,6 +150,15 @@ def backing_problem(anchor: Anchor, directory: TrustDirectory) -> str | None:
     if (stated.log_head_seq, stated.log_head_hash) != (anchor.seq, anchor.hash.hex()):
         return "its receipt states another head"
     return None
+
+
+def backing_problem(anchor: Anchor, directory: TrustDirectory) -> str | None:
+    """Why an anchor is not evidence against its region: a holder's database owner could
+    insert any row, but not a receipt signed by that region stating this head."""
+    problems = [_receipt_problem(anchor, raw, directory) for raw in anchor.receipts]
+    if not problems:
+        return "its receipt is not in the holder's message log"
+    return None if None in problems else problems[0]
 
 
 # Anchored seqs the log does not have, each with the rows that bound its gap.

@@ -24,7 +24,9 @@ class Anchor:
     receipt_event_id: str
     received_at: datetime
     # That receipt as the holder logged it: what makes the anchor evidence, not a claim.
-    receipt: bytes | None
+    # Event ids are unique per sender only, so other senders' envelopes with the same id may
+    # be logged too: every accepted envelope with that id.
+    receipts: tuple[bytes, ...]
 
 
 async def record(conn: Conn, region: str, seq: int, hash_: bytes, receipt_event_id: str) -> None:
@@ -43,10 +45,12 @@ async def record(conn: Conn, region: str, seq: int, hash_: bytes, receipt_event_
 async def held(conn: Conn, holder: str, region: str) -> list[Anchor]:
     """Every head of `region`'s log that the peer behind `conn` (region `holder`) keeps."""
     rows = await conn.fetch(
-        "SELECT a.seq, a.hash, a.receipt_event_id, a.received_at, m.envelope AS receipt"
+        "SELECT a.seq, a.hash, a.receipt_event_id, a.received_at,"
+        "  array_remove(array_agg(m.envelope), NULL) AS receipts"
         " FROM log_anchors a LEFT JOIN message_log m"
         "  ON m.direction = 'accepted' AND m.event_id = a.receipt_event_id"
-        " WHERE a.region = $1 ORDER BY a.seq",
+        " WHERE a.region = $1"
+        " GROUP BY a.seq, a.hash, a.receipt_event_id, a.received_at ORDER BY a.seq",
         region,
     )
     return [
@@ -57,7 +61,7 @@ async def held(conn: Conn, holder: str, region: str) -> list[Anchor]:
             holder=holder,
             receipt_event_id=r["receipt_event_id"],
             received_at=r["received_at"],
-            receipt=None if r["receipt"] is None else bytes(r["receipt"]),
+            receipts=tuple(bytes(e) for e in r["receipts"]),
         )
         for r in rows
     ]

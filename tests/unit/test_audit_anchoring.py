@@ -3,6 +3,7 @@ sender's log, when an anchor counts as evidence, and when a revoked key taints a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -49,7 +50,7 @@ def _anchor(receipt: Envelope | None, *, seq: int = HEAD.seq, region: str = "440
         holder="350000",
         receipt_event_id=receipt.id if receipt else "gone",
         received_at=NOW,
-        receipt=receipt.to_wire() if receipt else None,
+        receipts=(receipt.to_wire(),) if receipt else (),
     )
 
 
@@ -78,6 +79,11 @@ def test_an_anchor_counts_only_with_the_signed_receipt_stating_it(
     assert backing_problem(_anchor(_withdrawn(fujian)), directory) == (
         "its receipt is not a receipt from 440000"
     )
+    # Another sender's envelope logged under the receipt's id does not hide the real receipt.
+    decoy = _anchor(_withdrawn(fujian))
+    assert backing_problem(decoy, directory) is not None
+    both = replace(decoy, receipts=(*decoy.receipts, receipt.to_wire()))
+    assert backing_problem(both, directory) is None
     forged = receipt.model_copy(update={"data": {**receipt.data, "log_head_seq": HEAD.seq + 1}})
     assert backing_problem(_anchor(forged, seq=HEAD.seq + 1), directory) == (
         "its receipt's signature does not verify"
