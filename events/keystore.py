@@ -11,6 +11,7 @@ Private keys are PKCS#8 PEM, created with mode 0600, optionally passphrase-encry
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,7 +128,7 @@ class KeyStore:
 
     def bootstrap(
         self,
-        regions: dict[str, tuple[str, str | None]],
+        regions: Mapping[str, tuple[str, str | None]],
         *,
         validity: timedelta,
         now: datetime,
