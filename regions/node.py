@@ -211,6 +211,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             dispatch=dispatcher.deliver,
             signer_at=credentials.signer,
             crash=crash,
+            quarantine_raw_bytes=settings.quarantine_raw_bytes,
         )
         relay = OutboxRelay(
             services.pool, producer, resend=policy, crash=crash, region=region, renew=renew_producer

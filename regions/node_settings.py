@@ -47,6 +47,10 @@ class NodeSettings(BaseSettings):
     policies: CasePolicies = CasePolicies()
     # Records larger than this are quarantined unread (the broker's own limit is ~1 MiB).
     max_record_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Quarantine keeps this much of each refused record (its digest and length always), and
+    # `tongban quarantine prune` removes rows older than the retention.
+    quarantine_raw_bytes: int = Field(default=64 * 1024, ge=0)
+    quarantine_retention_days: int = Field(default=90, ge=1)
     # The largest envelope this node's steps may write to its outbox; a larger one fails its
     # step (non-retryable) instead of blocking the outbox. Keep it under the peers'
     # max_record_bytes; the cap leaves the producer's 1 MiB room for key, headers and batch.

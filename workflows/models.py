@@ -145,7 +145,9 @@ class FormalReview(_Model):
 
 
 class SupplementMaterials(_Model):
-    materials: tuple[MaterialRef, ...] = Field(min_length=1)
+    # The window's limit for an application (regions/window.py MAX_MATERIALS), so a 补正's
+    # event stays within the outbox budget too; the API answers 422 before any workflow sees it.
+    materials: tuple[MaterialRef, ...] = Field(min_length=1, max_length=50)
 
 
 class Withdrawal(_Model):
