@@ -134,7 +134,9 @@ async def _redrive(region: str, record_id: int) -> int:
     async with node_services(settings) as services:
         credentials = services.credentials
         verify = verifier_for(
-            region, credentials.verifying_directory, VerifyLimits(max_bytes=settings.max_record_bytes)
+            region,
+            credentials.verifying_directory,
+            VerifyLimits(max_bytes=settings.max_record_bytes),
         )
         async with services.pool.acquire() as conn:
             try:
