@@ -9,9 +9,9 @@ import signal
 import typer
 
 from bench.cli import app as bench_app
+from catalog.cli import app as catalog_app
 from regions.audit_cli import app as audit_app
 from regions.case_cli import app as case_app
-from regions.catalog_cli import app as catalog_app
 from regions.keys_cli import app as keys_app
 from regions.office_cli import app as office_app
 from regions.outbox_cli import app as outbox_app

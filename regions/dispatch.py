@@ -23,13 +23,13 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from catalog.catalog import Catalog, default_catalog
+from catalog.errors import CatalogError
 from events import instruments, tracing
 from events.envelope import Envelope
 from events.inbox import InboxKey
 from events.models import EventType, InboundEvent
 from events.pg import DATABASE_UNAVAILABLE
-from regions.catalog.catalog import Catalog, default_catalog
-from regions.catalog.errors import CatalogError
 from regions.codes import UnknownRegion
 from regions.naming import case_workflow_id, processing_workflow_id, task_queue
 from regions.policies import CasePolicies

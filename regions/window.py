@@ -16,13 +16,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from catalog.catalog import Catalog, default_catalog
+from catalog.errors import ItemMismatch, ModeNotAllowed, SameRegion, UnknownItem
+from catalog.models import ServiceItem
 from events.credentials import RegionCredentials
 from events.models import Applicant, MaterialRef, RegionCode
 from events.sealing import seal
 from events.trust import sealing_key
-from regions.catalog.catalog import Catalog, default_catalog
-from regions.catalog.errors import ItemMismatch, ModeNotAllowed, SameRegion, UnknownItem
-from regions.catalog.models import ServiceItem
 from regions.codes import UnknownRegion
 from regions.naming import intake_workflow_id, task_queue
 from regions.policies import CasePolicies

@@ -12,11 +12,11 @@ import asyncpg
 import uvicorn
 from temporalio.client import Client
 
+from catalog.catalog import Catalog, default_catalog
 from events.credentials import RegionCredentials
 from regions.api.app import create_app
 from regions.api.ports import api_port
 from regions.api.services import ApiServices
-from regions.catalog.catalog import Catalog, default_catalog
 from regions.node_settings import NodeSettings
 from regions.tokens import TokenStore
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import asyncpg
 from temporalio.client import Client
 
+from catalog.catalog import Catalog
 from events.credentials import RegionCredentials
-from regions.catalog.catalog import Catalog
 from regions.policies import CasePolicies
 from regions.tokens import TokenStore
 

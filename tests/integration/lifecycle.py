@@ -12,8 +12,8 @@ from pathlib import Path
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from catalog.catalog import Catalog
 from events.models import MaterialRef
-from regions.catalog.catalog import Catalog
 from regions.naming import intake_workflow_id, processing_workflow_id
 from regions.node import node_services
 from regions.node_settings import NodeSettings

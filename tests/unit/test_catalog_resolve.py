@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from regions.catalog.catalog import Catalog, default_catalog, implied_mode, resolve
-from regions.catalog.errors import (
+from catalog.catalog import Catalog, default_catalog, implied_mode, resolve
+from catalog.errors import (
     InvalidCatalog,
     ItemMismatch,
     ModeNotAllowed,
     SameRegion,
     UnknownItem,
 )
-from regions.catalog.models import CrossRegionMode
+from catalog.models import CrossRegionMode
 from regions.codes import UnknownRegion
 
 HUKOU = "QR-00101-004"  # 夫妻投靠户口迁移: 广东 has v2

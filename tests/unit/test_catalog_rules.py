@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from regions.catalog.models import ServiceItem
-from regions.catalog_cli import app
+from catalog.cli import app
+from catalog.models import ServiceItem
 
 runner = CliRunner()
-SEED = Path(__file__).parents[2] / "regions" / "catalog" / "data"
+SEED = Path(__file__).parents[2] / "catalog" / "data"
 ID_CARD = {"name": "居民身份证", "mandatory": True}
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from regions.catalog.catalog import Catalog, default_catalog, shared_item
-from regions.catalog.models import CrossRegionMode, Provenance
+from catalog.catalog import Catalog, default_catalog, shared_item
+from catalog.models import CrossRegionMode, Provenance
 
 
 def test_seed_catalog_loads_with_at_least_20_items() -> None:

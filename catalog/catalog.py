@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from regions.catalog.errors import (
+from catalog.errors import (
     InvalidCatalog,
     ItemMismatch,
     ModeNotAllowed,
@@ -27,7 +27,7 @@ from regions.catalog.errors import (
     SameRegion,
     UnknownItem,
 )
-from regions.catalog.models import (
+from catalog.models import (
     CatalogFile,
     CrossRegionMode,
     ServiceItem,
@@ -163,7 +163,7 @@ class Catalog:
     @classmethod
     def load(cls, directory: Path | Traversable | None = None) -> Catalog:
         """Read `national.json` and `regions/*.json` from `directory` (default: shipped data)."""
-        root = directory if directory is not None else resources.files("regions.catalog") / "data"
+        root = directory if directory is not None else resources.files("catalog") / "data"
         national = read_catalog_file(root / "national.json")
         regional_dir = root / "regions"
         regional = []

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from regions.catalog.catalog import default_catalog, validate_file
-from regions.catalog.errors import CatalogError, InvalidCatalog, UnknownItem
-from regions.catalog.models import ServiceItem
+from catalog.catalog import default_catalog, validate_file
+from catalog.errors import CatalogError, InvalidCatalog, UnknownItem
+from catalog.models import ServiceItem
 from regions.codes import UnknownRegion
 
 app = typer.Typer(help="The standardized service catalog (五级十五同).", no_args_is_help=True)
