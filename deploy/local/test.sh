@@ -7,5 +7,6 @@ deploy/local/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache  # the layering contracts in pyproject.toml
 .venv/bin/tongban stack up
 .venv/bin/pytest -q "$@"
