@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -28,10 +27,11 @@ from events.inbox import (
     IncomingRecord,
     Stored,
     Verifier,
-    store_incoming,
+    admit,
 )
 from events.pg import DATABASE_UNAVAILABLE
 from events.receipts import SignerAt, needs_receipt
+from events.stores.unit import Stores
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class InboxBridge:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
+        stores: Stores,
         consumer: AIOKafkaConsumer,
         verify: Verifier,
         region: str,
@@ -85,7 +85,7 @@ class InboxBridge:
         crash: CrashPoints = NO_CRASH,
         quarantine_raw_bytes: int = DEFAULT_QUARANTINE_RAW_BYTES,
     ) -> None:
-        self._pool = pool
+        self._stores = stores
         self._consumer = consumer
         self._verify = verify
         self._region = region
@@ -120,7 +120,7 @@ class InboxBridge:
     async def handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         accepted: list[InboxKey] = []
         offsets: dict[TopicPartition, int] = {}
-        async with self._pool.acquire() as conn:
+        async with self._stores.pinned() as stores:
             for tp, messages in batches.items():
                 for message in messages:
                     record = IncomingRecord(
@@ -133,8 +133,8 @@ class InboxBridge:
                     with tracing.consumer_span(
                         record.topic, record.headers, record.partition, record.offset
                     ):
-                        admission = await store_incoming(
-                            conn,
+                        admission = await admit(
+                            stores,
                             record,
                             self._verify,
                             self._region,

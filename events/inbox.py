@@ -23,6 +23,9 @@ from events.models import PROCESSING_ONLY, accepting_region_of
 from events.pg import DATABASE_UNAVAILABLE, Conn
 from events.receipts import SignerAt, accept_receipt, answer, needs_receipt
 from events.rejections import Rejected, RejectReason
+from events.stores.exchange import InboxEntry, InboxKey, QuarantineEntry
+from events.stores.postgres import PostgresStores
+from events.stores.unit import ContentRefused, Stores, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +45,25 @@ class Stored(StrEnum):
     QUARANTINED = "quarantined"
 
 
+__all__ = [
+    "DEFAULT_QUARANTINE_RAW_BYTES",
+    "Admission",
+    "InboxKey",
+    "IncomingRecord",
+    "Stored",
+    "Verifier",
+    "admit",
+    "quarantine",
+    "store_incoming",
+    "store_verified",
+]
+
 Verifier = Callable[[bytes], Envelope]
-# An inbox row's identity: event ids are unique per sender only.
-InboxKey = tuple[str, str]  # (sender region, event id)
 
 # The database refusing this record's content (SQLSTATE class 22, data exceptions, and 23,
 # constraint violations): the record cannot be stored, the database itself is fine.
 _CONTENT_REFUSED: tuple[type[Exception], ...] = (
+    ContentRefused,
     asyncpg.exceptions.DataError,
     asyncpg.exceptions.IntegrityConstraintViolationError,
 )
@@ -72,14 +87,12 @@ def _storable_text(text: str, limit: int) -> str:
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\0")[:limit]
 
 
-async def _check_case_party(conn: Conn, envelope: Envelope, region: str) -> None:
+async def _check_case_party(tx: Transaction, envelope: Envelope, region: str) -> None:
     """At the accepting region, a processing-side event must come from the region the case
     was actually forwarded to, not from any region that knows the case number."""
     if envelope.type not in PROCESSING_ONLY or accepting_region_of(envelope.subject) != region:
         return
-    processing = await conn.fetchval(
-        "SELECT processing_region FROM cases WHERE case_no = $1", envelope.subject
-    )
+    processing = await tx.cases.processing_region(envelope.subject)
     if processing != envelope.senderregion:
         raise Rejected(
             RejectReason.SENDER_NOT_ENTITLED,
@@ -89,7 +102,7 @@ async def _check_case_party(conn: Conn, envelope: Envelope, region: str) -> None
 
 
 async def quarantine(
-    conn: Conn,
+    tx: Transaction,
     record: IncomingRecord,
     rejected: Rejected,
     max_raw_bytes: int = DEFAULT_QUARANTINE_RAW_BYTES,
@@ -101,63 +114,49 @@ async def quarantine(
         [_storable_text(key, 200), value.hex()[:2048]]
         for key, value in record.headers[:_MAX_HEADERS]
     ]
-    await conn.execute(
-        "INSERT INTO quarantine"
-        " (reason, detail, raw, raw_sha256, raw_length, headers, topic, kafka_partition,"
-        "  kafka_offset, claimed_sender)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)"
-        " ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
-        rejected.reason.value,
-        _storable_text(rejected.detail, _MAX_DETAIL_CHARS),
-        record.value[:max_raw_bytes],
-        hashlib.sha256(record.value).digest(),
-        len(record.value),
-        json.dumps(headers),
-        record.topic,
-        record.partition,
-        record.offset,
-        rejected.sender,
+    await tx.quarantine.add(
+        QuarantineEntry(
+            reason=rejected.reason.value,
+            detail=_storable_text(rejected.detail, _MAX_DETAIL_CHARS),
+            raw=record.value[:max_raw_bytes],
+            raw_sha256=hashlib.sha256(record.value).digest(),
+            raw_length=len(record.value),
+            headers_json=json.dumps(headers),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            claimed_sender=rejected.sender,
+        )
     )
 
 
 async def store_verified(
-    conn: Conn, record: IncomingRecord, envelope: Envelope, region: str, signer_at: SignerAt
+    tx: Transaction, record: IncomingRecord, envelope: Envelope, region: str, signer_at: SignerAt
 ) -> Stored:
     """Store a verified envelope once per (sender, event id), answering it with a receipt;
-    the caller holds the transaction. Raises Rejected before writing anything when the case
+    the caller holds the unit of work. Raises Rejected before writing anything when the case
     or receipt checks fail, or when the id was stored before with other bytes."""
     is_receipt = not needs_receipt(envelope.type)
     sender = envelope.senderregion
-    await _check_case_party(conn, envelope, region)
-    if is_receipt and not await conn.fetchval(
-        "SELECT 1 FROM inbox WHERE sender_region = $1 AND event_id = $2", sender, envelope.id
-    ):
-        await accept_receipt(conn, envelope)
-    inserted = await conn.fetchval(
-        "INSERT INTO inbox (event_id, case_no, event_type, sender_region, envelope,"
-        " topic, kafka_partition, kafka_offset, delivered_at, delivery_note, trace_context)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-        "  CASE WHEN $9 THEN now() END, CASE WHEN $9 THEN 'receipt: not dispatched' END, $10)"
-        " ON CONFLICT (sender_region, event_id) DO NOTHING RETURNING true",
-        envelope.id,
-        envelope.subject,
-        envelope.type.value,
-        sender,
-        record.value,
-        record.topic,
-        record.partition,
-        record.offset,
-        is_receipt,
-        tracing.current_context_json(),  # the bridge's consumer span, for the dispatcher
+    await _check_case_party(tx, envelope, region)
+    if is_receipt and await tx.inbox.envelope(sender, envelope.id) is None:
+        await accept_receipt(tx, envelope)
+    inserted = await tx.inbox.add(
+        InboxEntry(
+            event_id=envelope.id,
+            case_no=envelope.subject,
+            event_type=envelope.type.value,
+            sender_region=sender,
+            envelope=record.value,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            trace_context=tracing.current_context_json(),  # the consumer span, for dispatch
+            receipt=is_receipt,
+        )
     )
     if not inserted:
-        stored = bytes(
-            await conn.fetchval(
-                "SELECT envelope FROM inbox WHERE sender_region = $1 AND event_id = $2",
-                sender,
-                envelope.id,
-            )
-        )
+        stored = await tx.inbox.envelope(sender, envelope.id)
         if stored != record.value:
             # Signed by the sender, yet not what it sent under this id before: whatever it
             # is, it must not be taken for the original (nor counted as its duplicate).
@@ -166,26 +165,15 @@ async def store_verified(
                 f"event {envelope.id} from {sender} was stored before with other bytes",
                 sender,
             )
-        await conn.execute(
-            "INSERT INTO inbox_duplicates (sender_region, event_id, count) VALUES ($1, $2, 1)"
-            " ON CONFLICT (sender_region, event_id) DO UPDATE"
-            " SET count = inbox_duplicates.count + 1, last_seen_at = now()",
-            sender,
-            envelope.id,
-        )
+        await tx.inbox.count_duplicate(sender, envelope.id)
         if not is_receipt:
             # The sender resends only when it lost our receipt: send that receipt again.
-            await answer(conn, envelope, stored, region, signer_at)
+            await answer(tx, envelope, stored, region, signer_at)
         return Stored.DUPLICATE
-    await message_log.append(conn, "accepted", envelope.id, record.value)
+    await message_log.append_to(tx.message_log, "accepted", envelope.id, record.value)
     if not is_receipt:
-        rid = await answer(conn, envelope, record.value, region, signer_at)
-        await conn.execute(
-            "UPDATE inbox SET receipt_event_id = $3 WHERE sender_region = $1 AND event_id = $2",
-            sender,
-            envelope.id,
-            rid,
-        )
+        rid = await answer(tx, envelope, record.value, region, signer_at)
+        await tx.inbox.set_receipt(sender, envelope.id, rid)
     return Stored.ACCEPTED
 
 
@@ -195,8 +183,8 @@ def _unstorable(exc: Exception) -> Rejected:
     return Rejected(RejectReason.UNSTORABLE, f"verified, but storing it failed: {what}")
 
 
-async def store_incoming(
-    conn: Conn,
+async def admit(
+    stores: Stores,
     record: IncomingRecord,
     verify: Verifier,
     region: str,
@@ -207,13 +195,13 @@ async def store_incoming(
 
     Only a database that is unavailable makes this raise (the caller reads the batch again);
     whatever the record holds becomes a rejection with a reason."""
-    async with conn.transaction():
+    async with stores.transaction() as tx:
         refusal: Rejected
         try:
             envelope = verify(record.value)
             # A savepoint, so a rejection raised part-way leaves no half-stored event behind.
-            async with conn.transaction():
-                stored = await store_verified(conn, record, envelope, region, signer_at)
+            async with tx.savepoint():
+                stored = await store_verified(tx, record, envelope, region, signer_at)
             return Admission(stored, envelope)
         except Rejected as rejected:
             refusal = rejected
@@ -226,5 +214,18 @@ async def store_incoming(
         except Exception as exc:
             log.exception("inbox %s: storing a verified record failed", region)
             refusal = _unstorable(exc)
-        await quarantine(conn, record, refusal, max_raw_bytes)
+        await quarantine(tx, record, refusal, max_raw_bytes)
         return Admission(Stored.QUARANTINED, rejected=refusal)
+
+
+async def store_incoming(
+    conn: Conn,
+    record: IncomingRecord,
+    verify: Verifier,
+    region: str,
+    signer_at: SignerAt,
+    max_raw_bytes: int = DEFAULT_QUARANTINE_RAW_BYTES,
+) -> Admission:
+    """`admit` on the database behind `conn`; inside a transaction the caller opened there,
+    the record's transaction nests as a savepoint."""
+    return await admit(PostgresStores.on(conn), record, verify, region, signer_at, max_raw_bytes)

@@ -10,11 +10,21 @@ import hashlib
 from dataclasses import dataclass
 
 from events.pg import Conn
+from events.stores.exchange import LogHead, LogRow, MessageLog
+from events.stores.postgres import PostgresMessageLog
+
+__all__ = [
+    "GENESIS",
+    "ChainBreak",
+    "LogHead",
+    "append",
+    "append_to",
+    "chain_hash",
+    "head",
+    "verify_chain",
+]
 
 GENESIS = bytes(32)
-# One chain per database: appends take this transaction-scoped lock so two concurrent
-# transactions cannot both link to the same previous row.
-_APPEND_LOCK = 0x7B_6C_6F_67  # "{log"
 
 
 def chain_hash(prev_hash: bytes, direction: str, event_id: str, envelope: bytes) -> bytes:
@@ -30,44 +40,35 @@ def chain_hash(prev_hash: bytes, direction: str, event_id: str, envelope: bytes)
     return digest.digest()
 
 
-async def append(conn: Conn, direction: str, event_id: str, envelope: bytes) -> None:
-    """Append inside the caller's transaction; a retried step appends nothing twice."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+async def append_to(log: MessageLog, direction: str, event_id: str, envelope: bytes) -> None:
+    """Append inside the caller's unit of work; a retried step appends nothing twice."""
+    await log.lock_tail()
     # Same bytes, same row: event ids are unique per sender only, so two regions' accepted
     # events may share an id and must both be logged.
-    exists = await conn.fetchval(
-        "SELECT 1 FROM message_log WHERE direction = $1 AND event_id = $2"
-        " AND sha256(envelope) = sha256($3::bytea)",
-        direction,
-        event_id,
-        envelope,
-    )
-    if exists:
+    if await log.contains(direction, event_id, envelope):
         return
-    prev = await conn.fetchval("SELECT hash FROM message_log ORDER BY seq DESC LIMIT 1")
-    prev_hash = bytes(prev) if prev is not None else GENESIS
-    await conn.execute(
-        "INSERT INTO message_log (direction, event_id, envelope, prev_hash, hash)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        direction,
-        event_id,
-        envelope,
-        prev_hash,
-        chain_hash(prev_hash, direction, event_id, envelope),
+    last = await log.head()
+    prev_hash = last.hash if last is not None else GENESIS
+    await log.add(
+        LogRow(
+            direction,
+            event_id,
+            envelope,
+            prev_hash,
+            chain_hash(prev_hash, direction, event_id, envelope),
+        )
     )
 
 
-@dataclass(frozen=True)
-class LogHead:
-    seq: int
-    hash: bytes
+async def append(conn: Conn, direction: str, event_id: str, envelope: bytes) -> None:
+    """`append_to` the log of the database behind `conn`, in its open transaction."""
+    await append_to(PostgresMessageLog(conn), direction, event_id, envelope)
 
 
 async def head(conn: Conn) -> LogHead | None:
     """The newest row the caller's transaction sees: committed, or appended by that same
     transaction, so whatever is told about it commits together with the row itself."""
-    row = await conn.fetchrow("SELECT seq, hash FROM message_log ORDER BY seq DESC LIMIT 1")
-    return None if row is None else LogHead(row["seq"], bytes(row["hash"]))
+    return await PostgresMessageLog(conn).head()
 
 
 @dataclass(frozen=True)

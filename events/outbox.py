@@ -10,9 +10,20 @@ from events.envelope import ENVELOPE_VERSION, Envelope, event_id_for, region_sou
 from events.models import EventType
 from events.pg import Conn
 from events.signing import RegionSigner
+from events.stores.exchange import OutboxEntry
+from events.stores.postgres import OUTBOX_CHANNEL, PostgresTransaction
+from events.stores.unit import Transaction
 from events.topics import inbox_topic
 
-OUTBOX_CHANNEL = "tongban_outbox"
+__all__ = [
+    "DEFAULT_ENVELOPE_BUDGET",
+    "OUTBOX_CHANNEL",
+    "EnvelopeTooLarge",
+    "already_enqueued",
+    "enqueue",
+    "enqueue_in",
+    "signed_envelope",
+]
 
 # The largest envelope one event may put in the outbox. Well under the broker's ~1 MiB
 # (message.max.bytes), the producer's max_request_size and the receivers' max_record_bytes, so
@@ -62,34 +73,37 @@ def signed_envelope(
 
 
 async def already_enqueued(conn: Conn, event_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM outbox WHERE event_id = $1", event_id))
+    return await PostgresTransaction(conn).outbox.contains(event_id)
 
 
-async def enqueue(conn: Conn, envelope: Envelope, *, budget: int = DEFAULT_ENVELOPE_BUDGET) -> bool:
-    """Write the envelope in the caller's transaction. False when this event id was written
-    before (a retried step): the first row, with its original bytes, is the one that counts.
+async def enqueue_in(
+    tx: Transaction, envelope: Envelope, *, budget: int = DEFAULT_ENVELOPE_BUDGET
+) -> bool:
+    """Write the envelope and its message-log entry in the caller's unit of work. False when
+    this event id was written before (a retried step): the first row, with its original
+    bytes, is the one that counts.
 
     Raises `EnvelopeTooLarge` (nothing written) when the envelope is over `budget` bytes: one
     record the broker refuses would otherwise sit at the head of the region's outbox."""
     wire = envelope.to_wire()
     if len(wire) > budget:
         raise EnvelopeTooLarge(envelope, len(wire), budget)
-    inserted = await conn.fetchval(
-        "INSERT INTO outbox (event_id, case_no, event_type, recipient_region, topic, envelope,"
-        " trace_context)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING RETURNING true",
-        envelope.id,
-        envelope.subject,
-        envelope.type.value,
-        envelope.recipientregion,
-        inbox_topic(envelope.recipientregion),
-        wire,
+    entry = OutboxEntry(
+        event_id=envelope.id,
+        case_no=envelope.subject,
+        event_type=envelope.type.value,
+        recipient_region=envelope.recipientregion,
+        topic=inbox_topic(envelope.recipientregion),
+        envelope=wire,
         # The sending activity's span: the relay's producer span becomes its child.
-        tracing.current_context_json(),
+        trace_context=tracing.current_context_json(),
     )
-    if not inserted:
+    if not await tx.outbox.add(entry):
         return False
-    await message_log.append(conn, "sent", envelope.id, wire)
-    # Delivered at commit only, so the relay never looks before the row is visible.
-    await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+    await message_log.append_to(tx.message_log, "sent", envelope.id, wire)
     return True
+
+
+async def enqueue(conn: Conn, envelope: Envelope, *, budget: int = DEFAULT_ENVELOPE_BUDGET) -> bool:
+    """`enqueue_in` the transaction open on `conn`."""
+    return await enqueue_in(PostgresTransaction(conn), envelope, budget=budget)

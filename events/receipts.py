@@ -19,13 +19,13 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from events import log_anchors, message_log
+from events import message_log
 from events.envelope import Envelope, event_id_for
 from events.models import EventReceipt, EventType
-from events.outbox import OUTBOX_CHANNEL, enqueue, signed_envelope
-from events.pg import Conn
+from events.outbox import enqueue_in, signed_envelope
 from events.rejections import Rejected, RejectReason
 from events.signing import RegionSigner
+from events.stores.unit import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -70,68 +70,54 @@ def receipt_for(
 
 
 async def answer(
-    conn: Conn, received: Envelope, raw: bytes, own_region: str, signer_at: SignerAt
+    tx: Transaction, received: Envelope, raw: bytes, own_region: str, signer_at: SignerAt
 ) -> str:
     """Write the receipt for `received`, or re-arm it when it was written before.
 
-    Runs in the caller's (inbox) transaction. Re-arming sends the same receipt bytes again:
+    Runs in the caller's (inbox) unit of work. Re-arming sends the same receipt bytes again:
     the receipt row is made unsent, and the relay publishes it like any new row.
     """
     rid = receipt_id(received, own_region)
-    rearmed = await conn.fetchval(
-        "UPDATE outbox SET sent_at = NULL WHERE event_id = $1 RETURNING true", rid
-    )
-    if rearmed:
-        await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+    if await tx.outbox.unsend([rid]):
         return rid
     now = datetime.now(UTC)
     # The head before the receipt's own row: a receipt cannot state its own hash.
-    head = await message_log.head(conn)
-    await enqueue(conn, receipt_for(signer_at(now), received, raw, now, head))
+    head = await tx.message_log.head()
+    await enqueue_in(tx, receipt_for(signer_at(now), received, raw, now, head))
     return rid
 
 
-async def accept_receipt(conn: Conn, receipt: Envelope) -> None:
+async def accept_receipt(tx: Transaction, receipt: Envelope) -> None:
     """Record that a business event this node sent was received intact, or refuse."""
     payload = EventReceipt.model_validate(receipt.data)
-    sent = await conn.fetchrow(
-        "SELECT case_no, event_type, recipient_region, envelope, receipted_at, failed_at"
-        " FROM outbox WHERE event_id = $1 FOR UPDATE",
-        payload.receipted_event_id,
-    )
-    if sent is None or not needs_receipt(EventType(sent["event_type"])):
+    sent = await tx.outbox.sent_event(payload.receipted_event_id)
+    if sent is None or not needs_receipt(EventType(sent.event_type)):
         raise Rejected(
             RejectReason.RECEIPT_UNKNOWN_EVENT,
             f"no business event {payload.receipted_event_id} was sent from here",
         )
-    if sent["recipient_region"] != receipt.senderregion:
+    if sent.recipient_region != receipt.senderregion:
         raise Rejected(
             RejectReason.RECEIPT_MISMATCH,
-            f"event {payload.receipted_event_id} was sent to {sent['recipient_region']},"
+            f"event {payload.receipted_event_id} was sent to {sent.recipient_region},"
             f" not to {receipt.senderregion}",
         )
-    if sent["case_no"] != payload.case_no or payload.case_no != receipt.subject:
+    if sent.case_no != payload.case_no or payload.case_no != receipt.subject:
         raise Rejected(RejectReason.RECEIPT_MISMATCH, "receipt names another case")
-    if record_digest(bytes(sent["envelope"])) != payload.receipted_digest:
+    if record_digest(sent.envelope) != payload.receipted_digest:
         raise Rejected(
             RejectReason.RECEIPT_MISMATCH,
             f"digest does not match what was sent as {payload.receipted_event_id}",
         )
-    if sent["failed_at"] is not None and sent["receipted_at"] is None:
+    if sent.failed and not sent.receipted:
         # The workflow was already told the transfer failed; an operator must reconcile.
         log.warning(
             "receipt for event %s arrived after its delivery was declared failed",
             payload.receipted_event_id,
         )
-    await conn.execute(
-        "UPDATE outbox SET receipted_at = COALESCE(receipted_at, now()),"
-        " receipt_event_id = COALESCE(receipt_event_id, $2) WHERE event_id = $1",
-        payload.receipted_event_id,
-        receipt.id,
-    )
+    await tx.outbox.mark_receipted(payload.receipted_event_id, receipt.id)
     if payload.log_head_seq is not None and payload.log_head_hash is not None:
-        await log_anchors.record(
-            conn,
+        await tx.anchors.record(
             receipt.senderregion,
             payload.log_head_seq,
             bytes.fromhex(payload.log_head_hash),

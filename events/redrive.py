@@ -7,13 +7,14 @@ record is redriven once; if verification still fails nothing changes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from events.envelope import Envelope
 from events.inbox import IncomingRecord, Stored, Verifier, store_verified
 from events.pg import Conn
 from events.receipts import SignerAt, needs_receipt
+from events.stores.postgres import PostgresStores
+from events.stores.unit import Stores
 
 
 class NotRedrivable(Exception):
@@ -30,36 +31,32 @@ class Redriven:
         return self.stored is Stored.ACCEPTED and needs_receipt(self.envelope.type)
 
 
-async def redrive(
-    conn: Conn, quarantine_id: int, verify: Verifier, region: str, signer_at: SignerAt
+async def redrive_in(
+    stores: Stores, quarantine_id: int, verify: Verifier, region: str, signer_at: SignerAt
 ) -> Redriven:
     """Raises Rejected (with the reason it still fails) or NotRedrivable; changes nothing
     then."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT raw, headers, topic, kafka_partition, kafka_offset, redriven_at"
-            " FROM quarantine WHERE id = $1 FOR UPDATE",
-            quarantine_id,
-        )
-        if row is None:
+    async with stores.transaction() as tx:
+        found = await tx.quarantine.take(quarantine_id)
+        if found is None:
             raise NotRedrivable(f"no quarantined record {quarantine_id}")
-        if row["redriven_at"] is not None:
-            raise NotRedrivable(f"record {quarantine_id} was redriven at {row['redriven_at']}")
-        headers = row["headers"]
-        if isinstance(headers, str):  # a connection without the JSON codec
-            headers = json.loads(headers)
+        if found.redriven_at is not None:
+            raise NotRedrivable(f"record {quarantine_id} was redriven at {found.redriven_at}")
         record = IncomingRecord(
-            topic=row["topic"],
-            partition=row["kafka_partition"],
-            offset=row["kafka_offset"],
-            value=bytes(row["raw"]),
-            headers=tuple((key, bytes.fromhex(value)) for key, value in headers),
+            topic=found.topic,
+            partition=found.partition,
+            offset=found.offset,
+            value=found.raw,
+            headers=tuple((key, bytes.fromhex(value)) for key, value in found.headers),
         )
         envelope = verify(record.value)
-        stored = await store_verified(conn, record, envelope, region, signer_at)
-        await conn.execute(
-            "UPDATE quarantine SET redriven_at = now(), redrive_note = $2 WHERE id = $1",
-            quarantine_id,
-            f"{stored.value} as event {envelope.id}",
-        )
+        stored = await store_verified(tx, record, envelope, region, signer_at)
+        await tx.quarantine.mark_redriven(quarantine_id, f"{stored.value} as event {envelope.id}")
     return Redriven(stored, envelope)
+
+
+async def redrive(
+    conn: Conn, quarantine_id: int, verify: Verifier, region: str, signer_at: SignerAt
+) -> Redriven:
+    """`redrive_in` the database behind `conn`."""
+    return await redrive_in(PostgresStores.on(conn), quarantine_id, verify, region, signer_at)

@@ -19,7 +19,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     KafkaError,
@@ -35,9 +34,10 @@ from events import instruments, tracing
 from events.backoff import Backoff
 from events.crash import NO_CRASH, RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, CrashPoints
 from events.models import EventType
-from events.outbox import OUTBOX_CHANNEL
-from events.pg import DATABASE_UNAVAILABLE, Conn
+from events.pg import DATABASE_UNAVAILABLE
 from events.resend_policy import ResendPolicy
+from events.stores.exchange import PendingSend, ResendSchedule
+from events.stores.unit import Stores, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class RelayStats:
 
 @dataclass(frozen=True)
 class _Parked:
-    row: asyncpg.Record
+    row: PendingSend
     detail: str
 
 
@@ -76,7 +76,7 @@ RenewProducer = Callable[[AIOKafkaProducer], Awaitable[AIOKafkaProducer]]
 class OutboxRelay:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        stores: Stores,
         producer: AIOKafkaProducer,
         *,
         batch_size: int = 200,
@@ -86,7 +86,7 @@ class OutboxRelay:
         region: str = "",
         renew: RenewProducer | None = None,
     ) -> None:
-        self._pool = pool
+        self._stores = stores
         self._producer = producer
         self._renew = renew
         self._batch_size = batch_size
@@ -101,37 +101,27 @@ class OutboxRelay:
     def producer(self) -> AIOKafkaProducer:
         return self._producer
 
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
-
     async def publish_batch(self) -> int:
         """Publish the next rows; returns how many were settled (sent or parked)."""
         parked: list[_Parked] = []
         failure: BaseException | None = None
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT event_id, case_no, event_type, recipient_region, topic, envelope,"
-                " trace_context, attempts, octet_length(envelope) AS size,"
-                " extract(epoch FROM now() - created_at)::float8 AS lag_s FROM outbox"
-                " WHERE sent_at IS NULL AND parked_at IS NULL"
-                " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
-                self._batch_size,
-            )
+        async with self._stores.transaction() as tx:
+            rows = await tx.outbox.take_unsent(self._batch_size)
             if not rows:
                 return 0
-            business = any(r["event_type"] != EventType.RECEIPT.value for r in rows)
+            business = any(r.event_type != EventType.RECEIPT.value for r in rows)
             if business:
                 self._crash.hit(RELAY_BEFORE_PUBLISH)
             # send() only enqueues into the producer's batch; awaiting all the futures
             # afterwards keeps per-partition order and lets the batch go out together.
-            pending: list[tuple[asyncpg.Record, asyncio.Future[object]]] = []
+            pending: list[tuple[PendingSend, asyncio.Future[object]]] = []
             for row in rows:
                 try:
                     pending.append((row, await self._send(row)))
                 except TOO_LARGE as exc:
                     parked.append(_Parked(row, f"the producer refused it: {exc}"))
             outcomes = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
-            sent: list[asyncpg.Record] = []
+            sent: list[PendingSend] = []
             for (row, _), outcome in zip(pending, outcomes, strict=True):
                 if isinstance(outcome, TOO_LARGE):
                     parked.append(_Parked(row, f"the broker refused it ({type(outcome).__name__})"))
@@ -141,82 +131,64 @@ class OutboxRelay:
                     sent.append(row)
             if business and sent:
                 self._crash.hit(RELAY_AFTER_PUBLISH)
-            await self._park(conn, parked)
+            await self._park(tx, parked)
             # Any other failure leaves every unparked row unsent, to be published again
             # (as before parking existed); only the parking commits.
             if failure is None:
-                await self._mark_sent(conn, sent)
+                await self._mark_sent(tx, sent)
         for entry in parked:
             self._alarm(entry)
         if failure is not None:
             raise failure
         self.stats.published += len(sent)
         for row in sent:
-            instruments.record_published(
-                self._region, row["event_type"], row["attempts"], row["lag_s"]
-            )
+            instruments.record_published(self._region, row.event_type, row.attempts, row.lag_s)
         return len(rows)
 
-    async def _send(self, row: asyncpg.Record) -> asyncio.Future[object]:
+    async def _send(self, row: PendingSend) -> asyncio.Future[object]:
         # Trace context travels in headers, outside the signed bytes.
         with tracing.producer_span(
-            row["topic"], row["event_id"], row["event_type"], row["trace_context"]
+            row.topic, row.event_id, row.event_type, row.trace_context
         ) as headers:
             future: asyncio.Future[object] = await self._producer.send(
-                row["topic"],
-                value=bytes(row["envelope"]),
-                key=row["case_no"].encode(),
-                headers=headers,
+                row.topic, value=row.envelope, key=row.case_no.encode(), headers=headers
             )
             return future
 
-    async def _mark_sent(self, conn: Conn, sent: list[asyncpg.Record]) -> None:
-        # A business event now waits for its receipt: the resender looks again at
-        # next_attempt_at, which backs off with each send. Receipts wait for nothing.
+    async def _mark_sent(self, tx: Transaction, sent: list[PendingSend]) -> None:
+        # A business event now waits for its receipt: the resender looks again when its
+        # wait, which backs off with each send, is over. Receipts wait for nothing.
         if not sent:
             return
         policy = self._resend
-        await conn.execute(
-            "UPDATE outbox SET sent_at = now(), attempts = attempts + 1,"
-            " next_attempt_at = CASE WHEN event_type = $2 THEN NULL ELSE now()"
-            "  + make_interval(secs => LEAST($3 * power($4, attempts), $5)) END"
-            " WHERE event_id = ANY($1::text[])",
-            [row["event_id"] for row in sent],
-            EventType.RECEIPT.value,
-            policy.receipt_timeout.total_seconds(),
-            policy.backoff,
-            policy.max_wait.total_seconds(),
+        schedule = ResendSchedule(
+            first_wait_s=policy.receipt_timeout.total_seconds(),
+            backoff=policy.backoff,
+            max_wait_s=policy.max_wait.total_seconds(),
         )
+        await tx.outbox.mark_sent([row.event_id for row in sent], EventType.RECEIPT.value, schedule)
 
-    async def _park(self, conn: Conn, parked: list[_Parked]) -> None:
+    async def _park(self, tx: Transaction, parked: list[_Parked]) -> None:
         # A parked business event will never be receipted: marked failed too, the resender
         # tells the case workflow at once (A compensates a forwarded case) instead of the
         # case waiting out its answer deadline. Receipts have no workflow waiting on them.
         for entry in parked:
-            await conn.execute(
-                "UPDATE outbox SET parked_at = now(), park_reason = $2, park_detail = $3,"
-                " failed_at = CASE WHEN event_type = $4 THEN failed_at ELSE now() END,"
-                " failure_reason = CASE WHEN event_type = $4 THEN failure_reason"
-                "  ELSE 'parked: ' || $3 END"
-                " WHERE event_id = $1",
-                entry.row["event_id"],
-                PARK_TOO_LARGE,
-                entry.detail,
-                EventType.RECEIPT.value,
+            await tx.outbox.park(
+                entry.row.event_id, PARK_TOO_LARGE, entry.detail, EventType.RECEIPT.value
             )
 
     def _alarm(self, entry: _Parked) -> None:
         row = entry.row
         self.stats.parked += 1
-        instruments.record_parked(self._region, row["event_type"], PARK_TOO_LARGE)
+        instruments.record_parked(self._region, row.event_type, PARK_TOO_LARGE)
         # Ids, types, region codes and sizes only: never anything from the payload.
         log.error(
             "ALARM outbox record parked: %s event %s to %s is %d bytes, %s;"
             " the rest of the outbox goes on (tongban outbox parked --region %s)",
-            row["event_type"],
-            row["event_id"],
-            row["recipient_region"],
-            row["size"],
+            row.event_type,
+            row.event_id,
+            row.recipient_region,
+            row.size,
             entry.detail,
             self._region or "<region>",
         )
@@ -242,16 +214,11 @@ class OutboxRelay:
                 backoff.reset()
 
     async def _serve(self) -> None:
-        """Publish until something fails, woken by NOTIFY on a connection of its own (taken
-        anew after a failure: a restarted database closes it)."""
-        async with self._pool.acquire() as listener:
-            await listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
-            try:
-                while True:
-                    self._wake.clear()
-                    if await self.publish_batch() == 0:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), self._idle_poll)
-            finally:
-                with contextlib.suppress(*DATABASE_UNAVAILABLE):
-                    await listener.remove_listener(OUTBOX_CHANNEL, self._on_notify)
+        """Publish until something fails, woken by each commit that gives it rows (the
+        wake-ups are taken anew after a failure: a restarted database drops them)."""
+        async with self._stores.outbox_wakeups(self._wake.set):
+            while True:
+                self._wake.clear()
+                if await self.publish_batch() == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._idle_poll)

@@ -14,14 +14,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import asyncpg
 from opentelemetry import metrics
 from temporalio.service import RPCError
 
 from events.models import DeliveryFailure, EventType
-from events.outbox import OUTBOX_CHANNEL
 from events.pg import DATABASE_UNAVAILABLE
 from events.resend_policy import ResendPolicy
+from events.stores.exchange import DueResend
+from events.stores.unit import Stores
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,13 @@ class Resender:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
+        stores: Stores,
         region: str,
         policy: ResendPolicy,
         notify: FailureNotifier,
         meter: metrics.Meter | None = None,
     ) -> None:
-        self._pool = pool
+        self._stores = stores
         self._region = region
         self._policy = policy
         self._notify = notify
@@ -64,28 +64,15 @@ class Resender:
         )
 
     async def scan(self) -> ScanResult:
-        async with self._pool.acquire() as conn, conn.transaction():
-            due = await conn.fetch(
-                "SELECT event_id, event_type, recipient_region, attempts FROM outbox"
-                " WHERE receipted_at IS NULL AND failed_at IS NULL AND sent_at IS NOT NULL"
-                " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 200"
-                " FOR UPDATE SKIP LOCKED"
-            )
-            exhausted = [r for r in due if r["attempts"] >= self._policy.max_attempts]
-            retry = [r["event_id"] for r in due if r["attempts"] < self._policy.max_attempts]
+        async with self._stores.transaction() as tx:
+            due = await tx.outbox.due_for_resend(200)
+            exhausted = [r for r in due if r.attempts >= self._policy.max_attempts]
+            retry = [r.event_id for r in due if r.attempts < self._policy.max_attempts]
             if retry:
                 # Unsent again: the relay publishes the same bytes with the same event id.
-                await conn.execute(
-                    "UPDATE outbox SET sent_at = NULL WHERE event_id = ANY($1::text[])", retry
-                )
-                await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+                await tx.outbox.unsend(retry)
             if exhausted:
-                await conn.execute(
-                    "UPDATE outbox SET failed_at = now(),"
-                    " failure_reason = 'no receipt after ' || attempts || ' attempts'"
-                    " WHERE event_id = ANY($1::text[])",
-                    [r["event_id"] for r in exhausted],
-                )
+                await tx.outbox.mark_exhausted([r.event_id for r in exhausted])
         if retry:
             self._resent_counter.add(len(retry), {"region": self._region})
         for row in exhausted:
@@ -93,45 +80,38 @@ class Resender:
         notified = await self._notify_failures()
         return ScanResult(resent=len(retry), failed=len(exhausted), notified=notified)
 
-    def _alarm(self, row: asyncpg.Record) -> None:
+    def _alarm(self, row: DueResend) -> None:
         # Ids, types and region codes only: never anything from the payload.
         log.warning(
             "ALARM delivery failed: %s event %s to %s had no receipt after %d attempts",
-            row["event_type"],
-            row["event_id"],
-            row["recipient_region"],
-            row["attempts"],
+            row.event_type,
+            row.event_id,
+            row.recipient_region,
+            row.attempts,
         )
         self._failed_counter.add(
             1,
             {
                 "region": self._region,
-                "recipient": row["recipient_region"],
-                "event_type": row["event_type"],
+                "recipient": row.recipient_region,
+                "event_type": row.event_type,
             },
         )
 
     async def _notify_failures(self) -> int:
-        rows = await self._pool.fetch(
-            "SELECT event_id, case_no, event_type, recipient_region, attempts, failure_reason"
-            " FROM outbox WHERE failed_at IS NOT NULL AND failure_signalled_at IS NULL"
-            " ORDER BY failed_at LIMIT 100"
-        )
+        async with self._stores.transaction() as tx:
+            rows = await tx.outbox.failures_to_signal(100)
         for row in rows:
             failure = DeliveryFailure(
-                event_id=row["event_id"],
-                event_type=EventType(row["event_type"]),
-                recipient_region=row["recipient_region"],
-                attempts=row["attempts"],
-                reason=row["failure_reason"],
+                event_id=row.event_id,
+                event_type=EventType(row.event_type),
+                recipient_region=row.recipient_region,
+                attempts=row.attempts,
+                reason=row.failure_reason,
             )
-            note = await self._notify(row["case_no"], failure)
-            await self._pool.execute(
-                "UPDATE outbox SET failure_signalled_at = now(), failure_note = $2"
-                " WHERE event_id = $1",
-                row["event_id"],
-                note,
-            )
+            note = await self._notify(row.case_no, failure)
+            async with self._stores.transaction() as tx:
+                await tx.outbox.mark_failure_signalled(row.event_id, note)
         return len(rows)
 
     async def run(self) -> None:

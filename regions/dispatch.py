@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 
-import asyncpg
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
@@ -27,9 +26,10 @@ from catalog.catalog import Catalog, default_catalog
 from catalog.errors import CatalogError
 from events import instruments, tracing
 from events.envelope import Envelope
-from events.inbox import InboxKey
 from events.models import EventType, InboundEvent
 from events.pg import DATABASE_UNAVAILABLE
+from events.stores.exchange import InboxKey, PendingDelivery
+from events.stores.unit import Stores
 from regions.codes import UnknownRegion
 from regions.naming import case_workflow_id, processing_workflow_id, task_queue
 from regions.policies import CasePolicies
@@ -61,13 +61,13 @@ class InboxDispatcher:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
+        stores: Stores,
         client: Client,
         region: str,
         policies: CasePolicies,
         catalog: Catalog | None = None,
     ) -> None:
-        self._pool = pool
+        self._stores = stores
         self._client = client
         self._region = region
         self._policies = policies
@@ -97,50 +97,34 @@ class InboxDispatcher:
 
     async def deliver(self, keys: list[InboxKey]) -> None:
         try:
-            rows = await self._pool.fetch(
-                "SELECT sender_region, event_id, case_no, event_type, envelope, trace_context"
-                " FROM inbox WHERE (sender_region, event_id) IN"
-                "  (SELECT * FROM unnest($1::text[], $2::text[]))"
-                " AND delivered_at IS NULL AND undeliverable_at IS NULL ORDER BY received_at",
-                [sender for sender, _ in keys],
-                [event_id for _, event_id in keys],
-            )
+            async with self._stores.transaction() as tx:
+                rows = await tx.inbox.undelivered(keys)
         except DATABASE_UNAVAILABLE as exc:
             # The rows are stored (the bridge committed them): the sweeper delivers them.
             log.warning("inbox %s: delivery deferred to the sweeper: %s", self._region, exc)
             return
         # Cases are independent: their events go out concurrently, each case's in order.
-        by_case: dict[str, list[asyncpg.Record]] = {}
+        by_case: dict[str, list[PendingDelivery]] = {}
         for row in rows:
-            by_case.setdefault(row["case_no"], []).append(row)
+            by_case.setdefault(row.case_no, []).append(row)
         await asyncio.gather(*(self._deliver_in_order(case_rows) for case_rows in by_case.values()))
 
-    async def _mark(self, row: asyncpg.Record, column: str, note: str | None) -> None:
-        await self._pool.execute(
-            f"UPDATE inbox SET {column} = now(), delivery_note = $3"
-            " WHERE sender_region = $1 AND event_id = $2",
-            row["sender_region"],
-            row["event_id"],
-            note,
-        )
-
-    async def _deliver_in_order(self, rows: list[asyncpg.Record]) -> None:
+    async def _deliver_in_order(self, rows: list[PendingDelivery]) -> None:
         for row in rows:
             try:
                 # Inside the bridge's consumer span context: the workflow joins the trace.
-                with tracing.dispatch_span(
-                    row["trace_context"], row["event_id"], row["event_type"]
-                ):
-                    envelope = Envelope.model_validate_json(bytes(row["envelope"]))
+                with tracing.dispatch_span(row.trace_context, row.event_id, row.event_type):
+                    envelope = Envelope.model_validate_json(row.envelope)
                     note = await self._deliver_one(envelope)
-                await self._mark(row, "delivered_at", note)
+                async with self._stores.transaction() as tx:
+                    await tx.inbox.mark_delivered(row.key, note)
             except _TRANSIENT as exc:
                 # Temporal or the database is unreachable: this case's remaining events stay
                 # undelivered, in order, for the sweeper; other cases are not held up.
                 log.warning(
                     "inbox %s: delivery of %s deferred to the sweeper: %s",
                     self._region,
-                    row["event_id"],
+                    row.event_id,
                     exc,
                 )
                 return
@@ -148,23 +132,20 @@ class InboxDispatcher:
                 # Not an outage: this row will never be delivered as it is. Retrying it every
                 # sweep would hide it; it is marked for operators instead, and the case's
                 # later events still go.
-                log.exception("inbox %s: event %s is undeliverable", self._region, row["event_id"])
+                log.exception("inbox %s: event %s is undeliverable", self._region, row.event_id)
                 instruments.events_undeliverable.add(1, {"region": self._region})
                 with contextlib.suppress(*DATABASE_UNAVAILABLE):
-                    await self._mark(
-                        row, "undeliverable_at", f"undeliverable: {type(exc).__name__}"
-                    )
+                    async with self._stores.transaction() as tx:
+                        await tx.inbox.mark_undeliverable(
+                            row.key, f"undeliverable: {type(exc).__name__}"
+                        )
 
     async def sweep(self, older_than_seconds: float = 5.0) -> int:
         """Deliver rows a crash left undelivered. Returns how many were found."""
-        found = await self._pool.fetch(
-            "SELECT sender_region, event_id FROM inbox"
-            " WHERE delivered_at IS NULL AND undeliverable_at IS NULL"
-            " AND received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT 500",
-            older_than_seconds,
-        )
+        async with self._stores.transaction() as tx:
+            found = await tx.inbox.stale_undelivered(older_than_seconds, 500)
         if found:
-            await self.deliver([(r["sender_region"], r["event_id"]) for r in found])
+            await self.deliver(found)
         return len(found)
 
     async def run_sweeper(self, interval_seconds: float = 5.0) -> None:

@@ -37,6 +37,7 @@ from events.keystore import KeyStore
 from events.relay import OutboxRelay
 from events.resend import Resender
 from events.resend_policy import ResendPolicy
+from events.stores.postgres import PostgresStores
 from events.topics import consumer_group, inbox_topic
 from events.verify import VerifyLimits, verifier_for
 from regions.api.server import api_task, node_catalog
@@ -115,10 +116,14 @@ class NodeServices:
     client: Client
     credentials: RegionCredentials
 
+    @property
+    def stores(self) -> PostgresStores:
+        return PostgresStores(self.pool)
+
 
 def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispatcher:
     return InboxDispatcher(
-        pool=services.pool,
+        stores=services.stores,
         client=services.client,
         region=settings.region,
         policies=settings.policies,
@@ -204,7 +209,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
         await consumer.start()
         dispatcher = dispatcher_for(settings, services)
         bridge = InboxBridge(
-            pool=services.pool,
+            stores=services.stores,
             consumer=consumer,
             verify=verify,
             region=region,
@@ -214,10 +219,15 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
             quarantine_raw_bytes=settings.quarantine_raw_bytes,
         )
         relay = OutboxRelay(
-            services.pool, producer, resend=policy, crash=crash, region=region, renew=renew_producer
+            services.stores,
+            producer,
+            resend=policy,
+            crash=crash,
+            region=region,
+            renew=renew_producer,
         )
         resender = Resender(
-            pool=services.pool,
+            stores=services.stores,
             region=region,
             policy=policy,
             notify=WorkflowFailureNotifier(services.client, region),

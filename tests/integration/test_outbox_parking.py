@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 
 from events.models import EventType
 from events.relay import PARK_TOO_LARGE, OutboxRelay
+from events.stores.postgres import PostgresStores
 from events.topics import inbox_topic
 from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import processing_workflow_id
@@ -255,7 +256,9 @@ async def test_a_record_the_broker_refuses_is_parked_and_the_rest_is_published(
         pool = await asyncpg.create_pool(scratch, min_size=1, max_size=3)
         first = producer()
         await first.start()
-        relay = OutboxRelay(pool, first, region="scratch", renew=renew, idle_poll_seconds=0.2)
+        relay = OutboxRelay(
+            PostgresStores(pool), first, region="scratch", renew=renew, idle_poll_seconds=0.2
+        )
         running = asyncio.create_task(relay.run())
         try:
 
