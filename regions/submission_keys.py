@@ -14,13 +14,14 @@ the table confirm a guess, which the sealed column exists to prevent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
 from events.credentials import RegionCredentials
 from events.models import Applicant, MaterialRef, SealedBox
 from events.sealing import open_box
+from events.stores.cases import CaseRecord
+from events.stores.postgres import PostgresCaseStore
 
 RULE = "idempotency_key_reused"
 
@@ -55,18 +56,15 @@ class SubmissionKeyReused(Exception):
         self.case_no = case_no
 
 
-def _recorded(row: asyncpg.Record, credentials: RegionCredentials) -> RecordedApplication:
-    box = SealedBox.model_validate(row["applicant_sealed"])
-    plain = open_box(
-        box, case_no=row["case_no"], private_key=credentials.own_sealing_key(box.key_id)
-    )
-    materials: list[Any] = row["materials"]
+def _recorded(case: CaseRecord, credentials: RegionCredentials) -> RecordedApplication:
+    box = SealedBox.model_validate(case.applicant_sealed)
+    plain = open_box(box, case_no=case.case_no, private_key=credentials.own_sealing_key(box.key_id))
     return RecordedApplication(
-        item_code=row["item_code"],
-        processing_region=row["processing_region"],
+        item_code=case.item_code,
+        processing_region=case.processing_region,
         applicant=Applicant.model_validate_json(plain),
-        materials=tuple(MaterialRef.model_validate(m) for m in materials),
-        fee_fen=row["fee_fen"],
+        materials=tuple(MaterialRef.model_validate(m) for m in case.materials),
+        fee_fen=case.fee_fen,
     )
 
 
@@ -78,17 +76,11 @@ async def case_of_submission(
 ) -> str | None:
     """The case this window's key created, if any; `SubmissionKeyReused` if that case was
     created for another application."""
-    row = await pool.fetchrow(
-        "SELECT case_no, item_code, processing_region, applicant_sealed, materials, fee_fen"
-        " FROM cases WHERE origin_region = $1 AND submission_window = $2"
-        " AND submission_key = $3",
-        credentials.region,
-        submission.window,
-        submission.key,
+    case = await PostgresCaseStore(pool).by_submission(
+        credentials.region, submission.window, submission.key
     )
-    if row is None:
+    if case is None:
         return None
-    if _recorded(row, credentials) != application:
-        raise SubmissionKeyReused(row["case_no"])
-    case_no: str = row["case_no"]
-    return case_no
+    if _recorded(case, credentials) != application:
+        raise SubmissionKeyReused(case.case_no)
+    return case.case_no

@@ -22,6 +22,8 @@ from catalog.models import ServiceItem
 from events.credentials import RegionCredentials
 from events.models import Applicant, MaterialRef, RegionCode
 from events.sealing import seal
+from events.stores.cases import NewCase
+from events.stores.postgres import PostgresCaseStore
 from events.trust import sealing_key
 from regions.codes import UnknownRegion
 from regions.naming import intake_workflow_id, task_queue
@@ -234,21 +236,21 @@ async def submit_case(
         key_id=key_id,
         recipient_public=own_key,
     )
-    inserted = await pool.fetchval(
-        "INSERT INTO cases (case_no, role, item_code, item_version, origin_region,"
-        " processing_region, status, applicant_sealed, materials, fee_fen, submission_window,"
-        " submission_key) VALUES ($1, 'origin', $2, $3, $4, $5, 'received', $6, $7, $8, $9, $10)"
-        " ON CONFLICT DO NOTHING RETURNING true",
-        case_no,
-        item.code,
-        item.version,
-        region,
-        application.processing_region,
-        box.model_dump(mode="json"),
-        [m.model_dump(mode="json") for m in application.materials],
-        application.fee_fen,
-        submission.window if submission else None,
-        submission.key if submission else None,
+    cases = PostgresCaseStore(pool)
+    inserted = await cases.add(
+        NewCase(
+            case_no=case_no,
+            role="origin",
+            item_code=item.code,
+            item_version=item.version,
+            origin_region=region,
+            processing_region=application.processing_region,
+            applicant_sealed=box.model_dump(mode="json"),
+            materials=[m.model_dump(mode="json") for m in application.materials],
+            fee_fen=application.fee_fen,
+            submission_window=submission.window if submission else None,
+            submission_key=submission.key if submission else None,
+        )
     )
     if not inserted and submission is not None:
         # The same key raced us in from a second request: that request's case is the one,
@@ -290,7 +292,5 @@ async def submit_case(
         # With a submission key the row stays: the window retries with the key and the retry
         # starts the workflow (which may even have started already, its answer lost).
         if inserted and submission is None:
-            await pool.execute(
-                "DELETE FROM cases WHERE case_no = $1 AND status = 'received'", case_no
-            )
+            await cases.discard_unstarted(case_no)
         raise

@@ -1,8 +1,6 @@
-"""Reading a region's cases: its `cases` table, its workflows' progress, the masked name."""
+"""Reading a region's cases: its case store, its workflows' progress, the masked name."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import asyncpg
 from temporalio.client import Client
@@ -11,14 +9,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from events.credentials import RegionCredentials
 from events.models import Applicant, SealedBox
 from events.sealing import SealError, open_box
+from events.stores.cases import CaseRecord
+from events.stores.postgres import PostgresCaseStore
 from regions.api.models import CasePage, CaseSummary, CaseView
 from regions.naming import intake_workflow_id, processing_workflow_id
 from workflows.models import CaseProgress
-
-_COLUMNS = (
-    "case_no, role, item_code, item_version, origin_region, processing_region, status,"
-    " created_at, updated_at"
-)
 
 
 class CaseNotFound(Exception):
@@ -27,39 +22,32 @@ class CaseNotFound(Exception):
         self.case_no = case_no
 
 
-def _summary(row: asyncpg.Record) -> CaseSummary:
+def _summary(case: CaseRecord) -> CaseSummary:
     return CaseSummary(
-        case_no=row["case_no"],
-        side=row["role"],
-        item_code=row["item_code"],
-        item_version=row["item_version"],
-        origin_region=row["origin_region"],
-        processing_region=row["processing_region"],
-        status=row["status"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        case_no=case.case_no,
+        side=case.role,
+        item_code=case.item_code,
+        item_version=case.item_version,
+        origin_region=case.origin_region,
+        processing_region=case.processing_region,
+        status=case.status,
+        created_at=case.created_at,
+        updated_at=case.updated_at,
     )
 
 
 async def case_summary(pool: asyncpg.Pool, case_no: str) -> CaseSummary:
-    row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM cases WHERE case_no = $1", case_no)
-    if row is None:
+    case = await PostgresCaseStore(pool).get(case_no)
+    if case is None:
         raise CaseNotFound(case_no)
-    return _summary(row)
+    return _summary(case)
 
 
 async def list_cases(pool: asyncpg.Pool, status: str | None, limit: int, offset: int) -> CasePage:
-    where, args = ("WHERE status = $1", [status]) if status else ("", [])
-    n = len(args)
-    total = await pool.fetchval(f"SELECT count(*) FROM cases {where}", *args)
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM cases {where} ORDER BY created_at DESC, case_no"
-        f" LIMIT ${n + 1} OFFSET ${n + 2}",
-        *args,
-        limit,
-        offset,
+    cases, total = await PostgresCaseStore(pool).page(status, limit, offset)
+    return CasePage(
+        items=tuple(_summary(c) for c in cases), total=total, limit=limit, offset=offset
     )
-    return CasePage(items=tuple(_summary(r) for r in rows), total=total, limit=limit, offset=offset)
 
 
 def mask_name(name: str) -> str:
@@ -70,12 +58,10 @@ def mask_name(name: str) -> str:
 async def masked_applicant(
     pool: asyncpg.Pool, credentials: RegionCredentials, case_no: str
 ) -> str | None:
-    sealed: Any = await pool.fetchval(
-        "SELECT applicant_sealed FROM cases WHERE case_no = $1", case_no
-    )
-    if sealed is None:
+    case = await PostgresCaseStore(pool).get(case_no)
+    if case is None:
         return None
-    box = SealedBox.model_validate(sealed)
+    box = SealedBox.model_validate(case.applicant_sealed)
     if box.recipient != credentials.region:
         return None  # sealed for another region: this one cannot and must not read it
     try:

@@ -16,6 +16,8 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from events.pg import DATABASE_UNAVAILABLE
+from events.stores.postgres import PostgresStores
+from events.stores.unit import Stores
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +29,11 @@ class Snapshot:
     oldest_unsent_s: float = 0.0
 
 
-async def read_snapshot(conn: asyncpg.Connection | asyncpg.Pool) -> Snapshot:
-    rows = await conn.fetch("SELECT role, status, count(*) AS n FROM cases GROUP BY role, status")
-    backlog = await conn.fetchrow(
-        "SELECT count(*) AS n,"
-        " COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest"
-        " FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL"
-    )
-    return Snapshot(
-        cases={(r["role"], r["status"]): r["n"] for r in rows},
-        unsent=backlog["n"] if backlog else 0,
-        oldest_unsent_s=backlog["oldest"] if backlog else 0.0,
-    )
+async def read_snapshot(stores: Stores) -> Snapshot:
+    async with stores.transaction() as tx:
+        cases = await tx.cases.count_by_role_and_status()
+        unsent, oldest = await tx.outbox.backlog()
+    return Snapshot(cases=cases, unsent=unsent, oldest_unsent_s=oldest)
 
 
 class RegionGauges:
@@ -74,7 +69,7 @@ class RegionGauges:
         return [Observation(self.snapshot.oldest_unsent_s, {"region": self._region})]
 
     async def refresh(self) -> None:
-        self.snapshot = await read_snapshot(self._pool)
+        self.snapshot = await read_snapshot(PostgresStores(self._pool))
 
     async def run(self) -> None:
         while True:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
+from events.stores.postgres import PostgresCaseStore
 from regions.operators.endpoints import RegionEndpoint
 from regions.operators.load import connect
 from workflows.search import (
@@ -111,13 +112,7 @@ async def list_cases(
                         last_change=None,
                     )
                 )
-            changed = {
-                r["case_no"]: r["updated_at"]
-                for r in await region.conn.fetch(
-                    "SELECT case_no, updated_at FROM cases WHERE case_no = ANY($1::text[])",
-                    [r.case_no for r in rows],
-                )
-            }
+            changed = await PostgresCaseStore(region.conn).last_changes([r.case_no for r in rows])
             found += [r.model_copy(update={"last_change": changed.get(r.case_no)}) for r in rows]
     if case_filter.stuck_hours is not None:
         cutoff = datetime.now(UTC) - timedelta(hours=case_filter.stuck_hours)

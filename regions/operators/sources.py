@@ -14,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from events.envelope import Envelope
 from events.signing import signature_valid
+from events.stores.postgres import PostgresCaseStore
 from events.tracing import trace_id_of
 from events.trust import TrustDirectory, signing_key_any_time
 from regions.naming import intake_workflow_id, processing_workflow_id
@@ -121,7 +122,7 @@ async def region_records(
     directory: TrustDirectory,
 ) -> RegionRecords:
     workflow_id = (intake_workflow_id if role == "origin" else processing_workflow_id)(case_no)
-    row = await conn.fetchrow("SELECT item_code, status FROM cases WHERE case_no = $1", case_no)
+    case = await PostgresCaseStore(conn).get(case_no)
     effects = await conn.fetch(
         "SELECT key, effect, amount_fen, detail, done_at FROM case_effects"
         " WHERE case_no = $1 ORDER BY done_at",
@@ -135,8 +136,8 @@ async def region_records(
         updates=await _updates(client, workflow_id),
         envelopes=await _envelopes(conn, region, case_no, directory),
         effects=tuple(EffectRecord(region=region, **dict(effect)) for effect in effects),
-        item_code=row["item_code"] if row else None,
-        case_status=row["status"] if row else None,
+        item_code=case.item_code if case else None,
+        case_status=case.status if case else None,
     )
 
 
@@ -144,7 +145,7 @@ async def processing_region_of(
     conn: asyncpg.Connection, client: Client, case_no: str
 ) -> str | None:
     """B, from A's `cases` row, else from the intake workflow's search attributes."""
-    found = await conn.fetchval("SELECT processing_region FROM cases WHERE case_no = $1", case_no)
+    found = await PostgresCaseStore(conn).processing_region(case_no)
     if found:
         return str(found)
     try:
