@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +17,7 @@ from regions.stack.settings import StackEndpoints, StackSettings
 from regions.tokens import Role, TokenStore
 from tests.integration.lifecycle import FAST, MANUAL
 from tests.integration.pair import ProvincePair, RegionNodes, start_nodes, start_pair
+from tests.waiting import eventually
 
 A, B = "350000", "440000"
 # Far from the defaults (8001, 8002) other nodes on this machine use.
@@ -123,15 +122,17 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def wait_for_api(url: str, timeout: float = 60.0) -> None:
-    """The node starts its API alongside its worker; the first request may come before it."""
-    deadline = time.monotonic() + timeout
+async def wait_for_api(url: str, timeout: float = 60.0, *, probe: str = "/healthz") -> None:
+    """The node starts its API alongside its worker; the first request may come before it.
+    `/readyz` waits further, until the node's Postgres and Temporal answer too."""
     async with httpx.AsyncClient(base_url=url) as client:
-        while time.monotonic() < deadline:
+
+        async def status() -> int | str:
             try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.3)
-    raise TimeoutError(f"no API at {url}")
+                return (await client.get(probe)).status_code
+            except httpx.TransportError as exc:
+                return type(exc).__name__
+
+        await eventually(
+            status, until=lambda s: s == 200, timeout=timeout, every=0.3, what=f"{url}{probe}"
+        )

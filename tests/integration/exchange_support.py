@@ -6,12 +6,9 @@ node's inbox topic, as a forger or a replaying attacker on the bus would.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -30,8 +27,10 @@ from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import CasePolicies
 from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.window import Application, material_ref, submit_case
+from tests.waiting import eventually
 
-T = TypeVar("T")
+__all__ = ["eventually"]  # for the tests that still import it from here
+
 RECEIPT = EventType.RECEIPT.value
 
 
@@ -69,13 +68,24 @@ def signed(
 
 async def produce(bootstrap: str, region: str, value: bytes, key: bytes) -> tuple[int, int]:
     """(partition, offset) of one record written to `region`'s inbox topic."""
+    [placed] = await produce_all(bootstrap, [(region, value, key)])
+    return placed
+
+
+async def produce_all(
+    bootstrap: str, records: list[tuple[str, bytes, bytes]]
+) -> list[tuple[int, int]]:
+    """(partition, offset) of each (region, value, key) written, in order, by one producer."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024)
     await producer.start()
+    placed = []
     try:
-        meta = await producer.send_and_wait(inbox_topic(region), value, key=key)
+        for region, value, key in records:
+            meta = await producer.send_and_wait(inbox_topic(region), value, key=key)
+            placed.append((meta.partition, meta.offset))
     finally:
         await producer.stop()
-    return meta.partition, meta.offset
+    return placed
 
 
 async def rows(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
@@ -84,19 +94,6 @@ async def rows(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
         return await conn.fetch(sql, *args)
     finally:
         await conn.close()
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = "condition"
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def dsn(stack: StackEndpoints, region: str) -> str:

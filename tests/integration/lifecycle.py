@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ from regions.policies import CasePolicies
 from regions.window import submit_case
 from tests.integration.exchange_support import rows
 from tests.integration.pair import ProvincePair
+from tests.waiting import eventually
 from workflows.intake import IntakeWorkflow
 from workflows.models import AutoPolicy, CaseProgress, CaseTimings
 from workflows.processing import ProcessingWorkflow
@@ -69,7 +68,15 @@ TEST_POLICIES = CasePolicies(
     promised_working_days=20,
     item_working_days={T_DEADLINE: 2},
     item_timings={
-        T_CAN: FAST.model_copy(update={"history_limit": 40}),
+        # Long enough 补正 and answer times for a test to push the history past its limit
+        # while a 补正 is pending.
+        T_CAN: FAST.model_copy(
+            update={
+                "history_limit": 40,
+                "supplement_timeout": timedelta(seconds=60),
+                "answer_timeout": timedelta(seconds=30),
+            }
+        ),
         T_SLOW_COMPENSATION: FAST.model_copy(
             update={"compensation_step_delay": timedelta(seconds=2)}
         ),
@@ -129,61 +136,89 @@ def processing(pair: ProvincePair, case_no: str) -> WorkflowHandle[ProcessingWor
     )
 
 
+def _shown(progress: CaseProgress | None) -> str:
+    if progress is None:
+        return "no workflow yet"
+    last = progress.steps[-1].detail if progress.steps else "-"
+    return f"{progress.status} (closed={progress.closed}; last step: {last})"
+
+
 async def _wait(
     fetch: Callable[[], Awaitable[CaseProgress]],
     ready: Callable[[CaseProgress], bool],
     timeout: float,
+    what: str,
 ) -> CaseProgress:
-    deadline = time.monotonic() + timeout
-    last: CaseProgress | None = None
-    while time.monotonic() < deadline:
+    async def progress() -> CaseProgress | None:
         try:
-            last = await fetch()
+            return await fetch()
         except RPCError as exc:
             if exc.status is not RPCStatusCode.NOT_FOUND:  # B's workflow may not exist yet
                 raise
-            last = None
-        if last is not None and ready(last):
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out; last progress: {last.status if last else None}")
+            return None
+
+    found = await eventually(
+        progress,
+        until=lambda p: p is not None and ready(p),
+        timeout=timeout,
+        what=what,
+        describe=_shown,
+    )
+    assert found is not None
+    return found
 
 
 Ready = Callable[[CaseProgress], bool]
 
 
 async def a_until(
-    pair: ProvincePair, case_no: str, ready: Ready, timeout: float = 30
+    pair: ProvincePair,
+    case_no: str,
+    ready: Ready,
+    timeout: float = 30,
+    what: str = "the awaited progress",
 ) -> CaseProgress:
-    return await _wait(lambda: intake(pair, case_no).query(IntakeWorkflow.progress), ready, timeout)
+    return await _wait(
+        lambda: intake(pair, case_no).query(IntakeWorkflow.progress),
+        ready,
+        timeout,
+        f"{case_no} at {pair.origin}: {what}",
+    )
 
 
 async def b_until(
-    pair: ProvincePair, case_no: str, ready: Ready, timeout: float = 30
+    pair: ProvincePair,
+    case_no: str,
+    ready: Ready,
+    timeout: float = 30,
+    what: str = "the awaited progress",
 ) -> CaseProgress:
     return await _wait(
-        lambda: processing(pair, case_no).query(ProcessingWorkflow.progress), ready, timeout
+        lambda: processing(pair, case_no).query(ProcessingWorkflow.progress),
+        ready,
+        timeout,
+        f"{case_no} at {pair.processing}: {what}",
     )
 
 
 async def a_reaches(
     pair: ProvincePair, case_no: str, status: str, timeout: float = 30
 ) -> CaseProgress:
-    return await a_until(pair, case_no, lambda p: p.status == status, timeout)
+    return await a_until(pair, case_no, lambda p: p.status == status, timeout, status)
 
 
 async def b_reaches(
     pair: ProvincePair, case_no: str, status: str, timeout: float = 30
 ) -> CaseProgress:
-    return await b_until(pair, case_no, lambda p: p.status == status, timeout)
+    return await b_until(pair, case_no, lambda p: p.status == status, timeout, status)
 
 
 async def a_closed(pair: ProvincePair, case_no: str, timeout: float = 60) -> CaseProgress:
-    return await a_until(pair, case_no, lambda p: p.closed, timeout)
+    return await a_until(pair, case_no, lambda p: p.closed, timeout, "closed")
 
 
 async def b_closed(pair: ProvincePair, case_no: str, timeout: float = 60) -> CaseProgress:
-    return await b_until(pair, case_no, lambda p: p.closed, timeout)
+    return await b_until(pair, case_no, lambda p: p.closed, timeout, "closed")
 
 
 def statuses(progress: CaseProgress) -> list[str]:

@@ -15,6 +15,7 @@ from regions.stack.settings import StackEndpoints, region_dsn
 from regions.tokens import Role
 from regions.window import material_ref
 from tests.integration.api_nodes import API, CARRIED, ITEM, A, ApiPair, B, auth
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -50,16 +51,14 @@ async def case_rows(stack: StackEndpoints) -> int:
 
 
 async def until(client: httpx.AsyncClient, path: str, headers: dict[str, str], status: str) -> Any:
-    deadline = time.monotonic() + 60
-    body: Any = None
-    while time.monotonic() < deadline:
+    async def view() -> Any:
         response = await client.get(path, headers=headers)
-        if response.status_code == 200:
-            body = response.json()
-            if body["summary"]["status"] == status:
-                return body
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"{path} never reached {status}; last {body}")
+        return response.json() if response.status_code == 200 else response.status_code
+
+    def reached(body: Any) -> bool:
+        return isinstance(body, dict) and body["summary"]["status"] == status
+
+    return await eventually(view, until=reached, timeout=60, every=0.3, what=f"{path} {status}")
 
 
 async def test_a_whole_case_over_http(

@@ -40,12 +40,12 @@ from regions.stack.settings import StackEndpoints, StackSettings
 from tests.integration.exchange_support import (
     credentials,
     dsn,
-    eventually,
     new_case_no,
     produce,
     rows,
     start_node,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -357,7 +357,9 @@ def _tongban(*args: str) -> subprocess.CompletedProcess[str]:
 async def test_redrive_refuses_what_still_fails_and_accepts_what_now_verifies(
     injected: dict[str, Injected], node: Node, keys: Keys, stack: StackEndpoints
 ) -> None:
-    bad = await eventually(lambda: _quarantined(stack, injected["bad signature"]))
+    bad = await eventually(
+        lambda: _quarantined(stack, injected["bad signature"]), what="bad signature quarantined"
+    )
     refused = await asyncio.to_thread(
         _tongban, "quarantine", "redrive", str(bad["id"]), "--region", B
     )
@@ -366,7 +368,7 @@ async def test_redrive_refuses_what_still_fails_and_accepts_what_now_verifies(
     assert (await _quarantined(stack, injected["bad signature"]))["redriven_at"] is None
 
     unknown = injected["unknown key"]
-    row = await eventually(lambda: _quarantined(stack, unknown))
+    row = await eventually(lambda: _quarantined(stack, unknown), what="unknown key quarantined")
     listed = json.loads(
         (await asyncio.to_thread(_tongban, "quarantine", "list", "--region", B, "--json")).stdout
     )
@@ -386,7 +388,11 @@ async def test_redrive_refuses_what_still_fails_and_accepts_what_now_verifies(
     async def started() -> int:
         return (await node.client.count_workflows(f"CaseNo = '{unknown.case_no}'")).count
 
-    assert await eventually(started, what="the redriven forwarded event to start a workflow") == 1
+    # Listed once visibility caught up; a second workflow would be listed beside it.
+    workflows = await eventually(
+        started, until=lambda n: n > 0, what="the redriven forwarded event to start a workflow"
+    )
+    assert workflows == 1
     again = await asyncio.to_thread(
         _tongban, "quarantine", "redrive", str(row["id"]), "--region", B
     )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import pytest
 from typer.testing import CliRunner
@@ -13,6 +11,7 @@ from regions.cli import app
 from regions.demo import synthetic_id_number
 from regions.tokens import Role
 from tests.integration.api_nodes import API, CARRIED, ITEM, A, ApiPair, B
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -25,15 +24,13 @@ def tongban(env: dict[str, str], *args: str) -> str:
 
 
 async def status_of(env: dict[str, str], api: str, case_no: str, wanted: str) -> None:
-    deadline = time.monotonic() + 60
-    status = None
-    while time.monotonic() < deadline:
-        shown = json.loads(tongban(env, "window", "show", case_no, "--api", api, "--json"))
-        status = shown["summary"]["status"]
-        if status == wanted:
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{case_no} stayed {status}, wanted {wanted}")
+    async def shown() -> str:
+        view = json.loads(tongban(env, "window", "show", case_no, "--api", api, "--json"))
+        return str(view["summary"]["status"])
+
+    await eventually(
+        shown, until=lambda s: s == wanted, timeout=60, every=0.5, what=f"{case_no} {wanted}"
+    )
 
 
 async def test_a_case_from_the_command_line(nodes: ApiPair) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,6 +17,7 @@ from tests.integration.lifecycle import (
     submit,
 )
 from tests.integration.pair import ProvincePair, start_pair
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -41,14 +40,12 @@ async def test_killing_the_node_mid_compensation_refunds_and_notifies_once(
     case_no = await submit(pair, origin, T_SLOW_COMPENSATION, fee_fen=1500)
     await a_reaches(pair, case_no, "compensating", timeout=60)
 
-    deadline = time.monotonic() + 30
-    done: list[str] = []
-    while time.monotonic() < deadline:
-        done = [effect for effect, _ in await journal(dsn_a, case_no)]
-        if "refund-fee" in done:
-            break
-        await asyncio.sleep(0.1)
-    assert "refund-fee" in done
+    async def effects() -> list[str]:
+        return [effect for effect, _ in await journal(dsn_a, case_no)]
+
+    done = await eventually(
+        effects, until=lambda d: "refund-fee" in d, every=0.1, what="the fee refunded"
+    )
     assert "return-materials" not in done  # genuinely in the middle of compensating
 
     await pair.restart(A)

@@ -10,9 +10,6 @@ close in both regions with one inbox row, one processing workflow and one receip
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 from temporalio.client import Client
 
@@ -23,7 +20,8 @@ from regions.naming import namespace
 from regions.node import connect_temporal
 from regions.node_process import NodeProcess
 from regions.stack.settings import StackEndpoints, StackSettings
-from tests.integration.exchange_support import dsn, eventually, rows, start_node, submit
+from tests.integration.exchange_support import dsn, rows, start_node, submit
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -43,12 +41,12 @@ CASES = {
 
 
 async def _wait_exit(node: NodeProcess, timeout: float = 60.0) -> int:
-    deadline = time.monotonic() + timeout
-    while node.process.poll() is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"node {node.region} did not reach its crash point")
-        await asyncio.sleep(0.1)
-    return node.process.returncode
+    async def exit_code() -> int | None:
+        return node.process.poll()
+
+    return await eventually(
+        exit_code, timeout=timeout, every=0.1, what=f"node {node.region} to reach its crash point"
+    )
 
 
 async def _statuses(stack: StackEndpoints, case_no: str) -> tuple[str, ...] | None:
@@ -109,6 +107,7 @@ async def test_a_crash_between_steps_means_redelivery_not_loss_or_double_effect(
             sent["event_id"],
         )
         if duplicate_expected:
+            # A fresh event: none of its copies was counted before this crash.
             assert duplicates
             assert duplicates[0]["count"] >= 1
     finally:

@@ -24,13 +24,13 @@ from tests.integration.exchange_support import (
     RECEIPT,
     credentials,
     dsn,
-    eventually,
     produce,
     rows,
     signed,
     start_node,
     submit,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +126,13 @@ async def test_every_business_event_is_receipted_and_receipts_are_not(
         assert {r["delivery_note"] for r in undispatched} == {"receipt: not dispatched"}
 
 
+async def _duplicate_count(stack: StackEndpoints, region: str, event_id: str) -> int:
+    found = await rows(
+        dsn(stack, region), "SELECT count FROM inbox_duplicates WHERE event_id = $1", event_id
+    )
+    return int(found[0]["count"]) if found else 0
+
+
 async def test_a_duplicate_arrival_sends_the_receipt_again(
     pair: Pair, stack: StackEndpoints
 ) -> None:
@@ -141,6 +148,10 @@ async def test_a_duplicate_arrival_sends_the_receipt_again(
         " ON o.event_id = i.receipt_event_id WHERE i.event_id = $1",
         forwarded["event_id"],
     )
+    # Copies counted so far (the pair's earlier tests may have produced some): each side's
+    # count must grow by exactly the one copy this test adds.
+    b_copies = await _duplicate_count(stack, B, forwarded["event_id"])
+    a_copies = await _duplicate_count(stack, A, before["event_id"])
     await produce(stack.kafka_bootstrap, B, bytes(forwarded["envelope"]), pair.case_no.encode())
 
     async def resent() -> bool:
@@ -152,24 +163,13 @@ async def test_a_duplicate_arrival_sends_the_receipt_again(
         return bool(row["attempts"] > before["attempts"] and row["sent"])
 
     await eventually(resent, what="B to resend its receipt")
-    duplicates = await rows(
-        dsn(stack, B),
-        "SELECT count FROM inbox_duplicates WHERE event_id = $1",
-        forwarded["event_id"],
-    )
-    assert duplicates
-    assert duplicates[0]["count"] >= 1
-
-    async def seen_twice_at_a() -> bool:
-        found = await rows(
-            dsn(stack, A),
-            "SELECT count FROM inbox_duplicates WHERE event_id = $1",
-            before["event_id"],
-        )
-        return bool(found and found[0]["count"] >= 1)
-
+    assert await _duplicate_count(stack, B, forwarded["event_id"]) == b_copies + 1
     # A counts the second copy of the receipt as a duplicate and does not answer it.
-    await eventually(seen_twice_at_a, what="A to count the duplicate receipt")
+    await eventually(
+        lambda: _duplicate_count(stack, A, before["event_id"]),
+        until=lambda n: n == a_copies + 1,
+        what="A to count the duplicate receipt",
+    )
     assert not await rows(
         dsn(stack, A),
         "SELECT 1 FROM outbox o JOIN inbox i ON o.event_id = i.receipt_event_id"

@@ -6,14 +6,18 @@ Each test names, in its docstring, the transitions it covers (see docs/lifecycle
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from events.models import EventType, InboundEvent
 from regions.local import ensure_local_keys, local_node_settings
 from regions.node_settings import NodeSettings
 from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
+from tests.integration.exchange_support import rows
 from tests.integration.lifecycle import (
     POLICY_ENV,
     T_B_DECIDES,
@@ -40,6 +44,9 @@ from tests.integration.lifecycle import (
     submit,
 )
 from tests.integration.pair import ProvincePair, start_pair
+from tests.waiting import eventually
+from workflows.lifecycle.intake import Phase as IntakePhase
+from workflows.lifecycle.pairs import agree
 from workflows.models import (
     AcceptanceDecision,
     CaseProgress,
@@ -245,9 +252,12 @@ async def test_supplement_requested_by_the_processing_region(
     await intake(pair, case_no).execute_update(
         "provide_supplement", SupplementMaterials(materials=(material("婚姻状况证明"),))
     )
-    resumed = await b_reaches(pair, case_no, "processing", timeout=30)
-    while "补正 received" not in resumed.steps[-1].detail:
-        resumed = await b_reaches(pair, case_no, "processing")
+    resumed = await b_until(
+        pair,
+        case_no,
+        lambda p: p.status == "processing" and "补正 received" in p.steps[-1].detail,
+        what="processing again with the 补正 received",
+    )
     assert resumed.deadline is not None
     assert deadline_before is not None
     assert resumed.deadline > deadline_before  # the paused time was given back
@@ -320,15 +330,25 @@ async def test_withdrawal_after_acceptance_cancels_the_processing_side(
     assert [e for e, _ in await journal(dsn_a, case_no)][-4:] == [REFUND, VOID, RETURN, NOTIFY]
 
 
-async def test_no_answer_is_a_transfer_failure(
+async def test_no_answer_recalls_and_waits_for_the_processing_region(
     pair: ProvincePair, origin: NodeSettings, dsn_a: str
 ) -> None:
-    """A: in-transit → (answer timeout) → transfer-failed → compensating → closed-rejected.
-    北京 (110000) runs no node in this suite, so nothing ever answers."""
+    """A: in-transit → (answer timeout) → transfer-failed → recall-requested, and no further:
+    only B's answer to the recall may close the case, so nothing is refunded while B could
+    still act on it; after `cancel_timeout` operators are alarmed. 北京 (110000) runs no node
+    in this suite, so nothing ever answers."""
     case_no = await submit(pair, origin, T_NO_ANSWER, fee_fen=300, processing_region="110000")
-    a = await a_closed(pair, case_no)
-    assert statuses(a)[-4:] == ["in-transit", "transfer-failed", "compensating", "closed-rejected"]
-    assert (REFUND, 300) in await journal(dsn_a, case_no)
+    await a_reaches(pair, case_no, "recall-requested", timeout=30)
+    effects = await eventually(
+        lambda: journal(dsn_a, case_no),
+        until=lambda done: ("escalate-unanswered", 0) in done,
+        timeout=30,
+        what="the unanswered recall escalated",
+    )
+    a = await a_reaches(pair, case_no, "recall-requested")
+    assert statuses(a)[-3:] == ["in-transit", "transfer-failed", "recall-requested"]
+    assert not a.closed
+    assert (REFUND, 300) not in effects
 
 
 async def test_deadline_warning_and_breach(
@@ -411,3 +431,145 @@ async def test_long_cases_continue_as_new(pair: ProvincePair, origin: NodeSettin
     a = await a_closed(pair, case_no)
     assert (await intake(pair, case_no).describe()).run_id != first_run
     assert statuses(a).count("supplement-pending") == 4
+
+
+async def _case_file(dsn: str, case_no: str) -> list[str]:
+    found = await rows(dsn, "SELECT materials FROM cases WHERE case_no = $1", case_no)
+    return [m["name"] for m in found[0]["materials"]] if found else []
+
+
+async def _push_history_until_continued(
+    pair: ProvincePair, handle: WorkflowHandle[Any, Any], sender: str, case_no: str
+) -> None:
+    """Grow a waiting workflow's history past its limit: events the phase does not take
+    (noted and ignored, as a stray or late event would be) until the run continues as new."""
+    first_run = (await handle.describe()).run_id
+    for number in range(40):
+        await handle.signal(
+            "case_event",
+            InboundEvent(
+                event_id=f"stray-{case_no}-{number}",
+                type=EventType.RECEIPT,
+                sender_region=sender,
+                time=datetime.now(UTC),
+                data={},
+            ),
+        )
+        if (await handle.describe()).run_id != first_run:
+            return
+    raise AssertionError("the workflow did not continue as new")
+
+
+async def test_continue_as_new_while_the_window_waits_for_supplement(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str, dsn_b: str
+) -> None:
+    """A continues as new while its own 补正 is pending, then still takes the 补正: the
+    carry is the whole state (defect: the old carry dropped what the window was waiting for)."""
+    case_no = await submit(pair, origin, T_CAN)
+    handle_a = intake(pair, case_no)
+    await a_reaches(pair, case_no, "formal-review")
+    await handle_a.execute_update(
+        "record_formal_review", FormalReview(outcome="supplement", missing=("户口簿",))
+    )
+    await a_reaches(pair, case_no, "supplement-pending")
+    await _push_history_until_continued(pair, handle_a, B, case_no)
+    await a_reaches(pair, case_no, "supplement-pending")
+    ack = await handle_a.execute_update(
+        "provide_supplement", SupplementMaterials(materials=(material("户口簿"),))
+    )
+    assert ack["status"] == "formal-review"
+    await handle_a.execute_update("record_formal_review", FormalReview(outcome="pass"))
+    await b_reaches(pair, case_no, "received")
+    assert "户口簿" in await _case_file(dsn_b, case_no)
+    await handle_a.execute_update("withdraw", Withdrawal(reason="测试结束"))
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert agree(IntakePhase(a.status), a.outcome, b.outcome)
+
+
+async def test_continue_as_new_while_the_processing_region_waits_for_supplement(
+    pair: ProvincePair, origin: NodeSettings, dsn_b: str
+) -> None:
+    """B continues as new with its clock paused for 补正; A's 补正 then resumes the clock and
+    joins B's case file, and the case closes approved on both sides."""
+    case_no = await submit(pair, origin, T_CAN)
+    handle_a, handle_b = intake(pair, case_no), processing(pair, case_no)
+    await a_reaches(pair, case_no, "formal-review")
+    await handle_a.execute_update("record_formal_review", FormalReview(outcome="pass"))
+    await b_reaches(pair, case_no, "received")
+    await handle_b.execute_update("decide_acceptance", AcceptanceDecision(accept=True))
+    await handle_b.execute_update(
+        "request_supplement", SupplementRequest(missing=("婚姻状况证明",), reason="需补充")
+    )
+    await b_reaches(pair, case_no, "supplement-requested")
+    await _push_history_until_continued(pair, handle_b, A, case_no)
+    await a_reaches(pair, case_no, "supplement-requested")
+    await handle_a.execute_update(
+        "provide_supplement", SupplementMaterials(materials=(material("婚姻状况证明"),))
+    )
+    await b_until(
+        pair,
+        case_no,
+        lambda p: p.status == "processing" and "补正 received" in p.steps[-1].detail,
+        what="B's clock resumed by the 补正",
+    )
+    assert "婚姻状况证明" in await _case_file(dsn_b, case_no)
+    await handle_b.execute_update("decide", Decision(approve=True, reason="补正后符合"))
+    await a_reaches(pair, case_no, "result-received")
+    await handle_a.execute_update("confirm_delivery", DeliveryConfirmation(channel="window"))
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert (a.outcome, b.outcome) == ("approved", "approved")
+
+
+async def test_window_supplement_reaches_the_processing_case_file(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str, dsn_b: str
+) -> None:
+    """补正 materials handed in at A's window during formal review travel in the forwarded
+    event: B's case file holds them (defect: the event was built from the unchanged row)."""
+    case_no = await submit(pair, origin, T_MANUAL, materials=(material("申请表"),))
+    handle_a = intake(pair, case_no)
+    await a_reaches(pair, case_no, "formal-review")
+    await handle_a.execute_update(
+        "record_formal_review", FormalReview(outcome="supplement", missing=("户口簿",))
+    )
+    await a_reaches(pair, case_no, "supplement-pending")
+    await handle_a.execute_update(
+        "provide_supplement", SupplementMaterials(materials=(material("户口簿"),))
+    )
+    assert await _case_file(dsn_a, case_no) == ["申请表", "户口簿"]
+    await handle_a.execute_update("record_formal_review", FormalReview(outcome="pass"))
+    await b_reaches(pair, case_no, "received")
+    assert await _case_file(dsn_b, case_no) == ["申请表", "户口簿"]
+    await processing(pair, case_no).execute_update(
+        "decide_acceptance", AcceptanceDecision(accept=False, reason="测试结束")
+    )
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert (a.outcome, b.outcome) == ("not-accepted", "not-accepted")
+
+
+async def test_answer_timeout_while_b_is_about_to_accept_ends_in_a_matching_pair(
+    pair: ProvincePair, origin: NodeSettings, dsn_b: str
+) -> None:
+    """A's answer deadline passes while B's officer has not yet accepted: A recalls, B cancels
+    and answers, A compensates; B's acceptance afterwards is refused (defect: A refunded and
+    closed alone, and B could still accept and approve)."""
+    case_no = await submit(pair, origin, T_MANUAL)
+    await a_reaches(pair, case_no, "formal-review")
+    await intake(pair, case_no).execute_update("record_formal_review", FormalReview(outcome="pass"))
+    await b_reaches(pair, case_no, "received")
+    a = await a_closed(pair, case_no, timeout=40)  # answer_timeout is 8 s
+    b = await b_closed(pair, case_no)
+    assert statuses(a)[-5:] == [
+        "in-transit",
+        "transfer-failed",
+        "recall-requested",
+        "compensating",
+        "closed-rejected",
+    ]
+    assert statuses(b) == ["received", "cancelled", "closed"]
+    assert (a.outcome, b.outcome) == ("transfer-failed", "cancelled")
+    assert agree(IntakePhase(a.status), a.outcome, b.outcome)
+    with pytest.raises((WorkflowUpdateFailedError, RPCError)):
+        await processing(pair, case_no).execute_update(
+            "decide_acceptance", AcceptanceDecision(accept=True)
+        )
+    assert [e for e, _ in await journal(dsn_b, case_no)] == []

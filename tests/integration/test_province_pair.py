@@ -23,6 +23,7 @@ from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.window import submit_case
 from tests.integration.exchange_support import rows
 from tests.integration.pair import ProvincePair, start_pair
+from tests.waiting import eventually
 from workflows.processing import ProcessingWorkflow
 
 pytestmark = pytest.mark.integration
@@ -38,14 +39,13 @@ async def pair(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIte
 
 
 async def _count_processing_workflows(client: Client, case_no: str) -> int:
+    async def count() -> int:
+        return (await client.count_workflows(f"CaseNo = '{case_no}'")).count
+
     # Visibility is eventually consistent: wait until the started workflow is listed.
-    count = 0
-    for _ in range(50):
-        count = (await client.count_workflows(f"CaseNo = '{case_no}'")).count
-        if count:
-            return count
-        await asyncio.sleep(0.2)
-    return count
+    return await eventually(
+        count, until=lambda n: n > 0, timeout=10, what=f"{case_no}'s workflows listed"
+    )
 
 
 async def test_a_case_goes_to_guangdong_and_back(
