@@ -40,8 +40,8 @@ _SHOWN_BYTES = 200
 class Finding:
     """Something the boundary must never do, with the input that made it happen."""
 
-    # "crash", "stored-not-genuine", "no-reason", "unexpected", "left-behind", or "coerced"
-    # (stored only because the payload schema converts types: LAX_PAYLOAD below).
+    # "crash", "stored-not-genuine", "no-reason", "unexpected", "left-behind", or one of the
+    # KNOWN_KINDS below (defects found and reported, not fixed yet).
     kind: str
     mutation: str
     raw: bytes
@@ -62,6 +62,14 @@ CRASH_KINDS = frozenset({"crash", "stored-not-genuine", "no-reason"})
 # tests/unit/test_wire_boundary.py; counted apart from crashes until events/verify.py
 # validates payloads strictly.
 LAX_PAYLOAD = "coerced"
+# Found by this fuzzer and not fixed yet: the signature's base64url is decoded leniently ('+'
+# and '/' for '-' and '_', any value in the unused low bits of the last character), so a
+# genuine record with its signature spelled otherwise verifies, as other bytes under the same
+# event id. Here only the duplicate check stops it; first on the bus, it would be stored and
+# the genuine record refused as its conflicting duplicate. Reproduced (xfail) by
+# test_a_signature_spelled_otherwise_is_refused in tests/unit/test_wire_boundary.py.
+MALLEABLE = "malleable"
+KNOWN_KINDS = frozenset({LAX_PAYLOAD, MALLEABLE})
 
 
 @dataclass
@@ -77,12 +85,12 @@ class Tally:
         return [f for f in self.findings if f.kind in CRASH_KINDS]
 
     @property
-    def coerced(self) -> list[Finding]:
-        return [f for f in self.findings if f.kind == LAX_PAYLOAD]
+    def known(self) -> list[Finding]:
+        return [f for f in self.findings if f.kind in KNOWN_KINDS]
 
     @property
     def unexpected(self) -> list[Finding]:
-        return [f for f in self.findings if f.kind not in {*CRASH_KINDS, LAX_PAYLOAD}]
+        return [f for f in self.findings if f.kind not in CRASH_KINDS | KNOWN_KINDS]
 
     def count(self, item: FuzzInput, outcome: str) -> None:
         self.tried += 1
@@ -94,7 +102,10 @@ class Tally:
         lines = [
             f"inputs tried: {self.tried} in {self.seconds:.1f} s ({rate:.0f} inputs/s)",
             f"crashes: {len(self.crashes)}",
-            f"accepted only by type conversion (known, {LAX_PAYLOAD}): {len(self.coerced)}",
+            *(
+                f"known defect {kind}: {sum(f.kind == kind for f in self.known)}"
+                for kind in sorted(KNOWN_KINDS)
+            ),
             f"unexpected outcomes: {len(self.unexpected)}",
             "outcomes:",
         ]
@@ -105,7 +116,8 @@ class Tally:
                 shown = ", ".join(f"{k} {v}" for k, v in counts.most_common())
                 lines.append(f"  {mutation}: {shown}")
         lines += [f.describe() for f in [*self.crashes, *self.unexpected][:20]]
-        lines += [f"for example: {f.describe()}" for f in self.coerced[:1]]
+        for kind in sorted(KNOWN_KINDS):
+            lines += [f"for example: {f.describe()}" for f in self.known if f.kind == kind][:1]
         return "\n".join(lines)
 
 
@@ -138,6 +150,10 @@ def judge(world: FuzzWorld, item: FuzzInput, admission: Admission, tally: Tally)
         kind = LAX_PAYLOAD if _coerced(admission.envelope) else "stored-not-genuine"
         tally.findings.append(Finding(kind, item.mutation, item.raw, f"stored as {outcome}"))
         return
+    if outcome == RejectReason.CONFLICTING_DUPLICATE.value and not item.needs_inbox:
+        # It verified: first on the bus, it would have been stored.
+        tally.findings.append(Finding(MALLEABLE, item.mutation, item.raw, outcome))
+        return
     if item.expect is not None and outcome not in item.expect:
         detail = f"{outcome}, expected {sorted(item.expect)}"
         if admission.rejected is not None:
@@ -162,6 +178,8 @@ def judge_verified(world: FuzzWorld, item: FuzzInput, verify: Verifier, tally: T
     tally.count(item, Stored.ACCEPTED.value)
     if item.raw not in world.genuine_wire and not item.needs_inbox:
         kind = LAX_PAYLOAD if _coerced(envelope) else "stored-not-genuine"
+        if envelope.signing_bytes() in world.genuine_signed:
+            kind = MALLEABLE
         tally.findings.append(Finding(kind, item.mutation, item.raw, "verified"))
 
 

@@ -494,6 +494,33 @@ def bad_signature(rng: random.Random, world: FuzzWorld) -> FuzzInput:
     return FuzzInput("bad-signature", _dumps(document), _reasons(RejectReason.BAD_SIGNATURE))
 
 
+def respelled_signature(rng: random.Random, world: FuzzWorld) -> FuzzInput:
+    """The genuine signature's bytes in another base64 spelling: standard-alphabet characters,
+    other unused low bits in the last character, padding, a stray character."""
+    _, document = _genuine(rng, world)
+    signature: str = document["signature"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    way = rng.randrange(4)
+    if way == 0:
+        respelled = signature.replace("-", "+").replace("_", "/")
+    elif way == 1:
+        last = alphabet.index(signature[-1])
+        respelled = signature[:-1] + alphabet[last ^ rng.randint(1, 15)]
+    elif way == 2:
+        respelled = signature + "=="
+    else:
+        at = rng.randrange(len(signature))
+        respelled = signature[:at] + rng.choice([".", " ", "\n", "*"]) + signature[at:]
+    if respelled == signature:
+        return replay(rng, world)
+    document["signature"] = respelled
+    return FuzzInput(
+        "respelled-signature",
+        _dumps(document),
+        _reasons(RejectReason.BAD_SIGNATURE, RejectReason.MALFORMED),
+    )
+
+
 # -- structural mutations: signed again under the genuine id, or not signed again ---------
 
 
@@ -583,6 +610,7 @@ GENERATORS: tuple[tuple[Generator, int], ...] = (
     (invalid_utf8, 3),
     (empty, 2),
     (bad_signature, 3),
+    (respelled_signature, 2),
 )
 _FUNCTIONS = [g for g, _ in GENERATORS]
 _WEIGHTS = [w for _, w in GENERATORS]

@@ -75,6 +75,7 @@ MUTATIONS = {
     "oversize",
     "reencoded",
     "replay",
+    "respelled-signature",
     "structural",
     "time-without-zone",
     "unknown-key",

@@ -124,6 +124,7 @@ class FuzzWorld:
     sent: Envelope = field(init=False)  # what the receiver sent; the genuine receipt names it
     genuine: tuple[Envelope, ...] = field(init=False)
     genuine_wire: frozenset[bytes] = field(init=False)
+    genuine_signed: frozenset[bytes] = field(init=False)  # what their signatures cover
 
     def __post_init__(self) -> None:
         self.credentials = {code: RegionCredentials(self.store, code) for code in REGIONS}
@@ -157,6 +158,7 @@ class FuzzWorld:
         envelopes.append(self.sign(PEER, EventType.RECEIPT, self.origin_case, RECEIVER, receipt))
         self.genuine = tuple(envelopes)
         self.genuine_wire = frozenset(e.to_wire() for e in envelopes)
+        self.genuine_signed = frozenset(e.signing_bytes() for e in envelopes)
 
     def signer(self, region: str) -> RegionSigner:
         return self.credentials[region].signer(self.now)

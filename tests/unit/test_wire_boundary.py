@@ -366,3 +366,31 @@ def test_a_respelling_of_a_signed_record_is_refused_as_not_canonical(
         RejectReason.MALFORMED,
         "record is not in RFC 8785 canonical form",
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="found by tests/fuzz: the signature's base64url is decoded leniently, so the same "
+    "signature spelled otherwise verifies as other bytes under the same event id (first on "
+    "the bus, it would be stored and the genuine record refused as a conflicting duplicate)",
+)
+@pytest.mark.parametrize("way", ["standard alphabet", "unused low bits"])
+def test_a_signature_spelled_otherwise_is_refused(guangdong: RegionCredentials, way: str) -> None:
+    envelope = _decided(guangdong)
+    signature = envelope.signature or ""
+    if way == "standard alphabet":
+        # Most signatures have a '-' or '_'; take the first that does.
+        envelope = next(
+            e
+            for e in (_decided(guangdong, {**DECIDED, "reason": str(n)}) for n in range(200))
+            if "-" in (e.signature or "") or "_" in (e.signature or "")
+        )
+        signature = envelope.signature or ""
+        respelled = signature.replace("-", "+").replace("_", "/")
+    else:
+        # 64 bytes in 86 characters: the last character's 4 low bits are not decoded.
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        respelled = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]
+    raw = envelope.to_wire().replace(signature.encode(), respelled.encode())
+    assert raw != envelope.to_wire()
+    assert _refusal(raw, guangdong).reason in {RejectReason.BAD_SIGNATURE, RejectReason.MALFORMED}
