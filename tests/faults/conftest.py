@@ -16,8 +16,10 @@ import pytest
 
 from regions.stack.manager import up
 from regions.stack.settings import StackEndpoints, StackSettings
+from tests.faults.injectors import ready
 from tests.faults.workload import NODE_ENV, REGIONS
 from tests.integration.api_nodes import ApiNodes, api_nodes
+from tests.waiting import eventually
 
 # Ports for this suite's window APIs: clear of the defaults (8001…) and of api_nodes' 18711.
 API_PORT_BASE = 18730
@@ -41,7 +43,17 @@ async def nodes(fault_nodes: ApiNodes, stack_settings: StackSettings) -> AsyncIt
     yield fault_nodes
     # A fault test must leave the stack and every node running for the next one.
     await up(stack_settings)
-    for _ in range(2):  # a node dying just after the first look is caught by the second
-        dead = [r for r, n in fault_nodes.nodes.nodes.items() if n.process.poll() is not None]
-        await asyncio.gather(*(fault_nodes.start(region) for region in dead))
-        await asyncio.sleep(2.0)
+    await every_node_ready(fault_nodes)
+
+
+async def every_node_ready(api: ApiNodes) -> None:
+    """Start any node found dead, until every node runs and is ready (its Postgres and
+    Temporal answer): a node that dies after a first look is started on the next."""
+    regions = api.nodes.nodes
+
+    async def not_ready() -> list[str]:
+        dead = [r for r, n in regions.items() if n.process.poll() is not None]
+        await asyncio.gather(*(api.start(region) for region in dead))
+        return [r for r in regions if not await ready(api, r)]
+
+    await eventually(not_ready, until=lambda left: not left, timeout=120, what="every node ready")

@@ -14,6 +14,7 @@ from tests.faults.invariants import Findings, Outsider, check
 from tests.faults.runner import Case, Runner
 from tests.faults.workload import Scenario, standard_batch
 from tests.integration.api_nodes import ApiNodes
+from tests.waiting import eventually
 
 Inject = Callable[[Runner], Awaitable[Outsider | None]]
 
@@ -31,14 +32,47 @@ class FaultRun:
         return f"{self.fault}: " + "; ".join(self.findings.problems[:20])
 
 
-async def mid_run(runner: Runner, timeout_s: float = 30.0) -> None:
-    """Wait until cases are in flight: some already at the processing region, none closed
-    everywhere yet, so the fault lands among cases in every phase."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if any(c.processing in c.seen for c in runner.cases):
-            return
-        await asyncio.sleep(0.2)
+# The fault lands once this many cases are at their processing region and not yet closed:
+# a fault that hits an idle system, or one whose cases all closed, proves nothing.
+IN_FLIGHT = 5
+MID_RUN_TIMEOUT_S = 60.0
+# Per fault run: 54 cases, the fault, and its recovery, with room for a slow CI machine.
+DRIVE_TIMEOUT_S = 240.0
+
+
+def _in_flight(cases: list[Case]) -> list[Case]:
+    return [c for c in cases if c.processing in c.seen and c.settled_at is None]
+
+
+async def mid_run(
+    runner: Runner, submitting: asyncio.Task[None], timeout_s: float = MID_RUN_TIMEOUT_S
+) -> None:
+    """Wait until cases are in flight: `IN_FLIGHT` of them already at the processing region
+    and not yet closed, so the fault lands among cases in every phase. Fails the run when
+    that never happens: the fault would land before any case is in flight."""
+
+    async def in_flight() -> int:
+        if submitting.done():
+            submitting.result()  # a submission that failed fails the run now, not at timeout
+        return len(_in_flight(runner.cases))
+
+    await eventually(
+        in_flight,
+        until=lambda n: n >= IN_FLIGHT,
+        timeout=timeout_s,
+        what=f"{IN_FLIGHT} cases in flight before the fault",
+        describe=lambda n: (
+            f"{n} in flight; {len(runner.cases)} submitted,"
+            f" {sum(c.settled_at is not None for c in runner.cases)} closed"
+        ),
+    )
+
+
+async def _submit_all(runner: Runner, batch: list[tuple[Scenario, str, str]]) -> None:
+    """The batch, one application after another as a window would take them, while the
+    runner drives the cases already submitted and the fault lands."""
+    for scenario, origin, processing in batch:
+        await runner.submit(scenario, origin, processing)
 
 
 async def run_fault(
@@ -49,20 +83,24 @@ async def run_fault(
     inject: Inject,
     *,
     batch: list[tuple[Scenario, str, str]] | None = None,
-    timeout_s: float = 180.0,
+    timeout_s: float = DRIVE_TIMEOUT_S,
 ) -> FaultRun:
     started = time.monotonic()
     runner = Runner(api)
-    for scenario, origin, processing in batch or standard_batch():
-        await runner.submit(scenario, origin, processing)
-    driving = asyncio.create_task(runner.drive(timeout_s))
+    submitted = asyncio.Event()
+    submitting = asyncio.create_task(_submit_all(runner, batch or standard_batch()))
+    submitting.add_done_callback(lambda _: submitted.set())
+    driving = asyncio.create_task(runner.drive(timeout_s, submitting=submitted))
     try:
-        await mid_run(runner)
+        await mid_run(runner, submitting)
         outsider = await inject(runner)
         fault_over = time.monotonic()
+        await submitting
         settled = await driving
     finally:
-        driving.cancel()  # an injection that failed must not leave the runner polling
+        # A failed injection or submission must not leave the runner polling.
+        submitting.cancel()
+        driving.cancel()
     findings = await check(runner.cases, stack, settings, api.nodes.clients, outsider)
     # A fault may make the API say "try again" (503); any other error answer is a defect.
     findings.problems += [f"a step was answered with an error: {f}" for f in runner.steps_failed]
@@ -82,7 +120,3 @@ async def run_fault(
         }
     )
     return run
-
-
-def open_cases(cases: list[Case]) -> list[str]:
-    return [f"{c.case_no} {c.scenario.name} {c.seen}" for c in cases if c.settled_at is None]

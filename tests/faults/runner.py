@@ -28,6 +28,7 @@ from tests.faults.workload import (
     Scenario,
 )
 from tests.integration.api_nodes import ApiNodes, auth
+from tests.waiting import NeverHappened, eventually
 
 ROUND_S = 0.5
 SUPPLEMENT = "户口簿"  # what every 补正 in the workload asks for
@@ -143,23 +144,33 @@ class Runner:
             "Idempotency-Key": f"fault-{secrets.token_hex(12)}",
             **self._headers(origin, Role.WINDOW_CLERK),
         }
-        deadline = time.monotonic() + retry_s
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S * 3) as client:
-            while True:
+
+            async def answer() -> httpx.Response | str:
                 try:
                     response = await client.post(
                         f"{self.api.urls[origin]}/window/cases", json=body, headers=headers
                     )
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
+                except httpx.TransportError as exc:
                     self.steps_unavailable += 1
-                else:
-                    if response.status_code != 503 or time.monotonic() > deadline:
-                        break
+                    return f"no answer ({type(exc).__name__})"
+                if response.status_code == 503:
                     self.steps_unavailable += 1
-                await asyncio.sleep(ROUND_S * 2)
-        response.raise_for_status()
+                return response
+
+            response = await eventually(
+                answer,
+                until=lambda r: isinstance(r, httpx.Response) and r.status_code != 503,
+                timeout=retry_s,
+                every=ROUND_S * 2,
+                what=f"{origin}'s window to take a {scenario.name} application",
+            )
+        assert isinstance(response, httpx.Response)
+        if response.is_error:
+            raise AssertionError(
+                f"{origin}'s window refused a {scenario.name} application:"
+                f" {response.status_code} {response.text[:500]}"
+            )
         case = Case(scenario, origin, processing, response.json()["case_no"], time.monotonic())
         self.cases.append(case)
         return case
@@ -211,12 +222,30 @@ class Runner:
         """Rounds until every case is settled in both regions; False on timeout. While
         `submitting` is given and not set, more cases are coming: keep going even when every
         case so far is settled (the soak submits a batch every few seconds)."""
-        deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
-            while time.monotonic() < deadline:
-                open_cases = [c for c in self.cases if c.settled_at is None]
-                if not open_cases and (submitting is None or submitting.is_set()):
-                    return True
-                await asyncio.gather(*(self._round(client, c) for c in open_cases))
-                await asyncio.sleep(ROUND_S)
-        return all(c.settled_at is not None for c in self.cases)
+
+            async def still_open() -> list[Case]:
+                cases = [c for c in self.cases if c.settled_at is None]
+                await asyncio.gather(*(self._round(client, c) for c in cases))
+                return [c for c in cases if c.settled_at is None]
+
+            def all_settled(cases: list[Case]) -> bool:
+                return not cases and (submitting is None or submitting.is_set())
+
+            try:
+                await eventually(
+                    still_open,
+                    until=all_settled,
+                    timeout=timeout_s,
+                    every=ROUND_S,
+                    what="every case at its end in both regions",
+                    describe=describe_open,
+                )
+            except NeverHappened:
+                return False
+        return True
+
+
+def describe_open(cases: list[Case]) -> str:
+    shown = "; ".join(f"{c.case_no} {c.scenario.name} {c.seen}" for c in cases[:10])
+    return f"{len(cases)} open: {shown}"

@@ -6,20 +6,27 @@ out of their order, and a `forwarded` event after its processing workflow has cl
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 import asyncpg
 import pytest
 
+from events.models import EventType
 from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from tests.faults.harness import run_fault
-from tests.faults.injectors import replay
+from tests.faults.injectors import SentRecord, replay, sent_count
 from tests.faults.invariants import Outsider, check
 from tests.faults.runner import Runner
+from tests.faults.workload import CROSS, INTRA
 from tests.integration.api_nodes import ApiNodes
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
+
+REPLAYS_DURING_RUN = 3
+RECEIPT = EventType.RECEIPT.value
+# Between two replays the cases must have moved on: this many more records sent.
+MOVED_ON = 10
 
 
 async def _duplicates(stack: StackEndpoints, region: str, case_nos: list[str]) -> int:
@@ -36,16 +43,27 @@ async def _duplicates(stack: StackEndpoints, region: str, case_nos: list[str]) -
         await conn.close()
 
 
+async def _moved_on(stack: StackEndpoints, runner: Runner, since: int) -> None:
+    await eventually(
+        lambda: sent_count(stack, runner.cases),
+        until=lambda sent: sent >= since + MOVED_ON,
+        timeout=60,
+        what=f"{MOVED_ON} more records sent since the last replay",
+    )
+
+
 async def test_duplicated_and_reordered_deliveries_change_nothing(
     nodes: ApiNodes, stack: StackEndpoints, stack_settings: StackSettings
 ) -> None:
     rng = random.Random(20261127)
-    replayed: list[int] = []
+    replayed: list[list[SentRecord]] = []
 
     async def inject(runner: Runner) -> Outsider | None:
-        for _ in range(3):  # while the cases move through their phases
+        for _ in range(REPLAYS_DURING_RUN):
+            # Each replay at a later point of the cases' lives, not a fixed time apart.
+            if replayed:
+                await _moved_on(stack, runner, since=len(replayed[-1]))
             replayed.append(await replay(stack, runner.cases, rng))
-            await asyncio.sleep(1.5)
         return None
 
     run = await run_fault(
@@ -53,18 +71,29 @@ async def test_duplicated_and_reordered_deliveries_change_nothing(
     )
     assert run.findings.ok, run.explain()
     assert run.settled
-    assert sum(replayed) > 0
-    # And once more after everything closed: no workflow reopens, nothing is applied again.
+    assert all(replayed), "a replay during the run found nothing to replay"
+
+    # And once more after everything closed: no workflow reopens, nothing is applied again,
+    # and every copy is counted as the duplicate it is, exactly once: each region counts the
+    # copies sent to it, and the receipts its peers send again for the copies of its own
+    # business events (a duplicate arrival is answered with the receipt again).
     numbers = [c.case_no for c in run.cases]
-    before = {r: await _duplicates(stack, r, numbers) for r in ("440000", "350200")}
-    assert await replay(stack, run.cases, rng) > 0
+    regions = (*CROSS, *INTRA)
+    before = {r: await _duplicates(stack, r, numbers) for r in regions}
+    copies = await replay(stack, run.cases, rng)
+    expected = {
+        r: before[r]
+        + sum(c.recipient == r for c in copies)
+        + sum(c.sender == r and c.event_type != RECEIPT for c in copies)
+        for r in regions
+    }
+    assert {c.recipient for c in copies} == set(regions)
 
-    async def all_seen() -> bool:
-        return all([await _duplicates(stack, r, numbers) > n for r, n in before.items()])
+    async def counted() -> dict[str, int]:
+        return {r: await _duplicates(stack, r, numbers) for r in regions}
 
-    deadline = asyncio.get_running_loop().time() + 60
-    while not await all_seen():
-        assert asyncio.get_running_loop().time() < deadline, "replayed copies never arrived"
-        await asyncio.sleep(0.5)
+    await eventually(
+        counted, until=lambda now: now == expected, timeout=60, what=f"duplicates {expected}"
+    )
     after = await check(run.cases, stack, stack_settings, nodes.nodes.clients)
     assert after.ok, "; ".join(after.problems)

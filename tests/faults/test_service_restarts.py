@@ -37,7 +37,7 @@ async def test_a_restarted_service_loses_nothing_and_does_nothing_twice(
 
     async def inject(_: Runner) -> Outsider | None:
         await restart(stack_settings, service)
-        await assert_nodes_survive(nodes, pids, watch_s=5.0)
+        await assert_nodes_survive(nodes, pids)
         return None
 
     run = await run_fault(fault, nodes, stack, stack_settings, inject)

@@ -81,8 +81,13 @@ PROCESSING_STATUS = "closed"
 MIX = (APPROVED, NOT_ACCEPTED, DENIED, WINDOW_SUPPLEMENT, B_SUPPLEMENT, WITHDRAWN)
 # The 省内 pair gets a smaller share: the suite's budget is per fault, not per pair.
 INTRA_MIX = (APPROVED, DENIED, B_SUPPLEMENT)
+# Each fault test drives this many rounds of the mix: 6 × (6 跨省 + 3 省内) = 54 cases, enough
+# that the fault lands among cases in every phase and a 1-in-50 defect shows in CI.
+FAULT_ROUNDS = 6
 
 
-def standard_batch() -> list[tuple[Scenario, str, str]]:
-    """(scenario, origin, processing) for one fault run: 9 cases over both pairs."""
-    return [(s, *CROSS) for s in MIX] + [(s, *INTRA) for s in INTRA_MIX]
+def standard_batch(rounds: int = FAULT_ROUNDS) -> list[tuple[Scenario, str, str]]:
+    """(scenario, origin, processing) for one fault run, the pairs' cases interleaved so
+    every phase of both pairs is under way when the fault lands."""
+    one_round = [(s, *CROSS) for s in MIX] + [(s, *INTRA) for s in INTRA_MIX]
+    return one_round * rounds

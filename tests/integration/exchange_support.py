@@ -27,9 +27,6 @@ from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import CasePolicies
 from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.window import Application, material_ref, submit_case
-from tests.waiting import eventually
-
-__all__ = ["eventually"]  # for the tests that still import it from here
 
 RECEIPT = EventType.RECEIPT.value
 

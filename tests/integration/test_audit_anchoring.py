@@ -43,10 +43,10 @@ from regions.window import submit_case
 from tests.integration.exchange_support import (
     RECEIPT,
     application,
-    eventually,
     rows,
     start_node,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

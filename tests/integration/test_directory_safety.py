@@ -36,12 +36,12 @@ from regions.stack.settings import StackEndpoints, StackSettings
 from tests.integration.exchange_support import (
     credentials,
     dsn,
-    eventually,
     new_case_no,
     produce,
     rows,
     start_node,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -32,9 +32,10 @@ from events.trust import KeyEntry
 from regions.local import ensure_local_keys, trust_dir
 from regions.naming import processing_workflow_id
 from regions.stack.settings import StackEndpoints, StackSettings
-from tests.integration.exchange_support import credentials, dsn, eventually, new_case_no, rows
+from tests.integration.exchange_support import credentials, dsn, new_case_no, rows
 from tests.integration.exchange_support import submit as submit_case
 from tests.integration.pair import ProvincePair, start_pair
+from tests.waiting import eventually
 from workflows.processing import ProcessingWorkflow
 
 pytestmark = pytest.mark.integration

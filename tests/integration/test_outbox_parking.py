@@ -35,8 +35,9 @@ from regions.policies import CasePolicies
 from regions.stack.migrations import apply_migrations
 from regions.stack.settings import StackEndpoints, StackSettings
 from regions.window import submit_case
-from tests.integration.exchange_support import dsn, eventually, new_case_no, rows
+from tests.integration.exchange_support import dsn, new_case_no, rows
 from tests.integration.pair import ProvincePair, start_pair
+from tests.waiting import eventually
 from workflows.processing import ProcessingWorkflow
 
 pytestmark = pytest.mark.integration
