@@ -8,6 +8,7 @@ never signed, so middleware may add them freely.
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from typing import Any, Literal
 
@@ -68,5 +69,16 @@ def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
 def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: the URL-safe alphabet only, no padding, and the one canonical spelling (unused
+    low bits zero). The lenient decoder skips foreign characters and ignores those bits, so a
+    signature could be respelled into other record bytes that still verify."""
+    if not _B64URL.match(text):
+        raise ValueError("not unpadded base64url")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url(raw) != text:
+        raise ValueError("not the canonical base64url spelling")
+    return raw

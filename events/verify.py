@@ -9,6 +9,7 @@ signature, canonical form, time, consistency, entitlement.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,8 +70,9 @@ def parse_envelope(raw: bytes, limits: VerifyLimits) -> Envelope:
         raise Rejected(RejectReason.UNKNOWN_TYPE, "type is not a known event type", sender)
     try:
         envelope = Envelope.model_validate(document)
-        payload_model = PAYLOAD_MODELS[envelope.type]
-        payload_model.model_validate(envelope.data)
+        # Strict, as JSON: "10" is not an int and true is not a number of days. The payload
+        # stays as sent (it is signed), so it must already have the schema's exact types.
+        PAYLOAD_MODELS[envelope.type].model_validate_json(json.dumps(envelope.data), strict=True)
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
         raise Rejected(RejectReason.MALFORMED, f"schema: {fields}", sender) from exc
