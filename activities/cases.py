@@ -40,6 +40,7 @@ from events.pg import Conn
 from events.sealing import open_box, seal
 from events.trust import sealing_key
 from workflows.models import (
+    AddMaterials,
     ApplyEffect,
     CommitSteps,
     ForwardCase,
@@ -85,7 +86,9 @@ class CaseActivities:
                 elif isinstance(write, SendEvent):
                     await self._send_event(conn, case_no, write, now)
                 elif isinstance(write, ForwardCase):
-                    await self._forward_case(conn, case_no, now)
+                    await self._forward_case(conn, case_no, write, now)
+                elif isinstance(write, AddMaterials):
+                    await self._add_materials(conn, case_no, write)
                 elif isinstance(write, SendDecision):
                     await self._send_decision(conn, case_no, write, now)
                 else:
@@ -101,8 +104,23 @@ class CaseActivities:
                 if updated == "UPDATE 0":
                     raise ApplicationError(f"case {case_no} is not recorded in {self._region}")
 
-    async def _forward_case(self, conn: Conn, case_no: str, now: datetime) -> None:
-        """Seal the applicant for the processing region and write the `forwarded` event."""
+    async def _add_materials(self, conn: Conn, case_no: str, request: AddMaterials) -> None:
+        """补正 materials join the case file; one already there (same digest) is not added again,
+        so a retried commit changes nothing."""
+        await conn.execute(
+            "UPDATE cases SET materials = materials || ("
+            "  SELECT coalesce(jsonb_agg(m), '[]'::jsonb) FROM jsonb_array_elements($2::jsonb) m"
+            "  WHERE NOT materials @> jsonb_build_array(m)), updated_at = now()"
+            " WHERE case_no = $1",
+            case_no,
+            [m.model_dump(mode="json") for m in request.materials],
+        )
+
+    async def _forward_case(
+        self, conn: Conn, case_no: str, request: ForwardCase, now: datetime
+    ) -> None:
+        """Seal the applicant for the processing region and write the `forwarded` event with
+        the case file the workflow holds (the application's materials and any 补正)."""
         case = await conn.fetchrow("SELECT * FROM cases WHERE case_no = $1 FOR UPDATE", case_no)
         if case is None:
             raise ApplicationError(
@@ -129,7 +147,8 @@ class CaseActivities:
                 key_id=key_id,
                 recipient_public=recipient_key,
             ),
-            materials=tuple(MaterialRef.model_validate(m) for m in case["materials"]),
+            materials=request.materials
+            or tuple(MaterialRef.model_validate(m) for m in case["materials"]),
             fee_fen=case["fee_fen"],
         )
         await self._write_event(
@@ -180,7 +199,7 @@ class CaseActivities:
         self, conn: Conn, case_no: str, request: SendDecision, now: datetime
     ) -> None:
         """Issue the decision document (kept in B; only its digest travels) and tell A."""
-        if await already_enqueued(conn, event_id_for(case_no, "decided", self._region)):
+        if await already_enqueued(conn, event_id_for(case_no, request.step, self._region)):
             return
         document = rfc8785.dumps(
             {
@@ -200,7 +219,7 @@ class CaseActivities:
             conn,
             EventType.DECIDED,
             case_no,
-            "decided",
+            request.step,
             request.origin_region,
             payload.model_dump(mode="json"),
             now=now,

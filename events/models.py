@@ -43,6 +43,9 @@ class EventType(StrEnum):
     RESULT_DELIVERED = "cn.tongban.case.result-delivered"
     WITHDRAWN = "cn.tongban.case.withdrawn"
     CANCELLED = "cn.tongban.case.cancelled"
+    # A gives up waiting (no answer in time, or resends ran out) and asks B to cancel; only B's
+    # answer (cancelled, or its decision again) ends the case on A's side.
+    RECALLED = "cn.tongban.case.recalled"
     DEADLINE_WARNING = "cn.tongban.case.deadline-warning"
     DEADLINE_BREACHED = "cn.tongban.case.deadline-breached"
 
@@ -55,6 +58,7 @@ ORIGIN_ONLY = frozenset(
         EventType.SUPPLEMENT_PROVIDED,
         EventType.RESULT_DELIVERED,
         EventType.WITHDRAWN,
+        EventType.RECALLED,
     }
 )
 PROCESSING_ONLY = frozenset(
@@ -144,8 +148,16 @@ class CaseWithdrawn(_Payload):
     reason: str = Field(max_length=2000)
 
 
+class CaseRecalled(_Payload):
+    """The accepting region asks the processing region to cancel a case it gave up waiting on."""
+
+    case_no: CaseNo
+    cause: Literal["answer-timeout", "delivery-failed"]
+    reason: str = Field(max_length=2000)
+
+
 class CaseCancelled(_Payload):
-    """The processing region's answer to a withdrawal: what it revoked."""
+    """The processing region's answer to a withdrawal or a recall: what it revoked."""
 
     case_no: CaseNo
     revoked: tuple[str, ...]
@@ -187,6 +199,7 @@ PAYLOAD_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.DECIDED: CaseDecided,
     EventType.RESULT_DELIVERED: ResultDelivered,
     EventType.WITHDRAWN: CaseWithdrawn,
+    EventType.RECALLED: CaseRecalled,
     EventType.CANCELLED: CaseCancelled,
     EventType.DEADLINE_WARNING: DeadlineNotice,
     EventType.DEADLINE_BREACHED: DeadlineNotice,

@@ -1,9 +1,16 @@
-"""A workflow's own record of its steps, shared by both sides' workflows."""
+"""The workflow side of a case's record, shared by both sides' workflows.
+
+The case's state (status, steps, deadline …) is the lifecycle model's `CaseState`; what is
+kept here is only what reaches the world from it: the database writes of the steps taken
+since the case last waited, committed in one transaction before every wait, and the search
+attributes, upserted once per wait. Both are empty whenever the case waits, so nothing here
+needs carrying across continue-as-new.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -11,7 +18,8 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from activities.cases import CaseActivities
-    from workflows.models import CaseProgress, CaseStep, CaseWrite, CommitSteps, TimelineState
+    from workflows.lifecycle.engine import CaseRecord
+    from workflows.models import CaseProgress, CaseWrite, CommitSteps
     from workflows.search import CASE_STATUS, DEADLINE, OVERDUE
 
 # A commit is a short, idempotent database transaction, so it runs as a local activity: one
@@ -29,143 +37,90 @@ STEP_OPTIONS: dict[str, Any] = {
 Commit = Callable[[CaseActivities, CommitSteps], Awaitable[None]]
 
 
-class Timeline:
-    """Status, steps, deadline and applied-event ids; changes also update the search attributes
-    and, through `save`, the region's database."""
+class Recorder:
+    """Commits a case's steps and keeps its search attributes current."""
 
-    def __init__(self, case_no: str, region: str, status: str) -> None:
-        self.case_no = case_no
-        self.region = region
-        self.status = status
-        self.closed = False
-        self.outcome: str | None = None
-        self.deadline: datetime | None = None
-        self.overdue = False
-        self.steps: list[CaseStep] = []
-        self.applied_events: set[str] = set()
-        # Search attributes change with every step but are written once per wait: each upsert
-        # is a history event, and only the value a case rests at is worth searching for.
-        self._unsaved: dict[str, SearchAttributeUpdate[Any]] = {}
-        # Database writes are kept the same way and committed before the case waits (or when a
-        # workflow commits explicitly): the steps taken in between (status changes, effects,
-        # outgoing events) land in ONE transaction and one history marker, not one marker per
-        # step. Between two waits a case rests nowhere, so only the status it reaches needs
-        # writing; a worker lost before the commit replays those steps and commits them then.
+    def __init__(self, current: Callable[[], CaseRecord]) -> None:
+        self._current = current
+        state = current()
+        self.case_no = state.case_no
+        # Between two waits a case rests nowhere, so only the status it reaches needs writing;
+        # a worker lost before the commit replays those steps and commits them then.
         self._writes: list[CaseWrite] = []
-        self._status_unsaved = False
+        self._saved_status = state.status
+        self._published = (state.status, state.deadline, state.overdue)
 
-    def step(self, status: str, *, event_id: str | None = None, detail: str = "") -> None:
-        self.status = status
-        self.steps.append(
-            CaseStep(
-                at=workflow.now(),
-                region=self.region,
-                status=status,
-                event_id=event_id,
-                detail=detail,
-            )
-        )
-        self._unsaved["status"] = CASE_STATUS.value_set(status)
-        self._status_unsaved = True
-
-    def write(self, write: CaseWrite) -> None:
-        """A database write of the current step, committed with the next `save`."""
-        self._writes.append(write)
+    def record(self, writes: Iterable[CaseWrite]) -> None:
+        """Database writes of the steps just taken, committed with the next `save`."""
+        self._writes.extend(writes)
 
     @property
     def saved(self) -> bool:
-        """True when the database holds every step on the timeline."""
-        return not self._writes and not self._status_unsaved
+        """True when the database holds every step the case has taken."""
+        return not self._writes and self._saved_status == self._current().status
 
-    async def save(self, commit: Commit = CaseActivities.commit_steps) -> None:
+    @property
+    def forwarding(self) -> bool:
+        return any(getattr(w, "kind", "") == "forward" for w in self._writes)
+
+    async def save(self) -> None:
         """Commit the writes collected since the last save, then the status reached, in one
-        transaction. `commit` names the activity, so a trace can show which commit it was."""
+        transaction. The commit that forwards a case runs as `forward_case`, so a trace shows
+        where the case left this region."""
         if self.saved:
             return
+        status = self._current().status
         count = len(self._writes)
+        commit: Commit = (
+            CaseActivities.forward_case if self.forwarding else CaseActivities.commit_steps
+        )
         await workflow.execute_local_activity_method(
             commit,
             CommitSteps(
                 case_no=self.case_no,
                 writes=tuple(self._writes),
-                status=self.status if self._status_unsaved else None,
+                status=status if status != self._saved_status else None,
             ),
             **STEP_OPTIONS,
         )
-        # Only the main loop writes, and it is the one waiting here; cut exactly what was sent.
+        # Only the main loop records, and it is the one waiting here; cut exactly what was sent.
         del self._writes[:count]
-        self._status_unsaved = False
+        self._saved_status = status
 
-    def note(self, detail: str, *, event_id: str | None = None) -> None:
-        """A timeline line that does not change the status (a warning, an effect done)."""
-        self.steps.append(
-            CaseStep(
-                at=workflow.now(),
-                region=self.region,
-                status=self.status,
-                event_id=event_id,
-                detail=detail,
+    def publish(self) -> None:
+        """Upsert the search attributes that changed: each upsert is a history event, and only
+        where a case rests is worth searching for."""
+        state = self._current()
+        status, deadline, overdue = self._published
+        changes: list[SearchAttributeUpdate[Any]] = []
+        if state.status != status:
+            changes.append(CASE_STATUS.value_set(state.status))
+        if state.deadline != deadline:
+            changes.append(
+                DEADLINE.value_set(state.deadline) if state.deadline else DEADLINE.value_unset()
             )
-        )
-
-    def set_deadline(self, deadline: datetime | None) -> None:
-        self.deadline = deadline
-        self._unsaved["deadline"] = (
-            DEADLINE.value_set(deadline) if deadline else DEADLINE.value_unset()
-        )
-
-    def mark_overdue(self) -> None:
-        self.overdue = True
-        self._unsaved["overdue"] = OVERDUE.value_set(True)
-
-    def save_search_attributes(self) -> None:
-        if self._unsaved:
-            workflow.upsert_search_attributes(list(self._unsaved.values()))
-            self._unsaved.clear()
+        if state.overdue != overdue:
+            changes.append(OVERDUE.value_set(state.overdue))
+        if changes:
+            workflow.upsert_search_attributes(changes)
+            self._published = (state.status, state.deadline, state.overdue)
 
     async def wait(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
         """Wait for the case to move on, after committing its steps and making where it rests
         searchable."""
         await self.save()
-        self.save_search_attributes()
+        self.publish()
         await workflow.wait_condition(condition, timeout=timeout)
 
-    async def sleep(self, duration: timedelta) -> None:
-        await self.save()
-        self.save_search_attributes()
-        await workflow.sleep(duration)
 
-    def first_time(self, event_id: str) -> bool:
-        """True once per event id: redelivered events are ignored, not applied twice."""
-        if event_id in self.applied_events:
-            return False
-        self.applied_events.add(event_id)
-        return True
-
-    def progress(self) -> CaseProgress:
-        return CaseProgress(
-            case_no=self.case_no,
-            region=self.region,
-            status=self.status,
-            closed=self.closed,
-            outcome=self.outcome,
-            deadline=self.deadline,
-            overdue=self.overdue,
-            steps=tuple(self.steps),
-        )
-
-    def state(self) -> TimelineState:
-        return TimelineState(
-            status=self.status,
-            steps=tuple(self.steps),
-            applied_events=tuple(sorted(self.applied_events)),
-            deadline=self.deadline,
-            overdue=self.overdue,
-        )
-
-    def restore(self, state: TimelineState) -> None:
-        self.status = state.status
-        self.steps = list(state.steps)
-        self.applied_events = set(state.applied_events)
-        self.deadline = state.deadline
-        self.overdue = state.overdue
+def progress(state: CaseRecord, closed: bool) -> CaseProgress:
+    return CaseProgress(
+        case_no=state.case_no,
+        region=state.region,
+        status=state.status,
+        closed=closed,
+        outcome=state.outcome,
+        deadline=state.deadline,
+        overdue=state.overdue,
+        steps=state.steps,
+    )

@@ -18,22 +18,27 @@ from regions.operators.model import (
     RegionRecords,
     UpdateCall,
 )
+from workflows.lifecycle import intake, processing
 from workflows.models import CaseStep, Effect
 
-# Statuses (or note prefixes) a person's Update can cause, per Update name. A step of these
-# with no matching Update before it was taken by the item's automatic policy.
-_UPDATE_STEPS: dict[str, tuple[str, ...]] = {
-    "record_formal_review": ("formal-review-passed", "refused-at-intake", "supplement-pending"),
-    "provide_supplement": ("补正 provided", "补正 sent"),
-    "confirm_delivery": ("result-delivered",),
-    "withdraw": ("withdrawal-requested", "compensating"),
-    "decide_acceptance": ("processing", "not-accepted"),
-    "request_supplement": ("supplement-requested",),
-    "decide": ("approved", "denied"),
-}
-_POLICY_STEPS = frozenset(
-    {"formal-review-passed", "result-delivered", "processing", "not-accepted", "approved", "denied"}
-)
+
+def _first_steps(by_policy: bool) -> dict[str, frozenset[str]]:
+    """Per Update name, the statuses its moves step into first (from the lifecycle tables);
+    with `by_policy`, only the moves an item's automatic policy can take instead."""
+    found: dict[str, set[str]] = {}
+    for side in (intake, processing):
+        for row in side.TABLE.rows:
+            update = side.PERSON_STEPS.get(row.trigger)
+            if update and row.steps and (not by_policy or row.trigger in side.POLICY_STEPS):
+                found.setdefault(update, set()).add(row.steps[0])
+    return {update: frozenset(steps) for update, steps in found.items()}
+
+
+# Statuses a person's Update can cause, per Update name. A step of these with no matching
+# Update before it was taken by the item's automatic policy.
+_UPDATE_STEPS = _first_steps(by_policy=False)
+_POLICY_STEPS: frozenset[str] = frozenset().union(*_first_steps(by_policy=True).values())
+
 COMPENSATIONS = frozenset(
     {
         Effect.REFUND_FEE,
@@ -45,10 +50,8 @@ COMPENSATIONS = frozenset(
 
 
 def _matches(update: str, step: CaseStep, is_note: bool) -> bool:
-    wanted = _UPDATE_STEPS.get(update, ())
-    if is_note:
-        return any(step.detail.startswith(w) for w in wanted)
-    return step.status in wanted
+    # An Update moves a case to a new status; a note (same status) is never a person's step.
+    return not is_note and step.status in _UPDATE_STEPS.get(update, frozenset())
 
 
 def _actors(records: RegionRecords) -> list[Actor | None]:

@@ -5,6 +5,7 @@ Each test names, in its docstring, the transitions it covers (see docs/lifecycle
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -434,8 +435,8 @@ async def test_long_cases_continue_as_new(pair: ProvincePair, origin: NodeSettin
 
 
 async def _case_file(dsn: str, case_no: str) -> list[str]:
-    found = await rows(dsn, "SELECT materials FROM cases WHERE case_no = $1", case_no)
-    return [m["name"] for m in found[0]["materials"]] if found else []
+    found = await rows(dsn, "SELECT materials::text FROM cases WHERE case_no = $1", case_no)
+    return [m["name"] for m in json.loads(found[0]["materials"])] if found else []
 
 
 async def _push_history_until_continued(

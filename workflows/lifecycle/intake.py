@@ -1,0 +1,781 @@
+"""The accepting region's (A, 收件地) lifecycle: phases, triggers, the table and the state.
+
+A takes the application, reviews it (with the applicant's 补正 loop), forwards it and waits
+for B's answers, relaying B's 补正 requests. It ends only on an answer from B (or before B
+ever had the case): when it stops waiting (no answer in time, resends ran out) it recalls the
+case and B's answer to the recall (cancelled, or B's decision again) decides how A ends.
+Compensation undoes A's effects in reverse order, one step at a time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.models import (
+    CaseAccepted,
+    CaseDecided,
+    CaseNo,
+    CaseNotAccepted,
+    DeadlineNotice,
+    DeliveryFailure,
+    EventType,
+    InboundEvent,
+    MaterialRef,
+    RegionCode,
+    SupplementRequested,
+)
+from workflows.lifecycle.engine import (
+    CaseRecord,
+    Handler,
+    Result,
+    Table,
+    Trigger,
+    Tx,
+    apply,
+    rows,
+)
+from workflows.lifecycle.engine import (
+    receive as receive,
+)
+from workflows.lifecycle.vocabulary import (
+    COMPENSATION_OF,
+    AddMaterials,
+    AutoPolicy,
+    CaseTimings,
+    DeliveryConfirmation,
+    Effect,
+    FormalReview,
+    ForwardCase,
+    SupplementMaterials,
+    Withdrawal,
+)
+
+
+class Phase(StrEnum):
+    """Where an intake case rests (each is also the status it shows)."""
+
+    RECEIVED = "received"
+    FORMAL_REVIEW = "formal-review"
+    SUPPLEMENT_PENDING = "supplement-pending"  # A's own 补正 with the applicant
+    IN_TRANSIT = "in-transit"  # forwarded; B's accept/not-accept awaited
+    PROCESSING = "processing"  # B accepted; its clock runs
+    SUPPLEMENT_REQUESTED = "supplement-requested"  # B's 补正, relayed to the applicant
+    WITHDRAWAL_REQUESTED = "withdrawal-requested"
+    RECALL_REQUESTED = "recall-requested"
+    RESULT_RECEIVED = "result-received"  # approved; delivery to the applicant awaited
+    COMPENSATING = "compensating"
+    CLOSED = "closed"
+    CLOSED_REJECTED = "closed-rejected"
+
+
+class Status(StrEnum):
+    """Every status an intake case shows: its phases and the steps passed on the way."""
+
+    RECEIVED = "received"
+    FORMAL_REVIEW = "formal-review"
+    SUPPLEMENT_PENDING = "supplement-pending"
+    REFUSED_AT_INTAKE = "refused-at-intake"
+    FORMAL_REVIEW_PASSED = "formal-review-passed"
+    FORWARDED = "forwarded"
+    IN_TRANSIT = "in-transit"
+    PROCESSING = "processing"
+    SUPPLEMENT_REQUESTED = "supplement-requested"
+    WITHDRAWAL_REQUESTED = "withdrawal-requested"
+    RECALL_REQUESTED = "recall-requested"
+    NOT_ACCEPTED = "not-accepted"
+    RESULT_RECEIVED = "result-received"
+    RESULT_DELIVERED = "result-delivered"
+    TRANSFER_FAILED = "transfer-failed"
+    COMPENSATING = "compensating"
+    CLOSED = "closed"
+    CLOSED_REJECTED = "closed-rejected"
+
+
+LABELS: dict[Status, str] = {
+    Status.RECEIVED: "收件",
+    Status.FORMAL_REVIEW: "形式审查",
+    Status.SUPPLEMENT_PENDING: "待补正（窗口）",
+    Status.REFUSED_AT_INTAKE: "不予收件",
+    Status.FORMAL_REVIEW_PASSED: "形式审查通过",
+    Status.FORWARDED: "已转办",
+    Status.IN_TRANSIT: "待受理",
+    Status.PROCESSING: "办理中",
+    Status.SUPPLEMENT_REQUESTED: "待补正（办理地）",
+    Status.WITHDRAWAL_REQUESTED: "撤回中",
+    Status.RECALL_REQUESTED: "收回中",
+    Status.NOT_ACCEPTED: "不予受理",
+    Status.RESULT_RECEIVED: "已收到结果",
+    Status.RESULT_DELIVERED: "已送达",
+    Status.TRANSFER_FAILED: "流转失败",
+    Status.COMPENSATING: "退件处理",
+    Status.CLOSED: "办结",
+    Status.CLOSED_REJECTED: "退件办结",
+}
+TERMINAL = frozenset({Phase.CLOSED, Phase.CLOSED_REJECTED})
+
+
+class On(StrEnum):
+    """What moves an intake case."""
+
+    SUBMITTED = "submitted"
+    REVIEW_PASSED = "review-passed"
+    REVIEW_SUPPLEMENT = "review-supplement"
+    REVIEW_REFUSED = "review-refused"
+    SUPPLEMENT_PROVIDED = "supplement-provided"
+    SUPPLEMENT_DUE = "supplement-due"
+    WITHDRAW = "withdraw"
+    ACCEPTED = "accepted"
+    NOT_ACCEPTED = "not-accepted"
+    SUPPLEMENT_REQUESTED = "supplement-requested"
+    APPROVED = "decided-approved"
+    DENIED = "decided-denied"
+    CANCELLED = "cancelled"
+    DEADLINE_NOTICE = "deadline-notice"
+    ANSWER_DUE = "answer-due"
+    DELIVERY_FAILED = "delivery-failed"
+    DELIVERED = "delivered"
+    UNDO = "undo"
+    COMPENSATED = "compensated"
+    OTHER = "other-event"
+
+
+TRIGGER_LABELS: dict[On, str] = {
+    On.SUBMITTED: "窗口收件 (the window took the application)",
+    On.REVIEW_PASSED: "形式审查通过: Update `record_formal_review(pass)` or policy",
+    On.REVIEW_SUPPLEMENT: "一次性告知补正: Update `record_formal_review(supplement)` or policy",
+    On.REVIEW_REFUSED: "不予收件: Update `record_formal_review(refuse)`",
+    On.SUPPLEMENT_PROVIDED: "补正材料: Update `provide_supplement`",
+    On.SUPPLEMENT_DUE: "补正期限届满 (timer `supplement_timeout` / B's due time)",
+    On.WITHDRAW: "申请人撤回: Update `withdraw`",
+    On.ACCEPTED: "B's `accepted` event",
+    On.NOT_ACCEPTED: "B's `not-accepted` event",
+    On.SUPPLEMENT_REQUESTED: "B's `supplement-requested` event",
+    On.APPROVED: "B's `decided` event (approved)",
+    On.DENIED: "B's `decided` event (denied)",
+    On.CANCELLED: "B's `cancelled` event",
+    On.DEADLINE_NOTICE: "B's `deadline-warning` / `deadline-breached` event",
+    On.ANSWER_DUE: "答复超时 (timer: `answer_timeout`; `cancel_timeout` once A asked B to cancel)",
+    On.DELIVERY_FAILED: "`delivery_failed` signal (resends of an event ran out)",
+    On.DELIVERED: "结果送达: Update `confirm_delivery` or policy",
+    On.UNDO: "补偿一步 (one effect undone; `compensation_step_delay` apart)",
+    On.COMPENSATED: "补偿完成 (nothing left to undo)",
+    On.OTHER: "any other event",
+}
+
+
+class IntakeState(CaseRecord):
+    """Everything an intake workflow keeps between two steps, and carries across
+    continue-as-new as it is: the workflow holds no other case state."""
+
+    phase: Phase = Phase.RECEIVED
+    materials: tuple[MaterialRef, ...] = ()  # the case file: application plus 补正
+    done: tuple[Effect, ...] = ()  # what compensation undoes, in the order it was done
+    due: datetime | None = None  # the one timer the phase runs (see `due`)
+    reason: str = ""  # why the case is being closed rejected, or withdrawn
+    notifications: int = 0
+    supplements_sent: int = 0
+    escalations: int = 0
+
+    @property
+    def closed(self) -> bool:
+        return self.phase in TERMINAL
+
+
+class IntakeRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    case_no: CaseNo
+    item_code: str
+    item_version: int
+    origin_region: RegionCode
+    processing_region: RegionCode
+    required_materials: tuple[str, ...] = ()  # mandatory and not obtainable by data sharing
+    materials: tuple[MaterialRef, ...] = ()
+    fee_fen: int = Field(default=0, ge=0)
+    policy: AutoPolicy = AutoPolicy()
+    timings: CaseTimings = CaseTimings()
+    carry: IntakeState | None = None  # the state handed over by continue-as-new
+
+
+def start(request: IntakeRequest) -> IntakeState:
+    return request.carry or IntakeState(
+        case_no=request.case_no,
+        region=request.origin_region,
+        status=Status.RECEIVED,
+        materials=request.materials,
+    )
+
+
+P = Phase
+_BEFORE_FORWARDING = (P.FORMAL_REVIEW, P.SUPPLEMENT_PENDING)
+_WITH_B = (P.IN_TRANSIT, P.PROCESSING, P.SUPPLEMENT_REQUESTED)  # B has or may have the case
+_ASKED_TO_CANCEL = (P.WITHDRAWAL_REQUESTED, P.RECALL_REQUESTED)
+_UNDECIDED = (*_WITH_B, *_ASKED_TO_CANCEL)
+_S = Status
+_E = Effect
+_T = EventType
+N = _E.NOTIFY_APPLICANT
+
+TABLE: Table[Phase, On] = Table(
+    [
+        *rows(
+            [P.RECEIVED],
+            On.SUBMITTED,
+            P.FORMAL_REVIEW,
+            (_S.RECEIVED, _S.FORMAL_REVIEW),
+            effects=(_E.TAKE_MATERIALS,),
+            says="materials taken",
+        ),
+        *rows(
+            [P.FORMAL_REVIEW],
+            On.REVIEW_PASSED,
+            P.IN_TRANSIT,
+            (_S.FORMAL_REVIEW_PASSED, _S.FORWARDED, _S.IN_TRANSIT),
+            effects=(_E.ISSUE_RECEIPT, _E.CHARGE_FEE),
+            sends=(_T.FORWARDED,),
+            says="receipt, fee (if any) and the `forwarded` event with the case file as it "
+            "stands (补正 included) in one transaction; B's answer due in `answer_timeout`",
+        ),
+        *rows(
+            [P.FORMAL_REVIEW],
+            On.REVIEW_SUPPLEMENT,
+            P.SUPPLEMENT_PENDING,
+            (_S.SUPPLEMENT_PENDING,),
+            effects=(N,),
+            says="applicant told what is missing; due in `supplement_timeout`",
+        ),
+        *rows(
+            [P.FORMAL_REVIEW],
+            On.REVIEW_REFUSED,
+            P.COMPENSATING,
+            (_S.REFUSED_AT_INTAKE, _S.COMPENSATING),
+            says="nothing was sent to B",
+        ),
+        *rows(
+            [P.SUPPLEMENT_PENDING],
+            On.SUPPLEMENT_PROVIDED,
+            P.FORMAL_REVIEW,
+            (_S.FORMAL_REVIEW,),
+            says="materials join the case file (and the `cases` row); review again",
+        ),
+        *rows(
+            [P.SUPPLEMENT_PENDING],
+            On.SUPPLEMENT_DUE,
+            P.COMPENSATING,
+            (_S.REFUSED_AT_INTAKE, _S.COMPENSATING),
+            says="补正 not provided in time",
+        ),
+        *rows(
+            _BEFORE_FORWARDING,
+            On.WITHDRAW,
+            P.COMPENSATING,
+            (_S.COMPENSATING,),
+            says="nothing was sent to B",
+        ),
+        *rows(
+            _WITH_B,
+            On.WITHDRAW,
+            P.WITHDRAWAL_REQUESTED,
+            (_S.WITHDRAWAL_REQUESTED,),
+            sends=(_T.WITHDRAWN,),
+            says="B cancels if it has not decided, else answers with its decision",
+        ),
+        *rows(
+            [P.IN_TRANSIT],
+            On.ACCEPTED,
+            P.PROCESSING,
+            (_S.PROCESSING,),
+            says="B's deadline recorded",
+        ),
+        *rows(
+            [P.IN_TRANSIT, *_ASKED_TO_CANCEL],
+            On.NOT_ACCEPTED,
+            P.COMPENSATING,
+            (_S.NOT_ACCEPTED, _S.COMPENSATING),
+            says="B's answer ends the case",
+        ),
+        *rows(
+            [P.IN_TRANSIT, P.PROCESSING],
+            On.SUPPLEMENT_REQUESTED,
+            P.SUPPLEMENT_REQUESTED,
+            (_S.SUPPLEMENT_REQUESTED,),
+            effects=(N,),
+            says="applicant told what B needs and by when",
+        ),
+        *rows(
+            [P.SUPPLEMENT_REQUESTED],
+            On.SUPPLEMENT_PROVIDED,
+            P.PROCESSING,
+            (_S.PROCESSING,),
+            sends=(_T.SUPPLEMENT_PROVIDED,),
+            says="materials join A's case file and go to B in `supplement-provided`",
+        ),
+        *rows(
+            [P.SUPPLEMENT_REQUESTED],
+            On.SUPPLEMENT_DUE,
+            P.PROCESSING,
+            (_S.PROCESSING,),
+            says="no more 补正 taken; B decides what the missed 补正 means",
+        ),
+        *rows(
+            [P.PROCESSING, P.SUPPLEMENT_REQUESTED],
+            On.DEADLINE_NOTICE,
+            None,
+            says="noted; a breach marks the case overdue",
+        ),
+        *rows(
+            _UNDECIDED,
+            On.APPROVED,
+            P.RESULT_RECEIVED,
+            (_S.RESULT_RECEIVED,),
+            effects=(N,),
+            says="B's decision stands, also over a withdrawal or recall; applicant told",
+        ),
+        *rows(
+            _UNDECIDED,
+            On.DENIED,
+            P.COMPENSATING,
+            (_S.RESULT_RECEIVED, _S.COMPENSATING),
+            says="B's decision stands, also over a withdrawal or recall",
+        ),
+        *rows(
+            _ASKED_TO_CANCEL,
+            On.CANCELLED,
+            P.COMPENSATING,
+            (_S.COMPENSATING,),
+            says="B cancelled its side: outcome `withdrawn` or `transfer-failed`",
+        ),
+        *rows(
+            [P.IN_TRANSIT],
+            On.ANSWER_DUE,
+            P.RECALL_REQUESTED,
+            (_S.TRANSFER_FAILED, _S.RECALL_REQUESTED),
+            sends=(_T.RECALLED,),
+            says="no answer from B: `recalled` event; A waits for B's answer to it",
+        ),
+        *rows(
+            _WITH_B,
+            On.DELIVERY_FAILED,
+            P.RECALL_REQUESTED,
+            (_S.TRANSFER_FAILED, _S.RECALL_REQUESTED),
+            sends=(_T.RECALLED,),
+            says="an event never receipted: `recalled` event; A waits for B's answer to it",
+        ),
+        *rows(
+            _ASKED_TO_CANCEL,
+            On.ANSWER_DUE,
+            None,
+            effects=(_E.ESCALATE_UNANSWERED,),
+            says="operators alarmed; A keeps waiting (closing now could split the case)",
+        ),
+        *rows(
+            _ASKED_TO_CANCEL,
+            On.DELIVERY_FAILED,
+            None,
+            says="noted; A keeps waiting for B's answer",
+        ),
+        *rows(
+            [P.RESULT_RECEIVED],
+            On.DELIVERED,
+            P.CLOSED,
+            (_S.RESULT_DELIVERED, _S.CLOSED),
+            sends=(_T.RESULT_DELIVERED,),
+            says="`result-delivered` event to B (mail needs a tracking number)",
+        ),
+        *rows(
+            [P.COMPENSATING],
+            On.UNDO,
+            None,
+            effects=tuple(COMPENSATION_OF.values()),
+            says="the last effect not yet undone: refund-fee, void-receipt, return-materials",
+        ),
+        *rows(
+            [P.COMPENSATING],
+            On.COMPENSATED,
+            P.CLOSED_REJECTED,
+            (_S.CLOSED_REJECTED,),
+            effects=(N,),
+            sends=(_T.RESULT_DELIVERED,),
+            says="applicant told why; a denial is reported to B as delivered with the notice",
+        ),
+    ]
+)
+
+# The people's steps: which Update takes each, and which policy field can take it instead.
+PERSON_STEPS: dict[On, str] = {
+    On.REVIEW_PASSED: "record_formal_review",
+    On.REVIEW_SUPPLEMENT: "record_formal_review",
+    On.REVIEW_REFUSED: "record_formal_review",
+    On.SUPPLEMENT_PROVIDED: "provide_supplement",
+    On.WITHDRAW: "withdraw",
+    On.DELIVERED: "confirm_delivery",
+}
+# The steps an item's automatic policy (`AutoPolicy`) can take instead of a person.
+POLICY_STEPS = frozenset({On.REVIEW_PASSED, On.REVIEW_SUPPLEMENT, On.DELIVERED})
+
+IntakeInput = FormalReview | SupplementMaterials | Withdrawal | DeliveryConfirmation
+
+
+def input_trigger(given: IntakeInput) -> Trigger[On]:
+    if isinstance(given, FormalReview):
+        kind = {
+            "pass": On.REVIEW_PASSED,
+            "supplement": On.REVIEW_SUPPLEMENT,
+            "refuse": On.REVIEW_REFUSED,
+        }[given.outcome]
+    elif isinstance(given, SupplementMaterials):
+        kind = On.SUPPLEMENT_PROVIDED
+    elif isinstance(given, Withdrawal):
+        kind = On.WITHDRAW
+    else:
+        kind = On.DELIVERED
+    return Trigger(kind, "person", given)
+
+
+def allows(request: IntakeRequest, state: IntakeState, kind: On) -> bool:
+    """May a person take this step now? (Update validators ask this.)"""
+    reviews = (On.REVIEW_PASSED, On.REVIEW_SUPPLEMENT, On.REVIEW_REFUSED)
+    if kind in reviews and request.policy.formal_review != "manual":
+        return False
+    if kind is On.DELIVERED and request.policy.delivery != "manual":
+        return False
+    return TABLE.allows(state.phase, kind)
+
+
+_EVENT_TRIGGERS = {
+    EventType.ACCEPTED: On.ACCEPTED,
+    EventType.NOT_ACCEPTED: On.NOT_ACCEPTED,
+    EventType.SUPPLEMENT_REQUESTED: On.SUPPLEMENT_REQUESTED,
+    EventType.CANCELLED: On.CANCELLED,
+    EventType.DEADLINE_WARNING: On.DEADLINE_NOTICE,
+    EventType.DEADLINE_BREACHED: On.DEADLINE_NOTICE,
+}
+
+
+def _queued(item: InboundEvent | DeliveryFailure) -> Trigger[On]:
+    if isinstance(item, DeliveryFailure):
+        return Trigger(On.DELIVERY_FAILED, "event", item, queued=True)
+    if item.type is EventType.DECIDED:
+        approved = item.data.get("outcome") == "approved"
+        kind = On.APPROVED if approved else On.DENIED
+    else:
+        kind = _EVENT_TRIGGERS.get(item.type, On.OTHER)
+    return Trigger(kind, "event", item, event_id=item.event_id, queued=True)
+
+
+def automatic(request: IntakeRequest, state: IntakeState) -> Trigger[On] | None:
+    """The step the case takes now without a person or a timer, if any."""
+    phase = state.phase
+    if phase is P.RECEIVED:
+        return Trigger(On.SUBMITTED, "workflow")
+    if phase is P.FORMAL_REVIEW and request.policy.formal_review == "pass":
+        have = {m.name for m in state.materials}
+        missing = tuple(m for m in request.required_materials if m not in have)
+        if missing:
+            review = FormalReview(
+                outcome="supplement", missing=missing, reason="mandatory materials missing"
+            )
+            return Trigger(On.REVIEW_SUPPLEMENT, "policy", review)
+        review = FormalReview(outcome="pass", reason="automatic policy: materials complete")
+        return Trigger(On.REVIEW_PASSED, "policy", review)
+    if phase is P.RESULT_RECEIVED and request.policy.delivery != "manual":
+        confirmation = DeliveryConfirmation(channel=request.policy.delivery, tracking_no=None)
+        return Trigger(On.DELIVERED, "policy", confirmation)
+    if phase is P.COMPENSATING:
+        if not state.done:
+            return Trigger(On.COMPENSATED, "workflow")
+        if not request.timings.compensation_step_delay:
+            return Trigger(On.UNDO, "workflow")
+    return None
+
+
+def due(request: IntakeRequest, state: IntakeState) -> tuple[datetime, Trigger[On]] | None:
+    """The timer the case runs in its phase: when, and what it does then."""
+    if state.due is None:
+        return None
+    phase = state.phase
+    if phase is P.COMPENSATING and state.done:
+        return state.due, Trigger(On.UNDO, "timer")
+    if phase in (P.SUPPLEMENT_PENDING, P.SUPPLEMENT_REQUESTED):
+        return state.due, Trigger(On.SUPPLEMENT_DUE, "timer")
+    if phase in (P.IN_TRANSIT, *_ASKED_TO_CANCEL):
+        return state.due, Trigger(On.ANSWER_DUE, "timer")
+    return None
+
+
+def next_trigger(request: IntakeRequest, state: IntakeState, now: datetime) -> Trigger[On] | None:
+    """What the case does next without waiting: the oldest arrived event, a step the policy
+    or the workflow takes, or a timer already due. None: it waits."""
+    if state.queue:
+        return _queued(state.queue[0])
+    taken = automatic(request, state)
+    if taken is not None:
+        return taken
+    timer = due(request, state)
+    if timer is not None and timer[0] <= now:
+        return timer[1]
+    return None
+
+
+def step(
+    request: IntakeRequest, state: IntakeState, trigger: Trigger[On], now: datetime
+) -> Result[IntakeState]:
+    return apply(TABLE, HANDLERS, request, state, trigger, now)
+
+
+# --- handlers: the details of each move ------------------------------------------------------
+
+R = IntakeRequest
+St = IntakeState
+Tr = Trigger[On]
+
+
+def _notify(state: St, tx: Tx, message: str) -> None:
+    count = tx.changes.get("notifications", state.notifications) + 1
+    tx.effect(N, key=f"notify-applicant:{count}", detail=message)
+    tx.set(notifications=count)
+
+
+def _reject(request: R, tx: Tx, outcome: str, reason: str) -> None:
+    tx.step(_S.COMPENSATING, detail=f"{outcome}: {reason}")
+    tx.set(outcome=outcome, reason=reason, due=tx.now + request.timings.compensation_step_delay)
+
+
+def _submitted(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    tx.step(_S.RECEIVED, detail=f"item {request.item_code} v{request.item_version}")
+    tx.effect(_E.TAKE_MATERIALS, detail=f"{len(state.materials)} materials")
+    tx.step(_S.FORMAL_REVIEW)
+    tx.set(done=(*state.done, _E.TAKE_MATERIALS))
+
+
+def _review(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    review = trigger.payload
+    assert isinstance(review, FormalReview)
+    if review.outcome == "pass":
+        tx.step(_S.FORMAL_REVIEW_PASSED, detail=review.reason or "materials complete")
+        done = [*state.done, _E.ISSUE_RECEIPT]
+        tx.effect(_E.ISSUE_RECEIPT)
+        if request.fee_fen:
+            tx.effect(_E.CHARGE_FEE, amount_fen=request.fee_fen)
+            done.append(_E.CHARGE_FEE)
+        tx.write(ForwardCase(materials=state.materials))
+        tx.step(
+            _S.FORWARDED,
+            event_id=tx.event_id("forwarded"),
+            detail=f"to {request.processing_region}",
+        )
+        tx.step(_S.IN_TRANSIT)
+        tx.set(done=tuple(done), due=tx.now + request.timings.answer_timeout)
+    elif review.outcome == "supplement":
+        _notify(state, tx, f"补正 needed: {', '.join(review.missing)}")
+        tx.step(_S.SUPPLEMENT_PENDING, detail=", ".join(review.missing))
+        tx.set(due=tx.now + request.timings.supplement_timeout)
+    else:
+        tx.step(_S.REFUSED_AT_INTAKE, detail=review.reason)
+        _reject(request, tx, "refused-at-intake", review.reason)
+
+
+def _supplement_provided(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    given = trigger.payload
+    assert isinstance(given, SupplementMaterials)
+    tx.write(AddMaterials(materials=given.materials))
+    tx.set(materials=state.materials + given.materials, due=None)
+    if state.phase is P.SUPPLEMENT_PENDING:
+        tx.note(f"补正 provided: {len(given.materials)} materials")
+        tx.step(_S.FORMAL_REVIEW)
+        return
+    sent_round = state.supplements_sent + 1
+    sent = tx.send(
+        f"supplement-provided:{sent_round}",
+        EventType.SUPPLEMENT_PROVIDED,
+        request.processing_region,
+        {"materials": [m.model_dump(mode="json") for m in given.materials]},
+    )
+    tx.step(_S.PROCESSING, event_id=sent, detail=f"补正 sent: {len(given.materials)} materials")
+    tx.set(supplements_sent=sent_round)
+
+
+def _supplement_due(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    if state.phase is P.SUPPLEMENT_PENDING:
+        tx.step(_S.REFUSED_AT_INTAKE, detail="补正 not provided in time")
+        _reject(request, tx, "refused-at-intake", "补正 not provided in time")
+        return
+    tx.step(_S.PROCESSING, detail="补正 deadline passed; the processing region decides")
+    tx.set(due=None)
+
+
+def _withdraw(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    withdrawal = trigger.payload
+    assert isinstance(withdrawal, Withdrawal)
+    if state.phase in _BEFORE_FORWARDING:
+        _reject(request, tx, "withdrawn", withdrawal.reason)
+        return
+    sent = tx.send(
+        "withdrawn", EventType.WITHDRAWN, request.processing_region, {"reason": withdrawal.reason}
+    )
+    tx.step(_S.WITHDRAWAL_REQUESTED, event_id=sent)
+    tx.set(reason=withdrawal.reason, due=tx.now + request.timings.cancel_timeout)
+
+
+def _event(trigger: Tr) -> InboundEvent:
+    event = trigger.payload
+    assert isinstance(event, InboundEvent)
+    return event
+
+
+def _accepted(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    accepted = CaseAccepted.model_validate(event.data)
+    tx.step(
+        _S.PROCESSING,
+        event_id=event.event_id,
+        detail=f"accepted; deadline {accepted.deadline:%Y-%m-%d %H:%M}",
+    )
+    tx.set(deadline=accepted.deadline, due=None)
+
+
+def _not_accepted(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    reason = CaseNotAccepted.model_validate(event.data).reason
+    tx.step(_S.NOT_ACCEPTED, event_id=event.event_id, detail=reason)
+    _reject(request, tx, "not-accepted", reason)
+
+
+def _supplement_requested(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    asked = SupplementRequested.model_validate(event.data)
+    _notify(state, tx, f"补正 requested: {', '.join(asked.missing)}")
+    tx.step(_S.SUPPLEMENT_REQUESTED, event_id=event.event_id, detail=", ".join(asked.missing))
+    tx.set(due=asked.due)
+
+
+def _decided(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    decision = CaseDecided.model_validate(event.data)
+    tx.step(
+        _S.RESULT_RECEIVED,
+        event_id=event.event_id,
+        detail=f"{decision.outcome}: {decision.reason}",
+    )
+    tx.set(deadline=None, due=None)  # decided: the 承诺时限 no longer runs
+    if decision.outcome == "approved":
+        tx.set(outcome="approved")
+        _notify(state, tx, "result ready")
+    else:
+        _reject(request, tx, "denied", decision.reason)
+
+
+def _cancelled(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    tx.note("processing region cancelled its side", event_id=event.event_id)
+    recalled = state.phase is P.RECALL_REQUESTED
+    _reject(
+        request, tx, "transfer-failed" if recalled else "withdrawn", state.reason or "cancelled"
+    )
+
+
+def _deadline_notice(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    notice = DeadlineNotice.model_validate(event.data)
+    if notice.kind == "breached":
+        tx.set(overdue=True)
+    tx.note(f"deadline {notice.kind} ({notice.deadline:%Y-%m-%d})", event_id=event.event_id)
+
+
+def _recall(request: R, tx: Tx, cause: str, reason: str) -> None:
+    sent = tx.send(
+        "recalled",
+        EventType.RECALLED,
+        request.processing_region,
+        {"cause": cause, "reason": reason},
+    )
+    tx.step(_S.RECALL_REQUESTED, event_id=sent, detail=reason)
+    tx.set(reason=reason, due=tx.now + request.timings.cancel_timeout)
+
+
+def _answer_due(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    if state.phase is P.IN_TRANSIT:
+        reason = "no answer from the processing region"
+        tx.step(_S.TRANSFER_FAILED, detail=reason)
+        _recall(request, tx, "answer-timeout", reason)
+        return
+    count = state.escalations + 1
+    tx.effect(
+        _E.ESCALATE_UNANSWERED,
+        key=f"escalate-unanswered:{count}",
+        detail=f"no answer from the processing region in {state.status}",
+    )
+    tx.set(escalations=count, due=None)
+
+
+def _delivery_failed(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    failure = trigger.payload
+    assert isinstance(failure, DeliveryFailure)
+    detail = f"{failure.event_type.value}: {failure.reason}"
+    if state.phase in _ASKED_TO_CANCEL:
+        tx.note(f"not receipted ({detail}); still waiting for the processing region")
+        return
+    tx.step(_S.TRANSFER_FAILED, detail=detail)
+    _recall(request, tx, "delivery-failed", f"{failure.event_type.value} never receipted")
+
+
+def _delivered(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    confirmation = trigger.payload
+    assert isinstance(confirmation, DeliveryConfirmation)
+    sent = tx.send(
+        "result-delivered",
+        EventType.RESULT_DELIVERED,
+        request.processing_region,
+        confirmation.model_dump(mode="json"),
+    )
+    tracking = f" {confirmation.tracking_no}" if confirmation.tracking_no else ""
+    tx.step(_S.RESULT_DELIVERED, event_id=sent, detail=f"by {confirmation.channel}{tracking}")
+    tx.step(_S.CLOSED, detail=state.outcome or "")
+
+
+def _undo(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    undo = COMPENSATION_OF[state.done[-1]]
+    amount = request.fee_fen if undo is _E.REFUND_FEE else 0
+    tx.effect(undo, amount_fen=amount, detail=state.reason)
+    tx.set(done=state.done[:-1], due=tx.now + request.timings.compensation_step_delay)
+
+
+def _compensated(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    _notify(state, tx, f"case closed: {state.reason}")
+    if state.outcome == "denied":
+        # The denial is B's result too: tell B it reached the applicant, so B can close.
+        sent = tx.send(
+            "result-delivered",
+            EventType.RESULT_DELIVERED,
+            request.processing_region,
+            {"channel": "notice"},
+        )
+        tx.note("denial delivered with the closing notice", event_id=sent)
+    tx.step(_S.CLOSED_REJECTED, detail=state.outcome or "")
+    tx.set(due=None)
+
+
+HANDLERS: dict[On, Handler] = {
+    On.SUBMITTED: _submitted,
+    On.REVIEW_PASSED: _review,
+    On.REVIEW_SUPPLEMENT: _review,
+    On.REVIEW_REFUSED: _review,
+    On.SUPPLEMENT_PROVIDED: _supplement_provided,
+    On.SUPPLEMENT_DUE: _supplement_due,
+    On.WITHDRAW: _withdraw,
+    On.ACCEPTED: _accepted,
+    On.NOT_ACCEPTED: _not_accepted,
+    On.SUPPLEMENT_REQUESTED: _supplement_requested,
+    On.APPROVED: _decided,
+    On.DENIED: _decided,
+    On.CANCELLED: _cancelled,
+    On.DEADLINE_NOTICE: _deadline_notice,
+    On.ANSWER_DUE: _answer_due,
+    On.DELIVERY_FAILED: _delivery_failed,
+    On.DELIVERED: _delivered,
+    On.UNDO: _undo,
+    On.COMPENSATED: _compensated,
+}

@@ -1,0 +1,65 @@
+"""How the two sides may end together: each terminal (status, outcome) of A with the terminal
+outcomes of B it implies. A case in any other combination at rest is split: a defect.
+
+`None` on B's side: B never had a workflow for the case (refused or withdrawn before it was
+forwarded). A's `recall` is what makes `transfer-failed` pair with B's `cancelled` instead of
+with whatever B later did on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workflows.lifecycle import intake
+
+
+@dataclass(frozen=True)
+class TerminalPair:
+    a_status: intake.Phase
+    a_outcome: str
+    b_outcomes: tuple[str | None, ...]  # B's outcome at `closed`; None: B never had the case
+    why: str
+
+
+TERMINAL_PAIRS: tuple[TerminalPair, ...] = (
+    TerminalPair(intake.Phase.CLOSED, "approved", ("approved",), "B approved; A delivered"),
+    TerminalPair(
+        intake.Phase.CLOSED_REJECTED,
+        "denied",
+        ("denied",),
+        "B denied (also when 补正 was not provided); A compensated",
+    ),
+    TerminalPair(
+        intake.Phase.CLOSED_REJECTED,
+        "not-accepted",
+        ("not-accepted",),
+        "B did not accept (by a person, a policy, or its acceptance deadline)",
+    ),
+    TerminalPair(
+        intake.Phase.CLOSED_REJECTED,
+        "withdrawn",
+        ("cancelled", None),
+        "B cancelled on the withdrawal; or the applicant withdrew before forwarding",
+    ),
+    TerminalPair(
+        intake.Phase.CLOSED_REJECTED,
+        "transfer-failed",
+        ("cancelled",),
+        "A recalled (no answer in time, resends ran out) and B cancelled",
+    ),
+    TerminalPair(
+        intake.Phase.CLOSED_REJECTED,
+        "refused-at-intake",
+        (None,),
+        "refused at A's window (or 补正 not provided there): never forwarded",
+    ),
+)
+
+
+def agree(a_phase: intake.Phase, a_outcome: str | None, b_outcome: str | None) -> bool:
+    """True when A's end and B's end are a pair of the table. `b_outcome` is B's outcome once
+    closed, None when B never had a workflow for the case."""
+    return any(
+        pair.a_status is a_phase and pair.a_outcome == a_outcome and b_outcome in pair.b_outcomes
+        for pair in TERMINAL_PAIRS
+    )

@@ -1,0 +1,629 @@
+"""The processing region's (B, 办理地) lifecycle: phases, triggers, the table and the state.
+
+B registers the forwarded case, accepts it or not within `acceptance_working_days` of receipt
+(after that it answers not-accepted itself), processes it (补正 requests pause the working-day
+clock; a warning before the deadline, a breach event and escalation after it), decides, and
+waits for A to deliver the result. A withdrawal or a recall before the decision revokes what B
+issued and is answered `cancelled`; after the decision it is answered with the decision again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.models import CaseNo, EventType, InboundEvent, MaterialRef, RegionCode
+from workflows.deadlines import DeadlineClock
+from workflows.lifecycle.engine import (
+    CaseRecord,
+    Handler,
+    Result,
+    Table,
+    Trigger,
+    Tx,
+    apply,
+    rows,
+)
+from workflows.lifecycle.engine import (
+    receive as receive,
+)
+from workflows.lifecycle.vocabulary import (
+    REVOCATION_OF,
+    AcceptanceDecision,
+    AddMaterials,
+    AutoPolicy,
+    CaseTimings,
+    Decision,
+    Effect,
+    RegisterForwarded,
+    SendDecision,
+    SupplementRequest,
+)
+
+
+class Phase(StrEnum):
+    """Where a processing case rests (each is also the status it shows)."""
+
+    WAITING = "waiting-for-case"
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    SUPPLEMENT_REQUESTED = "supplement-requested"  # clock paused
+    RESULT_SENT = "result-sent"
+    CLOSED = "closed"
+
+
+class Status(StrEnum):
+    """Every status a processing case shows: its phases and the steps passed on the way."""
+
+    WAITING = "waiting-for-case"
+    RECEIVED = "received"
+    NOT_ACCEPTED = "not-accepted"
+    PROCESSING = "processing"
+    SUPPLEMENT_REQUESTED = "supplement-requested"
+    APPROVED = "approved"
+    DENIED = "denied"
+    RESULT_SENT = "result-sent"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+
+
+LABELS: dict[Status, str] = {
+    Status.WAITING: "待接收",
+    Status.RECEIVED: "已接收（待受理）",
+    Status.NOT_ACCEPTED: "不予受理",
+    Status.PROCESSING: "办理中",
+    Status.SUPPLEMENT_REQUESTED: "待补正（计时暂停）",
+    Status.APPROVED: "准予许可",
+    Status.DENIED: "不予许可",
+    Status.RESULT_SENT: "结果已发出",
+    Status.CANCELLED: "已撤销",
+    Status.CLOSED: "办结",
+}
+TERMINAL = frozenset({Phase.CLOSED})
+
+
+class On(StrEnum):
+    """What moves a processing case."""
+
+    FORWARDED = "forwarded"
+    ACCEPT = "accept"
+    NOT_ACCEPT = "not-accept"
+    ACCEPTANCE_DUE = "acceptance-due"
+    REQUEST_SUPPLEMENT = "request-supplement"
+    SUPPLEMENT_PROVIDED = "supplement-provided"
+    SUPPLEMENT_DUE = "supplement-due"
+    WARN = "deadline-warning"
+    BREACH = "deadline-breached"
+    APPROVE = "approve"
+    DENY = "deny"
+    WITHDRAWN = "withdrawn"
+    RECALLED = "recalled"
+    RESULT_DELIVERED = "result-delivered"
+    DELIVERY_DUE = "delivery-due"
+    OTHER = "other-event"
+
+
+TRIGGER_LABELS: dict[On, str] = {
+    On.FORWARDED: "A's `forwarded` event (signal-with-start by the inbox dispatcher)",
+    On.ACCEPT: "受理: Update `decide_acceptance(accept)` or policy",
+    On.NOT_ACCEPT: "不予受理: Update `decide_acceptance(not accept, reason)` or policy",
+    On.ACCEPTANCE_DUE: "受理期限届满 (timer: `acceptance_working_days` from receipt)",
+    On.REQUEST_SUPPLEMENT: "补正告知: Update `request_supplement`",
+    On.SUPPLEMENT_PROVIDED: "A's `supplement-provided` event",
+    On.SUPPLEMENT_DUE: "补正期限届满 (timer: the due time sent with the request)",
+    On.WARN: "预警 (timer: `warn_fraction` of the time limit used)",
+    On.BREACH: "超期 (timer: the deadline)",
+    On.APPROVE: "准予: Update `decide(approve)` or policy",
+    On.DENY: "不予: Update `decide(deny)` or policy",
+    On.WITHDRAWN: "A's `withdrawn` event",
+    On.RECALLED: "A's `recalled` event",
+    On.RESULT_DELIVERED: "A's `result-delivered` event",
+    On.DELIVERY_DUE: "送达确认超时 (timer: `delivery_wait`)",
+    On.OTHER: "any other event",
+}
+
+
+class ProcessingState(CaseRecord):
+    """Everything a processing workflow keeps between two steps, and carries across
+    continue-as-new as it is: the workflow holds no other case state."""
+
+    phase: Phase = Phase.WAITING
+    origin: RegionCode | None = None
+    materials: tuple[MaterialRef, ...] = ()  # the case file as forwarded, plus 补正
+    issued: tuple[Effect, ...] = ()  # what a cancellation revokes
+    due: datetime | None = None  # acceptance, 补正 or delivery due time (see `due`)
+    span: timedelta = timedelta(0)  # the time limit as first set, for the warning
+    warned: bool = False
+    paused_at: datetime | None = None  # the clock stopped for 补正 at
+    supplement_rounds: int = 0
+    answers: int = 0  # decisions repeated to answer a withdrawal or recall
+    decision_reason: str = ""
+
+    @property
+    def closed(self) -> bool:
+        return self.phase in TERMINAL
+
+
+class ProcessingStart(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    case_no: CaseNo
+    processing_region: RegionCode
+    promised_working_days: int = Field(default=20, ge=0)
+    policy: AutoPolicy = AutoPolicy()
+    timings: CaseTimings = CaseTimings()
+    carry: ProcessingState | None = None  # the state handed over by continue-as-new
+
+
+def start(begin: ProcessingStart) -> ProcessingState:
+    return begin.carry or ProcessingState(
+        case_no=begin.case_no, region=begin.processing_region, status=Status.WAITING
+    )
+
+
+P = Phase
+_S = Status
+_T = EventType
+_UNDECIDED = (P.RECEIVED, P.PROCESSING, P.SUPPLEMENT_REQUESTED)
+
+TABLE: Table[Phase, On] = Table(
+    [
+        *rows(
+            [P.WAITING],
+            On.FORWARDED,
+            P.RECEIVED,
+            (_S.RECEIVED,),
+            says="case registered from the stored event; acceptance due in "
+            "`acceptance_working_days`",
+        ),
+        *rows(
+            [P.RECEIVED],
+            On.ACCEPT,
+            P.PROCESSING,
+            (_S.PROCESSING,),
+            effects=(Effect.ISSUE_ACCEPTANCE_NOTICE,),
+            sends=(_T.ACCEPTED,),
+            says="deadline = promised working days (clock starts)",
+        ),
+        *rows(
+            [P.RECEIVED],
+            On.NOT_ACCEPT,
+            P.CLOSED,
+            (_S.NOT_ACCEPTED, _S.CLOSED),
+            sends=(_T.NOT_ACCEPTED,),
+            says="with the reason",
+        ),
+        *rows(
+            [P.RECEIVED],
+            On.ACCEPTANCE_DUE,
+            P.CLOSED,
+            (_S.NOT_ACCEPTED, _S.CLOSED),
+            sends=(_T.NOT_ACCEPTED,),
+            says="B does not accept late: not-accepted, reason: the acceptance deadline",
+        ),
+        *rows(
+            [P.PROCESSING],
+            On.REQUEST_SUPPLEMENT,
+            P.SUPPLEMENT_REQUESTED,
+            (_S.SUPPLEMENT_REQUESTED,),
+            sends=(_T.SUPPLEMENT_REQUESTED,),
+            says="clock paused; the request carries its due time",
+        ),
+        *rows(
+            [P.SUPPLEMENT_REQUESTED],
+            On.SUPPLEMENT_PROVIDED,
+            P.PROCESSING,
+            (_S.PROCESSING,),
+            says="materials join B's case file; clock resumes with the working time left",
+        ),
+        *rows(
+            [P.SUPPLEMENT_REQUESTED],
+            On.SUPPLEMENT_DUE,
+            P.RESULT_SENT,
+            (_S.DENIED, _S.RESULT_SENT),
+            sends=(_T.DECIDED,),
+            says="denied: 补正 not provided in time",
+        ),
+        *rows(
+            [P.PROCESSING],
+            On.WARN,
+            None,
+            sends=(_T.DEADLINE_WARNING,),
+            says="`deadline-warning` event",
+        ),
+        *rows(
+            [P.PROCESSING],
+            On.BREACH,
+            None,
+            effects=(Effect.ESCALATE_OVERDUE,),
+            sends=(_T.DEADLINE_BREACHED,),
+            says="`deadline-breached` event, escalation, Overdue=true",
+        ),
+        *rows(
+            [P.PROCESSING],
+            On.APPROVE,
+            P.RESULT_SENT,
+            (_S.APPROVED, _S.RESULT_SENT),
+            sends=(_T.DECIDED,),
+            says="decision document issued (its SHA-256 travels in `decided`)",
+        ),
+        *rows(
+            [P.PROCESSING],
+            On.DENY,
+            P.RESULT_SENT,
+            (_S.DENIED, _S.RESULT_SENT),
+            sends=(_T.DECIDED,),
+            says="decision document issued (its SHA-256 travels in `decided`)",
+        ),
+        *rows(
+            _UNDECIDED,
+            On.WITHDRAWN,
+            P.CLOSED,
+            (_S.CANCELLED, _S.CLOSED),
+            effects=tuple(REVOCATION_OF.values()),
+            sends=(_T.CANCELLED,),
+            says="what B issued is revoked; `cancelled` event",
+        ),
+        *rows(
+            _UNDECIDED,
+            On.RECALLED,
+            P.CLOSED,
+            (_S.CANCELLED, _S.CLOSED),
+            effects=tuple(REVOCATION_OF.values()),
+            sends=(_T.CANCELLED,),
+            says="what B issued is revoked; `cancelled` event",
+        ),
+        *rows(
+            [P.RESULT_SENT],
+            On.WITHDRAWN,
+            None,
+            sends=(_T.DECIDED,),
+            says="decided already: the decision is sent again, A honours it",
+        ),
+        *rows(
+            [P.RESULT_SENT],
+            On.RECALLED,
+            None,
+            sends=(_T.DECIDED,),
+            says="decided already: the decision is sent again, A honours it",
+        ),
+        *rows(
+            [P.RESULT_SENT],
+            On.RESULT_DELIVERED,
+            P.CLOSED,
+            (_S.CLOSED,),
+            says="the result reached the applicant (a denial with A's closing notice)",
+        ),
+        *rows(
+            [P.RESULT_SENT],
+            On.DELIVERY_DUE,
+            P.CLOSED,
+            (_S.CLOSED,),
+            says="noted: no delivery confirmation from A",
+        ),
+    ]
+)
+
+PERSON_STEPS: dict[On, str] = {
+    On.ACCEPT: "decide_acceptance",
+    On.NOT_ACCEPT: "decide_acceptance",
+    On.REQUEST_SUPPLEMENT: "request_supplement",
+    On.APPROVE: "decide",
+    On.DENY: "decide",
+}
+# The steps an item's automatic policy (`AutoPolicy`) can take instead of a person.
+POLICY_STEPS = frozenset({On.ACCEPT, On.NOT_ACCEPT, On.APPROVE, On.DENY})
+
+ProcessingInput = AcceptanceDecision | SupplementRequest | Decision
+
+
+def input_trigger(given: ProcessingInput) -> Trigger[On]:
+    if isinstance(given, AcceptanceDecision):
+        kind = On.ACCEPT if given.accept else On.NOT_ACCEPT
+    elif isinstance(given, SupplementRequest):
+        kind = On.REQUEST_SUPPLEMENT
+    else:
+        kind = On.APPROVE if given.approve else On.DENY
+    return Trigger(kind, "person", given)
+
+
+def allows(begin: ProcessingStart, state: ProcessingState, kind: On) -> bool:
+    """May a person take this step now? (Update validators ask this.)"""
+    if kind in (On.ACCEPT, On.NOT_ACCEPT) and begin.policy.acceptance != "manual":
+        return False
+    if kind in (On.REQUEST_SUPPLEMENT, On.APPROVE, On.DENY) and begin.policy.decision != "manual":
+        return False
+    return TABLE.allows(state.phase, kind)
+
+
+_EVENT_TRIGGERS = {
+    EventType.FORWARDED: On.FORWARDED,
+    EventType.SUPPLEMENT_PROVIDED: On.SUPPLEMENT_PROVIDED,
+    EventType.WITHDRAWN: On.WITHDRAWN,
+    EventType.RECALLED: On.RECALLED,
+    EventType.RESULT_DELIVERED: On.RESULT_DELIVERED,
+}
+
+
+def automatic(begin: ProcessingStart, state: ProcessingState) -> Trigger[On] | None:
+    policy = begin.policy
+    if state.phase is P.RECEIVED and policy.acceptance != "manual":
+        accept = policy.acceptance == "accept"
+        decision = AcceptanceDecision(accept=accept, reason="automatic policy: item conditions")
+        return Trigger(On.ACCEPT if accept else On.NOT_ACCEPT, "policy", decision)
+    if state.phase is P.PROCESSING and policy.decision != "manual":
+        approve = policy.decision == "approve"
+        why = "meets the item's conditions" if approve else "does not meet the item's conditions"
+        verdict = Decision(approve=approve, reason=f"automatic policy: {why}")
+        return Trigger(On.APPROVE if approve else On.DENY, "policy", verdict)
+    return None
+
+
+def due(begin: ProcessingStart, state: ProcessingState) -> tuple[datetime, Trigger[On]] | None:
+    phase = state.phase
+    if phase is P.PROCESSING:
+        if state.deadline is None or state.overdue:
+            return None
+        if not state.warned:
+            warn_at = state.deadline - state.span * (1 - begin.timings.warn_fraction)
+            return warn_at, Trigger(On.WARN, "timer")
+        return state.deadline, Trigger(On.BREACH, "timer")
+    if state.due is None:
+        return None
+    kind = {
+        P.RECEIVED: On.ACCEPTANCE_DUE,
+        P.SUPPLEMENT_REQUESTED: On.SUPPLEMENT_DUE,
+        P.RESULT_SENT: On.DELIVERY_DUE,
+    }.get(phase)
+    return (state.due, Trigger(kind, "timer")) if kind else None
+
+
+def next_trigger(
+    begin: ProcessingStart, state: ProcessingState, now: datetime
+) -> Trigger[On] | None:
+    """What the case does next without waiting; None: it waits."""
+    if state.queue:
+        item = state.queue[0]
+        assert isinstance(item, InboundEvent)  # only A's workflow hears of delivery failures
+        kind = _EVENT_TRIGGERS.get(item.type, On.OTHER)
+        return Trigger(kind, "event", item, event_id=item.event_id, queued=True)
+    taken = automatic(begin, state)
+    if taken is not None:
+        return taken
+    timer = due(begin, state)
+    if timer is not None and timer[0] <= now:
+        return timer[1]
+    return None
+
+
+def step(
+    begin: ProcessingStart, state: ProcessingState, trigger: Trigger[On], now: datetime
+) -> Result[ProcessingState]:
+    return apply(TABLE, HANDLERS, begin, state, trigger, now)
+
+
+# --- handlers: the details of each move ------------------------------------------------------
+
+B = ProcessingStart
+St = ProcessingState
+Tr = Trigger[On]
+
+
+def _clock(begin: B) -> DeadlineClock:
+    return DeadlineClock(begin.timings.working_day)
+
+
+def _event(trigger: Tr) -> InboundEvent:
+    event = trigger.payload
+    assert isinstance(event, InboundEvent)
+    return event
+
+
+def _origin(state: St) -> str:
+    assert state.origin is not None  # set from the forwarded event, the only way in
+    return state.origin
+
+
+def _materials(event: InboundEvent) -> tuple[MaterialRef, ...]:
+    listed = event.data.get("materials", ())
+    return tuple(MaterialRef.model_validate(m) for m in listed)
+
+
+def _forwarded(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    tx.write(RegisterForwarded(event_id=event.event_id))
+    tx.step(_S.RECEIVED, event_id=event.event_id, detail=f"from {event.sender_region}")
+    acceptance = _clock(begin).deadline(tx.now, begin.timings.acceptance_working_days)
+    tx.set(origin=event.sender_region, materials=_materials(event), due=acceptance.at)
+
+
+def _not_accepted(begin: B, state: St, tx: Tx, reason: str) -> None:
+    sent = tx.send("not-accepted", EventType.NOT_ACCEPTED, _origin(state), {"reason": reason})
+    tx.step(_S.NOT_ACCEPTED, event_id=sent, detail=reason)
+    tx.step(_S.CLOSED, detail="not-accepted")
+    tx.set(outcome="not-accepted", due=None)
+
+
+def _acceptance(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    decision = trigger.payload
+    assert isinstance(decision, AcceptanceDecision)
+    if not decision.accept:
+        _not_accepted(begin, state, tx, decision.reason)
+        return
+    tx.effect(Effect.ISSUE_ACCEPTANCE_NOTICE)
+    deadline = _clock(begin).deadline(tx.now, begin.promised_working_days)
+    sent = tx.send(
+        "accepted",
+        EventType.ACCEPTED,
+        _origin(state),
+        {
+            "promised_working_days": begin.promised_working_days,
+            "deadline": deadline.at.isoformat(),
+            "deadline_calendar_known": deadline.calendar_known,
+        },
+    )
+    provisional = (
+        "" if deadline.calendar_known else " (provisional: holiday calendar not yet published)"
+    )
+    tx.step(
+        _S.PROCESSING,
+        event_id=sent,
+        detail=f"accepted; clock starts; deadline {deadline.at:%Y-%m-%d %H:%M}{provisional}",
+    )
+    tx.set(
+        issued=(*state.issued, Effect.ISSUE_ACCEPTANCE_NOTICE),
+        deadline=deadline.at,
+        span=deadline.at - tx.now,
+        due=None,
+    )
+
+
+def _acceptance_due(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    days = begin.timings.acceptance_working_days
+    _not_accepted(begin, state, tx, f"not accepted within {days} working days of receipt")
+
+
+def _request_supplement(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    asked = trigger.payload
+    assert isinstance(asked, SupplementRequest)
+    rounds = state.supplement_rounds + 1
+    until = tx.now + begin.timings.supplement_timeout
+    sent = tx.send(
+        f"supplement-requested:{rounds}",
+        EventType.SUPPLEMENT_REQUESTED,
+        _origin(state),
+        {"missing": list(asked.missing), "reason": asked.reason, "due": until.isoformat()},
+    )
+    tx.step(
+        _S.SUPPLEMENT_REQUESTED, event_id=sent, detail=f"clock paused; {', '.join(asked.missing)}"
+    )
+    tx.set(supplement_rounds=rounds, paused_at=tx.now, due=until)
+
+
+def _supplement_provided(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    given = _materials(event)
+    tx.write(AddMaterials(materials=given))
+    assert state.paused_at is not None
+    assert state.deadline is not None
+    resumed = _clock(begin).resume(state.paused_at, state.deadline, tx.now)
+    tx.step(
+        _S.PROCESSING,
+        event_id=event.event_id,
+        detail=f"补正 received; clock resumes; deadline {resumed.at:%Y-%m-%d %H:%M}",
+    )
+    tx.set(materials=state.materials + given, deadline=resumed.at, paused_at=None, due=None)
+
+
+def _decide(begin: B, state: St, tx: Tx, approve: bool, reason: str) -> None:
+    outcome: Literal["approved", "denied"] = "approved" if approve else "denied"
+    tx.step(_S.APPROVED if approve else _S.DENIED, detail=reason)
+    tx.write(SendDecision(origin_region=_origin(state), outcome=outcome, reason=reason))
+    tx.step(
+        _S.RESULT_SENT, event_id=tx.event_id("decided"), detail=f"{outcome} to {_origin(state)}"
+    )
+    tx.set(
+        outcome=outcome,
+        decision_reason=reason,
+        deadline=None,
+        paused_at=None,
+        due=tx.now + begin.timings.delivery_wait,
+    )
+
+
+def _decision(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    verdict = trigger.payload
+    assert isinstance(verdict, Decision)
+    _decide(begin, state, tx, verdict.approve, verdict.reason)
+
+
+def _supplement_due(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    _decide(begin, state, tx, False, "补正 not provided in time")
+
+
+def _deadline_notice(begin: B, state: St, tx: Tx, kind: EventType, label: str) -> None:
+    assert state.deadline is not None
+    sent = tx.send(
+        f"deadline-{label}:{state.supplement_rounds}",
+        kind,
+        _origin(state),
+        {"deadline": state.deadline.isoformat(), "kind": label},
+    )
+    tx.note(f"deadline {label}", event_id=sent)
+
+
+def _warn(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    _deadline_notice(begin, state, tx, EventType.DEADLINE_WARNING, "warning")
+    tx.set(warned=True)
+
+
+def _breach(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    _deadline_notice(begin, state, tx, EventType.DEADLINE_BREACHED, "breached")
+    tx.effect(Effect.ESCALATE_OVERDUE, detail="承诺时限 breached")
+    tx.set(overdue=True)
+
+
+def _cancel(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    """A withdrawal or a recall: cancel if undecided, else answer with the decision again."""
+    event = _event(trigger)
+    asked = "withdrawn by the applicant" if trigger.kind is On.WITHDRAWN else "recalled by A"
+    if state.phase is P.RESULT_SENT:
+        answers = state.answers + 1
+        assert state.outcome in ("approved", "denied")
+        step_name = f"decided:again:{answers}"
+        tx.write(
+            SendDecision(
+                origin_region=_origin(state),
+                outcome="approved" if state.outcome == "approved" else "denied",
+                reason=state.decision_reason,
+                step=step_name,
+            )
+        )
+        tx.note(f"{asked} after the decision: decision sent again", event_id=event.event_id)
+        tx.set(answers=answers)
+        return
+    tx.note(asked, event_id=event.event_id)
+    revoked = []
+    for issued in reversed(state.issued):
+        undo = REVOCATION_OF[issued]
+        tx.effect(undo, detail=f"case {asked.split()[0]}")
+        revoked.append(undo.value)
+    sent = tx.send("cancelled", EventType.CANCELLED, _origin(state), {"revoked": revoked})
+    tx.step(_S.CANCELLED, event_id=sent)
+    tx.step(_S.CLOSED, detail="cancelled")
+    tx.set(outcome="cancelled", issued=(), deadline=None, paused_at=None, due=None)
+
+
+def _result_delivered(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    tx.note(f"result delivered by {event.data.get('channel')}", event_id=event.event_id)
+    tx.step(_S.CLOSED, detail=state.outcome or "")
+    tx.set(due=None)
+
+
+def _delivery_due(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    tx.note("no delivery confirmation from the accepting region")
+    tx.step(_S.CLOSED, detail=state.outcome or "")
+    tx.set(due=None)
+
+
+HANDLERS: dict[On, Handler] = {
+    On.FORWARDED: _forwarded,
+    On.ACCEPT: _acceptance,
+    On.NOT_ACCEPT: _acceptance,
+    On.ACCEPTANCE_DUE: _acceptance_due,
+    On.REQUEST_SUPPLEMENT: _request_supplement,
+    On.SUPPLEMENT_PROVIDED: _supplement_provided,
+    On.SUPPLEMENT_DUE: _supplement_due,
+    On.WARN: _warn,
+    On.BREACH: _breach,
+    On.APPROVE: _decision,
+    On.DENY: _decision,
+    On.WITHDRAWN: _cancel,
+    On.RECALLED: _cancel,
+    On.RESULT_DELIVERED: _result_delivered,
+    On.DELIVERY_DUE: _delivery_due,
+}
