@@ -40,9 +40,7 @@ _SHOWN_BYTES = 200
 class Finding:
     """Something the boundary must never do, with the input that made it happen."""
 
-    # "crash", "stored-not-genuine", "no-reason", "unexpected", "left-behind", or one of the
-    # KNOWN_KINDS below (defects found and reported, not fixed yet).
-    kind: str
+    kind: str  # one of CRASH_KINDS, "unexpected" or "left-behind"
     mutation: str
     raw: bytes
     detail: str
@@ -53,23 +51,14 @@ class Finding:
         return f"[{self.kind}] {self.mutation}: {self.detail}\n    input: {shown!r}{more}"
 
 
-# Failures that are crashes: the node would stop, or take a record it must refuse.
-CRASH_KINDS = frozenset({"crash", "stored-not-genuine", "no-reason"})
-# Found by this fuzzer and not fixed yet: a validly signed event whose payload has a value of
-# the wrong JSON type that pydantic's lax mode converts ("10" or true for an integer, 0/1 or
-# "yes" for a boolean, a number for a datetime) is accepted, and its data stored as sent.
-# Reproduced (xfail) by test_a_signed_payload_value_of_a_convertible_wrong_type_is_refused in
-# tests/unit/test_wire_boundary.py; counted apart from crashes until events/verify.py
-# validates payloads strictly.
+# A signed payload stored only thanks to a type conversion ("10" for an integer, a number
+# for a datetime): stored-not-genuine, told apart because the fuzzer found it this way once.
 LAX_PAYLOAD = "coerced"
-# Found by this fuzzer and not fixed yet: the signature's base64url is decoded leniently ('+'
-# and '/' for '-' and '_', any value in the unused low bits of the last character), so a
-# genuine record with its signature spelled otherwise verifies, as other bytes under the same
-# event id. Here only the duplicate check stops it; first on the bus, it would be stored and
-# the genuine record refused as its conflicting duplicate. Reproduced (xfail) by
-# test_a_signature_spelled_otherwise_is_refused in tests/unit/test_wire_boundary.py.
+# A genuine record with its signature spelled otherwise that still verified: only the
+# duplicate check stopped it; first on the bus, it would have been stored instead.
 MALLEABLE = "malleable"
-KNOWN_KINDS = frozenset({LAX_PAYLOAD, MALLEABLE})
+# Failures that are crashes: the node would stop, or take a record it must refuse.
+CRASH_KINDS = frozenset({"crash", "stored-not-genuine", "no-reason", LAX_PAYLOAD, MALLEABLE})
 
 
 @dataclass
@@ -85,12 +74,8 @@ class Tally:
         return [f for f in self.findings if f.kind in CRASH_KINDS]
 
     @property
-    def known(self) -> list[Finding]:
-        return [f for f in self.findings if f.kind in KNOWN_KINDS]
-
-    @property
     def unexpected(self) -> list[Finding]:
-        return [f for f in self.findings if f.kind not in CRASH_KINDS | KNOWN_KINDS]
+        return [f for f in self.findings if f.kind not in CRASH_KINDS]
 
     def count(self, item: FuzzInput, outcome: str) -> None:
         self.tried += 1
@@ -102,10 +87,6 @@ class Tally:
         lines = [
             f"inputs tried: {self.tried} in {self.seconds:.1f} s ({rate:.0f} inputs/s)",
             f"crashes: {len(self.crashes)}",
-            *(
-                f"known defect {kind}: {sum(f.kind == kind for f in self.known)}"
-                for kind in sorted(KNOWN_KINDS)
-            ),
             f"unexpected outcomes: {len(self.unexpected)}",
             "outcomes:",
         ]
@@ -116,8 +97,6 @@ class Tally:
                 shown = ", ".join(f"{k} {v}" for k, v in counts.most_common())
                 lines.append(f"  {mutation}: {shown}")
         lines += [f.describe() for f in [*self.crashes, *self.unexpected][:20]]
-        for kind in sorted(KNOWN_KINDS):
-            lines += [f"for example: {f.describe()}" for f in self.known if f.kind == kind][:1]
         return "\n".join(lines)
 
 
