@@ -33,6 +33,7 @@ from events.stores.unit import Stores
 from regions.codes import UnknownRegion
 from regions.naming import case_workflow_id, processing_workflow_id, task_queue
 from regions.policies import CasePolicies
+from workflows.lifecycle import processing
 from workflows.models import ProcessingStart
 from workflows.processing import ProcessingWorkflow
 from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
@@ -52,7 +53,7 @@ def _case_attributes(forwarded: Envelope) -> TypedSearchAttributes:
             SearchAttributePair(ITEM_CODE, str(forwarded.data.get("item_code", ""))),
             SearchAttributePair(ORIGIN_REGION, forwarded.senderregion),
             SearchAttributePair(PROCESSING_REGION, forwarded.recipientregion),
-            SearchAttributePair(CASE_STATUS, "waiting-for-case"),
+            SearchAttributePair(CASE_STATUS, processing.Status.WAITING.value),
         ]
     )
 

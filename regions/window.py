@@ -30,6 +30,7 @@ from regions.naming import intake_workflow_id, task_queue
 from regions.policies import CasePolicies
 from regions.submission_keys import RecordedApplication, SubmissionKey, case_of_submission
 from workflows.intake import IntakeWorkflow
+from workflows.lifecycle import intake
 from workflows.models import CaseOutcome, IntakeRequest
 from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
 
@@ -281,7 +282,7 @@ async def submit_case(
                     SearchAttributePair(ITEM_CODE, application.item_code),
                     SearchAttributePair(ORIGIN_REGION, region),
                     SearchAttributePair(PROCESSING_REGION, application.processing_region),
-                    SearchAttributePair(CASE_STATUS, "received"),
+                    SearchAttributePair(CASE_STATUS, intake.Status.RECEIVED.value),
                 ]
             ),
         )

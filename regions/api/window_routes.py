@@ -14,6 +14,7 @@ from regions.api.steps import take_step
 from regions.naming import intake_workflow_id
 from regions.submission_keys import SubmissionKey
 from regions.window import Application, resolve_item, submit_case
+from workflows.lifecycle import intake
 from workflows.models import DeliveryConfirmation, FormalReview, SupplementMaterials, Withdrawal
 
 router = APIRouter(prefix="/window", tags=["window (A, 收件地)"])
@@ -70,7 +71,7 @@ async def submit(
     )
     return Submitted(
         case_no=handle.id.removeprefix("intake-"),
-        status="received",
+        status=intake.Status.RECEIVED.value,
         item_code=item.code,
         item_version=item.version,
         required_materials=tuple(m.name for m in item.carried_materials()),
