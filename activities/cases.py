@@ -18,6 +18,15 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.contracts import (
+    AddMaterials,
+    ApplyEffect,
+    CommitSteps,
+    ForwardCase,
+    RegisterForwarded,
+    SendDecision,
+    SendEvent,
+)
 from events.credentials import RegionCredentials
 from events.envelope import Envelope, event_id_for
 from events.models import (
@@ -39,15 +48,6 @@ from events.outbox import (
 from events.pg import Conn
 from events.sealing import open_box, seal
 from events.trust import sealing_key
-from workflows.models import (
-    AddMaterials,
-    ApplyEffect,
-    CommitSteps,
-    ForwardCase,
-    RegisterForwarded,
-    SendDecision,
-    SendEvent,
-)
 
 # The failure type a workflow sees when a step's event is over the outbox's size budget.
 ENVELOPE_TOO_LARGE = "EnvelopeTooLarge"

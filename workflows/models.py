@@ -10,6 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from activities.contracts import CommitSteps
 from events.models import CaseNo, RegionCode
 from workflows.lifecycle.intake import IntakeRequest, IntakeState
 from workflows.lifecycle.processing import ProcessingStart, ProcessingState
@@ -97,13 +98,3 @@ class CaseOutcome(_Model):
     case_no: CaseNo
     status: str
     outcome: str | None = None
-
-
-class CommitSteps(_Model):
-    """The writes of the steps a workflow took since it last committed, in the order it took
-    them, then the status the case rests in (None: unchanged). One transaction: each write is
-    idempotent per case and key or event id, so a retried commit changes nothing twice."""
-
-    case_no: CaseNo
-    writes: tuple[CaseWrite, ...] = ()
-    status: str | None = None

@@ -4,33 +4,38 @@ timeline line, and the database writes a step leaves behind. Pure: no I/O import
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from events.models import EventType, MaterialRef, RegionCode
+from activities.contracts import (
+    AddMaterials,
+    ApplyEffect,
+    CaseWrite,
+    Effect,
+    ForwardCase,
+    RegisterForwarded,
+    SendDecision,
+    SendEvent,
+)
+from events.models import MaterialRef, RegionCode
+
+# The writes and effects are the activities' contract (activities/contracts.py); the lifecycle
+# speaks of them by these names too.
+__all__ = [
+    "AddMaterials",
+    "ApplyEffect",
+    "CaseWrite",
+    "Effect",
+    "ForwardCase",
+    "RegisterForwarded",
+    "SendDecision",
+    "SendEvent",
+]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Effect(StrEnum):
-    """Effects on the world a region records once per case (and round, where repeatable)."""
-
-    TAKE_MATERIALS = "take-materials"
-    ISSUE_RECEIPT = "issue-receipt"  # 受理回执
-    CHARGE_FEE = "charge-fee"
-    REFUND_FEE = "refund-fee"
-    VOID_RECEIPT = "void-receipt"
-    RETURN_MATERIALS = "return-materials"
-    NOTIFY_APPLICANT = "notify-applicant"
-    ISSUE_ACCEPTANCE_NOTICE = "issue-acceptance-notice"  # 受理通知书 (B)
-    REVOKE_ACCEPTANCE_NOTICE = "revoke-acceptance-notice"
-    ESCALATE_OVERDUE = "escalate-overdue"
-    # A asked the processing region to cancel and has heard nothing: operators must look.
-    ESCALATE_UNANSWERED = "escalate-unanswered"
 
 
 # What undoes what, for A's compensation (walked in reverse order of doing).
@@ -148,64 +153,3 @@ class CaseStep(_Model):
     status: str
     event_id: str | None = None
     detail: str = ""
-
-
-# --- Database writes a step leaves behind ------------------------------------------------------
-# A workflow collects the writes its steps make and commits them together (`CommitSteps`), so
-# the models below carry no case number: the commit that holds them does.
-
-
-class ForwardCase(_Model):
-    """A seals the applicant for the processing region and writes the `forwarded` event with
-    the case's materials as they stand after formal review (补正 included)."""
-
-    kind: Literal["forward"] = "forward"
-    materials: tuple[MaterialRef, ...] = ()
-
-
-class RegisterForwarded(_Model):
-    """B records the case from the forwarded event stored in its inbox."""
-
-    kind: Literal["register"] = "register"
-    event_id: str
-
-
-class AddMaterials(_Model):
-    """补正 materials join the region's case file (the `cases` row), once each."""
-
-    kind: Literal["materials"] = "materials"
-    materials: tuple[MaterialRef, ...]
-
-
-class SendDecision(_Model):
-    """B issues the decision document (kept in B; only its digest travels) and tells A."""
-
-    kind: Literal["decision"] = "decision"
-    origin_region: RegionCode
-    outcome: Literal["approved", "denied"]
-    reason: str
-    step: str = "decided"  # a decision repeated to answer a recall is a second event
-
-
-class SendEvent(_Model):
-    """One lifecycle event for the outbox."""
-
-    kind: Literal["event"] = "event"
-    step: str  # unique per case and sender: the event id derives from it
-    event_type: EventType
-    recipient: RegionCode
-    data: dict[str, object]
-
-
-class ApplyEffect(_Model):
-    kind: Literal["effect"] = "effect"
-    effect: Effect
-    key: str  # unique per case: "refund-fee", "notify-applicant:2" ...
-    amount_fen: int = 0
-    detail: str = Field(default="", max_length=2000)
-
-
-CaseWrite = Annotated[
-    ApplyEffect | SendEvent | ForwardCase | SendDecision | RegisterForwarded | AddMaterials,
-    Field(discriminator="kind"),
-]
