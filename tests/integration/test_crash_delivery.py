@@ -49,12 +49,12 @@ async def _wait_exit(node: NodeProcess, timeout: float = 60.0) -> int:
     )
 
 
-async def _statuses(stack: StackEndpoints, case_no: str) -> tuple[str, ...] | None:
+async def _statuses(stack: StackEndpoints, case_no: str) -> tuple[str, ...]:
     found = []
     for region in (A, B):
         got = await rows(dsn(stack, region), "SELECT status FROM cases WHERE case_no = $1", case_no)
         found.append(got[0]["status"] if got else "")
-    return tuple(found) if found == ["closed", "closed"] else None
+    return tuple(found)
 
 
 @pytest.mark.parametrize("point", list(CASES))
@@ -82,7 +82,10 @@ async def test_a_crash_between_steps_means_redelivery_not_loss_or_double_effect(
         )
 
         await eventually(
-            lambda: _statuses(stack, case_no), timeout=90, what=f"case closed after {point}"
+            lambda: _statuses(stack, case_no),
+            until=lambda found: found == ("closed", "closed"),
+            timeout=90,
+            what=f"case closed in both regions after {point}",
         )
         inbox = await rows(
             dsn(stack, B),
