@@ -38,6 +38,8 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError,  # a pooled connection closed under us
     asyncpg.exceptions.InternalClientError,
     ConnectionError,
+    # A local server's Unix socket is gone while it restarts: connecting finds no file.
+    FileNotFoundError,
 )
 
 

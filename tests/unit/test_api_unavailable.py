@@ -21,6 +21,8 @@ FAILURES: dict[str, Exception] = {
     "db-starting": asyncpg.exceptions.CannotConnectNowError("the database system is starting"),
     "db-pool-closed": asyncpg.InterfaceError("connection is closed"),
     "db-refused": ConnectionRefusedError(111, "Connection refused"),
+    # What connecting to a local server's Unix socket raises while the server restarts.
+    "db-socket-gone": FileNotFoundError(2, "No such file or directory"),
     "temporal-invalid": RPCError("申请人 张三 invalid", RPCStatusCode.INVALID_ARGUMENT, b""),
     "db-unique": asyncpg.UniqueViolationError("duplicate key 350000"),
 }
@@ -49,6 +51,7 @@ def client() -> TestClient:
         "db-starting",
         "db-pool-closed",
         "db-refused",
+        "db-socket-gone",
     ],
 )
 def test_a_dependency_restarting_is_503_with_retry_after(client: TestClient, name: str) -> None:
