@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -40,7 +40,7 @@ from events.resend_policy import ResendPolicy
 from events.stores.postgres import PostgresStores
 from events.topics import consumer_group, inbox_topic
 from events.verify import VerifyLimits, verifier_for
-from regions.api.server import api_task, node_catalog
+from regions.api.server import api_services, node_catalog, serve_api
 from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
 from regions.failure_signal import WorkflowFailureNotifier
@@ -146,125 +146,161 @@ async def node_services(
         await pool.close()
 
 
+Loop = Callable[[], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Exchange:
+    """A full node's exchange side, built but not started: its Kafka clients and the loops
+    that run until the node stops (relay, resender, bridge, sweeper, API, gauges, keeper)."""
+
+    consumer: AIOKafkaConsumer
+    relay: OutboxRelay
+    loops: dict[str, Loop]
+
+
+def build_worker(settings: NodeSettings, services: NodeServices) -> Worker:
+    if not write_bytecode():
+        log.warning(
+            "node %s: no workflow bytecode written; workflow starts are slower", settings.region
+        )
+    return Worker(
+        services.client,
+        task_queue=task_queue(settings.region),
+        workflows=WORKFLOWS,
+        activities=node_activities(
+            services.pool, services.credentials, envelope_budget=settings.max_envelope_bytes
+        ),
+        max_cached_workflows=settings.max_cached_workflows,
+    )
+
+
+def build_exchange(
+    settings: NodeSettings, services: NodeServices, stop: asyncio.Event, crash: CrashPoints
+) -> Exchange:
+    """Wire the exchange from the settings and the connections; nothing starts here."""
+    region, credentials = settings.region, services.credentials
+    limits = VerifyLimits(max_bytes=settings.max_record_bytes)
+    policy = resend_policy(settings)
+    # Past the directory's valid_until every record is refused as directory-expired.
+    verify = verifier_for(region, credentials.verifying_directory, limits)
+    kafka_auth = settings.kafka.client_options()
+
+    def new_producer() -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            enable_idempotence=True,
+            linger_ms=5,
+            **kafka_auth,
+        )
+
+    async def renew_producer(old: AIOKafkaProducer) -> AIOKafkaProducer:
+        with contextlib.suppress(KafkaError):
+            await old.stop()
+        fresh = new_producer()
+        await fresh.start()
+        return fresh
+
+    consumer = AIOKafkaConsumer(
+        inbox_topic(region),
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=consumer_group(region),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
+        **kafka_auth,
+    )
+    dispatcher = dispatcher_for(settings, services)
+    bridge = InboxBridge(
+        stores=services.stores,
+        consumer=consumer,
+        verify=verify,
+        region=region,
+        dispatch=dispatcher.deliver,
+        signer_at=credentials.signer,
+        crash=crash,
+        quarantine_raw_bytes=settings.quarantine_raw_bytes,
+    )
+    relay = OutboxRelay(
+        services.stores,
+        new_producer(),
+        resend=policy,
+        crash=crash,
+        region=region,
+        renew=renew_producer,
+    )
+    resender = Resender(
+        stores=services.stores,
+        region=region,
+        policy=policy,
+        notify=WorkflowFailureNotifier(services.client, region),
+    )
+    built = api_services(settings, services.pool, services.client, credentials)
+    return Exchange(
+        consumer=consumer,
+        relay=relay,
+        loops={
+            "outbox-relay": relay.run,
+            "resender": resender.run,
+            "inbox-bridge": bridge.run,
+            "inbox-sweeper": dispatcher.run_sweeper,
+            "window-api": lambda: serve_api(settings, built, stop),
+            "gauges": RegionGauges(services.pool, region).run,
+            "directory-keeper": DirectoryKeeper(services.pool, credentials).run,
+        },
+    )
+
+
+async def supervise(region: str, worker: Worker, exchange: Exchange, stop: asyncio.Event) -> None:
+    """Run the worker and every loop until `stop` is set or one of them fails; then stop all
+    of them gracefully. A loop that ends with an error stops the node (it is restarted from
+    its durable state): loops never end on their own, so an exit is a defect to see."""
+    await exchange.relay.producer.start()
+    await exchange.consumer.start()
+    loops = [asyncio.create_task(run(), name=name) for name, run in exchange.loops.items()]
+    worker_task = asyncio.create_task(worker.run(), name="temporal-worker")
+    stop_task = asyncio.create_task(stop.wait(), name="stop")
+    log.info("node %s running", region)
+    try:
+        done, _ = await asyncio.wait(
+            [stop_task, worker_task, *loops], return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in done:
+            if task is not stop_task and task.exception() is not None:
+                raise RuntimeError(
+                    f"node {region}: {task.get_name()} stopped"
+                ) from task.exception()
+    finally:
+        # Graceful: the worker finishes in-flight activities; the loops stop between
+        # batches, and anything they had not committed is redone by the next start.
+        await worker.shutdown()
+        for task in [*loops, stop_task]:
+            task.cancel()
+        await asyncio.gather(*loops, stop_task, return_exceptions=True)
+        await exchange.consumer.stop()
+        await exchange.relay.producer.stop()  # the relay's current one: it may have renewed it
+        log.info("node %s stopped", region)
+
+
 async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
-    region = settings.region
+    """Build the node from its settings, then supervise it until `stop`."""
     crash = CrashPoints(settings.crash_at)
     # Exporters as configured (none by default); the SDK flushes them at process exit.
     configure(
-        node_config(region, settings.otlp_endpoint, settings.trace_file, settings.metric_interval_s)
+        node_config(
+            settings.region, settings.otlp_endpoint, settings.trace_file, settings.metric_interval_s
+        )
     )
     async with node_services(settings, crash) as services:
-        credentials = services.credentials
         # Refuse to start on a missing, forged or rolled-back directory with no floor copy.
-        credentials.directory()
-        limits = VerifyLimits(max_bytes=settings.max_record_bytes)
-        policy = resend_policy(settings)
-
-        # Past the directory's valid_until every record is refused as directory-expired.
-        verify = verifier_for(region, credentials.verifying_directory, limits)
-
-        if not write_bytecode():
-            log.warning("node %s: no workflow bytecode written; workflow starts are slower", region)
-        worker = Worker(
-            services.client,
-            task_queue=task_queue(region),
-            workflows=WORKFLOWS,
-            activities=node_activities(
-                services.pool, credentials, envelope_budget=settings.max_envelope_bytes
-            ),
-            max_cached_workflows=settings.max_cached_workflows,
-        )
+        services.credentials.directory()
+        worker = build_worker(settings, services)
         if settings.role == "worker":
-            await _run_worker_only(worker, stop, region)
+            await _run_worker_only(worker, stop, settings.region)
             return
-        kafka_auth = settings.kafka.client_options()
-
-        def new_producer() -> AIOKafkaProducer:
-            return AIOKafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap,
-                enable_idempotence=True,
-                linger_ms=5,
-                **kafka_auth,
-            )
-
-        async def renew_producer(old: AIOKafkaProducer) -> AIOKafkaProducer:
-            with contextlib.suppress(KafkaError):
-                await old.stop()
-            fresh = new_producer()
-            await fresh.start()
-            return fresh
-
-        producer = new_producer()
-        consumer = AIOKafkaConsumer(
-            inbox_topic(region),
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=consumer_group(region),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
-            **kafka_auth,
-        )
-        await producer.start()
-        await consumer.start()
-        dispatcher = dispatcher_for(settings, services)
-        bridge = InboxBridge(
-            stores=services.stores,
-            consumer=consumer,
-            verify=verify,
-            region=region,
-            dispatch=dispatcher.deliver,
-            signer_at=credentials.signer,
-            crash=crash,
-            quarantine_raw_bytes=settings.quarantine_raw_bytes,
-        )
-        relay = OutboxRelay(
-            services.stores,
-            producer,
-            resend=policy,
-            crash=crash,
-            region=region,
-            renew=renew_producer,
-        )
-        resender = Resender(
-            stores=services.stores,
-            region=region,
-            policy=policy,
-            notify=WorkflowFailureNotifier(services.client, region),
-        )
-        loops = [
-            asyncio.create_task(relay.run(), name="outbox-relay"),
-            asyncio.create_task(resender.run(), name="resender"),
-            asyncio.create_task(bridge.run(), name="inbox-bridge"),
-            asyncio.create_task(dispatcher.run_sweeper(), name="inbox-sweeper"),
-            api_task(settings, services, stop),  # the window HTTP API (regions/api)
-            asyncio.create_task(RegionGauges(services.pool, region).run(), name="gauges"),
-            asyncio.create_task(
-                DirectoryKeeper(services.pool, credentials).run(), name="directory-keeper"
-            ),
-        ]
-        worker_task = asyncio.create_task(worker.run(), name="temporal-worker")
-        stop_task = asyncio.create_task(stop.wait(), name="stop")
-        log.info("node %s running (namespace %s)", region, settings.namespace)
-        try:
-            done, _ = await asyncio.wait(
-                [stop_task, worker_task, *loops], return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
-                if task is not stop_task and task.exception() is not None:
-                    raise RuntimeError(
-                        f"node {region}: {task.get_name()} stopped"
-                    ) from task.exception()
-        finally:
-            # Graceful: the worker finishes in-flight activities; the loops stop between
-            # batches, and anything they had not committed is redone by the next start.
-            await worker.shutdown()
-            for task in [*loops, stop_task]:
-                task.cancel()
-            await asyncio.gather(*loops, stop_task, return_exceptions=True)
-            await consumer.stop()
-            await relay.producer.stop()  # the relay's current one: it may have renewed it
-            log.info("node %s stopped", region)
+        exchange = build_exchange(settings, services, stop, crash)
+        await supervise(settings.region, worker, exchange, stop)
 
 
 async def _run_worker_only(worker: Worker, stop: asyncio.Event, region: str) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Protocol
 
 import asyncpg
 import uvicorn
@@ -53,20 +52,6 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-class _HasConnections(Protocol):
-    pool: asyncpg.Pool
-    client: Client
-    credentials: RegionCredentials
-
-
-def api_task(
-    settings: NodeSettings, services: _HasConnections, stop: asyncio.Event
-) -> asyncio.Task[None]:
-    """The node's API as one more of its loops (regions.node.run_node)."""
-    built = api_services(settings, services.pool, services.client, services.credentials)
-    return asyncio.create_task(serve_api(settings, built, stop), name="window-api")
 
 
 async def serve_api(settings: NodeSettings, services: ApiServices, stop: asyncio.Event) -> None:
