@@ -47,6 +47,8 @@ from events.outbox import (
 )
 from events.pg import Conn
 from events.sealing import open_box, seal
+from events.stores.cases import NewCase
+from events.stores.postgres import PostgresCaseStore
 from events.trust import sealing_key
 
 # The failure type a workflow sees when a step's event is over the outbox's size budget.
@@ -95,25 +97,17 @@ class CaseActivities:
                     await self._register_forwarded(conn, case_no, write)
             # The status goes last and unconditionally, so a retry that finds its events
             # already written still leaves the case where the workflow is.
-            if request.status is not None:
-                updated = await conn.execute(
-                    "UPDATE cases SET status = $2, updated_at = now() WHERE case_no = $1",
-                    case_no,
-                    request.status,
-                )
-                if updated == "UPDATE 0":
-                    raise ApplicationError(f"case {case_no} is not recorded in {self._region}")
+            recorded = request.status is None or await PostgresCaseStore(conn).set_status(
+                case_no, request.status
+            )
+            if not recorded:
+                raise ApplicationError(f"case {case_no} is not recorded in {self._region}")
 
     async def _add_materials(self, conn: Conn, case_no: str, request: AddMaterials) -> None:
         """补正 materials join the case file; one already there (same digest) is not added again,
         so a retried commit changes nothing."""
-        await conn.execute(
-            "UPDATE cases SET materials = materials || ("
-            "  SELECT coalesce(jsonb_agg(m), '[]'::jsonb) FROM jsonb_array_elements($2::jsonb) m"
-            "  WHERE NOT materials @> jsonb_build_array(m)), updated_at = now()"
-            " WHERE case_no = $1",
-            case_no,
-            [m.model_dump(mode="json") for m in request.materials],
+        await PostgresCaseStore(conn).add_materials(
+            case_no, [m.model_dump(mode="json") for m in request.materials]
         )
 
     async def _forward_case(
@@ -121,23 +115,23 @@ class CaseActivities:
     ) -> None:
         """Seal the applicant for the processing region and write the `forwarded` event with
         the case file the workflow holds (the application's materials and any 补正)."""
-        case = await conn.fetchrow("SELECT * FROM cases WHERE case_no = $1 FOR UPDATE", case_no)
+        case = await PostgresCaseStore(conn).get_for_update(case_no)
         if case is None:
             raise ApplicationError(
                 f"case {case_no} is not recorded in {self._region}", non_retryable=True
             )
         if await already_enqueued(conn, event_id_for(case_no, "forwarded", self._region)):
             return
-        own_box = SealedBox.model_validate(case["applicant_sealed"])
+        own_box = SealedBox.model_validate(case.applicant_sealed)
         applicant = open_box(
             own_box, case_no=case_no, private_key=self._credentials.own_sealing_key(own_box.key_id)
         )
-        recipient = case["processing_region"]
+        recipient = case.processing_region
         key_id, recipient_key = sealing_key(self._credentials.directory(), recipient, now)
         payload = CaseForwarded(
             case_no=case_no,
-            item_code=case["item_code"],
-            item_version=case["item_version"],
+            item_code=case.item_code,
+            item_version=case.item_version,
             origin_region=self._region,
             processing_region=recipient,
             applicant=seal(
@@ -148,8 +142,8 @@ class CaseActivities:
                 recipient_public=recipient_key,
             ),
             materials=request.materials
-            or tuple(MaterialRef.model_validate(m) for m in case["materials"]),
-            fee_fen=case["fee_fen"],
+            or tuple(MaterialRef.model_validate(m) for m in case.materials),
+            fee_fen=case.fee_fen,
         )
         await self._write_event(
             conn,
@@ -180,19 +174,18 @@ class CaseActivities:
             raise ApplicationError(
                 f"event {request.event_id} is not about case {case_no}", non_retryable=True
             )
-        await conn.execute(
-            "INSERT INTO cases (case_no, role, item_code, item_version, origin_region,"
-            " processing_region, status, applicant_sealed, materials, fee_fen)"
-            " VALUES ($1, 'processing', $2, $3, $4, $5, 'received', $6, $7, $8)"
-            " ON CONFLICT (case_no) DO NOTHING",
-            forwarded.case_no,
-            forwarded.item_code,
-            forwarded.item_version,
-            forwarded.origin_region,
-            forwarded.processing_region,
-            forwarded.applicant.model_dump(mode="json"),
-            [m.model_dump(mode="json") for m in forwarded.materials],
-            forwarded.fee_fen,
+        await PostgresCaseStore(conn).add(
+            NewCase(
+                case_no=forwarded.case_no,
+                role="processing",
+                item_code=forwarded.item_code,
+                item_version=forwarded.item_version,
+                origin_region=forwarded.origin_region,
+                processing_region=forwarded.processing_region,
+                applicant_sealed=forwarded.applicant.model_dump(mode="json"),
+                materials=[m.model_dump(mode="json") for m in forwarded.materials],
+                fee_fen=forwarded.fee_fen,
+            )
         )
 
     async def _send_decision(

@@ -57,6 +57,9 @@ class CaseStore(Protocol):
     async def set_status(self, case_no: str, status: str) -> bool:
         """False when no such case is recorded."""
 
+    async def add_materials(self, case_no: str, materials: Sequence[dict[str, Any]]) -> None:
+        """Join materials to the case file; one already there (same entry) is not added again."""
+
     async def discard_unstarted(self, case_no: str) -> None:
         """Forget a case still `received` whose workflow never started."""
 

@@ -455,6 +455,14 @@ class MemoryCaseStore:
         self._rows[case_no] = replace(found, status=status, updated_at=self._tx.now)
         return True
 
+    async def add_materials(self, case_no: str, materials: Sequence[dict[str, Any]]) -> None:
+        found = self._rows.get(case_no)
+        if found is None:
+            return
+        joined = list(found.materials)
+        joined += [m for m in materials if m not in joined]
+        self._rows[case_no] = replace(found, materials=joined, updated_at=self._tx.now)
+
     async def discard_unstarted(self, case_no: str) -> None:
         found = self._rows.get(case_no)
         if found is not None and found.status == "received":

@@ -533,6 +533,17 @@ class PostgresCaseStore:
         )
         return updated != "UPDATE 0"
 
+    async def add_materials(self, case_no: str, materials: Sequence[dict[str, Any]]) -> None:
+        await self._db.execute(
+            "UPDATE cases SET materials = materials || ("
+            "  SELECT coalesce(jsonb_agg(m), '[]'::jsonb)"
+            "  FROM jsonb_array_elements($2::text::jsonb) m"
+            "  WHERE NOT materials @> jsonb_build_array(m)), updated_at = now()"
+            " WHERE case_no = $1",
+            case_no,
+            json.dumps(list(materials)),
+        )
+
     async def discard_unstarted(self, case_no: str) -> None:
         await self._db.execute(
             "DELETE FROM cases WHERE case_no = $1 AND status = 'received'", case_no

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from deploy.stack.migrations import apply_migrations
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events import message_log
 from events.stores.cases import NewCase
 from events.stores.exchange import InboxEntry, OutboxEntry, QuarantineEntry, ResendSchedule
@@ -18,8 +20,6 @@ from events.stores.memory import MemoryStores
 from events.stores.postgres import PostgresStores
 from events.stores.unit import ContentRefused, Stores
 from regions.database import create_pool
-from regions.stack.migrations import apply_migrations
-from regions.stack.settings import StackEndpoints, StackSettings
 
 pytestmark = pytest.mark.integration
 
@@ -213,6 +213,12 @@ async def test_cases_round_trip_and_are_unique_per_number_and_window_key(stores:
             ("origin", "received"): 1,
         }
         assert set(await tx.cases.last_changes([first, "350000-20261127-CCCCCCCC"])) == {first}
+        supplement = {"name": "补正材料", "sha256": "b" * 64, "ref": "window://2"}
+        await tx.cases.add_materials(first, [*_case(first).materials, supplement])
+        await tx.cases.add_materials(first, [supplement])  # a retried commit
+        again = await tx.cases.get(first)
+        assert again is not None
+        assert again.materials == [*_case(first).materials, supplement]
         await tx.cases.discard_unstarted(first)  # not `received` any more: kept
         await tx.cases.discard_unstarted(second)
         assert await tx.cases.get(first) is not None
