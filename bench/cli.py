@@ -26,12 +26,12 @@ from bench.pair_run import PairUnderTest, run_pair
 from bench.report import plot, table, targets
 from bench.scaling import run_scaling
 from bench.stats import RunResult
+from deploy.stack import manager
+from deploy.stack.settings import StackSettings, region_dsn
 from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import namespace
 from regions.node import connect_temporal, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
-from regions.stack import manager
-from regions.stack.settings import StackSettings, region_dsn
 
 app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures, never assertions).")
 app.command("crypto")(crypto)

@@ -13,9 +13,9 @@ from rich.console import Console
 
 from bench.pair_run import PairUnderTest, bench_application, paced
 from bench.processes import peak_rss_mb, rss_mb
+from deploy.stack.temporal import binary
 from regions.naming import namespace
 from regions.policies import CasePolicies
-from regions.stack.temporal import binary
 from regions.window import submit_case
 from workflows.models import AutoPolicy
 

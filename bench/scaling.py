@@ -19,14 +19,14 @@ from rich.console import Console
 from bench.pair_run import PairUnderTest, bench_application, paced, run_pair
 from bench.processes import peak_rss_mb
 from bench.stats import Latency
+from deploy.stack import manager
+from deploy.stack.settings import StackSettings
 from regions.codes import REGIONS
 from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import namespace
 from regions.node import NodeServices, connect_temporal, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import CasePolicies
-from regions.stack import manager
-from regions.stack.settings import StackSettings
 from regions.window import submit_case
 
 PROVINCES = [code for code, region in REGIONS.items() if region.parent is None]

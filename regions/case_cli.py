@@ -26,7 +26,7 @@ EndpointsFile = Annotated[
 
 
 def _endpoints(path: Path | None) -> OperatorEndpoints:
-    from regions.stack.settings import StackSettings
+    from deploy.stack.settings import StackSettings
 
     return endpoints_from_file(path) if path else local_endpoints(StackSettings())
 

@@ -10,6 +10,8 @@ import typer
 
 from bench.cli import app as bench_app
 from catalog.cli import app as catalog_app
+from deploy.stack.cli import app as stack_app
+from deploy.stack.settings import StackSettings
 from regions.audit_cli import app as audit_app
 from regions.case_cli import app as case_app
 from regions.keys_cli import app as keys_app
@@ -17,8 +19,6 @@ from regions.office_cli import app as office_app
 from regions.outbox_cli import app as outbox_app
 from regions.quarantine_cli import app as quarantine_app
 from regions.regions_cli import app as regions_app
-from regions.stack.cli import app as stack_app
-from regions.stack.settings import StackSettings
 from regions.tokens_cli import app as tokens_app
 from regions.window_cli import app as window_app
 

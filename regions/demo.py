@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 from rich.console import Console
 from stdnum.cn import ric
 
+from deploy.stack import manager
+from deploy.stack.settings import StackSettings
 from regions.follow import CaseFollower
 from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import intake_workflow_id, namespace, processing_workflow_id
 from regions.node import connect_temporal, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import CasePolicies
-from regions.stack import manager
-from regions.stack.settings import StackSettings
 from regions.window import Application, material_ref, submit_case
 from workflows.models import AutoPolicy, CaseStep
 

@@ -38,8 +38,8 @@ RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 region co
 
 def _store(trust_dir: Path | None, passphrase_env: str | None) -> KeyStore:
     if trust_dir is None:
+        from deploy.stack.settings import StackSettings
         from regions.local import trust_dir as local_trust_dir
-        from regions.stack.settings import StackSettings
 
         trust_dir = local_trust_dir(StackSettings())
     passphrase: bytes | None = None
@@ -219,8 +219,8 @@ def bootstrap(
     ] = None,
 ) -> None:
     """Create a development root key, region keys, and publish a signed trust directory."""
+    from deploy.stack.settings import StackSettings
     from regions.local import ensure_local_keys, trust_dir
-    from regions.stack.settings import StackSettings
 
     stack = StackSettings()
     directory = ensure_local_keys(stack, tuple(region) if region else stack.regions)

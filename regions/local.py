@@ -7,17 +7,17 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource
 
-from events.keystore import KeyStore
-from events.trust import TrustDirectory
-from regions.codes import region as region_info
-from regions.node_settings import NodeSettings
-from regions.stack.settings import (
+from deploy.stack.settings import (
     StackEndpoints,
     StackNotAvailableError,
     StackSettings,
     load_endpoints,
     region_dsn,
 )
+from events.keystore import KeyStore
+from events.trust import TrustDirectory
+from regions.codes import region as region_info
+from regions.node_settings import NodeSettings
 
 LOCAL_KEY_VALIDITY = timedelta(days=365)
 

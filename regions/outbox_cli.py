@@ -42,8 +42,8 @@ async def parked_records(dsn: str, limit: int) -> list[dict[str, Any]]:
 
 
 def _dsn(region: str) -> str:
+    from deploy.stack.settings import StackSettings
     from regions.local import local_node_settings
-    from regions.stack.settings import StackSettings
 
     return local_node_settings(region, StackSettings()).postgres_dsn.get_secret_value()
 

@@ -17,8 +17,8 @@ RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 code of t
 
 
 def _settings(region: str) -> NodeSettings:
+    from deploy.stack.settings import StackSettings
     from regions.local import local_node_settings
-    from regions.stack.settings import StackSettings
 
     return local_node_settings(region, StackSettings())
 

@@ -15,9 +15,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from deploy.stack.settings import StackSettings
 from regions.codes import UnknownRegion
 from regions.codes import region as lookup_region
-from regions.stack.settings import StackSettings
 from regions.tokens import Role, TokenRejected, TokenStore, UnknownTokenId, describe, token_id
 
 app = typer.Typer(no_args_is_help=True, help="Bearer tokens for windows and offices.")

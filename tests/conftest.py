@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from regions.stack.manager import up
-from regions.stack.settings import StackEndpoints, StackSettings
+from deploy.stack.manager import up
+from deploy.stack.settings import StackEndpoints, StackSettings
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.stack.settings import StackSettings, load_endpoints, region_dsn
 from regions.local import trust_dir as local_trust_dir
 from regions.naming import namespace as default_namespace
-from regions.stack.settings import StackSettings, load_endpoints, region_dsn
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from regions.stack.manager import up
-from regions.stack.settings import StackEndpoints, StackSettings
+from deploy.stack.manager import up
+from deploy.stack.settings import StackEndpoints, StackSettings
 from tests.faults.injectors import ready
 from tests.faults.workload import NODE_ENV, REGIONS
 from tests.integration.api_nodes import ApiNodes, api_nodes

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from regions.stack.settings import StackEndpoints, StackSettings
+from deploy.stack.settings import StackEndpoints, StackSettings
 from tests.faults import figures
 from tests.faults.invariants import Findings, Outsider, check
 from tests.faults.runner import Case, Runner

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 
+from deploy.stack.manager import restart_service
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.envelope import Envelope
 from events.models import CaseDecided, CaseForwarded, CaseWithdrawn, EventReceipt, EventType
 from events.rejections import RejectReason
-from regions.stack.manager import restart_service
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from tests.faults.runner import Case
 from tests.integration.api_nodes import ApiNodes
 from tests.integration.exchange_support import credentials, produce_all, signed

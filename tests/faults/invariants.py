@@ -16,9 +16,9 @@ from typing import cast
 import asyncpg
 from temporalio.client import Client
 
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.audit import audit_message_log
 from events.models import EventType
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from tests.faults.runner import Case
 from tests.faults.workload import PROCESSING_STATUS
 from tests.integration.exchange_support import credentials

@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from regions.stack.manager import up
-from regions.stack.settings import StackEndpoints, StackSettings
+from deploy.stack.manager import up
+from deploy.stack.settings import StackEndpoints, StackSettings
 from tests.faults.injectors import kill_node, replay, restart
 from tests.faults.invariants import check
 from tests.faults.runner import Runner

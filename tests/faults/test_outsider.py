@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from regions.stack.settings import StackEndpoints, StackSettings
+from deploy.stack.settings import StackEndpoints, StackSettings
 from tests.faults.harness import run_fault
 from tests.faults.injectors import outsider_events
 from tests.faults.invariants import Outsider

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.models import EventType
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from tests.faults.harness import run_fault
 from tests.faults.invariants import Outsider
 from tests.faults.runner import Runner

@@ -11,8 +11,8 @@ import random
 import asyncpg
 import pytest
 
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.models import EventType
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from tests.faults.harness import run_fault
 from tests.faults.injectors import SentRecord, replay, sent_count
 from tests.faults.invariants import Outsider, check

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from regions.stack.settings import StackEndpoints, StackSettings
+from deploy.stack.settings import StackEndpoints, StackSettings
 from tests.faults.harness import run_fault
 from tests.faults.injectors import assert_nodes_survive, restart
 from tests.faults.invariants import Outsider

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import asyncpg
 
-from regions.stack.manager import up
-from regions.stack.settings import StackSettings, region_dsn
+from deploy.stack.manager import up
+from deploy.stack.settings import StackSettings, region_dsn
 from tests.fuzz.boundary import Tally, fuzz
 from tests.fuzz.world import RECEIVER, build_world
 

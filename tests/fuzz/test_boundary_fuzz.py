@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deploy.stack.settings import StackEndpoints, region_dsn
 from events.models import EventType
 from events.rejections import RejectReason
-from regions.stack.settings import StackEndpoints, region_dsn
 from tests.fuzz.boundary import Tally, fuzz, judge_verified
 from tests.fuzz.mutations import ACCEPTED, DUPLICATE, FuzzInput, hostile
 from tests.fuzz.world import RECEIVER, FuzzWorld, build_world

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 
+from deploy.stack.settings import StackEndpoints, StackSettings
 from regions.api.ports import api_port
 from regions.local import ensure_local_keys, local_node_settings
 from regions.policies import CasePolicies
-from regions.stack.settings import StackEndpoints, StackSettings
 from regions.tokens import Role, TokenStore
 from tests.integration.lifecycle import FAST, MANUAL
 from tests.integration.pair import ProvincePair, RegionNodes, start_nodes, start_pair

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from regions.stack.settings import StackEndpoints, StackSettings
+from deploy.stack.settings import StackEndpoints, StackSettings
 from tests.integration.api_nodes import ApiPair, api_pair
 
 

@@ -14,6 +14,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from temporalio.client import Client, WorkflowHandle
 
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.credentials import RegionCredentials
 from events.envelope import Envelope
 from events.keystore import KeyStore
@@ -25,7 +26,6 @@ from regions.local import local_node_settings, trust_dir
 from regions.node import node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import CasePolicies
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.window import Application, material_ref, submit_case
 
 RECEIPT = EventType.RECEIPT.value

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from deploy.stack.settings import StackEndpoints, StackSettings
 from regions.demo import synthetic_id_number
 from regions.naming import namespace
 from regions.node import connect_temporal
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
-from regions.stack.settings import StackEndpoints, StackSettings
 from regions.window import Application, material_ref
 
 

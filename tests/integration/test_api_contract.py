@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
+from deploy.stack.settings import StackEndpoints, region_dsn
 from regions.demo import synthetic_id_number
-from regions.stack.settings import StackEndpoints, region_dsn
 from regions.tokens import Role
 from regions.window import material_ref
 from tests.integration.api_nodes import API, CARRIED, ITEM, A, ApiPair, B, auth

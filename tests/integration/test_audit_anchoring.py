@@ -28,6 +28,8 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
+from deploy.stack.migrations import apply_migrations
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events.directory_admin import DirectoryAdmin
 from events.envelope import Envelope
 from events.keystore import KeyStore
@@ -37,8 +39,6 @@ from regions.naming import namespace
 from regions.node import connect_temporal, node_services
 from regions.node_process import NodeProcess
 from regions.policies import CasePolicies
-from regions.stack.migrations import apply_migrations
-from regions.stack.settings import StackEndpoints, StackSettings
 from regions.window import submit_case
 from tests.integration.exchange_support import (
     RECEIPT,

@@ -23,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import Client
 
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events.directory_admin import DirectoryAdmin
 from events.envelope import ENVELOPE_VERSION, Envelope, region_source
 from events.keystore import KeyStore, raw_public
@@ -36,7 +37,6 @@ from regions.local import ensure_local_keys, trust_dir
 from regions.naming import namespace
 from regions.node import connect_temporal
 from regions.node_process import NodeProcess
-from regions.stack.settings import StackEndpoints, StackSettings
 from tests.integration.exchange_support import (
     credentials,
     dsn,

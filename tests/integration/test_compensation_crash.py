@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.local import ensure_local_keys, local_node_settings
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from tests.integration.lifecycle import (
     POLICY_ENV,
     T_SLOW_COMPENSATION,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events import crash
 from events.models import EventType
 from regions.local import ensure_local_keys
 from regions.naming import namespace
 from regions.node import connect_temporal
 from regions.node_process import NodeProcess
-from regions.stack.settings import StackEndpoints, StackSettings
 from tests.integration.exchange_support import dsn, rows, start_node, submit
 from tests.waiting import eventually
 

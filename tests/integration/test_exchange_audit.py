@@ -19,11 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from deploy.stack.migrations import apply_migrations
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events import message_log
 from events.models import EventType
 from regions.local import ensure_local_keys
-from regions.stack.migrations import apply_migrations
-from regions.stack.settings import StackEndpoints, StackSettings
 from tests.integration.exchange_support import credentials, new_case_no, signed
 
 pytestmark = pytest.mark.integration

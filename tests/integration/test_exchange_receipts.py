@@ -13,13 +13,13 @@ import pytest
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import Client
 
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events.envelope import Envelope
 from events.models import EventReceipt, EventType
 from events.rejections import RejectReason
 from regions.naming import namespace
 from regions.node import connect_temporal
 from regions.node_process import NodeProcess
-from regions.stack.settings import StackEndpoints, StackSettings
 from tests.integration.exchange_support import (
     RECEIPT,
     credentials,

@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events.directory_admin import DirectoryAdmin
 from events.envelope import Envelope, event_id_for, region_source
 from events.keystore import KeyStore, raw_public
@@ -31,7 +32,6 @@ from events.topics import inbox_topic
 from events.trust import KeyEntry
 from regions.local import ensure_local_keys, trust_dir
 from regions.naming import processing_workflow_id
-from regions.stack.settings import StackEndpoints, StackSettings
 from tests.integration.exchange_support import credentials, dsn, new_case_no, rows
 from tests.integration.exchange_support import submit as submit_case
 from tests.integration.pair import ProvincePair, start_pair

@@ -1,7 +1,7 @@
 """Per-region Kafka principals and ACLs, against the real local broker's SCRAM listener.
 
 Region A (350000) and B (440000) get fresh SCRAM passwords and their ACLs
-(regions/stack/kafka_acls.py). Then, authenticated as B: B may write to A's inbox and read
+(deploy/stack/kafka_acls.py). Then, authenticated as B: B may write to A's inbox and read
 its own inbox with its own group; B may not read A's inbox, may not use A's group, may not
 write to its own inbox; and nobody gets in as A with B's password.
 """
@@ -21,10 +21,10 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from deploy.stack import kafka
+from deploy.stack.kafka_acls import SCRAM_MECHANISM, join_regions, principal_name
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events.topics import consumer_group, inbox_topic
-from regions.stack import kafka
-from regions.stack.kafka_acls import SCRAM_MECHANISM, join_regions, principal_name
-from regions.stack.settings import StackEndpoints, StackSettings
 
 pytestmark = pytest.mark.integration
 

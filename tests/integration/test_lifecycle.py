@@ -14,10 +14,10 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.models import EventType, InboundEvent
 from regions.local import ensure_local_keys, local_node_settings
 from regions.node_settings import NodeSettings
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from tests.integration.exchange_support import rows
 from tests.integration.lifecycle import (
     POLICY_ENV,

@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from deploy.stack import kafka
+from deploy.stack.kafka_acls import join_regions, principal_name
+from deploy.stack.settings import StackEndpoints, StackSettings
 from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import namespace
 from regions.node import connect_temporal, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import CasePolicies
-from regions.stack import kafka
-from regions.stack.kafka_acls import join_regions, principal_name
-from regions.stack.settings import StackEndpoints, StackSettings
 from regions.window import submit_case
 from tests.integration.pair import ProvincePair
 

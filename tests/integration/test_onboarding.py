@@ -18,6 +18,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from deploy.stack import manager
+from deploy.stack.cli import app as stack_app
+from deploy.stack.kafka_acls import principal_name
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events.directory_admin import DirectoryAdmin
 from events.keystore import KeyStore
 from regions.keys_cli import app as keys_app
@@ -26,10 +30,6 @@ from regions.naming import namespace, processing_workflow_id
 from regions.node import connect_temporal, node_services
 from regions.node_process import spawn_node, wait_until_polling
 from regions.policies import CasePolicies
-from regions.stack import manager
-from regions.stack.cli import app as stack_app
-from regions.stack.kafka_acls import principal_name
-from regions.stack.settings import StackEndpoints, StackSettings
 from regions.window import submit_case
 from tests.integration.pair import start_pair
 from workflows.processing import ProcessingWorkflow

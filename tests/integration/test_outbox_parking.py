@@ -24,6 +24,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from deploy.stack.migrations import apply_migrations
+from deploy.stack.settings import StackEndpoints, StackSettings
 from events.models import EventType
 from events.relay import PARK_TOO_LARGE, OutboxRelay
 from events.stores.postgres import PostgresStores
@@ -32,8 +34,6 @@ from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import processing_workflow_id
 from regions.node import node_services
 from regions.policies import CasePolicies
-from regions.stack.migrations import apply_migrations
-from regions.stack.settings import StackEndpoints, StackSettings
 from regions.window import submit_case
 from tests.integration.exchange_support import dsn, new_case_no, rows
 from tests.integration.pair import ProvincePair, start_pair

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.credentials import RegionCredentials
 from events.envelope import Envelope
 from events.keystore import KeyStore
@@ -19,7 +20,6 @@ from regions.local import ensure_local_keys, local_node_settings, trust_dir
 from regions.naming import processing_workflow_id
 from regions.node import node_services
 from regions.policies import CasePolicies
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.window import submit_case
 from tests.integration.exchange_support import rows
 from tests.integration.pair import ProvincePair, start_pair

@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
+from deploy.stack.settings import StackEndpoints
 from events.topics import inbox_topic
-from regions.stack.settings import StackEndpoints
 from tests.integration.exchange_support import dsn, rows
 
 pytestmark = pytest.mark.integration

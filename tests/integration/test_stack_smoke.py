@@ -12,9 +12,9 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
+from deploy.stack import kafka, postgres, temporal
+from deploy.stack.settings import StackEndpoints, region_dsn
 from events.topics import inbox_topic
-from regions.stack import kafka, postgres, temporal
-from regions.stack.settings import StackEndpoints, region_dsn
 
 pytestmark = pytest.mark.integration
 

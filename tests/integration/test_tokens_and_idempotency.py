@@ -15,9 +15,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from deploy.stack.settings import StackEndpoints, region_dsn
 from regions.cli import app
 from regions.demo import synthetic_id_number
-from regions.stack.settings import StackEndpoints, region_dsn
 from regions.tokens import Role, token_id
 from regions.window import material_ref
 from tests.integration.api_nodes import API, CARRIED, ITEM, A, ApiPair, B, auth

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from deploy.stack.settings import StackSettings, load_endpoints
 from regions.naming import namespace
-from regions.stack.settings import StackSettings, load_endpoints
 
 HISTORIES = Path(__file__).parent / "histories"
 REGIONS = ("350000", "440000")

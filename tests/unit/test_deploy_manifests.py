@@ -15,8 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from deploy.stack.kafka_acls import access_plan, principal_name, region_acls
 from events.topics import inbox_topic
-from regions.stack.kafka_acls import access_plan, principal_name, region_acls
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S_VERSION = "1.33.0"

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("workflows", "activities", "events", "regions", "catalog", "bench")
+PACKAGES = ("workflows", "activities", "events", "regions", "catalog", "deploy", "bench")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from deploy.stack.settings import StackSettings
 from regions.local import local_node_settings
-from regions.stack.settings import StackSettings
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Give a region its inbox topic, SCRAM principal and ACLs on the exchange, with Kafka's own
 # tools (the apache/kafka image has them under /opt/kafka/bin). Same plan as
-# regions/stack/kafka_acls.py (tested against a real broker in tests/integration/).
+# deploy/stack/kafka_acls.py (tested against a real broker in tests/integration/).
 #
 #   REGION_PASSWORD=... join-region.sh <region> <bootstrap> <admin.properties>
 #

@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from events.topics import inbox_topic
-from regions.stack import kafka, migrations, postgres, temporal
-from regions.stack.processes import (
+from deploy.stack import kafka, migrations, postgres, temporal
+from deploy.stack.processes import (
     ProcessRecord,
     ServiceStartError,
     Started,
@@ -30,7 +29,8 @@ from regions.stack.processes import (
     stop_process,
     wait_until,
 )
-from regions.stack.settings import StackEndpoints, StackSettings, region_dsn
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
+from events.topics import inbox_topic
 
 Report = Callable[[str], None]
 SERVICES = ("kafka", "temporal", "postgres")

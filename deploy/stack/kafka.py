@@ -14,7 +14,7 @@ from string import Template
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from regions.stack.settings import REPO_ROOT, StackSettings
+from deploy.stack.settings import REPO_ROOT, StackSettings
 
 DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
 INBOX_PARTITIONS = 3

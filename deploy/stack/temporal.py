@@ -23,7 +23,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from regions.stack.settings import StackSettings
+from deploy.stack.settings import StackSettings
 
 SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "CaseNo": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

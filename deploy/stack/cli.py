@@ -13,11 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from regions.stack import kafka_acls, manager
-from regions.stack.kafka import INBOX_PARTITIONS
-from regions.stack.migrations import MigrationError
-from regions.stack.processes import ServiceStartError
-from regions.stack.settings import StackSettings, load_endpoints
+from deploy.stack import kafka_acls, manager
+from deploy.stack.kafka import INBOX_PARTITIONS
+from deploy.stack.migrations import MigrationError
+from deploy.stack.processes import ServiceStartError
+from deploy.stack.settings import StackSettings, load_endpoints
 
 app = typer.Typer(
     help="The local stack: Kafka (KRaft), Temporal dev server, embedded Postgres.",

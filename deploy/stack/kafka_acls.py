@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.stack.kafka import DEPLOY_DIR, INBOX_PARTITIONS, KafkaPaths, _java, ensure_libs
 from events.topics import consumer_group, inbox_topic
-from regions.stack.kafka import DEPLOY_DIR, INBOX_PARTITIONS, KafkaPaths, _java, ensure_libs
 
 INBOX_PREFIX = inbox_topic("")
 SCRAM_MECHANISM = "SCRAM-SHA-512"
