@@ -1,6 +1,7 @@
 """The one checker every fault test and the soak run end with.
 
-Nothing lost: every case at its expected terminal state in both regions, the outbox drained
+Nothing lost: every case at its expected terminal state in both regions, the two ends a
+pair of the lifecycle's table (workflows/lifecycle/pairs.py), the outbox drained
 (every row sent, every business event receipted, none given up on). Nothing twice: one
 workflow per case on each side, no effect issued twice. History intact: both message logs'
 hash chains and signatures verify. Outsiders: nothing from a region that is party to no case
@@ -19,10 +20,14 @@ from temporalio.client import Client
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.audit import audit_message_log
 from events.models import EventType
+from regions.naming import intake_workflow_id, processing_workflow_id
 from tests.faults.runner import Case
 from tests.faults.workload import PROCESSING_STATUS
 from tests.integration.exchange_support import credentials
 from tests.waiting import NeverHappened, eventually
+from workflows.lifecycle import intake
+from workflows.lifecycle.pairs import agree
+from workflows.models import CaseOutcome
 
 RECEIPT = EventType.RECEIPT.value
 
@@ -61,6 +66,21 @@ async def _status(conn: asyncpg.Connection, case_no: str) -> str | None:
     return str(value) if value is not None else None
 
 
+async def _end(client: Client, workflow_id: str) -> CaseOutcome:
+    """The workflow's own end (its result, across continue-as-new)."""
+    end = await client.get_workflow_handle(workflow_id, result_type=CaseOutcome).result()
+    return cast(CaseOutcome, end)
+
+
+async def _check_pair(case: Case, clients: dict[str, Client], f: Findings) -> None:
+    no = case.case_no
+    a = await _end(clients[case.origin], intake_workflow_id(no))
+    b = await _end(clients[case.processing], processing_workflow_id(no))
+    a_phase = intake.Phase(a.status) if a.status in set(intake.Phase) else None
+    if a_phase is None or not agree(a_phase, a.outcome, b.outcome):
+        f.lose(no, f"the two ends disagree: A {a.status}/{a.outcome}, B {b.status}/{b.outcome}")
+
+
 async def _check_case(
     case: Case, conns: dict[str, asyncpg.Connection], clients: dict[str, Client], f: Findings
 ) -> None:
@@ -72,6 +92,9 @@ async def _check_case(
         found = (await clients[region].count_workflows(f"CaseNo = '{no}'")).count
         if found != 1:
             (f.lose if found == 0 else f.duplicate)(no, f"{found} workflows in {region}")
+    if no not in f.lost:
+        await _check_pair(case, clients, f)
+    for region in (case.origin, case.processing):
         journal = await conns[region].fetch(
             "SELECT effect, amount_fen, detail FROM effect_journal WHERE case_no = $1", no
         )
