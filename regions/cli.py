@@ -12,12 +12,12 @@ from bench.cli import app as bench_app
 from catalog.cli import app as catalog_app
 from deploy.stack.cli import app as stack_app
 from deploy.stack.settings import StackSettings
-from regions.audit_cli import app as audit_app
-from regions.case_cli import app as case_app
+from operators.audit_cli import app as audit_app
+from operators.case_cli import app as case_app
+from operators.outbox_cli import app as outbox_app
+from operators.quarantine_cli import app as quarantine_app
 from regions.keys_cli import app as keys_app
 from regions.office_cli import app as office_app
-from regions.outbox_cli import app as outbox_app
-from regions.quarantine_cli import app as quarantine_app
 from regions.regions_cli import app as regions_app
 from regions.tokens_cli import app as tokens_app
 from regions.window_cli import app as window_app

@@ -44,9 +44,9 @@ from regions.api.server import api_services, node_catalog, serve_api
 from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
 from regions.failure_signal import WorkflowFailureNotifier
+from regions.gauges import RegionGauges
 from regions.naming import task_queue
 from regions.node_settings import NodeSettings
-from regions.operators.gauges import RegionGauges
 from regions.telemetry import configure, node_config, temporal_interceptors
 from workflows.registry import WORKFLOWS, write_bytecode
 

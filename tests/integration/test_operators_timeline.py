@@ -17,11 +17,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from deploy.stack.settings import REPO_ROOT, StackEndpoints, StackSettings
+from operators.endpoints import local_endpoints
+from operators.html import swimlane_html
+from operators.load import load_timeline
+from operators.model import CaseTimeline
 from regions.local import ensure_local_keys, local_node_settings
-from regions.operators.endpoints import local_endpoints
-from regions.operators.html import swimlane_html
-from regions.operators.load import load_timeline
-from regions.operators.model import CaseTimeline
 from tests.integration import chromium
 from tests.integration.lifecycle import (
     POLICY_ENV,

@@ -17,7 +17,7 @@ from events import instruments
 from events.bridge import count_admission
 from events.inbox import Admission, Stored
 from events.rejections import Rejected, RejectReason
-from regions.operators.listing import CaseFilter
+from operators.listing import CaseFilter
 
 
 def test_filters_combine_into_one_visibility_query() -> None:

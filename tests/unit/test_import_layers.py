@@ -12,7 +12,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("workflows", "activities", "events", "regions", "catalog", "deploy", "bench")
+PACKAGES = (
+    "workflows",
+    "activities",
+    "events",
+    "regions",
+    "catalog",
+    "operators",
+    "deploy",
+    "bench",
+)
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

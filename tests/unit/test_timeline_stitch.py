@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from regions.operators.model import EffectRecord, EnvelopeRecord, RegionRecords, UpdateCall
-from regions.operators.stitch import stitch
+from operators.model import EffectRecord, EnvelopeRecord, RegionRecords, UpdateCall
+from operators.stitch import stitch
 from workflows.models import CaseProgress, CaseStep
 
 CASE = "350000-20261127-ABCDEFGH"

@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from operators.model import CaseTimeline, Entry
 from regions.codes import UnknownRegion, region
-from regions.operators.model import CaseTimeline, Entry
 
 _KIND_STYLE = {"step": "bold cyan", "note": "cyan", "sent": "magenta", "accepted": "green"}
 

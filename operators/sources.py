@@ -17,8 +17,8 @@ from events.signing import signature_valid
 from events.stores.postgres import PostgresCaseStore
 from events.tracing import trace_id_of
 from events.trust import TrustDirectory, signing_key_any_time
+from operators.model import EffectRecord, EnvelopeRecord, RegionRecords, UpdateCall
 from regions.naming import intake_workflow_id, processing_workflow_id
-from regions.operators.model import EffectRecord, EnvelopeRecord, RegionRecords, UpdateCall
 from workflows.models import CaseProgress
 from workflows.search import PROCESSING_REGION
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from regions.operators.endpoints import OperatorEndpoints, endpoints_from_file, local_endpoints
+from operators.endpoints import OperatorEndpoints, endpoints_from_file, local_endpoints
 
 app = typer.Typer(no_args_is_help=True, help="Operators: one case's timeline, and case search.")
 
@@ -39,9 +39,9 @@ def show(
     endpoints: EndpointsFile = None,
 ) -> None:
     """The case's timeline across both regions: steps, envelopes (signature checked), actors."""
-    from regions.operators.html import swimlane_html
-    from regions.operators.load import CaseNotFound, load_timeline
-    from regions.operators.render import render
+    from operators.html import swimlane_html
+    from operators.load import CaseNotFound, load_timeline
+    from operators.render import render
 
     config = _endpoints(endpoints)
     try:
@@ -80,7 +80,7 @@ def list_(
     endpoints: EndpointsFile = None,
 ) -> None:
     """Cases by status, region, item, date, overdue or stuck; one row per region's workflow."""
-    from regions.operators.listing import CaseFilter, list_cases
+    from operators.listing import CaseFilter, list_cases
 
     config = _endpoints(endpoints)
     case_filter = CaseFilter(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from regions.operators.model import CaseTimeline, Entry
-from regions.operators.render import region_name
+from operators.model import CaseTimeline, Entry
+from operators.render import region_name
 
 _WIDTH, _LANE_W, _GAP, _TOP, _ROW = 1180, 520, 140, 70, 30
 _LANE_X = {"A": 10, "B": 10 + _LANE_W + _GAP}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from regions.operators.model import (
+from operators.model import (
     Actor,
     CaseTimeline,
     EffectRecord,

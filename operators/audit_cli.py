@@ -34,8 +34,8 @@ class _Target:
 
 def _target(region: str, endpoints: Path | None, with_peers: bool) -> _Target:
     from deploy.stack.settings import StackSettings
+    from operators.endpoints import endpoints_from_file, local_endpoints
     from regions.local import local_node_settings
-    from regions.operators.endpoints import endpoints_from_file, local_endpoints
 
     if endpoints is not None:
         config = endpoints_from_file(endpoints)

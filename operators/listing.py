@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 
 from events.stores.postgres import PostgresCaseStore
-from regions.operators.endpoints import RegionEndpoint
-from regions.operators.load import connect
+from operators.endpoints import RegionEndpoint
+from operators.load import connect
 from workflows.search import (
     CASE_NO,
     CASE_STATUS,

@@ -11,11 +11,11 @@ from temporalio.client import Client
 
 from events.keystore import KeyStore
 from events.models import accepting_region_of
+from operators.endpoints import OperatorEndpoints, RegionEndpoint
+from operators.model import CaseTimeline
+from operators.sources import processing_region_of, region_records
+from operators.stitch import stitch
 from regions.node import connect_temporal
-from regions.operators.endpoints import OperatorEndpoints, RegionEndpoint
-from regions.operators.model import CaseTimeline
-from regions.operators.sources import processing_region_of, region_records
-from regions.operators.stitch import stitch
 
 
 @dataclass

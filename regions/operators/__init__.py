@@ -1,1 +1,0 @@
-"""Operator tools: the cross-region case timeline, case search, and the node's gauges."""
