@@ -1,8 +1,8 @@
 """The baseline: the same two workflows chained directly through the Temporal client.
 
 The same shape as tongban's intake and processing workflows on the automatically approved
-path (`workflows/steps.py`: the steps of each stretch between two waits commit in one local
-activity), with the same waits and signals, but with no Kafka, signing, sealing, outbox, inbox
+path (`workflows/timeline.py`: the steps of each stretch between two waits commit in one
+local activity), with the same waits and signals, but with no Kafka, signing, sealing, outbox, inbox
 or Postgres: the local activities call the other region's Temporal namespace directly. A
 starts B (tongban: `forwarded`), B signals `accepted` and `decided` back, A signals B that
 the result was delivered, and both close. Measured in the same run as tongban, it shows what

@@ -29,6 +29,8 @@ from tests.faults.workload import (
 )
 from tests.integration.api_nodes import ApiNodes, auth
 from tests.waiting import NeverHappened, eventually
+from workflows.lifecycle.intake import Status as A
+from workflows.lifecycle.processing import Status as B
 
 ROUND_S = 0.5
 SUPPLEMENT = "户口簿"  # what every 补正 in the workload asks for
@@ -83,26 +85,26 @@ def next_step(case: Case, a: dict[str, Any] | None, b: dict[str, Any] | None) ->
         return Step(case.processing, Role.PROCESSING_OFFICER, f"{office}/{path}", body)
 
     if s is WINDOW_SUPPLEMENT:
-        if a_status == "formal-review":
-            if "supplement-pending" in a_seen:
+        if a_status == A.FORMAL_REVIEW:
+            if A.SUPPLEMENT_PENDING in a_seen:
                 return at_a("formal-review", {"outcome": "pass"})
             return at_a("formal-review", {"outcome": "supplement", "missing": [SUPPLEMENT]})
-        if a_status == "supplement-pending":
+        if a_status == A.SUPPLEMENT_PENDING:
             return at_a("supplement", supplement)
-        if b_status == "received":
+        if b_status == B.RECEIVED:
             return at_b("acceptance", {"accept": True})
-        if b_status == "processing":
+        if b_status == B.PROCESSING:
             return at_b("decision", {"approve": True, "reason": "符合条件"})
-        if a_status == "result-received":
+        if a_status == A.RESULT_RECEIVED:
             return at_a("delivery", {"channel": "mail", "tracking_no": f"SF{no[-8:]}"})
     elif s is B_SUPPLEMENT:
-        if b_status == "processing":
-            if "supplement-requested" in b_seen:
+        if b_status == B.PROCESSING:
+            if B.SUPPLEMENT_REQUESTED in b_seen:
                 return at_b("decision", {"approve": True, "reason": "补正后符合条件"})
             return at_b("supplement-request", {"missing": [SUPPLEMENT], "reason": "缺户口簿"})
-        if a_status == "supplement-requested":
+        if a_status == A.SUPPLEMENT_REQUESTED:
             return at_a("supplement", supplement)
-    elif s is WITHDRAWN and a_status == "processing":
+    elif s is WITHDRAWN and a_status == A.PROCESSING:
         return at_a("withdrawal", {"reason": "申请人撤回"})
     return None
 

@@ -23,6 +23,8 @@ from tests.integration.lifecycle import (
     TEST_CATALOG_DIR,
     TEST_POLICIES,
 )
+from workflows.lifecycle.intake import Status as A
+from workflows.lifecycle.processing import Status as B
 
 # 跨省 pair, 省内 pair of cities, and a region party to none of their cases.
 CROSS = ("350000", "440000")
@@ -67,16 +69,16 @@ class Scenario:
     refunded: bool  # the fee (if any) comes back exactly once
 
 
-APPROVED = Scenario("approved", T_FEE, 2500, ("身份证",), "closed", refunded=False)
-NOT_ACCEPTED = Scenario("not-accepted", T_NOT_ACCEPT, 1000, (), "closed-rejected", refunded=True)
-DENIED = Scenario("denied", T_DENY, 500, (), "closed-rejected", refunded=True)
+APPROVED = Scenario("approved", T_FEE, 2500, ("身份证",), A.CLOSED, refunded=False)
+NOT_ACCEPTED = Scenario("not-accepted", T_NOT_ACCEPT, 1000, (), A.CLOSED_REJECTED, refunded=True)
+DENIED = Scenario("denied", T_DENY, 500, (), A.CLOSED_REJECTED, refunded=True)
 # Every step by a person: 补正 at the window, then B accepts and approves, A delivers by mail.
-WINDOW_SUPPLEMENT = Scenario("window-supplement", T_MANUAL, 0, (), "closed", refunded=False)
+WINDOW_SUPPLEMENT = Scenario("window-supplement", T_MANUAL, 0, (), A.CLOSED, refunded=False)
 # B asks for 补正 across the regions, A provides it, B approves; a fee is charged.
-B_SUPPLEMENT = Scenario("b-supplement", T_B_DECIDES_FEE, 800, (), "closed", refunded=False)
-WITHDRAWN = Scenario("withdrawn", T_B_DECIDES, 0, (), "closed-rejected", refunded=False)
+B_SUPPLEMENT = Scenario("b-supplement", T_B_DECIDES_FEE, 800, (), A.CLOSED, refunded=False)
+WITHDRAWN = Scenario("withdrawn", T_B_DECIDES, 0, (), A.CLOSED_REJECTED, refunded=False)
 # The processing side always ends closed (after a decision, not-accepted, or cancellation).
-PROCESSING_STATUS = "closed"
+PROCESSING_STATUS = B.CLOSED.value
 
 MIX = (APPROVED, NOT_ACCEPTED, DENIED, WINDOW_SUPPLEMENT, B_SUPPLEMENT, WITHDRAWN)
 # The 省内 pair gets a smaller share: the suite's budget is per fault, not per pair.
