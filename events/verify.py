@@ -130,8 +130,12 @@ def _check_record(
         )
     # Valid when it claims to be signed, and still valid now: a key rotated out is refused
     # for records received after its not_after, whatever time the envelope states.
-    public_key = signing_key(directory, sender, envelope.keyid, envelope.time)
-    signing_key(directory, sender, envelope.keyid, now)
+    try:
+        public_key = signing_key(directory, sender, envelope.keyid, envelope.time)
+        signing_key(directory, sender, envelope.keyid, now)
+    except Rejected as refused:
+        # The directory's refusal, labelled with the claimed sender for per-sender metrics.
+        raise Rejected(refused.reason, refused.detail, sender) from refused
     if not signature_valid(envelope, public_key):
         raise Rejected(
             RejectReason.BAD_SIGNATURE, f"signature by {envelope.keyid} does not verify", sender

@@ -103,6 +103,10 @@ def test_unknown_key_and_unknown_region(guangdong: RegionCredentials) -> None:
     assert _reason(other_key.to_wire(), "350000", guangdong) is RejectReason.UNKNOWN_KEY
     other_region = envelope.model_copy(update={"senderregion": "650000"})
     assert _reason(other_region.to_wire(), "350000", guangdong) is RejectReason.UNKNOWN_REGION
+    # The directory's refusals name the claimed sender, so a flood shows per sender.
+    with pytest.raises(Rejected) as caught:
+        _verify(other_key.to_wire(), "350000", guangdong)
+    assert caught.value.sender == "440000"
 
 
 def test_a_key_used_after_its_not_after_is_expired(guangdong: RegionCredentials) -> None:
