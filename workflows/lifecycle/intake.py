@@ -508,16 +508,22 @@ def due(request: IntakeRequest, state: IntakeState) -> tuple[datetime, Trigger[O
 
 def next_trigger(request: IntakeRequest, state: IntakeState, now: datetime) -> Trigger[On] | None:
     """What the case does next without waiting: the oldest arrived event, a step the policy
-    or the workflow takes, or a timer already due. None: it waits."""
-    if state.queue:
-        return _queued(state.queue[0])
+    or the workflow takes, or a timer already due. None: it waits.
+
+    An event that arrived before the case reached the phase that answers it waits behind the
+    steps the case takes on its own: a workflow whose first task is retried (its worker died)
+    starts from the beginning with every signal already in its history, B's `accepted` and
+    `decided` included. Only when the case rests is such an event taken, and noted as ignored."""
+    first = _queued(state.queue[0]) if state.queue else None
+    if first is not None and TABLE.allows(state.phase, first.kind):
+        return first
     taken = automatic(request, state)
     if taken is not None:
         return taken
     timer = due(request, state)
     if timer is not None and timer[0] <= now:
         return timer[1]
-    return None
+    return first
 
 
 def step(

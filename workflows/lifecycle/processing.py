@@ -384,19 +384,23 @@ def due(begin: ProcessingStart, state: ProcessingState) -> tuple[datetime, Trigg
 def next_trigger(
     begin: ProcessingStart, state: ProcessingState, now: datetime
 ) -> Trigger[On] | None:
-    """What the case does next without waiting; None: it waits."""
+    """What the case does next without waiting; None: it waits. As on A's side, an event the
+    current phase does not answer waits behind the steps the case takes on its own."""
+    first: Trigger[On] | None = None
     if state.queue:
         item = state.queue[0]
         assert isinstance(item, InboundEvent)  # only A's workflow hears of delivery failures
         kind = _EVENT_TRIGGERS.get(item.type, On.OTHER)
-        return Trigger(kind, "event", item, event_id=item.event_id, queued=True)
+        first = Trigger(kind, "event", item, event_id=item.event_id, queued=True)
+        if TABLE.allows(state.phase, kind):
+            return first
     taken = automatic(begin, state)
     if taken is not None:
         return taken
     timer = due(begin, state)
     if timer is not None and timer[0] <= now:
         return timer[1]
-    return None
+    return first
 
 
 def step(
