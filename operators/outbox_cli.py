@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
 import asyncpg
 import typer
+
+from operators.output import emit
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing records: those parked by the relay.")
 
@@ -56,15 +57,13 @@ def parked(
 ) -> None:
     """Records the producer or the broker refused as too large, newest first. Each is marked
     failed, so its case workflow was told; the rest of the outbox went on without it."""
-    records = asyncio.run(parked_records(_dsn(region), limit))
-    if as_json:
-        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
-        return
-    if not records:
-        typer.echo(f"no parked outbox records in {region}")
-    for r in records:
-        typer.echo(
+    emit(
+        asyncio.run(parked_records(_dsn(region), limit)),
+        as_json=as_json,
+        empty=f"no parked outbox records in {region}",
+        line=lambda r: (
             f"{r['parked_at'][:19]}  {r['event_id']}  {r['case_no']}"
             f"  {r['event_type'].rsplit('.', 1)[-1]:<22} to {r['recipient']}"
             f"  {r['bytes']:>9} B  {r['reason']}: {r['detail']}"
-        )
+        ),
+    )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import asyncpg
 import typer
 
+from operators.output import emit
 from regions.node_settings import NodeSettings
 
 app = typer.Typer(no_args_is_help=True, help="Records a node refused: list, show, re-drive, prune.")
@@ -66,18 +67,16 @@ def list_records(
     rows = asyncio.run(
         _fetch(region, f"SELECT {_COLUMNS} FROM quarantine{where} ORDER BY id DESC LIMIT $1", limit)
     )
-    records = [_summary(r) for r in rows]
-    if as_json:
-        typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
-        return
-    if not records:
-        typer.echo(f"no quarantined records in {region}")
-    for r in records:
-        typer.echo(
+    emit(
+        [_summary(r) for r in rows],
+        as_json=as_json,
+        empty=f"no quarantined records in {region}",
+        line=lambda r: (
             f"{r['id']:>6}  {r['received_at'][:19]}  {r['reason']:<22}"
             f" from {r['claimed_sender'] or '?':<6} {r['bytes']:>8} B"
             f"  {r['topic']}/{r['partition']}/{r['offset']}  {r['detail']}"
-        )
+        ),
+    )
 
 
 @app.command("show")
@@ -234,13 +233,12 @@ def senders(
         }
         for r in rows
     ]
-    if as_json:
-        typer.echo(json.dumps(found, ensure_ascii=False, indent=2))
-        return
-    if not found:
-        typer.echo(f"no records refused by {region} in the last {hours:g} h")
-    for f in found:
-        typer.echo(
+    emit(
+        found,
+        as_json=as_json,
+        empty=f"no records refused by {region} in the last {hours:g} h",
+        line=lambda f: (
             f"{f['sender']:<7} {f['reason']:<24} {f['records']:>7} records"
             f" {f['bytes']:>10} B  last {f['last_at'][:19]}"
-        )
+        ),
+    )

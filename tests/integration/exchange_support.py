@@ -6,7 +6,11 @@ node's inbox topic, as a forger or a replaying attacker on the bus would.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,3 +141,16 @@ async def submit(
             policies=CasePolicies(),
         )
     return handle.id.removeprefix("intake-"), handle
+
+
+async def tongban(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `tongban ARGS` as an operator would, in its own process (the stack's environment)."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "regions.cli", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=60,
+        check=False,
+    )

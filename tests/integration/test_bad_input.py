@@ -8,12 +8,8 @@ would start a processing workflow if they were ever accepted.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +40,7 @@ from tests.integration.exchange_support import (
     produce,
     rows,
     start_node,
+    tongban,
 )
 from tests.waiting import eventually
 
@@ -343,41 +340,26 @@ async def test_a_replayed_event_is_counted_as_a_duplicate_not_quarantined(
         )
 
 
-def _tongban(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "regions.cli", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_redrive_refuses_what_still_fails_and_accepts_what_now_verifies(
     injected: dict[str, Injected], node: Node, keys: Keys, stack: StackEndpoints
 ) -> None:
     bad = await eventually(
         lambda: _quarantined(stack, injected["bad signature"]), what="bad signature quarantined"
     )
-    refused = await asyncio.to_thread(
-        _tongban, "quarantine", "redrive", str(bad["id"]), "--region", B
-    )
+    refused = await tongban("quarantine", "redrive", str(bad["id"]), "--region", B)
     assert refused.returncode == 1
     assert "bad-signature" in refused.stderr
     assert (await _quarantined(stack, injected["bad signature"]))["redriven_at"] is None
 
     unknown = injected["unknown key"]
     row = await eventually(lambda: _quarantined(stack, unknown), what="unknown key quarantined")
-    listed = json.loads(
-        (await asyncio.to_thread(_tongban, "quarantine", "list", "--region", B, "--json")).stdout
-    )
+    listed = json.loads((await tongban("quarantine", "list", "--region", B, "--json")).stdout)
     assert row["id"] in {r["id"] for r in listed}
 
     # The directory update that lists the key: the same bytes now verify.
     keys.admin.add_signing_key(SENDER, keys.unlisted_entry)
     keys.admin.publish(datetime.now(UTC))
-    done = await asyncio.to_thread(_tongban, "quarantine", "redrive", str(row["id"]), "--region", B)
+    done = await tongban("quarantine", "redrive", str(row["id"]), "--region", B)
     assert done.returncode == 0, done.stderr
     assert (await _quarantined(stack, unknown))["redriven_at"] is not None
     [stored] = await rows(
@@ -393,7 +375,5 @@ async def test_redrive_refuses_what_still_fails_and_accepts_what_now_verifies(
         started, until=lambda n: n > 0, what="the redriven forwarded event to start a workflow"
     )
     assert workflows == 1
-    again = await asyncio.to_thread(
-        _tongban, "quarantine", "redrive", str(row["id"]), "--region", B
-    )
+    again = await tongban("quarantine", "redrive", str(row["id"]), "--region", B)
     assert again.returncode == 1  # redriven once only

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
@@ -35,7 +34,7 @@ from regions.naming import processing_workflow_id
 from regions.node import node_services
 from regions.policies import CasePolicies
 from regions.window import submit_case
-from tests.integration.exchange_support import dsn, new_case_no, rows
+from tests.integration.exchange_support import dsn, new_case_no, rows, tongban
 from tests.integration.pair import ProvincePair, start_pair
 from tests.waiting import eventually
 from workflows.processing import ProcessingWorkflow
@@ -159,17 +158,9 @@ async def test_one_oversize_record_is_parked_and_the_next_50_cases_still_close(
 
 
 async def _cli(*args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "regions.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
-    return out.decode()
+    done = await tongban(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 @contextlib.asynccontextmanager

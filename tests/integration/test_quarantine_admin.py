@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import os
 import secrets
-import subprocess
-import sys
 
 import pytest
 
 from deploy.stack.settings import StackEndpoints
 from events.topics import inbox_topic
-from tests.integration.exchange_support import dsn, rows
+from tests.integration.exchange_support import dsn, rows, tongban
 
 pytestmark = pytest.mark.integration
 
 REGION = "350200"  # no test runs a node for it: its quarantine holds only these rows
-
-
-def _tongban(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "regions.cli", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=60,
-        check=False,
-    )
 
 
 async def _insert(stack: StackEndpoints, sender: str | None, age_days: int) -> int:
@@ -59,23 +44,19 @@ async def test_senders_show_the_flood_and_prune_removes_only_old_records(
     recent = [await _insert(stack, "110000", 0) for _ in range(3)]
     recent.append(await _insert(stack, None, 0))
 
-    listed = await asyncio.to_thread(
-        _tongban, "quarantine", "senders", "--region", REGION, "--json"
-    )
+    listed = await tongban("quarantine", "senders", "--region", REGION, "--json")
     assert listed.returncode == 0, listed.stderr
     counts = {(r["sender"], r["reason"]): r["records"] for r in json.loads(listed.stdout)}
     assert counts == {("110000", "bad-signature"): 3, ("?", "bad-signature"): 1}
 
-    dry = await asyncio.to_thread(
-        _tongban, "quarantine", "prune", "--region", REGION, "--older-than-days", "90", "--dry-run"
+    dry = await tongban(
+        "quarantine", "prune", "--region", REGION, "--older-than-days", "90", "--dry-run"
     )
     assert dry.returncode == 0, dry.stderr
     assert "would delete 2 " in dry.stdout
     assert len(await rows(dsn(stack, REGION), "SELECT id FROM quarantine")) == 6
 
-    pruned = await asyncio.to_thread(
-        _tongban, "quarantine", "prune", "--region", REGION, "--older-than-days", "90"
-    )
+    pruned = await tongban("quarantine", "prune", "--region", REGION, "--older-than-days", "90")
     assert pruned.returncode == 0, pruned.stderr
     assert "deleted 2 " in pruned.stdout
     left = {r["id"] for r in await rows(dsn(stack, REGION), "SELECT id FROM quarantine")}
