@@ -50,6 +50,7 @@ T_DEADLINE = "GG-99008-000"  # promised 2 working days
 T_CAN = "GG-99009-000"
 T_SLOW_COMPENSATION = "GG-99010-000"  # 1500 fen
 T_NO_ANSWER = "GG-99011-000"  # 300 fen
+T_LATE_ACCEPTANCE = "GG-99012-000"  # B's officer never decides on acceptance
 
 # Each test item selects the policies a scenario needs.
 TEST_POLICIES = CasePolicies(
@@ -63,6 +64,7 @@ TEST_POLICIES = CasePolicies(
         T_DEADLINE: AutoPolicy(decision="manual"),
         T_CAN: MANUAL,
         T_SLOW_COMPENSATION: AutoPolicy(decision="deny"),
+        T_LATE_ACCEPTANCE: AutoPolicy(acceptance="manual"),
     },
     timings=FAST,
     promised_working_days=20,
@@ -81,6 +83,10 @@ TEST_POLICIES = CasePolicies(
             update={"compensation_step_delay": timedelta(seconds=2)}
         ),
         T_DEADLINE: FAST.model_copy(update={"warn_fraction": 0.5}),
+        # B's acceptance deadline (1 working day = 5 s) passes long before A's answer timeout.
+        T_LATE_ACCEPTANCE: FAST.model_copy(
+            update={"acceptance_working_days": 1, "answer_timeout": timedelta(seconds=60)}
+        ),
     },
 )
 POLICY_ENV = {

@@ -27,6 +27,7 @@ from tests.integration.lifecycle import (
     T_DEADLINE,
     T_DENY,
     T_FEE,
+    T_LATE_ACCEPTANCE,
     T_MANUAL,
     T_MISSING,
     T_NO_ANSWER,
@@ -350,6 +351,27 @@ async def test_no_answer_recalls_and_waits_for_the_processing_region(
     assert statuses(a)[-3:] == ["in-transit", "transfer-failed", "recall-requested"]
     assert not a.closed
     assert (REFUND, 300) not in effects
+
+
+async def test_b_does_not_accept_after_its_acceptance_deadline(
+    pair: ProvincePair, origin: NodeSettings
+) -> None:
+    """B: received → (acceptance deadline, 1 working day) → not-accepted → closed, by itself,
+    while A still waits; A compensates. Both ends are a pair of the terminal table, and an
+    officer's acceptance afterwards is refused: a case can no longer be accepted late."""
+    case_no = await submit(pair, origin, T_LATE_ACCEPTANCE)
+    b = await b_closed(pair, case_no, timeout=40)
+    assert b.outcome == "not-accepted"
+    assert statuses(b)[-3:] == ["received", "not-accepted", "closed"]
+    assert any("not accepted within 1 working days" in step.detail for step in b.steps)
+    a = await a_closed(pair, case_no, timeout=30)
+    assert (a.status, a.outcome) == ("closed-rejected", "not-accepted")
+    assert agree(IntakePhase(a.status), a.outcome, b.outcome)
+    # B's workflow has closed: the update is refused (by the validator, or by the server).
+    with pytest.raises((WorkflowUpdateFailedError, RPCError)):
+        await processing(pair, case_no).execute_update(
+            "decide_acceptance", AcceptanceDecision(accept=True)
+        )
 
 
 async def test_deadline_warning_and_breach(
