@@ -16,15 +16,18 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import Client, WorkflowHandle
 
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.credentials import RegionCredentials
 from events.envelope import Envelope
-from events.keystore import KeyStore
+from events.keystore import KeyStore, raw_public
 from events.models import EventType
 from events.outbox import signed_envelope
+from events.signing import RegionSigner
 from events.topics import inbox_topic
+from events.trust import KeyEntry
 from regions.demo import synthetic_id_number
 from regions.local import local_node_settings, trust_dir
 from regions.node import node_services
@@ -154,3 +157,16 @@ async def tongban(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def throwaway_key(
+    region: str, name: str, not_before: datetime, not_after: datetime
+) -> tuple[RegionSigner, KeyEntry]:
+    """A fresh signing key for `region`, valid in the window given, and its directory entry
+    (to list with DirectoryAdmin.add_signing_key, or to leave out on purpose)."""
+    key = Ed25519PrivateKey.generate()
+    key_id = f"{region}-test-{name}-{not_before:%H%M%S%f}"
+    entry = KeyEntry(
+        key_id=key_id, public_key=raw_public(key), not_before=not_before, not_after=not_after
+    )
+    return RegionSigner(region, key_id, key), entry

@@ -22,7 +22,7 @@ from temporalio.client import Client
 from deploy.stack.settings import StackEndpoints, StackSettings
 from events.directory_admin import DirectoryAdmin
 from events.envelope import ENVELOPE_VERSION, Envelope, region_source
-from events.keystore import KeyStore, raw_public
+from events.keystore import KeyStore
 from events.models import CaseForwarded, EventReceipt, EventType
 from events.rejections import RejectReason
 from events.sealing import seal
@@ -40,6 +40,7 @@ from tests.integration.exchange_support import (
     produce,
     rows,
     start_node,
+    throwaway_key,
     tongban,
 )
 from tests.waiting import eventually
@@ -66,15 +67,8 @@ class Keys:
 def _key(
     now: datetime, name: str, not_before: timedelta, days: int
 ) -> tuple[RegionSigner, KeyEntry]:
-    key = Ed25519PrivateKey.generate()
-    key_id = f"{SENDER}-test-{name}-{now:%H%M%S%f}"
-    entry = KeyEntry(
-        key_id=key_id,
-        public_key=raw_public(key),
-        not_before=now - not_before,
-        not_after=now - not_before + timedelta(days=days),
-    )
-    return RegionSigner(SENDER, key_id, key), entry
+    since = now - not_before
+    return throwaway_key(SENDER, name, since, since + timedelta(days=days))
 
 
 @pytest.fixture(scope="module")

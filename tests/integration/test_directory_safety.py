@@ -16,13 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import Client
 
 from deploy.stack.settings import StackEndpoints, StackSettings
 from events.directory_admin import DirectoryAdmin
 from events.envelope import Envelope
-from events.keystore import KeyStore, raw_public
+from events.keystore import KeyStore
 from events.models import EventType
 from events.outbox import signed_envelope
 from events.rejections import RejectReason
@@ -40,6 +39,7 @@ from tests.integration.exchange_support import (
     produce,
     rows,
     start_node,
+    throwaway_key,
 )
 from tests.waiting import eventually
 
@@ -134,15 +134,7 @@ async def _outcome(stack: StackEndpoints, raw: bytes, case_no: str) -> str:
 
 
 def _sender_key(now: datetime) -> tuple[RegionSigner, KeyEntry]:
-    key = Ed25519PrivateKey.generate()
-    key_id = f"{SENDER}-test-rollback-{now:%H%M%S%f}"
-    entry = KeyEntry(
-        key_id=key_id,
-        public_key=raw_public(key),
-        not_before=now - timedelta(hours=1),
-        not_after=now + timedelta(days=9),
-    )
-    return RegionSigner(SENDER, key_id, key), entry
+    return throwaway_key(SENDER, "rollback", now - timedelta(hours=1), now + timedelta(days=9))
 
 
 async def test_a_rolled_back_directory_file_is_refused_across_a_restart(

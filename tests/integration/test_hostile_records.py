@@ -23,16 +23,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from deploy.stack.settings import StackEndpoints, StackSettings
 from events.directory_admin import DirectoryAdmin
 from events.envelope import Envelope, event_id_for, region_source
-from events.keystore import KeyStore, raw_public
+from events.keystore import KeyStore
 from events.models import EventType
 from events.outbox import signed_envelope
 from events.rejections import RejectReason
 from events.signing import RegionSigner
 from events.topics import inbox_topic
-from events.trust import KeyEntry
 from regions.local import ensure_local_keys, trust_dir
 from regions.naming import processing_workflow_id
-from tests.integration.exchange_support import credentials, dsn, new_case_no, rows
+from tests.integration.exchange_support import credentials, dsn, new_case_no, rows, throwaway_key
 from tests.integration.exchange_support import submit as submit_case
 from tests.integration.pair import ProvincePair, start_pair
 from tests.waiting import eventually
@@ -87,20 +86,13 @@ class Forgers:
 
 def _rotated_out_key(stack_settings: StackSettings) -> RegionSigner:
     now = datetime.now(UTC)
-    key = Ed25519PrivateKey.generate()
-    key_id = f"{FORGER}-rotated-{now:%H%M%S%f}"
-    admin = DirectoryAdmin(KeyStore(trust_dir(stack_settings)))
-    admin.add_signing_key(
-        FORGER,
-        KeyEntry(
-            key_id=key_id,
-            public_key=raw_public(key),
-            not_before=now - timedelta(days=3),
-            not_after=now - timedelta(hours=1),
-        ),
+    signer, entry = throwaway_key(
+        FORGER, "rotated", now - timedelta(days=3), now - timedelta(hours=1)
     )
+    admin = DirectoryAdmin(KeyStore(trust_dir(stack_settings)))
+    admin.add_signing_key(FORGER, entry)
     admin.publish(now)
-    return RegionSigner(FORGER, key_id, key)
+    return signer
 
 
 Make = Callable[[Forgers, str], bytes]
