@@ -30,16 +30,9 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True)
-class PendingSend:
+class PendingSend(OutboxEntry):
     """An unsent, unparked outbox row the relay holds until its transaction ends."""
 
-    event_id: str
-    case_no: str
-    event_type: str
-    recipient_region: str
-    topic: str
-    envelope: bytes
-    trace_context: str | None
     attempts: int
     lag_s: float  # since the row was written
 

@@ -157,13 +157,7 @@ class MemoryOutbox:
         )
         return [
             PendingSend(
-                event_id=r.entry.event_id,
-                case_no=r.entry.case_no,
-                event_type=r.entry.event_type,
-                recipient_region=r.entry.recipient_region,
-                topic=r.entry.topic,
-                envelope=r.entry.envelope,
-                trace_context=r.entry.trace_context,
+                **vars(r.entry),
                 attempts=r.attempts,
                 lag_s=(self._tx.now - r.created_at).total_seconds(),
             )
