@@ -16,10 +16,25 @@ import pytest
 
 from deploy.stack.manager import up
 from deploy.stack.settings import StackEndpoints, StackSettings
+from tests.faults.harness import DRIVE_TIMEOUT_S, MID_RUN_TIMEOUT_S
 from tests.faults.injectors import ready
+from tests.faults.invariants import SETTLE_S
 from tests.faults.workload import NODE_ENV, REGIONS
 from tests.integration.api_nodes import ApiNodes, api_nodes
 from tests.waiting import eventually
+
+# A fault run may take the harness's whole budget (cases in flight, the fault, the drive, the
+# invariants' settling) and must then fail with its own explanation (which cases are open, in
+# which states), not be cut short by pytest-timeout's default with a bare stack.
+FAULT_RUN_TIMEOUT_S = MID_RUN_TIMEOUT_S + DRIVE_TIMEOUT_S + SETTLE_S + 120
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.timeout(FAULT_RUN_TIMEOUT_S))
+
 
 # Ports for this suite's window APIs: clear of the defaults (8001…) and of api_nodes' 18711.
 API_PORT_BASE = 18730

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from deploy.stack.settings import StackEndpoints, StackSettings
 from tests.faults import figures
 from tests.faults.invariants import Findings, Outsider, check
-from tests.faults.runner import Case, Runner
+from tests.faults.runner import Case, Runner, describe_open
 from tests.faults.workload import Scenario, standard_batch
 from tests.integration.api_nodes import ApiNodes
 from tests.waiting import eventually
@@ -27,9 +27,17 @@ class FaultRun:
     recover_s: float  # from the fault's end until every invariant held
     runtime_s: float
     cases: list[Case]
+    # The nodes' last log lines when a case never settled: what CI shows of a stuck case.
+    node_logs: str = ""
 
     def explain(self) -> str:
-        return f"{self.fault}: " + "; ".join(self.findings.problems[:20])
+        still_open = [c for c in self.cases if c.settled_at is None]
+        unsettled = [describe_open(still_open)] if still_open else []
+        return (
+            f"{self.fault}: "
+            + "; ".join(unsettled + self.findings.problems[:20])
+            + (f"\n{self.node_logs}" if self.node_logs else "")
+        )
 
 
 # The fault lands once this many cases are at their processing region and not yet closed:
@@ -75,6 +83,12 @@ async def _submit_all(runner: Runner, batch: list[tuple[Scenario, str, str]]) ->
         await runner.submit(scenario, origin, processing)
 
 
+def _node_logs(api: ApiNodes, lines: int = 25) -> str:
+    return "\n".join(
+        f"--- node {region}\n{node.log_tail(lines)}" for region, node in api.nodes.nodes.items()
+    )
+
+
 async def run_fault(
     fault: str,
     api: ApiNodes,
@@ -105,7 +119,8 @@ async def run_fault(
     # A fault may make the API say "try again" (503); any other error answer is a defect.
     findings.problems += [f"a step was answered with an error: {f}" for f in runner.steps_failed]
     done = time.monotonic()
-    run = FaultRun(fault, findings, settled, done - fault_over, done - started, runner.cases)
+    logs = "" if settled else _node_logs(api)
+    run = FaultRun(fault, findings, settled, done - fault_over, done - started, runner.cases, logs)
     figures.record(
         {
             "fault": fault,

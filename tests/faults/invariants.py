@@ -198,6 +198,10 @@ async def check_once(
             await conn.close()
 
 
+# The last receipts of a case may still be in flight when the runner sees it closed.
+SETTLE_S = 60.0
+
+
 async def check(
     cases: list[Case],
     stack: StackEndpoints,
@@ -205,7 +209,7 @@ async def check(
     clients: dict[str, Client],
     outsider: Outsider | None = None,
     *,
-    settle_s: float = 60.0,
+    settle_s: float = SETTLE_S,
 ) -> Findings:
     """Check until every invariant holds or `settle_s` passed: the last receipts of a case
     may still be in flight when the runner sees it closed. Returns the last findings."""

@@ -32,4 +32,4 @@ async def test_a_killed_node_loses_nothing_and_does_nothing_twice(
 
     run = await run_fault(fault, nodes, stack, stack_settings, inject)
     assert run.findings.ok, run.explain()
-    assert run.settled
+    assert run.settled, run.explain()

@@ -29,4 +29,4 @@ async def test_an_outsiders_events_are_quarantined_and_never_applied(
     run = await run_fault("outsider region's events", nodes, stack, stack_settings, inject)
     # The checker also asserts each record's quarantine reason and that no inbox holds one.
     assert run.findings.ok, run.explain()
-    assert run.settled
+    assert run.settled, run.explain()

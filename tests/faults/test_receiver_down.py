@@ -60,4 +60,4 @@ async def test_a_long_absent_receiver_is_resent_to_and_catches_up(
     # Every event A resent was receipted in the end: the checker finds none unreceipted or
     # given up on.
     assert run.findings.ok, run.explain()
-    assert run.settled
+    assert run.settled, run.explain()

@@ -70,7 +70,7 @@ async def test_duplicated_and_reordered_deliveries_change_nothing(
         "duplicated and reordered deliveries", nodes, stack, stack_settings, inject
     )
     assert run.findings.ok, run.explain()
-    assert run.settled
+    assert run.settled, run.explain()
     assert all(replayed), "a replay during the run found nothing to replay"
 
     # And once more after everything closed: no workflow reopens, nothing is applied again,

@@ -42,7 +42,7 @@ async def test_a_restarted_service_loses_nothing_and_does_nothing_twice(
 
     run = await run_fault(fault, nodes, stack, stack_settings, inject)
     assert run.findings.ok, run.explain()
-    assert run.settled
+    assert run.settled, run.explain()
     # The nodes rode the restart out: none died and had to be started again.
     survivors = {r: n.process.pid for r, n in nodes.nodes.nodes.items() if n.process.poll() is None}
     assert survivors == pids
