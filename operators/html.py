@@ -22,6 +22,7 @@ color:#111827;background:#fff}
 h1{font-size:20px;margin:0 0 6px} .meta{font-size:13px;color:#374151;margin:2px 0}
 .legend span{display:inline-block;padding:1px 8px;margin-right:6px;border-radius:4px;font-size:12px}
 svg text{font-size:12px} .lane-title{font-size:14px;font-weight:bold}
+svg text.actor{fill:#1e3a8a;font-weight:bold}
 g.entry rect{stroke:#9ca3af} g.entry.comp rect{fill:#fef3c7;stroke:#d97706}
 g.entry.bad rect{stroke:#dc2626;stroke-width:2} g.entry.hi rect{stroke:#1d4ed8;stroke-width:2.5}
 path.flow{fill:none;stroke:#7c3aed;stroke-width:1.6} path.flow.hi{stroke:#1d4ed8;stroke-width:3}
@@ -65,17 +66,26 @@ def _box(entry: Entry, y: int) -> str:
         classes.append("comp")
     if entry.signature not in (None, "valid"):
         classes.append("bad")
-    actor = f" — {entry.actor.label}" if entry.actor else ""
+    actor = f" — 经办人 {entry.actor.label}" if entry.actor else ""
     tip = f"{entry.at:%Y-%m-%d %H:%M:%S.%f} UTC {entry.region}: {_label(entry)}{actor}"
     if entry.event_id:
         tip += f" — event {entry.event_id}"
     data = f' data-event="{escape(entry.event_id)}"' if entry.event_id else ""
+    # A person's or a policy's step names its 经办人 in the box itself, at its right end.
+    who = entry.actor.label if entry.actor and entry.actor.kind in ("person", "policy") else ""
+    label = _clip(_label(entry), 40 if who else 62)
+    named = (
+        f'<text class="actor" x="{x + _LANE_W - 8}" y="{y + 16}" text-anchor="end">'
+        f"{escape(_clip(who, 26))}</text>"
+        if who
+        else ""
+    )
     return (
         f'<g class="{" ".join(classes)}"{data}><title>{escape(tip)}</title>'
         f'<rect x="{x}" y="{y}" width="{_LANE_W}" height="{_ROW - 6}" rx="5" '
         f'fill="{_FILL[entry.kind]}"/>'
         f'<text x="{x + 8}" y="{y + 16}">{escape(f"{entry.at:%H:%M:%S.%f}"[:-3])}</text>'
-        f'<text x="{x + 96}" y="{y + 16}">{escape(_clip(_label(entry)))}</text></g>'
+        f'<text x="{x + 96}" y="{y + 16}">{escape(label)}</text>{named}</g>'
     )
 
 
@@ -156,7 +166,7 @@ def swimlane_html(timeline: CaseTimeline) -> str:
 <p class="meta">trace {escape(", ".join(timeline.trace_ids) or "(not traced)")}</p>
 <p class="legend">{legend}</p>
 {svg}
-<table><tr><th>time (UTC)</th><th>region</th><th>what</th><th>actor</th><th>event</th>
+<table><tr><th>time (UTC)</th><th>region</th><th>what</th><th>经办人</th><th>event</th>
 <th>trace</th></tr>{rows_html}</table>
 <script>{_JS}</script>
 </body></html>

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from workflows.models import Actor as StepActor
 from workflows.models import CaseProgress
 
 
@@ -16,26 +17,42 @@ class _Model(BaseModel):
 
 
 class Actor(_Model):
-    """Who took a step. `person`: a Temporal Update (its name and the caller's identity);
-    `policy`: the item's automatic policy; `region`: an event from the other region;
-    `workflow`: the workflow itself (timers, compensation, bookkeeping)."""
+    """Who took a step (经办人). `person`: a clerk or officer (工号, name, window), as the
+    workflow recorded it in the step; `policy`: the item's automatic policy; `region`: an event
+    from the other region; `system`: the workflow itself (timers, compensation, bookkeeping).
 
-    kind: Literal["person", "policy", "region", "workflow"]
-    update: str | None = None
-    identity: str | None = None  # the Temporal client identity that sent the Update
-    window_id: str | None = None  # filled once the window API passes its window id along
+    Steps recorded before steps named their actor fall back on the workflow history: a person
+    is then known only by the Update's name and the Temporal client identity that sent it."""
+
+    kind: Literal["person", "policy", "region", "system"]
+    person_id: str | None = None  # 工号
+    name: str | None = None
+    window_id: str | None = None  # the window or office the person's token was issued for
     region: str | None = None
+    update: str | None = None  # history fallback: the Update's name
+    identity: str | None = None  # history fallback: the Temporal client identity
+
+    @classmethod
+    def recorded(cls, actor: StepActor) -> Actor:
+        return cls(
+            kind=actor.kind,
+            person_id=actor.person_id,
+            name=actor.name,
+            window_id=actor.window,
+            region=actor.region,
+        )
 
     @property
     def label(self) -> str:
-        if self.kind == "person":
-            who = self.window_id or self.identity or "unknown caller"
-            return f"Update {self.update} by {who}"
-        if self.kind == "policy":
-            return "automatic policy"
-        if self.kind == "region":
-            return f"event from {self.region}"
-        return "workflow"
+        if self.kind == "person" and self.person_id is None and self.update:
+            return f"Update {self.update}（{self.identity or '调用方未知'}）"
+        return StepActor(
+            kind=self.kind,
+            person_id=self.person_id,
+            name=self.name,
+            window=self.window_id,
+            region=self.region,
+        ).label
 
 
 class UpdateCall(_Model):

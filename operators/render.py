@@ -60,7 +60,7 @@ def render(timeline: CaseTimeline, console: Console) -> None:
         console.print(f"workflow {lane}  {workflow_id}", highlight=False)
     console.print(f"trace   {', '.join(timeline.trace_ids) or '(not traced)'}", highlight=False)
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("time (UTC)", "", "region", "what", "detail", "actor", "event"):
+    for column in ("time (UTC)", "", "region", "what", "detail", "经办人", "event"):
         table.add_column(column, overflow="fold")
     start = timeline.entries[0].at if timeline.entries else None
     for entry in timeline.entries:

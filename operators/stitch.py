@@ -2,7 +2,9 @@
 
 Workflow steps come from each side's `progress` query; envelopes from each side's message log
 (signature checked); effects (and so compensation) from `case_effects`; who took a step from
-the Updates in the workflow history. Pure: given the records, the timeline is determined.
+the step itself (the workflow records its actor), or, for steps recorded before steps named
+their actor, from the Updates in the workflow history. Pure: given the records, the timeline is
+determined.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ def _actors(records: RegionRecords) -> list[Actor | None]:
     for step in steps:
         is_note = step.status == previous_status
         previous_status = step.status
+        if step.actor is not None:
+            actors.append(Actor.recorded(step.actor))
+            continue
         taken = next(
             (u for u in pending if u.at <= step.at and _matches(u.name, step, is_note)), None
         )
@@ -75,7 +80,7 @@ def _actors(records: RegionRecords) -> list[Actor | None]:
         elif not is_note and step.status in _POLICY_STEPS:
             actors.append(Actor(kind="policy"))
         else:
-            actors.append(Actor(kind="workflow"))
+            actors.append(Actor(kind="system"))
     return actors
 
 

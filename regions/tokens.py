@@ -3,8 +3,9 @@
 A token is `tb_<region>_<secret>`: the region in clear lets a node find the right file without
 trying every one; the secret (32 random bytes) is what authenticates. The file
 `<tokens_dir>/<region>.json` (mode 0600) maps each token's hash to what it grants: role,
-region, window, expiry and, once revoked, when. Nothing else about a token is kept, so a leaked
-file grants nothing.
+region, window, the person it was issued to (工号 and name: every step taken with it records
+them), expiry and, once revoked, when. Nothing else about a token is kept, so a leaked file
+grants nothing.
 
 Operators name a token by its id: 12 hex digits derived from the stored hash under a label of
 their own, so a listing shows no bit of the hash a node verifies against. A node reads the file
@@ -27,9 +28,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from events.models import RegionCode
+
+# A staff number (工号): short, no whitespace (workflows.lifecycle.vocabulary.PERSON_ID_PATTERN).
+PERSON_ID_PATTERN = r"^\S{1,32}$"
 
 _TOKEN_RE = re.compile(r"^tb_(\d{6})_([A-Za-z0-9_-]{43})$")
 _TOKEN_ID_RE = re.compile(r"^[0-9a-f]{12}$")
@@ -63,6 +67,23 @@ class TokenRecord(BaseModel):
     expires_at: datetime
     # Absent in files written before revocation existed: those tokens were never revoked.
     revoked_at: datetime | None = None
+    # The person the token was issued to. Absent in files written before tokens named their
+    # person, and for operator tokens, which take no case step.
+    person_id: str | None = Field(default=None, pattern=PERSON_ID_PATTERN)
+    person_name: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("person_name")
+    @classmethod
+    def _printable_name(cls, name: str | None) -> str | None:
+        if name is not None and (name != name.strip() or not name.isprintable()):
+            raise ValueError("a name has no leading or trailing space and no control character")
+        return name
+
+    @model_validator(mode="after")
+    def _whole_person(self) -> TokenRecord:
+        if (self.person_id is None) != (self.person_name is None):
+            raise ValueError("a token names its person by both 工号 and name, or not at all")
+        return self
 
     @property
     def token_id(self) -> str:
@@ -90,6 +111,8 @@ class Principal:
     role: Role
     region: str
     window: str
+    person_id: str | None = None
+    person_name: str | None = None
 
 
 def _hash(token: str) -> str:
@@ -143,9 +166,18 @@ class TokenStore:
             os.close(fd)  # closing releases the lock
 
     def issue(
-        self, *, region: str, role: Role, window: str, valid_for: timedelta, now: datetime
+        self,
+        *,
+        region: str,
+        role: Role,
+        window: str,
+        valid_for: timedelta,
+        now: datetime,
+        person_id: str | None = None,
+        person_name: str | None = None,
     ) -> tuple[str, TokenRecord]:
-        """A new token; only its hash is written. The token itself is returned once."""
+        """A new token; only its hash is written. The token itself is returned once.
+        Raises `pydantic.ValidationError` for a person id or name that breaks the rules."""
         token = f"tb_{region}_{secrets.token_urlsafe(32)}"
         record = TokenRecord(
             sha256=_hash(token),
@@ -154,6 +186,8 @@ class TokenStore:
             window=window,
             issued_at=now,
             expires_at=now + valid_for,
+            person_id=person_id,
+            person_name=person_name,
         )
         with self._changing(region):
             # Expired ones are pruned, revoked ones too once they would have expired anyway.
@@ -187,7 +221,9 @@ class TokenStore:
         # Created 0600 from the start: the hashes are not secrets, but they need not be public.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(_RECORDS.dump_json(records, indent=2))
+            # Unset fields are left out, so a file whose tokens name no person (and none revoked)
+            # still reads on a node of the version before those fields existed.
+            out.write(_RECORDS.dump_json(records, indent=2, exclude_none=True))
         os.replace(temporary, path)
 
     def verify(self, token: str, now: datetime | None = None) -> Principal:
@@ -202,7 +238,13 @@ class TokenStore:
                     raise TokenRejected("token revoked")
                 if record.expires_at <= now:
                     raise TokenRejected("token expired")
-                return Principal(record.role, record.region, record.window)
+                return Principal(
+                    record.role,
+                    record.region,
+                    record.window,
+                    person_id=record.person_id,
+                    person_name=record.person_name,
+                )
         raise TokenRejected("unknown token")
 
 

@@ -2,6 +2,8 @@
 
 A token is printed once, at issue; only its hash is kept. `list` and `revoke` name tokens by
 their id (12 hex digits), which grants nothing and may be written in a ticket or a log.
+A window clerk's or processing officer's token is issued to a named person (`--person 工号
+--name 姓名`): every step taken with it records that person in the case's workflow.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from deploy.stack.settings import StackSettings
 from regions.codes import UnknownRegion
 from regions.codes import region as lookup_region
-from regions.tokens import Role, TokenRejected, TokenStore, UnknownTokenId, describe, token_id
+from regions.tokens import (
+    Role,
+    TokenRecord,
+    TokenRejected,
+    TokenStore,
+    UnknownTokenId,
+    describe,
+    token_id,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Bearer tokens for windows and offices.")
 
@@ -50,27 +61,57 @@ def issue(
     region: Annotated[str, typer.Option(help="GB/T 2260 code of the token's region")],
     role: Annotated[Role, typer.Option(help="window-clerk, processing-officer or operator")],
     window: Annotated[str, typer.Option(help="The window or office the token is for")],
+    person: Annotated[
+        str | None,
+        typer.Option(help="工号 of the person the token is for (required for clerks and officers)"),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="姓名 of that person (required with --person)"),
+    ] = None,
     days: Annotated[int, typer.Option(min=1, max=366, help="Days until it expires")] = 30,
     directory: DirectoryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Issue a token. It is printed once: only its SHA-256 hash is kept."""
-    token, record = _store(directory).issue(
-        region=_known_region(region),
-        role=role,
-        window=window,
-        valid_for=timedelta(days=days),
-        now=datetime.now(UTC),
-    )
+    """Issue a token to a person at a window or office. It is printed once: only its SHA-256
+    hash is kept. Every step taken with it records the person (工号, name) and the window."""
+    if role is not Role.OPERATOR and (person is None or name is None):
+        raise typer.BadParameter(
+            f"a {role.value} token is issued to a named person: give --person 工号 and --name 姓名",
+            param_hint="--person/--name",
+        )
+    if (person is None) != (name is None):
+        raise typer.BadParameter("give both --person and --name, or neither")
+    try:
+        token, record = _store(directory).issue(
+            region=_known_region(region),
+            role=role,
+            window=window,
+            valid_for=timedelta(days=days),
+            now=datetime.now(UTC),
+            person_id=person,
+            person_name=name,
+        )
+    except ValidationError as exc:
+        # Only the rule is shown: the refused value goes nowhere, not even to the terminal.
+        rules = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'token'}: {e['msg']}" for e in exc.errors()
+        )
+        raise typer.BadParameter(rules, param_hint="--person/--name/--window") from None
     if as_json:
         typer.echo(json.dumps({"token": token, **describe(record)}, ensure_ascii=False))
         return
     console = Console(stderr=True)
     console.print(
-        f"{role.value} token {record.token_id} for window [bold]{window}[/bold] of {region},"
-        f" valid until {record.expires_at:%Y-%m-%d %H:%M} UTC. Shown once; keep it secret:"
+        f"{role.value} token {record.token_id} for {_person(record)}window [bold]{window}[/bold]"
+        f" of {region}, valid until {record.expires_at:%Y-%m-%d %H:%M} UTC."
+        " Shown once; keep it secret:"
     )
     typer.echo(token)
+
+
+def _person(record: TokenRecord) -> str:
+    return f"{record.person_name}（工号 {record.person_id}）at " if record.person_id else ""
 
 
 @app.command("list")
@@ -79,8 +120,8 @@ def list_tokens(
     directory: DirectoryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Every kept token: id, what it grants, expiry and state (active, expired, revoked).
-    No secret and no hash is shown."""
+    """Every kept token: id, what it grants, the person (工号 and name) it was issued to, expiry
+    and state (active, expired, revoked). No secret and no hash is shown."""
     now = datetime.now(UTC)
     records = sorted(
         _store(directory).records(_known_region(region) if region else None),
@@ -93,9 +134,11 @@ def list_tokens(
         typer.echo("no tokens" + (f" for {region}" if region else ""))
     for record in records:
         since = f" {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else ""
+        person = f"{record.person_id} {record.person_name}" if record.person_id else "-"
         typer.echo(
             f"{record.token_id}  {record.region}  {record.role.value:<18}  {record.window:<16}"
-            f"  expires {record.expires_at:%Y-%m-%d %H:%M}  {record.state(now).value}{since}"
+            f"  {person:<20}  expires {record.expires_at:%Y-%m-%d %H:%M}"
+            f"  {record.state(now).value}{since}"
         )
 
 

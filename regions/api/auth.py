@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from regions.api.services import ApiServices
 from regions.tokens import Principal, Role, TokenRejected
+from workflows.models import Actor
 
 _bearer = HTTPBearer(auto_error=False, description="tongban token: tb_<region>_<secret>")
 
@@ -69,3 +70,15 @@ def _role(required: Role) -> Callable[[Principal], Principal]:
 
 Clerk = Annotated[Principal, Depends(_role(Role.WINDOW_CLERK))]
 Officer = Annotated[Principal, Depends(_role(Role.PROCESSING_OFFICER))]
+
+
+def step_actor(caller: Principal) -> Actor:
+    """The person taking a step, as the case's workflow records it: from the token, never from
+    the request body. A token issued before tokens named their person gives only its window."""
+    return Actor(
+        kind="person",
+        person_id=caller.person_id,
+        name=caller.person_name,
+        region=caller.region,
+        window=caller.window,
+    )

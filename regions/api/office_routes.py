@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
-from regions.api.auth import Officer, Services
+from regions.api.auth import Officer, Services, step_actor
 from regions.api.models import STEP_ERRORS, StepResult
 from regions.api.ownership import CaseNoPath, own_case
 from regions.api.steps import take_step
 from regions.naming import processing_workflow_id
-from workflows.models import AcceptanceDecision, Decision, SupplementRequest
+from regions.tokens import Principal
+from workflows.models import AcceptanceDecision, Decision, PersonInput, SupplementRequest
 
 router = APIRouter(prefix="/office", tags=["office (B, 办理地)"])
 
 
-async def _step(svc: Services, case_no: str, update: str, arg: BaseModel) -> StepResult:
+async def _step(
+    svc: Services, case_no: str, update: str, arg: PersonInput, caller: Principal
+) -> StepResult:
+    """The officer's step, recorded in the case's workflow with the officer's 工号 and name."""
     await own_case(svc, case_no, "processing")
-    return await take_step(svc.client, processing_workflow_id(case_no), update, arg)
+    return await take_step(
+        svc.client, processing_workflow_id(case_no), update, arg, step_actor(caller)
+    )
 
 
 @router.post("/cases/{case_no}/acceptance", responses=STEP_ERRORS)
@@ -25,7 +30,7 @@ async def acceptance(
     case_no: CaseNoPath, decision: AcceptanceDecision, caller: Officer, svc: Services
 ) -> StepResult:
     """Accept the case (the promised time limit starts) or not accept it, with a reason."""
-    return await _step(svc, case_no, "decide_acceptance", decision)
+    return await _step(svc, case_no, "decide_acceptance", decision, caller)
 
 
 @router.post("/cases/{case_no}/supplement-request", responses=STEP_ERRORS)
@@ -33,7 +38,7 @@ async def supplement_request(
     case_no: CaseNoPath, request: SupplementRequest, caller: Officer, svc: Services
 ) -> StepResult:
     """Ask the applicant, through the accepting window, for 补正; the clock pauses."""
-    return await _step(svc, case_no, "request_supplement", request)
+    return await _step(svc, case_no, "request_supplement", request, caller)
 
 
 @router.post("/cases/{case_no}/decision", responses=STEP_ERRORS)
@@ -41,4 +46,4 @@ async def decision(
     case_no: CaseNoPath, decision: Decision, caller: Officer, svc: Services
 ) -> StepResult:
     """Approve or deny; the result goes back to the accepting region."""
-    return await _step(svc, case_no, "decide", decision)
+    return await _step(svc, case_no, "decide", decision, caller)

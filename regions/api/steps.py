@@ -1,14 +1,19 @@
-"""Taking a human step: the case's Temporal Update, with its refusals made HTTP-meaningful."""
+"""Taking a human step: the case's Temporal Update, with its refusals made HTTP-meaningful.
+
+The step carries the person who takes it (from the caller's token), so the workflow records
+that person in the step itself."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from regions.api.models import StepResult
-from workflows.models import StepAck
+from workflows.models import Actor, PersonInput, StepAck
+
+ACTOR_FROM_TOKEN = "actor_from_token"
 
 
 class StepRefused(Exception):
@@ -19,10 +24,28 @@ class StepRefused(Exception):
         self.reason = reason
 
 
-async def take_step(client: Client, workflow_id: str, update: str, arg: BaseModel) -> StepResult:
+def _by(arg: PersonInput, actor: Actor) -> PersonInput:
+    if arg.actor is not None:
+        # Who takes a step is the token's person; a body naming someone is refused, not
+        # silently corrected, so a client that tries learns it does not work. (422)
+        raise RequestValidationError(
+            [
+                {
+                    "type": ACTOR_FROM_TOKEN,
+                    "loc": ("body", "actor"),
+                    "msg": "who takes a step comes from the bearer token, not the request body",
+                }
+            ]
+        )
+    return arg.model_copy(update={"actor": actor})
+
+
+async def take_step(
+    client: Client, workflow_id: str, update: str, arg: PersonInput, actor: Actor
+) -> StepResult:
     handle = client.get_workflow_handle(workflow_id)
     try:
-        ack = await handle.execute_update(update, arg, result_type=StepAck)
+        ack = await handle.execute_update(update, _by(arg, actor), result_type=StepAck)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type == "StepNotAllowed":

@@ -5,17 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, status
-from pydantic import BaseModel
 
-from regions.api.auth import Clerk, Services
+from regions.api.auth import Clerk, Services, step_actor
 from regions.api.models import STEP_ERRORS, Problem, StepResult, Submitted
 from regions.api.ownership import CaseNoPath, own_case
 from regions.api.steps import take_step
 from regions.naming import intake_workflow_id
 from regions.submission_keys import SubmissionKey
+from regions.tokens import Principal
 from regions.window import Application, resolve_item, submit_case
 from workflows.lifecycle import intake
-from workflows.models import DeliveryConfirmation, FormalReview, SupplementMaterials, Withdrawal
+from workflows.models import (
+    DeliveryConfirmation,
+    FormalReview,
+    PersonInput,
+    SupplementMaterials,
+    Withdrawal,
+)
 
 router = APIRouter(prefix="/window", tags=["window (A, 收件地)"])
 
@@ -78,9 +84,12 @@ async def submit(
     )
 
 
-async def _step(svc: Services, case_no: str, update: str, arg: BaseModel) -> StepResult:
+async def _step(
+    svc: Services, case_no: str, update: str, arg: PersonInput, caller: Principal
+) -> StepResult:
+    """The clerk's step, recorded in the case's workflow with the clerk's 工号 and name."""
     await own_case(svc, case_no, "origin")
-    return await take_step(svc.client, intake_workflow_id(case_no), update, arg)
+    return await take_step(svc.client, intake_workflow_id(case_no), update, arg, step_actor(caller))
 
 
 @router.post("/cases/{case_no}/formal-review", responses=STEP_ERRORS)
@@ -88,7 +97,7 @@ async def formal_review(
     case_no: CaseNoPath, review: FormalReview, caller: Clerk, svc: Services
 ) -> StepResult:
     """Record the formal review (形式审查): pass, ask for 补正, or refuse."""
-    return await _step(svc, case_no, "record_formal_review", review)
+    return await _step(svc, case_no, "record_formal_review", review, caller)
 
 
 @router.post("/cases/{case_no}/supplement", responses=STEP_ERRORS)
@@ -96,7 +105,7 @@ async def supplement(
     case_no: CaseNoPath, materials: SupplementMaterials, caller: Clerk, svc: Services
 ) -> StepResult:
     """Provide the 补正 materials the window or the processing region asked for."""
-    return await _step(svc, case_no, "provide_supplement", materials)
+    return await _step(svc, case_no, "provide_supplement", materials, caller)
 
 
 @router.post("/cases/{case_no}/withdrawal", responses=STEP_ERRORS)
@@ -104,7 +113,7 @@ async def withdraw(
     case_no: CaseNoPath, withdrawal: Withdrawal, caller: Clerk, svc: Services
 ) -> StepResult:
     """The applicant withdraws; what was done is compensated."""
-    return await _step(svc, case_no, "withdraw", withdrawal)
+    return await _step(svc, case_no, "withdraw", withdrawal, caller)
 
 
 @router.post("/cases/{case_no}/delivery", responses=STEP_ERRORS)
@@ -112,4 +121,4 @@ async def deliver(
     case_no: CaseNoPath, confirmation: DeliveryConfirmation, caller: Clerk, svc: Services
 ) -> StepResult:
     """Confirm the result reached the applicant (mail needs a tracking number)."""
-    return await _step(svc, case_no, "confirm_delivery", confirmation)
+    return await _step(svc, case_no, "confirm_delivery", confirmation, caller)

@@ -167,7 +167,8 @@ def test_cli_lists_without_secrets_and_revokes_a_held_token(tmp_path: Path) -> N
         app,
         [
             *("tokens", "issue", "--region", "350000", "--role", "window-clerk"),
-            *("--window", "fz-01", "--directory", str(tmp_path), "--json"),
+            *("--window", "fz-01", "--person", "FZ1001", "--name", "王芳"),
+            *("--directory", str(tmp_path), "--json"),
         ],
     )
     assert issued.exit_code == 0, issued.output

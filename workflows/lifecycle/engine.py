@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from events.envelope import event_id_for
 from events.models import DeliveryFailure, EventType, InboundEvent
 from workflows.lifecycle.vocabulary import (
+    Actor,
     ApplyEffect,
     CaseStep,
     CaseWrite,
@@ -75,6 +76,22 @@ class Trigger(Generic[K]):
     payload: object = None  # the person's input, the event, the failure
     event_id: str | None = None
     queued: bool = False  # taken from the head of the state's queue
+    actor: Actor | None = None  # who takes it, when `by` alone does not say (a person)
+
+
+def actor_of(trigger: Trigger[Any], region: str) -> Actor:
+    """Who takes the step `trigger` causes, as every line of the step records it."""
+    if trigger.actor is not None:
+        return trigger.actor
+    if trigger.by == "person":
+        # An Update sent without the node's actor (straight to Temporal, or recorded before
+        # steps named their person): still a person's step, whose person is not known.
+        return Actor(kind="person", region=region)
+    if trigger.by == "policy":
+        return Actor(kind="policy", region=region)
+    if trigger.by == "event" and isinstance(trigger.payload, InboundEvent):
+        return Actor(kind="region", region=trigger.payload.sender_region)
+    return Actor(kind="system", region=region)  # timers, the workflow, own transport failures
 
 
 class Table(Generic[P, K]):
@@ -116,6 +133,7 @@ class Tx:
     case_no: str
     now: datetime
     status: str
+    actor: Actor | None = None
     steps: list[CaseStep] = field(default_factory=list)
     writes: list[CaseWrite] = field(default_factory=list)
     stepped: list[str] = field(default_factory=list)
@@ -162,7 +180,12 @@ class Tx:
 
     def _line(self, status: str, detail: str, event_id: str | None) -> CaseStep:
         return CaseStep(
-            at=self.now, region=self.region, status=status, event_id=event_id, detail=detail
+            at=self.now,
+            region=self.region,
+            status=status,
+            event_id=event_id,
+            detail=detail,
+            actor=self.actor,
         )
 
 
@@ -198,7 +221,7 @@ def apply(
     phase = getattr(state, "phase")  # noqa: B009 - each side's state declares its own Phase
     rest = state.queue[1:] if trigger.queued else state.queue
     row = table.find(phase, trigger.kind)
-    tx = Tx(state.region, state.case_no, now, state.status)
+    tx = Tx(state.region, state.case_no, now, state.status, actor_of(trigger, state.region))
     if row is None:
         tx.note(f"ignored {trigger.kind.value} in {state.status}", event_id=trigger.event_id)
         ignored = state.model_copy(update={"queue": rest, "steps": state.steps + tuple(tx.steps)})

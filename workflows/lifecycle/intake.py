@@ -42,6 +42,7 @@ from workflows.lifecycle.engine import (
 )
 from workflows.lifecycle.vocabulary import (
     COMPENSATION_OF,
+    Actor,
     AddMaterials,
     AutoPolicy,
     CaseTimings,
@@ -198,6 +199,7 @@ class IntakeRequest(BaseModel):
     policy: AutoPolicy = AutoPolicy()
     timings: CaseTimings = CaseTimings()
     carry: IntakeState | None = None  # the state handed over by continue-as-new
+    received_by: Actor | None = None  # the clerk who took the application at the window
 
 
 def start(request: IntakeRequest) -> IntakeState:
@@ -432,7 +434,7 @@ def input_trigger(given: IntakeInput) -> Trigger[On]:
         kind = On.WITHDRAW
     else:
         kind = On.DELIVERED
-    return Trigger(kind, "person", given)
+    return Trigger(kind, "person", given, actor=given.actor)
 
 
 def allows(request: IntakeRequest, state: IntakeState, kind: On) -> bool:
@@ -470,7 +472,8 @@ def automatic(request: IntakeRequest, state: IntakeState) -> Trigger[On] | None:
     """The step the case takes now without a person or a timer, if any."""
     phase = state.phase
     if phase is P.RECEIVED:
-        return Trigger(On.SUBMITTED, "workflow")
+        taken_by = request.received_by
+        return Trigger(On.SUBMITTED, "person" if taken_by else "workflow", actor=taken_by)
     if phase is P.FORMAL_REVIEW and request.policy.formal_review == "pass":
         have = {m.name for m in state.materials}
         missing = tuple(m for m in request.required_materials if m not in have)
@@ -735,7 +738,8 @@ def _delivered(request: R, state: St, trigger: Tr, tx: Tx) -> None:
         "result-delivered",
         EventType.RESULT_DELIVERED,
         request.processing_region,
-        confirmation.model_dump(mode="json"),
+        # Who confirmed it stays in A's step record; B's event says only how it was delivered.
+        confirmation.model_dump(mode="json", exclude={"actor"}),
     )
     tracking = f" {confirmation.tracking_no}" if confirmation.tracking_no else ""
     tx.step(_S.RESULT_DELIVERED, event_id=sent, detail=f"by {confirmation.channel}{tracking}")

@@ -327,7 +327,7 @@ def input_trigger(given: ProcessingInput) -> Trigger[On]:
         kind = On.REQUEST_SUPPLEMENT
     else:
         kind = On.APPROVE if given.approve else On.DENY
-    return Trigger(kind, "person", given)
+    return Trigger(kind, "person", given, actor=given.actor)
 
 
 def allows(begin: ProcessingStart, state: ProcessingState, kind: On) -> bool:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from activities.contracts import (
     AddMaterials,
@@ -81,10 +82,55 @@ class CaseTimings(_Model):
     history_limit: int = Field(default=10_000, ge=20)  # continue-as-new beyond this many events
 
 
+# --- Who takes a step ------------------------------------------------------------------------
+
+# A staff number (工号): short and without whitespace, so it prints in one column and cannot
+# smuggle a line into a listing.
+PERSON_ID_PATTERN = r"^\S{1,32}$"
+
+ActorKind = Literal["person", "policy", "region", "system"]
+
+
+class Actor(_Model):
+    """Who took a step, kept in the step's own record (and so in the state a workflow carries
+    across continue-as-new). `person`: a clerk or officer, named by the node from the bearer
+    token of the request (工号, name, window or office); `policy`: the item's automatic policy;
+    `region`: the other region's event; `system`: the workflow itself (timers, compensation,
+    bookkeeping). Staff data only: an applicant is never an actor."""
+
+    kind: ActorKind
+    person_id: str | None = Field(default=None, pattern=PERSON_ID_PATTERN)
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    region: RegionCode | None = None
+    window: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @property
+    def label(self) -> str:
+        """Who, as people read it (经办人)."""
+        if self.kind == "person":
+            if self.person_id is None:  # a token issued before tokens named their person
+                return f"未登记经办人（{self.window}）" if self.window else "未登记经办人"
+            at = f"，{self.window}" if self.window else ""
+            return f"{self.name or ''}（工号 {self.person_id}{at}）"
+        if self.kind == "policy":
+            return "自动（策略）"
+        if self.kind == "region":
+            return f"{self.region or '?'} 来件"
+        return "系统"
+
+
 # --- People's inputs (Temporal Updates) -----------------------------------------------------
 
 
-class FormalReview(_Model):
+class PersonInput(_Model):
+    """A person's input to a step. The node sets `actor` from the caller's bearer token; the
+    HTTP API neither shows it in its schema nor takes it from a request body. Absent in
+    histories recorded before steps named their person (they replay with None)."""
+
+    actor: SkipJsonSchema[Actor | None] = None
+
+
+class FormalReview(PersonInput):
     """The window's formal review (形式审查) of the application and its materials."""
 
     outcome: Literal["pass", "supplement", "refuse"]
@@ -100,17 +146,17 @@ class FormalReview(_Model):
         return self
 
 
-class SupplementMaterials(_Model):
+class SupplementMaterials(PersonInput):
     # The window's limit for an application (regions/window.py MAX_MATERIALS), so a 补正's
     # event stays within the outbox budget too; the API answers 422 before any workflow sees it.
     materials: tuple[MaterialRef, ...] = Field(min_length=1, max_length=50)
 
 
-class Withdrawal(_Model):
+class Withdrawal(PersonInput):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class DeliveryConfirmation(_Model):
+class DeliveryConfirmation(PersonInput):
     channel: Literal["window", "mail", "online"]
     tracking_no: str | None = Field(default=None, max_length=64)
 
@@ -121,7 +167,7 @@ class DeliveryConfirmation(_Model):
         return self
 
 
-class AcceptanceDecision(_Model):
+class AcceptanceDecision(PersonInput):
     accept: bool
     reason: str = Field(default="", max_length=2000)
 
@@ -132,12 +178,12 @@ class AcceptanceDecision(_Model):
         return self
 
 
-class SupplementRequest(_Model):
+class SupplementRequest(PersonInput):
     missing: tuple[str, ...] = Field(min_length=1)
     reason: str = Field(default="", max_length=2000)
 
 
-class Decision(_Model):
+class Decision(PersonInput):
     approve: bool
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -153,3 +199,6 @@ class CaseStep(_Model):
     status: str
     event_id: str | None = None
     detail: str = ""
+    # Who took the step: the person, the policy, the other region or the workflow. None only
+    # in steps recorded before steps named their actor.
+    actor: Actor | None = None
