@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.case_files import send_files
 from activities.contracts import (
     AddMaterials,
     ApplyEffect,
@@ -36,6 +37,7 @@ from events.models import (
     EventType,
     MaterialRef,
     SealedBox,
+    SupplementProvided,
     accepting_region_of,
 )
 from events.outbox import (
@@ -154,6 +156,7 @@ class CaseActivities:
             payload.model_dump(mode="json"),
             now=now,
         )
+        await self._send_files(conn, case_no, payload.materials, recipient, now)
 
     async def _register_forwarded(
         self, conn: Conn, case_no: str, request: RegisterForwarded
@@ -236,6 +239,26 @@ class CaseActivities:
             await self._write_event(
                 conn, request.event_type, case_no, request.step, request.recipient, data, now=now
             )
+        if request.event_type is EventType.SUPPLEMENT_PROVIDED:
+            provided = SupplementProvided.model_validate(data)
+            await self._send_files(conn, case_no, provided.materials, request.recipient, now)
+
+    async def _send_files(
+        self,
+        conn: Conn,
+        case_no: str,
+        materials: tuple[MaterialRef, ...],
+        recipient: str,
+        now: datetime,
+    ) -> None:
+        """The bytes of the materials an event lists, in chunks, with that event."""
+
+        async def write(
+            event_type: EventType, case: str, step: str, to: str, data: dict[str, object]
+        ) -> None:
+            await self._write_event(conn, event_type, case, step, to, data, now=now)
+
+        await send_files(conn, self._credentials, case_no, materials, recipient, now, write)
 
     async def _apply_effect(self, conn: Conn, case_no: str, request: ApplyEffect) -> bool:
         """Record an effect once per case and key; True when this call did it.

@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 from events import instruments, tracing
 from events.backoff import Backoff
 from events.crash import BRIDGE_AFTER_OFFSET_COMMIT, BRIDGE_AFTER_STORE, NO_CRASH, CrashPoints
+from events.file_receiving import FileReceiver
 from events.inbox import (
     DEFAULT_QUARANTINE_RAW_BYTES,
     Admission,
@@ -84,6 +85,7 @@ class InboxBridge:
         signer_at: SignerAt,
         crash: CrashPoints = NO_CRASH,
         quarantine_raw_bytes: int = DEFAULT_QUARANTINE_RAW_BYTES,
+        files: FileReceiver | None = None,
     ) -> None:
         self._stores = stores
         self._consumer = consumer
@@ -93,6 +95,7 @@ class InboxBridge:
         self._signer_at = signer_at
         self._crash = crash
         self._quarantine_raw_bytes = quarantine_raw_bytes
+        self._files = files
         self.stats = BridgeStats()
 
     async def run(self) -> None:
@@ -140,6 +143,7 @@ class InboxBridge:
                             self._region,
                             self._signer_at,
                             self._quarantine_raw_bytes,
+                            self._files,
                         )
                     self.stats.counts[admission.stored] += 1
                     count_admission(self._region, admission)

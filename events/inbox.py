@@ -19,6 +19,7 @@ import asyncpg
 
 from events import message_log, tracing
 from events.envelope import Envelope
+from events.file_receiving import FileReceiver
 from events.models import PROCESSING_ONLY, accepting_region_of
 from events.pg import DATABASE_UNAVAILABLE, Conn
 from events.receipts import SignerAt, accept_receipt, answer, needs_receipt
@@ -28,6 +29,7 @@ from events.stores.postgres import PostgresStores
 from events.stores.unit import ContentRefused, Stores, Transaction
 
 log = logging.getLogger(__name__)
+_NO_FILES = FileReceiver()  # refuses material chunks as unreadable: no sealing key here
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,12 @@ async def quarantine(
 
 
 async def store_verified(
-    tx: Transaction, record: IncomingRecord, envelope: Envelope, region: str, signer_at: SignerAt
+    tx: Transaction,
+    record: IncomingRecord,
+    envelope: Envelope,
+    region: str,
+    signer_at: SignerAt,
+    files: FileReceiver | None = None,
 ) -> Stored:
     """Store a verified envelope once per (sender, event id), answering it with a receipt;
     the caller holds the unit of work. Raises Rejected before writing anything when the case
@@ -170,6 +177,8 @@ async def store_verified(
             # The sender resends only when it lost our receipt: send that receipt again.
             await answer(tx, envelope, stored, region, signer_at)
         return Stored.DUPLICATE
+    # What the event brings of a case's file is taken in (or refused) with its inbox row.
+    await (files or _NO_FILES).on_stored(tx, envelope)
     await message_log.append_to(tx.message_log, "accepted", envelope.id, record.value)
     if not is_receipt:
         rid = await answer(tx, envelope, record.value, region, signer_at)
@@ -190,6 +199,7 @@ async def admit(
     region: str,
     signer_at: SignerAt,
     max_raw_bytes: int = DEFAULT_QUARANTINE_RAW_BYTES,
+    files: FileReceiver | None = None,
 ) -> Admission:
     """The inbound boundary for one record: it ends in the inbox or in quarantine.
 
@@ -201,7 +211,7 @@ async def admit(
             envelope = verify(record.value)
             # A savepoint, so a rejection raised part-way leaves no half-stored event behind.
             async with tx.savepoint():
-                stored = await store_verified(tx, record, envelope, region, signer_at)
+                stored = await store_verified(tx, record, envelope, region, signer_at, files)
             return Admission(stored, envelope)
         except Rejected as rejected:
             refusal = rejected
@@ -225,7 +235,10 @@ async def store_incoming(
     region: str,
     signer_at: SignerAt,
     max_raw_bytes: int = DEFAULT_QUARANTINE_RAW_BYTES,
+    files: FileReceiver | None = None,
 ) -> Admission:
     """`admit` on the database behind `conn`; inside a transaction the caller opened there,
     the record's transaction nests as a savepoint."""
-    return await admit(PostgresStores.on(conn), record, verify, region, signer_at, max_raw_bytes)
+    return await admit(
+        PostgresStores.on(conn), record, verify, region, signer_at, max_raw_bytes, files
+    )

@@ -46,6 +46,8 @@ class EventType(StrEnum):
     # A gives up waiting (no answer in time, or resends ran out) and asks B to cancel; only B's
     # answer (cancelled, or its decision again) ends the case on A's side.
     RECALLED = "cn.tongban.case.recalled"
+    # One piece of a material's bytes, sealed for the processing region (events/materials.py).
+    MATERIAL_CHUNK = "cn.tongban.case.material-chunk"
     DEADLINE_WARNING = "cn.tongban.case.deadline-warning"
     DEADLINE_BREACHED = "cn.tongban.case.deadline-breached"
 
@@ -56,6 +58,7 @@ ORIGIN_ONLY = frozenset(
     {
         EventType.FORWARDED,
         EventType.SUPPLEMENT_PROVIDED,
+        EventType.MATERIAL_CHUNK,
         EventType.RESULT_DELIVERED,
         EventType.WITHDRAWN,
         EventType.RECALLED,
@@ -88,12 +91,54 @@ class SealedBox(_Payload):
     ciphertext: str  # base64url, includes the GCM tag
 
 
+# A material's bytes cross regions in chunks of at most this many bytes, each sealed in its
+# own signed event: with sealing and base64 a chunk's envelope stays well inside the outbox's
+# 256 KiB budget (events/outbox.py).
+CHUNK_BYTES = 128 * 1024
+# The most one file may hold, and so the most chunks a manifest may list for it.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_FILE_CHUNKS = -(-MAX_FILE_BYTES // CHUNK_BYTES)
+# The file types a window takes (checked by their bytes, not their names).
+MediaType = Literal["application/pdf", "image/jpeg", "image/png", "application/ofd"]
+
+
+class OriginalsChecked(_Payload):
+    """核验原件: the window clerk saw the original of this material."""
+
+    by: str = Field(min_length=1, max_length=100)  # who checked: window and person
+    at: AwareDatetime
+
+
 class MaterialRef(_Payload):
-    """A material travels as its digest plus a reference; bytes move out of band."""
+    """A material as the case file lists it: its digest, and, when the window scanned it, its
+    size, type and the digests of the chunks its bytes travel in (the manifest the processing
+    region checks each arriving chunk against). Without `chunks` it is declared only: no
+    bytes stand behind it (cases recorded before files were taken)."""
 
     name: str = Field(min_length=1, max_length=200)
     sha256: Sha256Hex
     ref: str = Field(min_length=1, max_length=500)
+    size: int | None = Field(default=None, ge=0, le=MAX_FILE_BYTES)
+    media_type: MediaType | None = None
+    chunks: tuple[Sha256Hex, ...] = Field(default=(), max_length=MAX_FILE_CHUNKS)
+    originals_checked: OriginalsChecked | None = None
+
+    @property
+    def has_file(self) -> bool:
+        return bool(self.chunks)
+
+
+class MaterialChunk(_Payload):
+    """One chunk of a material's bytes, sealed for the recipient. The chunk's digest is
+    checked against the manifest (the `chunks` of the material in the forwarded or 补正
+    event), the whole file against `material` once every chunk is in."""
+
+    case_no: CaseNo
+    material: Sha256Hex
+    index: int = Field(ge=0, lt=MAX_FILE_CHUNKS)
+    count: int = Field(ge=1, le=MAX_FILE_CHUNKS)
+    chunk_sha256: Sha256Hex
+    sealed: SealedBox
 
 
 class CaseForwarded(_Payload):
@@ -201,6 +246,7 @@ PAYLOAD_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.WITHDRAWN: CaseWithdrawn,
     EventType.RECALLED: CaseRecalled,
     EventType.CANCELLED: CaseCancelled,
+    EventType.MATERIAL_CHUNK: MaterialChunk,
     EventType.DEADLINE_WARNING: DeadlineNotice,
     EventType.DEADLINE_BREACHED: DeadlineNotice,
 }

@@ -30,6 +30,11 @@ class RejectReason(StrEnum):
     CONFLICTING_DUPLICATE = "conflicting-duplicate"
     # The trust directory in force is past its `valid_until`: nothing can be verified.
     DIRECTORY_EXPIRED = "directory-expired"
+    # A material chunk whose bytes do not match its own digest or the case file's manifest,
+    # or a file whose assembled chunks do not match the material's digest.
+    MATERIAL_MISMATCH = "material-mismatch"
+    # A material chunk that cannot be opened with this region's sealing key.
+    MATERIAL_UNREADABLE = "material-unreadable"
     # Verified, but the database refused its content (e.g. a NUL in a text field).
     UNSTORABLE = "unstorable"
 

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 _TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)
 
 SIGNAL = "case_event"
+_CHUNK = EventType.MATERIAL_CHUNK.value
+_MANIFESTS = frozenset({EventType.FORWARDED.value, EventType.SUPPLEMENT_PROVIDED.value})
 
 
 def _case_attributes(forwarded: Envelope) -> TypedSearchAttributes:
@@ -104,6 +106,21 @@ class InboxDispatcher:
             # The rows are stored (the bridge committed them): the sweeper delivers them.
             log.warning("inbox %s: delivery deferred to the sweeper: %s", self._region, exc)
             return
+        await self._deliver_by_case(rows)
+        # A chunk may have completed a file whose forwarded or 补正 event waits: let that go
+        # now rather than at the next sweep (once: what still waits, the sweeper takes).
+        with_chunks = sorted({r.case_no for r in rows if r.event_type == _CHUNK})
+        if not with_chunks:
+            return
+        try:
+            async with self._stores.transaction() as tx:
+                waiting = await tx.inbox.undelivered(await tx.inbox.undelivered_of(with_chunks))
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("inbox %s: held events left to the sweeper: %s", self._region, exc)
+            return
+        await self._deliver_by_case([r for r in waiting if r.event_type != _CHUNK])
+
+    async def _deliver_by_case(self, rows: list[PendingDelivery]) -> None:
         # Cases are independent: their events go out concurrently, each case's in order.
         by_case: dict[str, list[PendingDelivery]] = {}
         for row in rows:
@@ -111,8 +128,23 @@ class InboxDispatcher:
         await asyncio.gather(*(self._deliver_in_order(case_rows) for case_rows in by_case.values()))
 
     async def _deliver_in_order(self, rows: list[PendingDelivery]) -> None:
-        for row in rows:
+        # A chunk is kept in the case file when it arrives (events/file_receiving.py); no
+        # workflow hears of it, and it never waits behind the event its file holds back.
+        chunks = [r for r in rows if r.event_type == _CHUNK]
+        try:
+            async with self._stores.transaction() as tx:
+                for row in chunks:
+                    await tx.inbox.mark_delivered(row.key, "material chunk: in the case file")
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("inbox %s: chunks left to the sweeper: %s", self._region, exc)
+            return
+        for row in [r for r in rows if r.event_type != _CHUNK]:
             try:
+                if await self._file_incomplete(row):
+                    # The workflow hears of the case (B's acceptance clock starts) or of the
+                    # 补正 only once every file it lists is whole: this and the case's later
+                    # events wait, in order, for the chunk that completes it.
+                    return
                 # Inside the bridge's consumer span context: the workflow joins the trace.
                 with tracing.dispatch_span(row.trace_context, row.event_id, row.event_type):
                     envelope = Envelope.model_validate_json(row.envelope)
@@ -140,6 +172,14 @@ class InboxDispatcher:
                         await tx.inbox.mark_undeliverable(
                             row.key, f"undeliverable: {type(exc).__name__}"
                         )
+
+    async def _file_incomplete(self, row: PendingDelivery) -> bool:
+        if row.event_type not in _MANIFESTS:
+            return False
+        envelope = Envelope.model_validate_json(row.envelope)
+        digests = [str(m.get("sha256", "")) for m in envelope.data.get("materials", ())]
+        async with self._stores.transaction() as tx:
+            return bool(await tx.files.missing(row.case_no, digests))
 
     async def sweep(self, older_than_seconds: float = 5.0) -> int:
         """Deliver rows a crash left undelivered. Returns how many were found."""

@@ -33,6 +33,7 @@ from events.bridge import InboxBridge
 from events.crash import DISPATCH_AFTER_SIGNAL, NO_CRASH, CrashPoints
 from events.credentials import DirectoryFloor, RegionCredentials
 from events.directory_floor import DirectoryKeeper, read_floor
+from events.file_receiving import FileReceiver, region_opener
 from events.keystore import KeyStore
 from events.relay import OutboxRelay
 from events.resend import Resender
@@ -221,6 +222,7 @@ def build_exchange(
         signer_at=credentials.signer,
         crash=crash,
         quarantine_raw_bytes=settings.quarantine_raw_bytes,
+        files=FileReceiver(region_opener(credentials)),
     )
     relay = OutboxRelay(
         services.stores,

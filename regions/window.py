@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
 import asyncpg
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError as StdnumError
@@ -26,6 +34,7 @@ from events.stores.cases import NewCase
 from events.stores.postgres import PostgresCaseStore
 from events.trust import sealing_key
 from regions.codes import UnknownRegion
+from regions.material_files import FileRefused, MaterialFile, keep_files, take_files
 from regions.naming import intake_workflow_id, task_queue
 from regions.policies import CasePolicies
 from regions.submission_keys import RecordedApplication, SubmissionKey, case_of_submission
@@ -200,6 +209,7 @@ async def submit_case(
     tolerate_missing: bool = False,
     case_no: str | None = None,
     submission: SubmissionKey | None = None,
+    files: Sequence[MaterialFile] = (),
 ) -> WorkflowHandle[IntakeWorkflow, CaseOutcome]:
     """Record the case (applicant sealed for this region's own key) and start its workflow.
 
@@ -214,6 +224,22 @@ async def submit_case(
     `SubmissionKeyReused`. The applicant's data never enters the workflow's history.
     """
     region = credentials.region
+    # Scanned files join the application's materials, each described by its bytes; a file
+    # the window does not take refuses the whole application before anything is kept.
+    try:
+        described = take_files(files)
+    except FileRefused as exc:
+        raise ApplicationRefused(exc.rule, exc.message) from exc
+    if described:
+        try:
+            application = Application.model_validate(
+                {
+                    **application.model_dump(),
+                    "materials": [*application.materials, *(ref for ref, _ in described)],
+                }
+            )
+        except ValidationError as exc:
+            raise ApplicationRefused("too_many_materials", str(exc.errors()[0]["msg"])) from exc
     item = resolve_item(
         catalog or default_catalog(), application, region, tolerate_missing=tolerate_missing
     )
@@ -257,6 +283,8 @@ async def submit_case(
         # The same key raced us in from a second request: that request's case is the one,
         # if it was for the same application.
         case_no = await case_of_submission(pool, credentials, submission, recorded) or case_no
+    # The bytes are kept before the workflow starts: it may forward them at once.
+    await keep_files(pool, case_no, described)
     request = IntakeRequest(
         case_no=case_no,
         item_code=item.code,

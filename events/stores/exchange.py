@@ -176,6 +176,9 @@ class Inbox(Protocol):
     async def undelivered(self, keys: Sequence[InboxKey]) -> list[PendingDelivery]:
         """Those of `keys` neither delivered nor undeliverable, in the order received."""
 
+    async def undelivered_of(self, case_nos: Sequence[str]) -> list[InboxKey]:
+        """Every row of these cases neither delivered nor undeliverable, oldest first."""
+
     async def stale_undelivered(self, older_than_s: float, limit: int) -> list[InboxKey]:
         """Rows a crash left undelivered: received at least `older_than_s` ago, oldest first."""
 

@@ -36,6 +36,8 @@ from events.stores.exchange import (
     ResendSchedule,
     SentEvent,
 )
+from events.stores.files import CaseFile, FilePart
+from events.stores.files_memory import MemoryBlobs, MemoryCaseFiles
 from events.stores.unit import ContentRefused
 
 Clock = Callable[[], datetime]
@@ -97,6 +99,9 @@ class Tables:
     message_log: list[LogRow] = field(default_factory=list)
     anchors: dict[tuple[str, int, bytes], str] = field(default_factory=dict)
     cases: dict[str, CaseRecord] = field(default_factory=dict)
+    file_blobs: dict[str, bytes] = field(default_factory=dict)
+    case_files: dict[tuple[str, str], CaseFile] = field(default_factory=dict)
+    file_parts: dict[tuple[str, str, int, str], FilePart] = field(default_factory=dict)
     next_seq: int = 1
 
     def seq(self) -> int:
@@ -306,6 +311,13 @@ class MemoryInbox:
             if self._pending(r)
         ]
 
+    async def undelivered_of(self, case_nos: Sequence[str]) -> list[InboxKey]:
+        found = sorted(
+            (r for r in self._rows.values() if self._pending(r) and r.entry.case_no in case_nos),
+            key=lambda r: (r.received_at, r.seq),
+        )
+        return [(r.entry.sender_region, r.entry.event_id) for r in found]
+
     async def stale_undelivered(self, older_than_s: float, limit: int) -> list[InboxKey]:
         cutoff = self._tx.now - timedelta(seconds=older_than_s)
         stale = sorted(
@@ -495,6 +507,8 @@ class MemoryTransaction:
         self.quarantine = MemoryQuarantine(self)
         self.message_log = MemoryMessageLog(self)
         self.anchors = MemoryLogAnchors(self)
+        self.blobs = MemoryBlobs(self)
+        self.files = MemoryCaseFiles(self)
 
     @property
     def now(self) -> datetime:

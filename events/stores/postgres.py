@@ -32,6 +32,7 @@ from events.stores.exchange import (
     ResendSchedule,
     SentEvent,
 )
+from events.stores.files_postgres import PostgresBlobs, PostgresCaseFiles
 
 # The stubs make these generic; at run time they are not subscriptable, hence the string.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -300,6 +301,14 @@ class PostgresInbox:
             )
             for r in rows
         ]
+
+    async def undelivered_of(self, case_nos: Sequence[str]) -> list[InboxKey]:
+        rows = await self._conn.fetch(
+            "SELECT sender_region, event_id FROM inbox WHERE case_no = ANY($1::text[])"
+            " AND delivered_at IS NULL AND undeliverable_at IS NULL ORDER BY received_at",
+            list(case_nos),
+        )
+        return [(r["sender_region"], r["event_id"]) for r in rows]
 
     async def stale_undelivered(self, older_than_s: float, limit: int) -> list[InboxKey]:
         rows = await self._conn.fetch(
@@ -589,6 +598,8 @@ class PostgresTransaction:
         self.quarantine = PostgresQuarantine(conn)
         self.message_log = PostgresMessageLog(conn)
         self.anchors = PostgresLogAnchors(conn)
+        self.blobs = PostgresBlobs(conn)
+        self.files = PostgresCaseFiles(conn)
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from events.stores.cases import CaseStore
 from events.stores.exchange import Inbox, LogAnchors, MessageLog, Outbox, Quarantine
+from events.stores.files import Blobs, CaseFiles
 
 
 class ContentRefused(Exception):
@@ -38,6 +39,12 @@ class Transaction(Protocol):
 
     @property
     def anchors(self) -> LogAnchors: ...
+
+    @property
+    def blobs(self) -> Blobs: ...
+
+    @property
+    def files(self) -> CaseFiles: ...
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested unit: an exception out of it undoes what was done inside it only."""

@@ -181,7 +181,9 @@ async def fuzz_batch(
         ):
             record = IncomingRecord(FUZZ_TOPIC, 0, offset, item.raw, item.headers)
             try:
-                admission = await store_incoming(conn, record, verify, RECEIVER, world.signer_at())
+                admission = await store_incoming(
+                    conn, record, verify, RECEIVER, world.signer_at(), files=world.files()
+                )
             # Whatever escapes is the finding: the bridge would stop on it.
             except Exception as exc:  # noqa: BLE001
                 detail = "".join(traceback.format_exception_only(exc)).strip()

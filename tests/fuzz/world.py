@@ -23,8 +23,10 @@ import rfc8785
 
 from events.credentials import RegionCredentials
 from events.envelope import Envelope, b64url
+from events.file_receiving import FileReceiver, region_opener
 from events.inbox import Verifier
 from events.keystore import KeyStore
+from events.materials import describe, sealed_chunks
 from events.models import (
     ORIGIN_ONLY,
     PROCESSING_ONLY,
@@ -35,6 +37,7 @@ from events.outbox import enqueue, signed_envelope
 from events.pg import Conn
 from events.receipts import record_digest
 from events.signing import RegionSigner
+from events.trust import sealing_key
 from events.verify import VerifyLimits, verifier_for
 
 RECEIVER = "350000"  # the node under test
@@ -141,7 +144,7 @@ class FuzzWorld:
             },
         )
         envelopes = [
-            self.sign(PEER, t, self.peer_case, RECEIVER, _payload(t, self.peer_case, self.now))
+            self.sign(PEER, t, self.peer_case, RECEIVER, self._origin_payload(t))
             for t in sorted(ORIGIN_ONLY)
         ]
         envelopes += [
@@ -159,6 +162,29 @@ class FuzzWorld:
         self.genuine = tuple(envelopes)
         self.genuine_wire = frozenset(e.to_wire() for e in envelopes)
         self.genuine_signed = frozenset(e.signing_bytes() for e in envelopes)
+
+    def _origin_payload(self, event_type: EventType) -> dict[str, Any]:
+        if event_type is not EventType.MATERIAL_CHUNK:
+            return _payload(event_type, self.peer_case, self.now)
+        # A chunk is genuine only sealed for the receiver, with the bytes its digest names.
+        content = "居民身份证扫描件".encode() * 64
+        material = describe("居民身份证", content, "application/pdf")
+        key_id, key = sealing_key(self.credentials[PEER].directory(), RECEIVER, self.now)
+        _, chunk = next(
+            sealed_chunks(
+                self.peer_case,
+                material,
+                content,
+                recipient=RECEIVER,
+                key_id=key_id,
+                recipient_public=key,
+            )
+        )
+        return chunk.model_dump(mode="json")
+
+    def files(self) -> FileReceiver:
+        """The receiving node's file intake, made as `regions/node.py` makes it."""
+        return FileReceiver(region_opener(self.credentials[RECEIVER]))
 
     def signer(self, region: str) -> RegionSigner:
         return self.credentials[region].signer(self.now)

@@ -16,12 +16,13 @@ from temporalio.exceptions import ApplicationError
 from activities.cases import ENVELOPE_TOO_LARGE, CaseActivities
 from events.credentials import RegionCredentials
 from events.envelope import Envelope
-from events.models import CaseForwarded, EventType
+from events.models import CHUNK_BYTES, MAX_FILE_BYTES, CaseForwarded, EventType
 from events.outbox import DEFAULT_ENVELOPE_BUDGET, EnvelopeTooLarge, enqueue, signed_envelope
 from events.pg import Conn
 from events.sealing import seal
 from events.trust import sealing_key
 from regions.api import errors
+from regions.material_files import MAX_CASE_FILE_BYTES
 from regions.window import (
     MAX_MATERIAL_NAME,
     MAX_MATERIAL_REF,
@@ -212,3 +213,32 @@ def test_the_window_refuses_materials_over_its_limits_naming_the_limit(
     assert problem["rule"] == rule
     assert str(limit) in problem["detail"]
     assert "张三" not in response.text
+
+
+def test_the_largest_application_with_files_forwards_within_the_budget(
+    fujian: RegionCredentials,
+) -> None:
+    """Files add their chunk digests to the manifest: the case's files together are bounded
+    (MAX_CASE_FILE_BYTES), so the most digests one forwarded event lists is bounded too."""
+    most_chunks = MAX_CASE_FILE_BYTES // CHUNK_BYTES
+    per_file = MAX_FILE_BYTES // CHUNK_BYTES
+    files = []
+    while most_chunks > 0:
+        chunks = min(per_file, most_chunks)
+        files.append(
+            {
+                "name": COSTLIEST * MAX_MATERIAL_NAME,
+                "sha256": "e" * 64,
+                "ref": "sha256:" + "e" * 64,
+                "size": MAX_FILE_BYTES,
+                "media_type": "application/pdf",
+                "chunks": ["d" * 64] * chunks,
+                "originals_checked": {"by": COSTLIEST * 100, "at": NOW.isoformat()},
+            }
+        )
+        most_chunks -= chunks
+    largest = largest_application()
+    materials = [*largest.materials[: MAX_MATERIALS - len(files)], *files]
+    application = Application.model_validate({**largest.model_dump(), "materials": materials})
+    wire = forwarded_envelope(fujian, application).to_wire()
+    assert len(wire) <= DEFAULT_ENVELOPE_BUDGET
