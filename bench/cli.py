@@ -22,7 +22,7 @@ from rich.console import Console
 from bench.baseline_run import run_baseline
 from bench.crypto import crypto
 from bench.memory import run_memory
-from bench.pair_run import PairUnderTest, run_pair
+from bench.pair_run import AUTOMATIC_ENV, PairUnderTest, run_pair
 from bench.report import plot, table, targets
 from bench.scaling import run_scaling
 from bench.stats import RunResult
@@ -41,11 +41,14 @@ ORIGIN, PROCESSING = "350000", "440000"
 
 @contextlib.asynccontextmanager
 async def running_pair(env: dict[str, str] | None = None) -> AsyncIterator[PairUnderTest]:
+    """A pair of nodes; `env` (default: every step automatic) sets their policies."""
     stack = StackSettings()
     endpoints = await manager.up(stack)
     ensure_local_keys(stack, stack.regions)
     log_dir = stack.state_dir / "bench-nodes"
-    nodes: list[NodeProcess] = [spawn_node(r, log_dir, env) for r in (ORIGIN, PROCESSING)]
+    nodes: list[NodeProcess] = [
+        spawn_node(r, log_dir, AUTOMATIC_ENV if env is None else env) for r in (ORIGIN, PROCESSING)
+    ]
     try:
         clients = {
             r: await connect_temporal(endpoints.temporal_address, namespace(r))

@@ -15,14 +15,13 @@ from bench.pair_run import PairUnderTest, bench_application, paced
 from bench.processes import peak_rss_mb, rss_mb
 from deploy.stack.temporal import binary
 from regions.naming import namespace
-from regions.policies import CasePolicies
+from regions.policies import AUTOMATIC, CasePolicies
 from regions.window import submit_case
-from workflows.models import AutoPolicy
 
 TARGET_RSS_MB = 400.0
 OPEN_QUERY = "WorkflowType = 'ProcessingWorkflow' AND ExecutionStatus = 'Running'"
 # B decides nothing by itself: every case stays open in both regions until terminated.
-WAITING = CasePolicies(default=AutoPolicy(decision="manual"))
+WAITING = CasePolicies(default=AUTOMATIC.model_copy(update={"decision": "manual"}))
 
 PairFactory = Callable[[dict[str, str] | None], AbstractAsyncContextManager[PairUnderTest]]
 

@@ -28,6 +28,11 @@ from workflows.intake import IntakeWorkflow
 from workflows.models import CaseProgress
 from workflows.processing import ProcessingWorkflow
 
+# The bench measures the exchange, not people: every step of every item is taken by the policy,
+# turned on explicitly (a node's default leaves them to people, decision 0024).
+AUTOMATIC = CasePolicies.automatic()
+AUTOMATIC_ENV = {"TONGBAN_NODE_POLICIES": AUTOMATIC.model_dump_json()}
+
 
 @dataclass(frozen=True)
 class PairUnderTest:
@@ -81,7 +86,7 @@ async def run_pair(
             client=pair.services.client,
             credentials=pair.services.credentials,
             application=bench_application(i),
-            policies=CasePolicies(),
+            policies=AUTOMATIC,
         )
         case_no = handle.id.removeprefix("intake-")
         submitted[case_no] = began

@@ -16,7 +16,14 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.pair_run import PairUnderTest, bench_application, paced, run_pair
+from bench.pair_run import (
+    AUTOMATIC,
+    AUTOMATIC_ENV,
+    PairUnderTest,
+    bench_application,
+    paced,
+    run_pair,
+)
 from bench.processes import peak_rss_mb
 from bench.stats import Latency
 from deploy.stack import manager
@@ -26,7 +33,6 @@ from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import namespace
 from regions.node import NodeServices, connect_temporal, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
-from regions.policies import CasePolicies
 from regions.window import submit_case
 
 PROVINCES = [code for code, region in REGIONS.items() if region.parent is None]
@@ -37,7 +43,12 @@ async def with_extra_workers(
 ) -> dict[str, Any]:
     log_dir = stack.state_dir / "bench-nodes"
     workers: list[NodeProcess] = [
-        spawn_node(region, log_dir, {"TONGBAN_NODE_ROLE": "worker"}, label=f"worker{i}")
+        spawn_node(
+            region,
+            log_dir,
+            {**AUTOMATIC_ENV, "TONGBAN_NODE_ROLE": "worker"},
+            label=f"worker{i}",
+        )
         for region in (pair.origin, pair.processing)
         for i in range(extra)
     ]
@@ -71,7 +82,7 @@ async def region_mesh(
     endpoints = await manager.up(stack)
     ensure_local_keys(stack, stack.regions)
     log_dir = stack.state_dir / "bench-nodes"
-    nodes = [spawn_node(region, log_dir) for region in chosen]
+    nodes = [spawn_node(region, log_dir, AUTOMATIC_ENV) for region in chosen]
     async with contextlib.AsyncExitStack() as exits:
         try:
             services: dict[str, NodeServices] = {}
@@ -105,7 +116,7 @@ async def across_regions(count: int, *, cases: int, seed: int = 7) -> dict[str, 
                 application=bench_application(i).model_copy(
                     update={"processing_region": processing}
                 ),
-                policies=CasePolicies(),
+                policies=AUTOMATIC,
             )
             await handle.result()
             latencies.append(time.monotonic() - began)

@@ -65,12 +65,27 @@ def demo(
     timeout: float = typer.Option(
         120.0, help="Seconds to wait for the case to close in both regions"
     ),
-    decision: str = typer.Option("approve", help="B's automatic decision: approve or deny"),
+    decision: str = typer.Option("approve", help="B's decision: approve or deny"),
+    manual: bool = typer.Option(
+        False,
+        "--manual",
+        help="People decide (the nodes' default): the demo plays the 福建 clerk and the 广东"
+        " officer through the nodes' HTTP API, printing each person's step",
+    ),
+    api_port_base: int | None = typer.Option(
+        None,
+        help="API ports: this + the region's offset (default 8000: :8001, :8002)",
+    ),
 ) -> None:
-    """Bring the stack up, start 福建 and 广东 nodes, and follow one case end to end."""
+    """Bring the stack up, start 福建 and 广东 nodes, and follow one case end to end: decided
+    by the nodes' automatic policies (turned on for the demo), or with --manual by people."""
     from regions.demo import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo(timeout=timeout, decision=decision)))
+    raise typer.Exit(
+        asyncio.run(
+            run_demo(timeout=timeout, decision=decision, manual=manual, api_port_base=api_port_base)
+        )
+    )
 
 
 def main() -> None:

@@ -1,26 +1,46 @@
-"""`tongban demo`: one case accepted at a 福建 window, processed in 广东, and back."""
+"""`tongban demo`: one case accepted at a 福建 window, processed in 广东, and back.
+
+Two runs: the automatic one, where the nodes' policies (turned on explicitly here) take every
+step, and `--manual`, where the nodes keep their default (people decide, decision 0024) and the
+demo plays the clerk and the officer through the nodes' HTTP API (regions/demo_people.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Console
 from stdnum.cn import ric
 
 from deploy.stack import manager
-from deploy.stack.settings import StackSettings
+from deploy.stack.settings import StackEndpoints, StackSettings
+from regions.api.ports import api_port
+from regions.demo_people import (
+    DemoStepFailed,
+    PeopleRun,
+    Person,
+    PersonStep,
+    play_people,
+    wait_until_serving,
+)
 from regions.follow import CaseFollower
 from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import intake_workflow_id, namespace, processing_workflow_id
 from regions.node import connect_temporal, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
-from regions.policies import CasePolicies
+from regions.policies import AUTOMATIC, CasePolicies
+from regions.tokens import Role, TokenStore
 from regions.window import Application, material_ref, submit_case
 from workflows.models import AutoPolicy, CaseStep
 
 ORIGIN, PROCESSING = "350000", "440000"
+# Whom `--manual` plays. Their tokens name their window and office; the person (工号, name)
+# is the demo's own cast until tokens name their person (regions/tokens.py).
+CLERK = Person("A001", "张三", "窗口", "fz-01", ORIGIN, Role.WINDOW_CLERK)
+OFFICER = Person("B001", "李四", "办理", "gz-01", PROCESSING, Role.PROCESSING_OFFICER)
 
 
 def synthetic_id_number(area: str = "350102", birth: str = "19900101", serial: str = "123") -> str:
@@ -30,8 +50,13 @@ def synthetic_id_number(area: str = "350102", birth: str = "19900101", serial: s
     return body + ric.calc_check_digit(body + "0")
 
 
-def _policies(decision: str) -> str:
-    return CasePolicies(default=AutoPolicy.model_validate({"decision": decision})).model_dump_json()
+def demo_policies(*, manual: bool, decision: str) -> CasePolicies:
+    """Both nodes' policies: people's defaults for `--manual`; otherwise every step automatic,
+    turned on explicitly, with B's decision as asked."""
+    if manual:
+        return CasePolicies()
+    steps = {**AUTOMATIC.model_dump(), "decision": decision}
+    return CasePolicies(default=AutoPolicy.model_validate(steps))
 
 
 def demo_application() -> Application:
@@ -62,20 +87,46 @@ def _print_step(console: Console, submitted: datetime) -> Callable[[str, CaseSte
     return show
 
 
-async def run_demo(*, timeout: float, decision: str) -> int:
-    console = Console()
+def _print_person(console: Console, submitted: datetime) -> Callable[[PersonStep], None]:
+    def show(step: PersonStep) -> None:
+        elapsed = (step.at - submitted).total_seconds()
+        where = "A 福建" if step.person.region == ORIGIN else "B 广东"
+        console.print(
+            f"[dim]{step.at:%H:%M:%S.%f}"[:-3] + f" +{elapsed:5.1f}s[/dim]  "
+            f"[bold]{where}[/bold] [bold yellow]{step.line}[/bold yellow]"
+            f"  [dim]{step.method} {step.path} → {step.http_status} {step.status_after}[/dim]",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    return show
+
+
+async def run_demo(
+    *,
+    timeout: float,
+    decision: str,
+    manual: bool = False,
+    api_port_base: int | None = None,
+    console: Console | None = None,
+) -> int:
+    """Bring the stack up, start both nodes, run one case (by policy, or by people through the
+    API with `manual`) and follow it until it is closed in both regions. 0 once it is."""
+    console = console or Console()
     began = time.monotonic()
     stack = StackSettings()
-    console.rule("tongban demo: 异地代收代办 福建 (350000) → 广东 (440000)")
+    how = "窗口与办理人员经 API 逐步办理" if manual else "自动策略办理"
+    console.rule(f"tongban demo: 异地代收代办 福建 (350000) → 广东 (440000)，{how}")
     endpoints = await manager.up(stack, report=lambda m: console.print(f"[dim]· {m}[/dim]"))
     ensure_local_keys(stack, stack.regions)
     console.print(f"stack ready in {time.monotonic() - began:.1f}s")
 
+    policies = demo_policies(manual=manual, decision=decision)
+    env = {"TONGBAN_NODE_POLICIES": policies.model_dump_json()}
+    if api_port_base is not None:
+        env["TONGBAN_NODE_API_PORT_BASE"] = str(api_port_base)
     log_dir = stack.state_dir / "nodes"
-    nodes: list[NodeProcess] = [
-        spawn_node(ORIGIN, log_dir),
-        spawn_node(PROCESSING, log_dir, env={"TONGBAN_NODE_POLICIES": _policies(decision)}),
-    ]
+    nodes: list[NodeProcess] = [spawn_node(region, log_dir, env) for region in (ORIGIN, PROCESSING)]
     try:
         clients = {
             region: await connect_temporal(endpoints.temporal_address, namespace(region))
@@ -86,20 +137,50 @@ async def run_demo(*, timeout: float, decision: str) -> int:
         console.print(f"nodes running (logs in {log_dir})")
 
         origin_settings = local_node_settings(ORIGIN, stack, endpoints)
-        submitted = datetime.now(UTC)
-        async with node_services(origin_settings) as services:
-            handle = await submit_case(
-                pool=services.pool,
-                client=services.client,
-                credentials=services.credentials,
-                application=demo_application(),
-                policies=origin_settings.policies,
+        people: asyncio.Task[PeopleRun] | None = None
+        if manual:
+            apis = await _serving_apis(stack, endpoints, api_port_base)
+            console.print(f"window API {apis[ORIGIN]}, office API {apis[PROCESSING]}")
+            submitted = datetime.now(UTC)
+            known: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            people = asyncio.create_task(
+                play_people(
+                    application=demo_application(),
+                    clerk=CLERK,
+                    officer=OFFICER,
+                    apis=apis,
+                    tokens=TokenStore(origin_settings.tokens_path),
+                    decision=decision,
+                    on_step=_print_person(console, submitted),
+                    on_submitted=known.set_result,
+                    timeout=timeout,
+                )
             )
-        case_no = handle.id.removeprefix("intake-")
-        console.print(f"case [bold]{case_no}[/bold] submitted at the 福建 window")
+            case_no = await _first(known, people)
+        else:
+            submitted = datetime.now(UTC)
+            async with node_services(origin_settings) as services:
+                handle = await submit_case(
+                    pool=services.pool,
+                    client=services.client,
+                    credentials=services.credentials,
+                    application=demo_application(),
+                    policies=policies,
+                )
+            case_no = handle.id.removeprefix("intake-")
+            console.print(f"case [bold]{case_no}[/bold] submitted at the 福建 window")
 
         follower = CaseFollower(case_no, clients[ORIGIN], clients[PROCESSING])
-        closed = await follower.follow(_print_step(console, submitted), timeout=timeout)
+        following = asyncio.create_task(
+            follower.follow(_print_step(console, submitted), timeout=timeout)
+        )
+        if people is not None:
+            await asyncio.wait({following, people}, return_when=asyncio.FIRST_COMPLETED)
+            if people.done() and people.exception() is not None:
+                following.cancel()
+                console.print(f"[red]{people.exception()}[/red]", markup=False)
+                return 1
+        closed = await following
         ui = endpoints.temporal_ui or "http://localhost:8233"
         for region, workflow_id in (
             (ORIGIN, intake_workflow_id(case_no)),
@@ -127,3 +208,27 @@ async def run_demo(*, timeout: float, decision: str) -> int:
     finally:
         for node in nodes:
             node.stop()
+
+
+async def _serving_apis(
+    stack: StackSettings, endpoints: StackEndpoints, api_port_base: int | None
+) -> dict[str, str]:
+    """Each node's API address, once it answers `/readyz`."""
+    apis = {}
+    for region in (ORIGIN, PROCESSING):
+        settings = local_node_settings(region, stack, endpoints)
+        if api_port_base is not None:
+            settings = settings.model_copy(update={"api_port_base": api_port_base})
+        apis[region] = f"http://{settings.api_host}:{api_port(settings)}"
+        await wait_until_serving(apis[region])
+    return apis
+
+
+async def _first(known: asyncio.Future[str], people: asyncio.Task[PeopleRun]) -> str:
+    """The case number once the clerk has submitted, or what stopped the clerk before."""
+    either: list[asyncio.Future[Any]] = [known, people]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if known.done():
+        return known.result()
+    people.result()  # raises the clerk's failure
+    raise DemoStepFailed("the clerk's steps ended without submitting a case")

@@ -43,7 +43,9 @@ class NodeSettings(BaseSettings):
     # is refused (decision 0017).
     root_key_id: str = Field(default="root-1", min_length=1)
     key_passphrase: SecretStr | None = None
-    # JSON in TONGBAN_NODE_POLICIES: per-item automatic policies and case timings.
+    # Per-item automatic policies and case timings: JSON in TONGBAN_NODE_POLICIES or a
+    # [policies] table in the TOML file. None given: people take every step (decision 0024);
+    # a policy takes only the steps it names (regions/policies.py).
     policies: CasePolicies = CasePolicies()
     # Records larger than this are quarantined unread (the broker's own limit is ~1 MiB).
     max_record_bytes: int = Field(default=1024 * 1024, gt=0)

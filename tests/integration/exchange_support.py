@@ -32,8 +32,8 @@ from regions.demo import synthetic_id_number
 from regions.local import local_node_settings, trust_dir
 from regions.node import node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
-from regions.policies import CasePolicies
 from regions.window import Application, material_ref, submit_case
+from tests.integration.automatic import AUTOMATIC_POLICIES
 
 RECEIPT = EventType.RECEIPT.value
 
@@ -141,7 +141,7 @@ async def submit(
             client=services.client,
             credentials=services.credentials,
             application=application(processing),
-            policies=CasePolicies(),
+            policies=AUTOMATIC_POLICIES,
         )
     return handle.id.removeprefix("intake-"), handle
 

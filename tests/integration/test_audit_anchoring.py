@@ -38,8 +38,8 @@ from regions.local import ensure_local_keys, local_node_settings, trust_dir
 from regions.naming import namespace
 from regions.node import connect_temporal, node_services
 from regions.node_process import NodeProcess
-from regions.policies import CasePolicies
 from regions.window import submit_case
+from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
 from tests.integration.exchange_support import (
     RECEIPT,
     application,
@@ -96,7 +96,7 @@ async def _run_case(stack: StackEndpoints, settings: StackSettings, dsns: dict[s
     nodes: list[NodeProcess] = []
     try:
         for region in (A, B):
-            env = {"TONGBAN_NODE_POSTGRES_DSN": dsns[region]}
+            env = {**AUTOMATIC_ENV, "TONGBAN_NODE_POSTGRES_DSN": dsns[region]}
             nodes.append(await start_node(stack, settings, region, clients[region], env))
         window = local_node_settings(A, settings, stack).model_copy(
             update={"postgres_dsn": SecretStr(dsns[A])}
@@ -107,7 +107,7 @@ async def _run_case(stack: StackEndpoints, settings: StackSettings, dsns: dict[s
                 client=services.client,
                 credentials=services.credentials,
                 application=application(B),
-                policies=CasePolicies(),
+                policies=AUTOMATIC_POLICIES,
             )
         await asyncio.wait_for(handle.result(), timeout=90)
         case_no = handle.id.removeprefix("intake-")

@@ -20,6 +20,7 @@ from regions.local import ensure_local_keys
 from regions.naming import namespace
 from regions.node import connect_temporal
 from regions.node_process import NodeProcess
+from tests.integration.automatic import AUTOMATIC_ENV
 from tests.integration.exchange_support import dsn, rows, start_node, submit
 from tests.waiting import eventually
 
@@ -29,7 +30,7 @@ A, B = "350000", "440000"
 FORWARDED = EventType.FORWARDED.value
 
 # The restarted node joins the consumer group only once the broker gave up on the dead one.
-FAST_REJOIN = {"TONGBAN_NODE_KAFKA_SESSION_TIMEOUT_MS": "6000"}
+FAST_REJOIN = {**AUTOMATIC_ENV, "TONGBAN_NODE_KAFKA_SESSION_TIMEOUT_MS": "6000"}
 # point -> (region that crashes, whether the receiver must see the forwarded event twice)
 CASES = {
     crash.RELAY_BEFORE_PUBLISH: (A, False),

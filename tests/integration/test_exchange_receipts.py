@@ -20,6 +20,7 @@ from events.rejections import RejectReason
 from regions.naming import namespace
 from regions.node import connect_temporal
 from regions.node_process import NodeProcess
+from tests.integration.automatic import AUTOMATIC_ENV
 from tests.integration.exchange_support import (
     RECEIPT,
     credentials,
@@ -38,6 +39,7 @@ A, B, NOBODY = "350000", "440000", "110000"  # no node ever runs for 110000 in t
 ATTEMPTS = 3
 # A gives up quickly, so the give-up path runs in seconds; B answers in milliseconds.
 A_ENV = {
+    **AUTOMATIC_ENV,
     "TONGBAN_NODE_RECEIPT_TIMEOUT_S": "1.0",
     "TONGBAN_NODE_RESEND_BACKOFF": "1.0",
     "TONGBAN_NODE_MAX_SEND_ATTEMPTS": str(ATTEMPTS),
@@ -60,7 +62,7 @@ async def pair(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIte
     nodes: dict[str, NodeProcess] = {}
     try:
         nodes[A] = await start_node(stack, stack_settings, A, clients[A], A_ENV)
-        nodes[B] = await start_node(stack, stack_settings, B, clients[B])
+        nodes[B] = await start_node(stack, stack_settings, B, clients[B], AUTOMATIC_ENV)
         case_no, handle = await submit(stack, stack_settings, A, B)
         await asyncio.wait_for(handle.result(), timeout=90)
         yield Pair(nodes, clients, case_no)

@@ -31,6 +31,7 @@ from events.signing import RegionSigner
 from events.topics import inbox_topic
 from regions.local import ensure_local_keys, trust_dir
 from regions.naming import processing_workflow_id
+from tests.integration.automatic import AUTOMATIC_ENV
 from tests.integration.exchange_support import credentials, dsn, new_case_no, rows, throwaway_key
 from tests.integration.exchange_support import submit as submit_case
 from tests.integration.pair import ProvincePair, start_pair
@@ -47,7 +48,7 @@ FORGER, THIRD = "350100", "350200"
 @pytest.fixture(scope="module")
 async def pair(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIterator[ProvincePair]:
     ensure_local_keys(stack_settings, stack_settings.regions)
-    async with start_pair(stack, stack_settings, A, B) as started:
+    async with start_pair(stack, stack_settings, A, B, env=AUTOMATIC_ENV) as started:
         yield started
 
 

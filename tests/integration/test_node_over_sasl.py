@@ -20,8 +20,8 @@ from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import namespace
 from regions.node import connect_temporal, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
-from regions.policies import CasePolicies
 from regions.window import submit_case
+from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
 from tests.integration.pair import ProvincePair
 
 pytestmark = pytest.mark.integration
@@ -31,6 +31,7 @@ A, B = "350000", "440000"
 
 def _sasl_env(settings: StackSettings, region: str, password: str) -> dict[str, str]:
     return {
+        **AUTOMATIC_ENV,
         "TONGBAN_NODE_KAFKA_BOOTSTRAP": kafka.sasl_bootstrap(settings),
         "TONGBAN_NODE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
         "TONGBAN_NODE_KAFKA_SASL_USERNAME": principal_name(region),
@@ -73,7 +74,7 @@ async def test_a_case_completes_with_each_node_as_its_own_principal(
             client=services.client,
             credentials=services.credentials,
             application=pair.application(),
-            policies=CasePolicies(),
+            policies=AUTOMATIC_POLICIES,
         )
     outcome = await asyncio.wait_for(handle.result(), timeout=90)
     assert (outcome.status, outcome.outcome) == ("closed", "approved")

@@ -29,8 +29,8 @@ from regions.local import ensure_local_keys, local_node_settings, trust_dir
 from regions.naming import namespace, processing_workflow_id
 from regions.node import connect_temporal, node_services
 from regions.node_process import spawn_node, wait_until_polling
-from regions.policies import CasePolicies
 from regions.window import submit_case
+from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
 from tests.integration.pair import start_pair
 from workflows.processing import ProcessingWorkflow
 
@@ -60,7 +60,11 @@ async def test_a_third_region_joins_a_running_pair(
     await manager.up(stack_settings.model_copy(update={"regions": (A,)}))
     trust = _private_trust_folder(stack_settings, tmp_path)
     # Nodes inherit these; the API port base keeps this stack's nodes off other stacks' ports.
-    env = {"TONGBAN_NODE_TRUST_DIR": str(trust), "TONGBAN_NODE_API_PORT_BASE": "38300"}
+    env = {
+        **AUTOMATIC_ENV,
+        "TONGBAN_NODE_TRUST_DIR": str(trust),
+        "TONGBAN_NODE_API_PORT_BASE": "38300",
+    }
     async with start_pair(stack, stack_settings, A, B, env=env) as pair:
         version_before = KeyStore(trust).directory().version
 
@@ -92,7 +96,7 @@ async def test_a_third_region_joins_a_running_pair(
                     client=services.client,
                     credentials=services.credentials,
                     application=pair.application(processing_region=NEW),
-                    policies=CasePolicies(),
+                    policies=AUTOMATIC_POLICIES,
                 )
             outcome = await asyncio.wait_for(handle.result(), timeout=120)
             assert (outcome.status, outcome.outcome) == ("closed", "approved")

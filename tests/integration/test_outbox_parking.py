@@ -32,8 +32,8 @@ from events.topics import inbox_topic
 from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import processing_workflow_id
 from regions.node import node_services
-from regions.policies import CasePolicies
 from regions.window import submit_case
+from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
 from tests.integration.exchange_support import dsn, new_case_no, rows, tongban
 from tests.integration.pair import ProvincePair, start_pair
 from tests.waiting import eventually
@@ -74,7 +74,7 @@ def _oversize_envelope(size: int) -> bytes:
 @pytest.fixture(scope="module")
 async def pair(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIterator[ProvincePair]:
     ensure_local_keys(stack_settings, stack_settings.regions)
-    async with start_pair(stack, stack_settings, A, B) as started:
+    async with start_pair(stack, stack_settings, A, B, env=AUTOMATIC_ENV) as started:
         yield started
 
 
@@ -98,7 +98,7 @@ async def test_one_oversize_record_is_parked_and_the_next_50_cases_still_close(
                         client=services.client,
                         credentials=services.credentials,
                         application=pair.application(),
-                        policies=CasePolicies(),
+                        policies=AUTOMATIC_POLICIES,
                     )
                     for _ in range(CASES)
                 )

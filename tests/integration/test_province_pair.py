@@ -19,8 +19,8 @@ from events.sealing import open_box
 from regions.local import ensure_local_keys, local_node_settings, trust_dir
 from regions.naming import processing_workflow_id
 from regions.node import node_services
-from regions.policies import CasePolicies
 from regions.window import submit_case
+from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
 from tests.integration.exchange_support import rows
 from tests.integration.pair import ProvincePair, start_pair
 from tests.waiting import eventually
@@ -34,7 +34,7 @@ A, B = "350000", "440000"
 @pytest.fixture(scope="module")
 async def pair(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIterator[ProvincePair]:
     ensure_local_keys(stack_settings, stack_settings.regions)
-    async with start_pair(stack, stack_settings, A, B) as started:
+    async with start_pair(stack, stack_settings, A, B, env=AUTOMATIC_ENV) as started:
         yield started
 
 
@@ -58,7 +58,7 @@ async def test_a_case_goes_to_guangdong_and_back(
             client=services.client,
             credentials=services.credentials,
             application=pair.application(),
-            policies=CasePolicies(),
+            policies=AUTOMATIC_POLICIES,
         )
     case_no = handle.id.removeprefix("intake-")
 
@@ -129,7 +129,7 @@ async def test_the_applicant_crosses_sealed_and_opens_only_in_the_processing_reg
             client=services.client,
             credentials=services.credentials,
             application=application,
-            policies=CasePolicies(),
+            policies=AUTOMATIC_POLICIES,
         )
     case_no = handle.id.removeprefix("intake-")
     await asyncio.wait_for(handle.result(), timeout=90)

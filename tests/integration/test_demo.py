@@ -1,0 +1,119 @@
+"""`tongban demo` both ways: by the policies it turns on, and (`--manual`) by people through the
+nodes' HTTP API, the nodes keeping their default (people decide, decision 0024)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from rich.console import Console
+
+from deploy.stack.settings import StackEndpoints, StackSettings
+from regions.demo import CLERK, OFFICER, ORIGIN, PROCESSING, run_demo
+from regions.local import local_node_settings
+from regions.naming import intake_workflow_id, namespace, processing_workflow_id
+from regions.node import connect_temporal
+from regions.tokens import TokenState, TokenStore
+from workflows.intake import IntakeWorkflow
+from workflows.models import CaseOutcome
+from workflows.processing import ProcessingWorkflow
+
+pytestmark = pytest.mark.integration
+
+# Off the default ports (8001, 8002) a person's own nodes may be using, and off other suites'.
+API_PORT_BASE = 18790
+POLICY = "automatic policy"
+
+
+def _console() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=400, color_system=None, soft_wrap=True), out
+
+
+def _case_no(printed: str) -> str:
+    found = re.search(r"case (\d{6}-\d{8}-[0-9A-Z]{8}) closed in both regions", printed)
+    assert found, printed
+    return found.group(1)
+
+
+async def _ends(stack: StackEndpoints, case_no: str) -> tuple[CaseOutcome, CaseOutcome]:
+    """Both workflows' results (the demo's nodes are gone: no worker answers a query now)."""
+    origin = await connect_temporal(stack.temporal_address, namespace(ORIGIN))
+    processing = await connect_temporal(stack.temporal_address, namespace(PROCESSING))
+    intake = origin.get_workflow_handle_for(IntakeWorkflow.run, intake_workflow_id(case_no))
+    b_side = processing.get_workflow_handle_for(
+        ProcessingWorkflow.run, processing_workflow_id(case_no)
+    )
+    a, b = await intake.result(), await b_side.result()
+    return a, b
+
+
+def _workflow_lines(printed: str, status: str) -> list[str]:
+    """The demo's lines for the workflows' steps in `status` (it prints every step it sees)."""
+    return [
+        line
+        for line in printed.splitlines()
+        if re.search(rf" (intake|processing) +{re.escape(status)} ", line)
+    ]
+
+
+async def test_the_automatic_demo_closes_the_case_by_the_policies_it_turns_on(
+    stack: StackEndpoints,
+) -> None:
+    console, out = _console()
+    code = await run_demo(
+        timeout=120, decision="approve", api_port_base=API_PORT_BASE, console=console
+    )
+    printed = out.getvalue()
+    assert code == 0, printed
+    a, b = await _ends(stack, _case_no(printed))
+    assert (a.status, a.outcome) == ("closed", "approved")
+    assert (b.status, b.outcome) == ("closed", "approved")
+    # The people's steps were taken by the policies the demo turned on.
+    for status in ("formal-review-passed", "approved"):
+        assert [line for line in _workflow_lines(printed, status) if POLICY in line], printed
+
+
+async def test_manual_demo_people_take_every_step_through_the_api(
+    stack: StackEndpoints, stack_settings: StackSettings
+) -> None:
+    console, out = _console()
+    code = await run_demo(
+        timeout=120, decision="approve", manual=True, api_port_base=API_PORT_BASE, console=console
+    )
+    printed = out.getvalue()
+    assert code == 0, printed
+    case_no = _case_no(printed)
+
+    # Each person's step, in Chinese, with the API request that took it and its answer.
+    for person, step, path in (
+        (CLERK, "收件：GG-00102-000 → 440000", "/window/cases"),
+        (CLERK, "形式审查：通过", f"/window/cases/{case_no}/formal-review"),
+        (OFFICER, "受理", f"/office/cases/{case_no}/acceptance"),
+        (OFFICER, "决定：准予（符合办理条件）", f"/office/cases/{case_no}/decision"),
+        (CLERK, "送达：窗口领取", f"/window/cases/{case_no}/delivery"),
+    ):
+        line = f"{person} {step}"
+        assert re.search(rf"{re.escape(line)}\s+POST {re.escape(path)} → 20[01] ", printed), (
+            line,
+            printed,
+        )
+    assert "窗口 张三(工号 A001) 形式审查：通过" in printed
+    assert "办理 李四(工号 B001) 受理" in printed
+
+    a, b = await _ends(stack, case_no)
+    assert (a.status, a.outcome) == ("closed", "approved")
+    assert (b.status, b.outcome) == ("closed", "approved")
+    # No policy took any step: the nodes kept their default, and people decided.
+    assert POLICY not in printed
+    for status in ("formal-review-passed", "processing", "approved", "result-delivered"):
+        assert _workflow_lines(printed, status), (status, printed)
+
+    # The two people's tokens came from the region's token store, and the demo revoked them.
+    tokens = TokenStore(local_node_settings(ORIGIN, stack_settings, stack).tokens_path)
+    for person in (CLERK, OFFICER):
+        mine = [r for r in tokens.records(person.region) if r.window == person.window]
+        assert mine, person
+        assert mine[-1].role == person.role
+        assert mine[-1].state(mine[-1].issued_at) is TokenState.REVOKED
