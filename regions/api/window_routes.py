@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, Header, Request, status
 
 from regions.api.auth import Clerk, Services, step_actor
 from regions.api.models import STEP_ERRORS, Problem, StepResult, Submitted
 from regions.api.ownership import CaseNoPath, own_case
 from regions.api.steps import take_step
+from regions.api.uploads import ApplicationUpload, SupplementUpload, form_schema, uploaded
+from regions.material_files import keep_files
 from regions.naming import intake_workflow_id
 from regions.submission_keys import SubmissionKey
 from regions.tokens import Principal
@@ -42,29 +44,32 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post(
-    "/cases",
-    status_code=status.HTTP_201_CREATED,
-    responses={
-        422: {
-            "model": Problem,
-            "description": "refused; nothing was recorded (`idempotency_key_reused`: the key"
-            " already created a case for a different application)",
-        }
-    },
+_SUBMIT_DOC = (
+    "Accept an application at this window and start the case. A refusal records nothing."
+    " With an `Idempotency-Key`, a retry (after a timeout or a 503) returns the same case.\n\n"
+    "The body is the application as JSON, or multipart/form-data with the scanned materials:"
+    " `application` (that JSON, as a text field), one `material` file part per material"
+    " (PDF, JPEG, PNG or OFD, checked by content), one `material_names` field per file in the"
+    " files' order, and `originals_checked` naming each material whose original the clerk"
+    " checked (核验原件: recorded with the clerk and the time). Each file joins the"
+    " application's materials, described by its bytes (digest, size, type). A file refused is"
+    " a 422 naming the rule: `too_many_files`, `file_too_large`, `case_files_too_large`,"
+    " `file_type_not_allowed`, `empty_file`, `duplicate_material`; a form that does not follow"
+    " this: `material_names_mismatch`, `unknown_original`, `unknown_part`, `malformed_upload`."
 )
+
+
 async def submit(
+    request: Request,
     application: Application,
     caller: Clerk,
     svc: Services,
     idempotency_key: IdempotencyKey = None,
 ) -> Submitted:
-    """Accept an application at this window and start the case. A refusal records nothing.
-    With an `Idempotency-Key`, a retry (after a timeout or a 503) returns the same case."""
     submission = (
         SubmissionKey(window=caller.window, key=idempotency_key) if idempotency_key else None
     )
-    item = resolve_item(svc.catalog, application, svc.region)
+    upload = uploaded(request)
     handle = await submit_case(
         pool=svc.pool,
         client=svc.client,
@@ -74,7 +79,11 @@ async def submit(
         catalog=svc.catalog,
         # Scoped to the window: two windows' clients may pick the same key.
         submission=submission,
+        files=upload.files if upload else (),
     )
+    # submit_case refused whatever the item does not allow, the uploaded files counted; this
+    # only names the item for the answer (the files are not among `application.materials`).
+    item = resolve_item(svc.catalog, application, svc.region, tolerate_missing=True)
     return Submitted(
         case_no=handle.id.removeprefix("intake-"),
         status=intake.Status.RECEIVED.value,
@@ -82,6 +91,24 @@ async def submit(
         item_version=item.version,
         required_materials=tuple(m.name for m in item.carried_materials()),
     )
+
+
+router.add_api_route(
+    "/cases",
+    submit,
+    methods=["POST"],
+    status_code=status.HTTP_201_CREATED,
+    description=_SUBMIT_DOC,
+    responses={
+        422: {
+            "model": Problem,
+            "description": "refused; nothing was recorded (`idempotency_key_reused`: the key"
+            " already created a case for a different application)",
+        }
+    },
+    openapi_extra=form_schema("application", "the application", required=True),
+    route_class_override=ApplicationUpload,
+)
 
 
 async def _step(
@@ -100,12 +127,40 @@ async def formal_review(
     return await _step(svc, case_no, "record_formal_review", review, caller)
 
 
-@router.post("/cases/{case_no}/supplement", responses=STEP_ERRORS)
 async def supplement(
-    case_no: CaseNoPath, materials: SupplementMaterials, caller: Clerk, svc: Services
+    request: Request,
+    case_no: CaseNoPath,
+    materials: SupplementMaterials,
+    caller: Clerk,
+    svc: Services,
 ) -> StepResult:
-    """Provide the 补正 materials the window or the processing region asked for."""
-    return await _step(svc, case_no, "provide_supplement", materials, caller)
+    await own_case(svc, case_no, "origin")
+    upload = uploaded(request)
+    if upload is not None:
+        # The bytes are kept before the step: the workflow may send them to B at once.
+        await keep_files(svc.pool, case_no, upload.described)
+    return await take_step(
+        svc.client,
+        intake_workflow_id(case_no),
+        "provide_supplement",
+        materials,
+        step_actor(caller),
+    )
+
+
+router.add_api_route(
+    "/cases/{case_no}/supplement",
+    supplement,
+    methods=["POST"],
+    description=(
+        "Provide the 补正 materials the window or the processing region asked for: as JSON"
+        " (`materials`), or as multipart/form-data with the files as at submission (an"
+        " optional `supplement` text field holds the JSON; each file joins its `materials`)."
+    ),
+    responses=STEP_ERRORS,
+    openapi_extra=form_schema("supplement", "the 补正", required=False),
+    route_class_override=SupplementUpload,
+)
 
 
 @router.post("/cases/{case_no}/withdrawal", responses=STEP_ERRORS)
