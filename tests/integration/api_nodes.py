@@ -29,22 +29,52 @@ CARRIED = ("居民身份证", "社会保障卡申领登记表")
 POLICIES = CasePolicies(items={ITEM: MANUAL}, timings=FAST)
 
 
+# Who a test token is issued to, when a test does not name the person itself: as the CLI,
+# clerks' and officers' tokens name a person (工号, name); operators' do not.
+TEST_PERSONS: dict[Role, tuple[str, str] | None] = {
+    Role.WINDOW_CLERK: ("T-CLERK", "测试窗口人员"),
+    Role.PROCESSING_OFFICER: ("T-OFFICER", "测试办理人员"),
+    Role.OPERATOR: None,
+}
+
+
 @dataclass
 class ApiPair:
     pair: ProvincePair
     tokens: TokenStore
 
-    def token(self, region: str, role: Role, *, days: float = 1) -> str:
-        return issue_token(self.tokens, region, role, days=days)
+    def token(
+        self,
+        region: str,
+        role: Role,
+        *,
+        days: float = 1,
+        person: tuple[str, str] | None = None,
+        window: str | None = None,
+    ) -> str:
+        return issue_token(self.tokens, region, role, days=days, person=person, window=window)
 
 
-def issue_token(tokens: TokenStore, region: str, role: Role, *, days: float = 1) -> str:
+def issue_token(
+    tokens: TokenStore,
+    region: str,
+    role: Role,
+    *,
+    days: float = 1,
+    person: tuple[str, str] | None = None,
+    window: str | None = None,
+) -> str:
+    """A token for `role` at `window` (default `test-<role>`), issued to `person` (工号, name;
+    default the role's test person)."""
+    person_id, person_name = person or TEST_PERSONS[role] or (None, None)
     issued, _ = tokens.issue(
         region=region,
         role=role,
-        window=f"test-{role.value}",
+        window=window or f"test-{role.value}",
         valid_for=timedelta(days=days),
         now=datetime.now(UTC),
+        person_id=person_id,
+        person_name=person_name,
     )
     return issued
 
@@ -57,8 +87,16 @@ class ApiNodes:
     tokens: TokenStore
     urls: dict[str, str]
 
-    def token(self, region: str, role: Role, *, days: float = 1) -> str:
-        return issue_token(self.tokens, region, role, days=days)
+    def token(
+        self,
+        region: str,
+        role: Role,
+        *,
+        days: float = 1,
+        person: tuple[str, str] | None = None,
+        window: str | None = None,
+    ) -> str:
+        return issue_token(self.tokens, region, role, days=days, person=person, window=window)
 
     async def start(self, region: str) -> None:
         """Start a killed node again; ready once its worker polls and its API answers."""
