@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from regions.api import case_routes, errors, health_routes, office_routes, window_routes
+from regions.api import (
+    case_routes,
+    errors,
+    file_routes,
+    health_routes,
+    office_routes,
+    window_routes,
+)
 from regions.api.services import ApiServices
 
 
@@ -19,6 +26,6 @@ def create_app(services: ApiServices) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    for module in (window_routes, office_routes, case_routes, health_routes):
+    for module in (window_routes, office_routes, case_routes, file_routes, health_routes):
         app.include_router(module.router)
     return app

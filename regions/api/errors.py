@@ -1,6 +1,6 @@
 """Exceptions → HTTP answers: 422 names the rule (also `idempotency_key_reused`), 409 gives the
-refusal's reason, 404 unknown, 503 (with Retry-After) while Temporal or the region's database
-does not answer."""
+refusal's reason, 404 unknown, 503 (with Retry-After) while Temporal, the region's database or
+the access log does not answer."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from regions.access_log import AccessLogUnavailable
 from regions.api.cases import CaseNotFound
 from regions.api.steps import StepRefused
 from regions.submission_keys import RULE as KEY_REUSED
@@ -118,12 +119,18 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     return _unavailable("the region's database")
 
 
+async def _access_log_down(request: Request, exc: Exception) -> JSONResponse:
+    # Fail closed: an opening the access log cannot hold is not answered (decision 0022).
+    return _unavailable("the access log")
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ApplicationRefused, _refused_application)
     app.add_exception_handler(SubmissionKeyReused, _key_reused)
     app.add_exception_handler(StepRefused, _refused_step)
     app.add_exception_handler(CaseNotFound, _not_found)
+    app.add_exception_handler(AccessLogUnavailable, _access_log_down)
     app.add_exception_handler(RPCError, _temporal_error)
     # Also an Update whose answer did not come in time (WorkflowUpdateRPCTimeoutOrCancelledError).
     app.add_exception_handler(RPCTimeoutOrCancelledError, _temporal_timeout)

@@ -1,0 +1,362 @@
+"""The case file: the applicant opened, the materials with their bytes, the 补正 history.
+
+Who may open it: the processing officer at the processing region (B), the window clerk at the
+accepting region (A), each for a case whose side their region holds. Operators may not: they
+follow cases by timeline, search and the access log, never by the applicant's data or files.
+
+Every opening is written to the access log (regions/access_log.py) before the answer is sent;
+a request whose row cannot be written is answered 503 and shows nothing (decision 0022).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
+from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import BaseModel, ConfigDict, ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from catalog.errors import UnknownItem
+from events.keystore import KeyStoreError
+from events.models import Applicant, MaterialRef, OriginalsChecked, SealedBox
+from events.sealing import SealError, open_box
+from events.stores.cases import CaseRecord
+from events.stores.files import CaseFile
+from events.stores.postgres import PostgresStores
+from events.stores.unit import Stores
+from regions.access_log import Access, AccessLog, PostgresAccessLog, Reader
+from regions.api.auth import Caller, Services
+from regions.api.cases import CaseNotFound
+from regions.api.models import Problem
+from regions.api.ownership import CaseNoPath
+from regions.api.services import ApiServices
+from regions.codes import UnknownRegion
+from regions.naming import intake_workflow_id, processing_workflow_id
+from regions.tokens import Principal, Role, token_id
+from workflows.models import CaseProgress, CaseStep
+
+router = APIRouter(prefix="/cases", tags=["case file (案卷)"])
+
+FILE_ROUTE = "GET /cases/{case_no}/file"
+MATERIAL_ROUTE = "GET /cases/{case_no}/materials/{sha256}"
+APPLICANT_FIELDS = ("name", "id_number", "phone", "address", "credit_code")
+
+_SIDE_OF: dict[Role, Literal["origin", "processing"]] = {
+    Role.WINDOW_CLERK: "origin",
+    Role.PROCESSING_OFFICER: "processing",
+}
+_ASKED = frozenset({"supplement-pending", "supplement-requested"})
+_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {"model": Problem, "description": "not the case's clerk (A) or officer (B)"},
+    404: {"model": Problem, "description": "no such case, or no such complete file in it"},
+    503: {"model": Problem, "description": "the access log cannot be written: nothing shown"},
+}
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ApplicantView(_Out):
+    """The applicant, opened: personal data (its opening is in the access log)."""
+
+    name: str
+    id_number: str
+    phone: str
+    address: str
+    credit_code: str | None = None
+
+
+class MaterialView(_Out):
+    name: str
+    sha256: str
+    size: int | None = None
+    media_type: str | None = None
+    # A file stands behind the material (not a digest alone, as before files were taken).
+    has_file: bool
+    # Its bytes are here and match the digest: `GET /cases/{no}/materials/{sha256}` serves them.
+    complete: bool
+    originals_checked: OriginalsChecked | None = None  # 核验原件: who, when
+
+
+class SupplementEntry(_Out):
+    """One line of the 补正 history, as the case's workflow recorded it."""
+
+    at: datetime
+    region: str
+    kind: Literal["asked", "provided", "lapsed"]
+    status: str
+    detail: str
+    by: str | None = None
+
+
+class CaseFileView(_Out):
+    case_no: str
+    side: Literal["origin", "processing"]
+    status: str
+    item_code: str
+    item_version: int
+    item_name: str | None = None
+    origin_region: str
+    processing_region: str
+    applicant: ApplicantView | None = None
+    # Why the applicant is not shown (sealed for another region, no key to open it).
+    applicant_unavailable: str | None = None
+    materials: tuple[MaterialView, ...] = ()
+    supplements: tuple[SupplementEntry, ...] = ()
+    # False when the case's workflow could not be read (not started, or gone).
+    supplements_known: bool = True
+
+
+def case_stores(svc: Services) -> Stores:
+    return PostgresStores(svc.pool)
+
+
+def access_log(svc: Services) -> AccessLog:
+    return PostgresAccessLog(svc.pool)
+
+
+def reader(caller: Caller, request: Request) -> Reader:
+    """Who opens, named by the token's id (the token itself is never kept)."""
+    _, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    return Reader.of(caller, token_id(token))
+
+
+CaseStores = Annotated[Stores, Depends(case_stores)]
+Log = Annotated[AccessLog, Depends(access_log)]
+Opener = Annotated[Reader, Depends(reader)]
+Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="the material's SHA-256")]
+
+
+def _may_open(caller: Principal, case: CaseRecord) -> None:
+    side = _SIDE_OF.get(caller.role)
+    if side is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"role {caller.role.value} does not open case files",
+        )
+    if case.role != side:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"region {caller.region} holds case {case.case_no}'s {case.role} side;"
+            f" a {caller.role.value} opens the {side} side's files",
+        )
+
+
+def _opened(svc: ApiServices, case: CaseRecord) -> tuple[ApplicantView | None, str | None]:
+    try:
+        box = SealedBox.model_validate(case.applicant_sealed)
+    except ValidationError:
+        return None, "the recorded applicant is not a sealed box"
+    if box.recipient != svc.region:
+        return None, f"sealed for region {box.recipient}"
+    try:
+        plain = open_box(
+            box, case_no=case.case_no, private_key=svc.credentials.own_sealing_key(box.key_id)
+        )
+        applicant = Applicant.model_validate_json(plain)
+    except (SealError, KeyStoreError, OSError, ValidationError):
+        return None, f"cannot be opened with this region's sealing key {box.key_id}"
+    return ApplicantView(**applicant.model_dump()), None
+
+
+def _materials(case: CaseRecord, files: list[CaseFile]) -> tuple[MaterialView, ...]:
+    """The case's materials (as recorded) and every file listed for it, each once."""
+    by_digest = {f.sha256: f for f in files}
+    shown: list[MaterialView] = []
+    seen: set[str] = set()
+    for raw in case.materials:
+        ref = MaterialRef.model_validate(raw)
+        if ref.sha256 in seen:
+            continue
+        seen.add(ref.sha256)
+        listed = by_digest.get(ref.sha256)
+        shown.append(
+            MaterialView(
+                name=ref.name,
+                sha256=ref.sha256,
+                size=listed.size if listed else ref.size,
+                media_type=listed.media_type if listed else ref.media_type,
+                has_file=listed is not None or ref.has_file,
+                complete=listed is not None and listed.complete_at is not None,
+                originals_checked=ref.originals_checked or _checked(listed),
+            )
+        )
+    for listed in files:
+        if listed.sha256 not in seen:
+            seen.add(listed.sha256)
+            shown.append(
+                MaterialView(
+                    name=listed.name,
+                    sha256=listed.sha256,
+                    size=listed.size,
+                    media_type=listed.media_type,
+                    has_file=True,
+                    complete=listed.complete_at is not None,
+                    originals_checked=_checked(listed),
+                )
+            )
+    return tuple(shown)
+
+
+def _checked(listed: CaseFile | None) -> OriginalsChecked | None:
+    if listed is None or listed.originals_checked_by is None:
+        return None
+    if listed.originals_checked_at is None:
+        return None
+    return OriginalsChecked(by=listed.originals_checked_by, at=listed.originals_checked_at)
+
+
+def supplement_history(steps: tuple[CaseStep, ...]) -> tuple[SupplementEntry, ...]:
+    """The 补正 lines of a workflow's steps: asked (the status that waits for it), provided
+    and lapsed (the steps whose detail the lifecycle writes for them)."""
+    found: list[SupplementEntry] = []
+    for step in steps:
+        kind: Literal["asked", "provided", "lapsed"] | None = None
+        if step.status in _ASKED:
+            kind = "asked"
+        elif "补正" in step.detail:
+            lapsed = "not provided" in step.detail or "deadline passed" in step.detail
+            kind = "lapsed" if lapsed else "provided"
+        if kind is not None:
+            found.append(
+                SupplementEntry(
+                    at=step.at,
+                    region=step.region,
+                    kind=kind,
+                    status=step.status,
+                    detail=step.detail,
+                    by=step.actor.label if step.actor else None,
+                )
+            )
+    return tuple(found)
+
+
+async def _progress(client: Client, case: CaseRecord) -> CaseProgress | None:
+    workflow_id = (
+        intake_workflow_id(case.case_no)
+        if case.role == "origin"
+        else processing_workflow_id(case.case_no)
+    )
+    try:
+        found: CaseProgress = await client.get_workflow_handle(workflow_id).query(
+            "progress", result_type=CaseProgress
+        )
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return found
+
+
+def _item_name(svc: ApiServices, case: CaseRecord) -> str | None:
+    try:
+        item = svc.catalog.resolve(case.item_code, svc.region)
+    except (UnknownItem, UnknownRegion):
+        return None
+    return str(item.name) if item.version == case.item_version else None
+
+
+@router.get("/{case_no}/file", response_model=CaseFileView, responses=_ERRORS)
+async def case_file(
+    case_no: CaseNoPath,
+    caller: Caller,
+    svc: Services,
+    stores: CaseStores,
+    log: Log,
+    who: Opener,
+) -> CaseFileView:
+    """The case file (案卷) as the officer (B) or the clerk (A) reviews it: the applicant
+    opened, the item, the materials (digest, size, type, whether the bytes are here, 核验原件)
+    and the 补正 history. The opening is recorded in the access log first."""
+    async with stores.transaction() as tx:
+        case = await tx.cases.get(case_no)
+        if case is None:
+            raise CaseNotFound(case_no)
+        _may_open(caller, case)
+        files = await tx.files.of_case(case_no)
+    applicant, unavailable = _opened(svc, case)
+    summary_steps = await _progress(svc.client, case)
+    await log.record(
+        Access(
+            case_no=case_no,
+            reader=who,
+            route=FILE_ROUTE,
+            what="case-file",
+            fields=APPLICANT_FIELDS if applicant is not None else (),
+        )
+    )
+    return CaseFileView(
+        case_no=case_no,
+        side=case.role,
+        status=summary_steps.status if summary_steps else case.status,
+        item_code=case.item_code,
+        item_version=case.item_version,
+        item_name=_item_name(svc, case),
+        origin_region=case.origin_region,
+        processing_region=case.processing_region,
+        applicant=applicant,
+        applicant_unavailable=unavailable,
+        materials=_materials(case, files),
+        supplements=supplement_history(summary_steps.steps) if summary_steps else (),
+        supplements_known=summary_steps is not None,
+    )
+
+
+@router.get(
+    "/{case_no}/materials/{sha256}",
+    response_class=Response,
+    responses={
+        **_ERRORS,
+        200: {
+            "description": "the material's bytes",
+            "content": {
+                t: {} for t in ("application/pdf", "image/jpeg", "image/png", "application/ofd")
+            },
+        },
+    },
+)
+async def material(
+    case_no: CaseNoPath,
+    sha256: Digest,
+    caller: Caller,
+    stores: CaseStores,
+    log: Log,
+    who: Opener,
+) -> Response:
+    """A material's bytes, for a material listed in the case's file whose bytes are complete
+    here (404 otherwise). The opening is recorded in the access log first."""
+    async with stores.transaction() as tx:
+        case = await tx.cases.get(case_no)
+        if case is None:
+            raise CaseNotFound(case_no)
+        _may_open(caller, case)
+        listed = await tx.files.get(case_no, sha256)
+        content = await tx.blobs.get(sha256) if listed is not None and listed.complete_at else None
+    if listed is None or content is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"case {case_no} lists no complete file {sha256[:12]}…",
+        )
+    await log.record(
+        Access(
+            case_no=case_no,
+            reader=who,
+            route=MATERIAL_ROUTE,
+            what="material",
+            material_sha256=sha256,
+        )
+    )
+    return Response(
+        content,
+        media_type=listed.media_type,
+        headers={
+            # Never cached by a proxy or the browser: a cached copy is an unlogged opening.
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'attachment; filename="{sha256[:16]}"',
+        },
+    )
