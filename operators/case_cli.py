@@ -1,4 +1,5 @@
-"""`tongban case show | list`: where is this case, who holds it, and why."""
+"""`tongban case show | list | access`: where is this case, who holds it, why, and who opened
+its personal data or files."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from operators.endpoints import OperatorEndpoints, endpoints_from_file, local_endpoints
+from operators.output import emit
 
-app = typer.Typer(no_args_is_help=True, help="Operators: one case's timeline, and case search.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Operators: one case's timeline, case search, and who opened a case's data.",
+)
 
 EndpointsFile = Annotated[
     Path | None,
@@ -118,3 +123,60 @@ def list_(
         )
     Console(width=160).print(table)
     typer.echo(f"page {page}: {len(rows)} rows")
+
+
+@app.command("access")
+def access(
+    case_no: str,
+    region: Annotated[
+        list[str] | None, typer.Option(help="regions to read (default: all configured)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    endpoints: EndpointsFile = None,
+) -> None:
+    """Who opened the case's personal data or files, when and through what (the access log of
+    each region, oldest first). The log holds field names and digests, never the data."""
+    import asyncpg
+
+    from regions.access_log import AccessEntry, PostgresAccessLog, merged
+
+    config = _endpoints(endpoints)
+
+    async def read() -> list[AccessEntry]:
+        found: list[AccessEntry] = []
+        for code in region or list(config.regions):
+            conn = await asyncpg.connect(config.for_region(code).postgres_dsn)
+            try:
+                found += await PostgresAccessLog(conn).of_case(case_no)
+            finally:
+                await conn.close()
+        return merged(found)
+
+    try:
+        entries = asyncio.run(read())
+    except (LookupError, ValueError, OSError, asyncpg.PostgresError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+    def line(record: dict[str, Any]) -> str:
+        opened = (
+            f"申请人 {','.join(record['fields']) or '（未能打开）'}"
+            if record["what"] == "case-file"
+            else f"文件 {record['material_sha256']}"
+        )
+        who = (
+            f"{record['person_name']}（工号 {record['person_id']}，{record['window']}）"
+            if record["person_id"]
+            else f"未登记经办人（{record['window']}）"
+        )
+        return (
+            f"{record['at']}  {record['region']}  {who} [{record['role']}, token"
+            f" {record['token_id']}]  {opened}  via {record['route']}"
+        )
+
+    emit(
+        [e.as_json() for e in entries],
+        as_json=as_json,
+        empty=f"no opening of case {case_no} recorded",
+        line=line,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,12 +33,68 @@ err = Console(stderr=True)
 
 
 def material(spec: str) -> dict[str, Any]:
-    """`NAME=PATH` (digest of the file) or `NAME` (digest of the name: no scan at hand)."""
-    name, _, path = spec.partition("=")
-    content = Path(path).read_bytes() if path else name.encode()
-    digest = hashlib.sha256(content).hexdigest()
+    """`NAME` alone: a material declared by its name's digest (no scan at hand)."""
+    name, _, _ = spec.partition("=")
+    digest = hashlib.sha256(name.encode()).hexdigest()
     ref = MaterialRef(name=name, sha256=digest, ref=f"window://materials/{digest[:12]}")
     return ref.model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class Scans:
+    """`--material NAME=PATH` files read for upload, `--material NAME` declared ones, and the
+    `--original NAME` materials whose originals the clerk checked (核验原件)."""
+
+    declared: list[dict[str, Any]]
+    files: list[tuple[str, str, bytes]]  # name, file name, bytes
+    originals: list[str]
+
+    def form(self, json_field: str, body: dict[str, Any]) -> Form:
+        data: dict[str, Any] = {
+            json_field: json.dumps(body, ensure_ascii=False),
+            "material_names": [name for name, _, _ in self.files],
+        }
+        if self.originals:
+            data["originals_checked"] = self.originals
+        parts = [("material", (filename, content)) for _, filename, content in self.files]
+        return Form(data, parts)
+
+
+@dataclass(frozen=True)
+class Form:
+    data: dict[str, Any]
+    files: list[tuple[str, tuple[str, bytes]]]
+
+
+def scans(specs: list[str] | None, originals: list[str] | None) -> Scans:
+    """Reads each `NAME=PATH` file; one that is missing or unreadable ends the command with a
+    one-line error (exit 2), before anything is sent."""
+    declared: list[dict[str, Any]] = []
+    files: list[tuple[str, str, bytes]] = []
+    for spec in specs or []:
+        name, _, path = spec.partition("=")
+        if not name:
+            err.print(escape(f"--material {spec}: give NAME or NAME=FILE"), style="red")
+            raise typer.Exit(2)
+        if not path:
+            declared.append(material(name))
+            continue
+        try:
+            content = Path(path).expanduser().read_bytes()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            err.print(escape(f"--material {name}: cannot read {path}: {reason}"), style="red")
+            raise typer.Exit(2) from None
+        files.append((name, Path(path).name, content))
+    with_files = {name for name, _, _ in files}
+    for name in originals or []:
+        if name not in with_files:
+            err.print(
+                escape(f"--original {name}: name a material given as --material {name}=FILE"),
+                style="red",
+            )
+            raise typer.Exit(2)
+    return Scans(declared, files, list(originals or []))
 
 
 def call(
@@ -47,6 +104,7 @@ def call(
     path: str,
     *,
     body: dict[str, Any] | None = None,
+    form: Form | None = None,
     params: dict[str, Any] | None = None,
     what: str,
 ) -> Any:
@@ -58,7 +116,12 @@ def call(
     headers = {"Authorization": f"Bearer {token}"}
     try:
         with err.status(what), httpx.Client(base_url=api, timeout=TIMEOUT_S) as client:
-            response = client.request(method, path, json=body, params=params, headers=headers)
+            if form is not None:
+                response = client.request(
+                    method, path, data=form.data, files=form.files, params=params, headers=headers
+                )
+            else:
+                response = client.request(method, path, json=body, params=params, headers=headers)
     except httpx.HTTPError as exc:
         err.print(f"[red]cannot reach {api}: {exc}[/red]")
         raise typer.Exit(3) from None
@@ -111,3 +174,83 @@ def post_step(
         api, token_env, "POST", f"/{side}/cases/{case}/{step}", body=body, what=f"{step} …"
     )
     emit(result, as_json)
+
+
+def emit_case_file(payload: dict[str, Any], as_json: bool) -> None:
+    """The case file (案卷) as `GET /cases/{no}/file` gives it: who applied, what was handed in,
+    the 补正 history. Personal data: printed for the person who asked, never logged."""
+    if as_json:
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    console = Console()
+    item = f"{payload['item_code']} v{payload['item_version']}"
+    if payload.get("item_name"):
+        item += f" {payload['item_name']}"
+    console.print(f"[bold]{payload['case_no']}[/bold] {payload['status']}  案卷")
+    console.print(
+        escape(f"事项 {item}  {payload['origin_region']} → {payload['processing_region']}")
+    )
+    applicant = payload.get("applicant")
+    if applicant:
+        lines = [
+            f"申请人 {applicant['name']}  证件号码 {applicant['id_number']}",
+            f"电话 {applicant['phone']}  地址 {applicant['address'] or '—'}",
+        ]
+        if applicant.get("credit_code"):
+            lines.append(f"统一社会信用代码 {applicant['credit_code']}")
+        for line in lines:
+            console.print(escape(line))
+    else:
+        console.print(escape(f"申请人 未能打开: {payload.get('applicant_unavailable') or '—'}"))
+    table = Table("材料", "SHA-256", "大小", "类型", "文件", "核验原件")
+    for m in payload.get("materials", []):
+        checked = m.get("originals_checked")
+        state = "已齐" if m["complete"] else ("传输中" if m["has_file"] else "仅登记")
+        table.add_row(
+            escape(m["name"]),
+            m["sha256"][:16] + "…",
+            str(m["size"]) if m.get("size") is not None else "",
+            m.get("media_type") or "",
+            state,
+            escape(f"{checked['by']} {checked['at']}") if checked else "",
+        )
+    console.print(table)
+    supplements = payload.get("supplements", [])
+    if supplements:
+        labels = {"asked": "告知补正", "provided": "补正材料", "lapsed": "补正逾期"}
+        history = Table("补正", "时间", "地区", "内容", "经办人")
+        for s in supplements:
+            history.add_row(
+                labels.get(s["kind"], s["kind"]),
+                s["at"],
+                s["region"],
+                escape(s["detail"]),
+                escape(s.get("by") or ""),
+            )
+        console.print(history)
+    elif not payload.get("supplements_known", True):
+        console.print("补正记录: 办件流程暂不可读")
+
+
+def download(api: str, token_env: str, path: str, out: Path, *, what: str) -> int:
+    """A file from the API into `out`; a refusal prints the API's reason and exits non-zero."""
+    token = os.environ.get(token_env)
+    if not token:
+        err.print(f"[red]no token: set the environment variable {token_env}[/red]")
+        raise typer.Exit(2)
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with err.status(what), httpx.Client(base_url=api, timeout=TIMEOUT_S) as client:
+            response = client.get(path, headers=headers)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]cannot reach {api}: {exc}[/red]")
+        raise typer.Exit(3) from None
+    if response.status_code >= 400:
+        err.print(escape(f"{response.status_code}: {response.text[:300]}"), style="red")
+        raise typer.Exit(1)
+    try:
+        out.write_bytes(response.content)
+    except OSError as exc:
+        err.print(escape(f"cannot write {out}: {exc.strerror or type(exc).__name__}"), style="red")
+        raise typer.Exit(2) from None
+    return len(response.content)

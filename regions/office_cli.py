@@ -14,10 +14,13 @@ from regions.api_client import (
     TokenEnvOpt,
     post_step,
 )
-from regions.window_cli import Case, list_cases, show
+from regions.window_cli import Case, case_file, list_cases, material_file
+from regions.window_cli import show as steps
 
 app = typer.Typer(no_args_is_help=True, help="Processing officer (办理地 B): accept and decide.")
-app.command("show")(show)
+app.command("show", help="The case file (案卷): applicant, materials, 补正 history.")(case_file)
+app.command("steps", help="A case's status and steps.")(steps)
+app.command("material", help="Save one material's file.")(material_file)
 app.command("list")(list_cases)
 
 Reason = Annotated[str, typer.Option(help="Reason, told to the applicant")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,9 +14,11 @@ from regions.api_client import (
     JsonOpt,
     TokenEnvOpt,
     call,
+    download,
     emit,
-    material,
+    emit_case_file,
     post_step,
+    scans,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Window clerk (收件地 A): submit and follow cases.")
@@ -23,7 +26,19 @@ app = typer.Typer(no_args_is_help=True, help="Window clerk (收件地 A): submit
 Case = Annotated[str, typer.Argument(help="Case number, e.g. 350000-20261127-KWGDXZFB")]
 Materials = Annotated[
     list[str] | None,
-    typer.Option("--material", "-m", help="NAME or NAME=FILE (repeat for each material)"),
+    typer.Option(
+        "--material",
+        "-m",
+        help="NAME=FILE uploads the scanned file (PDF, JPEG, PNG or OFD); NAME alone declares"
+        " the material without a file. Repeat for each material.",
+    ),
+]
+Originals = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--original",
+        help="NAME of a material (given with its file) whose original you checked (核验原件)",
+    ),
 ]
 
 
@@ -36,13 +51,15 @@ def submit(
     phone: Annotated[str, typer.Option(help="Applicant's phone")],
     address: Annotated[str, typer.Option(help="Applicant's address")] = "",
     materials: Materials = None,
+    originals: Originals = None,
     fee_fen: Annotated[int, typer.Option(help="Fee charged, in fen (must match the item)")] = 0,
     item_version: Annotated[int | None, typer.Option(help="Version the guide shows")] = None,
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit an application; prints the new case number."""
+    """Submit an application with its materials; prints the new case number."""
+    scanned = scans(materials, originals)
     body = {
         "item_code": item,
         "processing_region": to,
@@ -50,11 +67,12 @@ def submit(
         "applicant_id_number": id_number,
         "applicant_phone": phone,
         "applicant_address": address,
-        "materials": [material(m) for m in materials or []],
+        "materials": scanned.declared,
         "fee_fen": fee_fen,
         "item_version": item_version,
     }
-    result = call(api, token_env, "POST", "/window/cases", body=body, what="submitting")
+    form = scanned.form("application", body) if scanned.files else None
+    result = call(api, token_env, "POST", "/window/cases", body=body, form=form, what="submitting")
     if as_json:
         emit(result, True)
     else:
@@ -86,13 +104,20 @@ def review(
 def supplement(
     case: Case,
     materials: Materials = None,
+    originals: Originals = None,
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
 ) -> None:
-    """Provide 补正 materials."""
-    body = {"materials": [material(m) for m in materials or []]}
-    _step(api, token_env, case, "supplement", body, as_json)
+    """Provide 补正 materials (NAME=FILE uploads the file)."""
+    scanned = scans(materials, originals)
+    body = {"materials": scanned.declared}
+    if not scanned.files:
+        _step(api, token_env, case, "supplement", body, as_json)
+        return
+    path = f"/window/cases/{case}/supplement"
+    form = scanned.form("supplement", body)
+    emit(call(api, token_env, "POST", path, form=form, what="supplement …"), as_json)
 
 
 @app.command()
@@ -130,6 +155,32 @@ def show(
 ) -> None:
     """A case's status and steps."""
     emit(call(api, token_env, "GET", f"/cases/{case}", what="loading"), as_json)
+
+
+@app.command("file")
+def case_file(
+    case: Case,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """The case file (案卷): the applicant, the materials, the 补正 history. Each opening is
+    recorded in the region's access log."""
+    emit_case_file(call(api, token_env, "GET", f"/cases/{case}/file", what="loading"), as_json)
+
+
+@app.command("material")
+def material_file(
+    case: Case,
+    sha256: Annotated[str, typer.Argument(help="The material's SHA-256 (from the case file)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the file")],
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+) -> None:
+    """Save one material's file (recorded in the region's access log)."""
+    path = f"/cases/{case}/materials/{sha256}"
+    size = download(api, token_env, path, out, what="downloading")
+    typer.echo(f"{out} ({size} bytes)")
 
 
 @app.command("list")
