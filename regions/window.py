@@ -40,7 +40,7 @@ from regions.policies import CasePolicies
 from regions.submission_keys import RecordedApplication, SubmissionKey, case_of_submission
 from workflows.intake import IntakeWorkflow
 from workflows.lifecycle import intake
-from workflows.models import CaseOutcome, IntakeRequest
+from workflows.models import Actor, CaseOutcome, IntakeRequest
 from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
 
 _CASE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -210,6 +210,7 @@ async def submit_case(
     case_no: str | None = None,
     submission: SubmissionKey | None = None,
     files: Sequence[MaterialFile] = (),
+    received_by: Actor | None = None,
 ) -> WorkflowHandle[IntakeWorkflow, CaseOutcome]:
     """Record the case (applicant sealed for this region's own key) and start its workflow.
 
@@ -296,6 +297,7 @@ async def submit_case(
         fee_fen=application.fee_fen,
         policy=policies.for_item(application.item_code),
         timings=policies.timings_for(application.item_code),
+        received_by=received_by,  # the clerk who took the application (收件)
     )
     try:
         return await client.start_workflow(

@@ -108,7 +108,10 @@ class World:
                 data = model.model_validate(data).model_dump(mode="json")
             elif isinstance(write, ForwardCase):
                 step, kind = "forwarded", EventType.FORWARDED
-                data = {"case_no": CASE, "materials": [m.model_dump() for m in write.materials]}
+                data = {
+                    "case_no": CASE,
+                    "materials": [m.model_dump(mode="json") for m in write.materials],
+                }
             elif isinstance(write, SendDecision):
                 step, kind = write.step, EventType.DECIDED
                 data = {
