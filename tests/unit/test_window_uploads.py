@@ -329,3 +329,21 @@ def test_the_published_document_offers_the_form_beside_the_json(api: TestClient)
         assert "application/json" in content
         form = content["multipart/form-data"]["schema"]["properties"]
         assert {field, "material", "material_names", "originals_checked"} <= set(form)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not multipart at all",
+        b'--x\r\nContent-Disposition: form-data; name="application"\r\n\r\n{}',  # no end
+        b"--x\r\nContent-Type: text/plain\r\n\r\nno name\r\n--x--\r\n",
+    ],
+)
+def test_a_malformed_form_is_a_422_not_a_server_error(
+    api: TestClient, tokens: TokenStore, submitted: list[dict[str, Any]], body: bytes
+) -> None:
+    headers = {**_auth(tokens), "Content-Type": "multipart/form-data; boundary=x"}
+    answer = api.post("/window/cases", content=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["rule"] == "malformed_upload"
+    assert submitted == []
