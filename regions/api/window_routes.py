@@ -80,6 +80,7 @@ async def submit(
         # Scoped to the window: two windows' clients may pick the same key.
         submission=submission,
         files=upload.files if upload else (),
+        received_by=step_actor(caller),  # 收件: the clerk the token names
     )
     # submit_case refused whatever the item does not allow, the uploaded files counted; this
     # only names the item for the answer (the files are not among `application.materials`).

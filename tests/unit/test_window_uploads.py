@@ -136,6 +136,7 @@ def test_multipart_hands_each_file_with_its_name_and_the_clerks_originals_check(
     assert checked.by == "王芳（工号 FZ1001，fz-01）"
     assert given[1].originals_checked is None
     assert call["application"].applicant_name == demo_application().applicant_name
+    assert call["received_by"].person_id == "FZ1001"
 
 
 def test_the_json_body_still_works(
