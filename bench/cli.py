@@ -3,12 +3,14 @@
 tongban bench cases --cases 200 --json bench/out/cases.json --plot bench/out/latency.png
 tongban bench memory --open 1000 --open 10000
 tongban bench crypto
+tongban bench files --cases 20 --mib 5
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import platform
 import time
@@ -21,6 +23,7 @@ from rich.console import Console
 
 from bench.baseline_run import run_baseline
 from bench.crypto import crypto
+from bench.files import FileRunResult, run_files
 from bench.memory import run_memory
 from bench.pair_run import AUTOMATIC_ENV, PairUnderTest, run_pair
 from bench.report import plot, table, targets
@@ -132,6 +135,28 @@ def cases(
     if plot_out:
         plot_out.parent.mkdir(parents=True, exist_ok=True)
         plot(runs, plot_out)
+
+
+@app.command("files")
+def files(
+    cases: Annotated[int, typer.Option(help="cases, each with its files")] = 20,
+    mib: Annotated[float, typer.Option(help="MiB of files per case (three files)")] = 5.0,
+    concurrency: Annotated[int, typer.Option(help="cases in flight at once")] = 4,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write figures here")] = None,
+) -> None:
+    """Cases with files: MiB/s end to end, what a chunk costs, and a sniff of every topic."""
+
+    async def go() -> FileRunResult:
+        async with running_pair() as pair:
+            bootstrap = (await manager.up(StackSettings())).kafka_bootstrap
+            return await run_files(pair, bootstrap, cases=cases, mib=mib, concurrency=concurrency)
+
+    result = asyncio.run(go())
+    figures = dataclasses.asdict(result)
+    console.print_json(json.dumps(figures, ensure_ascii=False, default=str))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(figures, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 @app.command("memory")
