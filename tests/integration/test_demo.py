@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 # Off the default ports (8001, 8002) a person's own nodes may be using, and off other suites'.
 API_PORT_BASE = 18790
 POLICY = "automatic policy"
+BY_POLICY = "经办人 自动（策略）"
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -72,7 +73,8 @@ async def test_the_automatic_demo_closes_the_case_by_the_policies_it_turns_on(
     assert (b.status, b.outcome) == ("closed", "approved")
     # The people's steps were taken by the policies the demo turned on.
     for status in ("formal-review-passed", "approved"):
-        assert [line for line in _workflow_lines(printed, status) if POLICY in line], printed
+        taken = [line for line in _workflow_lines(printed, status) if BY_POLICY in line]
+        assert [line for line in taken if POLICY in line], (status, printed)
 
 
 async def test_manual_demo_people_take_every_step_through_the_api(
@@ -105,15 +107,24 @@ async def test_manual_demo_people_take_every_step_through_the_api(
     a, b = await _ends(stack, case_no)
     assert (a.status, a.outcome) == ("closed", "approved")
     assert (b.status, b.outcome) == ("closed", "approved")
-    # No policy took any step: the nodes kept their default, and people decided.
+    # No policy took any step: the nodes kept their default, and people decided. Each
+    # workflow recorded the person the token named as the one who took the step.
     assert POLICY not in printed
-    for status in ("formal-review-passed", "processing", "approved", "result-delivered"):
-        assert _workflow_lines(printed, status), (status, printed)
+    assert "自动（策略）" not in printed
+    clerk = f"经办人 {CLERK.name}（工号 {CLERK.staff_no}，{CLERK.window}）"
+    officer = f"经办人 {OFFICER.name}（工号 {OFFICER.staff_no}，{OFFICER.window}）"
+    for status, who in (
+        ("formal-review-passed", clerk),
+        ("processing", officer),
+        ("approved", officer),
+        ("result-delivered", clerk),
+    ):
+        assert [line for line in _workflow_lines(printed, status) if who in line], (status, printed)
 
     # The two people's tokens came from the region's token store, and the demo revoked them.
     tokens = TokenStore(local_node_settings(ORIGIN, stack_settings, stack).tokens_path)
     for person in (CLERK, OFFICER):
-        mine = [r for r in tokens.records(person.region) if r.window == person.window]
+        mine = [r for r in tokens.records(person.region) if r.person_id == person.staff_no]
         assert mine, person
-        assert mine[-1].role == person.role
+        assert (mine[-1].role, mine[-1].person_name) == (person.role, person.name)
         assert mine[-1].state(mine[-1].issued_at) is TokenState.REVOKED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,21 @@ def test_an_unknown_step_or_value_is_refused(
     config.write_text('[policies.default]\ndecision = "yes"\n')
     with pytest.raises(ValidationError, match="decision"):
         local_node_settings("350000", stack)
+
+
+def test_the_readmes_policy_files_turn_on_what_they_say(
+    stack: StackSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    examples = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert len(examples) == 2, "the README shows a policy file for each region"
+    turned_on = []
+    for example in examples:
+        region = re.search(r"node-(\d{6})\.toml", example)
+        assert region, example
+        config = tmp_path / f"node-{region.group(1)}.toml"
+        config.write_text(example)
+        monkeypatch.setenv("TONGBAN_NODE_CONFIG", str(config))
+        policies = local_node_settings(region.group(1), stack).policies
+        turned_on.append((policies.automatic_steps(ITEM), policies.automatic_steps(OTHER)))
+    assert turned_on == [(("acceptance", "decision"), ()), (("formal_review",), ("formal_review",))]
