@@ -8,18 +8,9 @@ cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}
 VENV=${TONGBAN_VENV:-.venv}
 
-need_apt=()
-command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
-command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
-if ((${#need_apt[@]})); then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing ${need_apt[*]} with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
-  else
-    echo "tongban needs: ${need_apt[*]} (Java 17+ and Maven run the local Kafka)" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=deploy/local/java_and_maven.sh
+. deploy/local/java_and_maven.sh
+ensure_java_and_maven "tongban"
 
 # Headless Chromium renders the operators' swimlane page in the tests (and its screenshot);
 # a CJK font makes region names legible there. Only as root with apt-get; elsewhere the

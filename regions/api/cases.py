@@ -71,11 +71,11 @@ async def masked_applicant(
     return mask_name(Applicant.model_validate_json(plain).name)
 
 
-async def progress(client: Client, summary: CaseSummary) -> CaseProgress | None:
+async def progress(client: Client, case_no: str, side: str) -> CaseProgress | None:
+    """The progress of this region's workflow of the case (`side`: origin or processing);
+    None when there is none."""
     workflow_id = (
-        intake_workflow_id(summary.case_no)
-        if summary.side == "origin"
-        else processing_workflow_id(summary.case_no)
+        intake_workflow_id(case_no) if side == "origin" else processing_workflow_id(case_no)
     )
     try:
         found: CaseProgress = await client.get_workflow_handle(workflow_id).query(
@@ -92,7 +92,7 @@ async def case_view(
     pool: asyncpg.Pool, client: Client, credentials: RegionCredentials, case_no: str
 ) -> CaseView:
     summary = await case_summary(pool, case_no)
-    seen = await progress(client, summary)
+    seen = await progress(client, summary.case_no, summary.side)
     name = await masked_applicant(pool, credentials, case_no)
     if seen is None:
         return CaseView(summary=summary, applicant_name_masked=name)

@@ -16,8 +16,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ConfigDict, ValidationError
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from catalog.errors import UnknownItem
 from events.keystore import KeyStoreError
@@ -29,14 +27,13 @@ from events.stores.postgres import PostgresStores
 from events.stores.unit import Stores
 from regions.access_log import Access, AccessLog, PostgresAccessLog, Reader
 from regions.api.auth import Caller, Services
-from regions.api.cases import CaseNotFound
+from regions.api.cases import CaseNotFound, progress
 from regions.api.models import Problem
 from regions.api.ownership import CaseNoPath
 from regions.api.services import ApiServices
 from regions.codes import UnknownRegion
-from regions.naming import intake_workflow_id, processing_workflow_id
 from regions.tokens import Principal, Role, token_id
-from workflows.models import CaseProgress, CaseStep
+from workflows.models import CaseStep
 
 router = APIRouter(prefix="/cases", tags=["case file (案卷)"])
 
@@ -235,23 +232,6 @@ def supplement_history(steps: tuple[CaseStep, ...]) -> tuple[SupplementEntry, ..
     return tuple(found)
 
 
-async def _progress(client: Client, case: CaseRecord) -> CaseProgress | None:
-    workflow_id = (
-        intake_workflow_id(case.case_no)
-        if case.role == "origin"
-        else processing_workflow_id(case.case_no)
-    )
-    try:
-        found: CaseProgress = await client.get_workflow_handle(workflow_id).query(
-            "progress", result_type=CaseProgress
-        )
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    return found
-
-
 def _item_name(svc: ApiServices, case: CaseRecord) -> str | None:
     try:
         item = svc.catalog.resolve(case.item_code, svc.region)
@@ -279,7 +259,7 @@ async def case_file(
         _may_open(caller, case)
         files = await tx.files.of_case(case_no)
     applicant, unavailable = _opened(svc, case)
-    summary_steps = await _progress(svc.client, case)
+    summary_steps = await progress(svc.client, case.case_no, case.role)
     await log.record(
         Access(
             case_no=case_no,
