@@ -274,8 +274,13 @@ async def supervise(region: str, worker: Worker, exchange: Exchange, stop: async
                     f"node {region}: {task.get_name()} stopped"
                 ) from task.exception()
     finally:
-        # Graceful: the worker finishes in-flight activities; the loops stop between
-        # batches, and anything they had not committed is redone by the next start.
+        # Graceful: the API first, so requests in flight finish their workflow updates while
+        # the worker still runs (a request cut off after that answers 503); then the worker
+        # finishes in-flight activities; the loops stop between batches, and anything they
+        # had not committed is redone by the next start.
+        api = [t for t in loops if t.get_name() == "window-api"]
+        stop.set()  # serve_api shuts uvicorn down gracefully once it sees `stop`
+        await asyncio.gather(*api, return_exceptions=True)
         await worker.shutdown()
         for task in [*loops, stop_task]:
             task.cancel()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import asyncpg
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from catalog.catalog import Catalog, default_catalog
@@ -46,6 +47,43 @@ async def _serve(server: uvicorn.Server) -> None:
         await server.serve()
 
 
+# How long a stopping node lets requests in flight finish (their workflow updates included:
+# the worker stops only after the API, see regions/node.py).
+GRACEFUL_S = 10
+
+
+class _AnswerWhenCutOff:
+    """A request cut off by the node stopping (its handler cancelled before it answered) is
+    answered 503 with Retry-After, the API's "try again": not uvicorn's 500, which says the
+    request itself was at fault."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if scope["type"] == "http" and not started:
+                with contextlib.suppress(Exception):
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 503,
+                            "headers": [(b"retry-after", b"2"), (b"content-length", b"0")],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": b""})
+            raise
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside the node: the node owns SIGTERM/SIGINT, so uvicorn must not take them."""
 
@@ -58,12 +96,13 @@ async def serve_api(settings: NodeSettings, services: ApiServices, stop: asyncio
     """Run uvicorn until `stop` is set; in-flight requests get uvicorn's graceful shutdown."""
     port = api_port(settings)
     config = uvicorn.Config(
-        create_app(services),
+        _AnswerWhenCutOff(create_app(services)),
         host=settings.api_host,
         port=port,
         log_level="warning",
         access_log=False,  # an access log line holds paths with case numbers; names never
         lifespan="off",
+        timeout_graceful_shutdown=GRACEFUL_S,
     )
     server = _EmbeddedServer(config)
     log.info("window API of %s on %s:%d", settings.region, settings.api_host, port)
