@@ -38,7 +38,19 @@ log = logging.getLogger(__name__)
 # Opens a box sealed for this region (the case number is bound into it).
 Opener = Callable[[SealedBox, str], bytes]
 
-MANIFESTS = frozenset({EventType.FORWARDED, EventType.SUPPLEMENT_PROVIDED})
+MANIFESTS = frozenset(
+    {EventType.FORWARDED, EventType.SUPPLEMENT_PROVIDED, EventType.DOCUMENT_ISSUED}
+)
+
+
+def listed_files(envelope: Envelope) -> list[MaterialRef]:
+    """The files an event lists: the materials of a forwarded or 补正 event (B), the document
+    of a document-issued event (A). verify() checked the payload's shape."""
+    if envelope.type is EventType.DOCUMENT_ISSUED:
+        return [MaterialRef.model_validate(envelope.data["document"])]
+    if envelope.type in MANIFESTS:
+        return [MaterialRef.model_validate(m) for m in envelope.data.get("materials", ())]
+    return []
 
 
 # A key id names a key file: nothing a record says may reach outside the key directory.
@@ -89,8 +101,7 @@ class FileReceiver:
 
     async def _manifest(self, tx: Transaction, envelope: Envelope) -> None:
         case_no = envelope.subject
-        for raw in envelope.data.get("materials", ()):
-            material = MaterialRef.model_validate(raw)
+        for material in listed_files(envelope):
             if not material.has_file:
                 continue
             await tx.files.add(

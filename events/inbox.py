@@ -20,7 +20,7 @@ import asyncpg
 from events import message_log, tracing
 from events.envelope import Envelope
 from events.file_receiving import FileReceiver
-from events.models import PROCESSING_ONLY, accepting_region_of
+from events.models import BETWEEN_PARTIES, PROCESSING_ONLY, accepting_region_of
 from events.pg import DATABASE_UNAVAILABLE, Conn
 from events.receipts import SignerAt, accept_receipt, answer, needs_receipt
 from events.rejections import Rejected, RejectReason
@@ -92,7 +92,8 @@ def _storable_text(text: str, limit: int) -> str:
 async def _check_case_party(tx: Transaction, envelope: Envelope, region: str) -> None:
     """At the accepting region, a processing-side event must come from the region the case
     was actually forwarded to, not from any region that knows the case number."""
-    if envelope.type not in PROCESSING_ONLY or accepting_region_of(envelope.subject) != region:
+    from_processing = envelope.type in PROCESSING_ONLY or envelope.type in BETWEEN_PARTIES
+    if not from_processing or accepting_region_of(envelope.subject) != region:
         return
     processing = await tx.cases.processing_region(envelope.subject)
     if processing != envelope.senderregion:

@@ -46,8 +46,11 @@ class EventType(StrEnum):
     # A gives up waiting (no answer in time, or resends ran out) and asks B to cancel; only B's
     # answer (cancelled, or its decision again) ends the case on A's side.
     RECALLED = "cn.tongban.case.recalled"
-    # One piece of a material's bytes, sealed for the processing region (events/materials.py).
+    # One piece of a file's bytes, sealed for the other party (events/materials.py): a
+    # material A sends B, or a document B issued for A's window to print.
     MATERIAL_CHUNK = "cn.tongban.case.material-chunk"
+    # B issued a signed document (受理通知书, 决定书 ...): its manifest; the bytes follow in chunks.
+    DOCUMENT_ISSUED = "cn.tongban.case.document-issued"
     DEADLINE_WARNING = "cn.tongban.case.deadline-warning"
     DEADLINE_BREACHED = "cn.tongban.case.deadline-breached"
 
@@ -58,7 +61,6 @@ ORIGIN_ONLY = frozenset(
     {
         EventType.FORWARDED,
         EventType.SUPPLEMENT_PROVIDED,
-        EventType.MATERIAL_CHUNK,
         EventType.RESULT_DELIVERED,
         EventType.WITHDRAWN,
         EventType.RECALLED,
@@ -71,10 +73,14 @@ PROCESSING_ONLY = frozenset(
         EventType.SUPPLEMENT_REQUESTED,
         EventType.DECIDED,
         EventType.CANCELLED,
+        EventType.DOCUMENT_ISSUED,
         EventType.DEADLINE_WARNING,
         EventType.DEADLINE_BREACHED,
     }
 )
+# Sent by either party of a case to the other, never by or to a third region (events/verify.py
+# and the inbox check which party).
+BETWEEN_PARTIES = frozenset({EventType.MATERIAL_CHUNK})
 
 
 class _Payload(BaseModel):
@@ -221,6 +227,18 @@ class DeadlineNotice(_Payload):
     kind: Literal["warning", "breached"]
 
 
+class DocumentIssued(_Payload):
+    """A document the processing region issued and signed, for the accepting region's window
+    to print: its number and type, and its file's manifest (the bytes follow in chunks)."""
+
+    case_no: CaseNo
+    number: str = Field(min_length=1, max_length=64)
+    doc_type: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=100)
+    issued_at: AwareDatetime
+    document: MaterialRef
+
+
 class EventReceipt(_Payload):
     """Answers a business event with the digest of exactly what was received."""
 
@@ -247,6 +265,7 @@ PAYLOAD_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.RECALLED: CaseRecalled,
     EventType.CANCELLED: CaseCancelled,
     EventType.MATERIAL_CHUNK: MaterialChunk,
+    EventType.DOCUMENT_ISSUED: DocumentIssued,
     EventType.DEADLINE_WARNING: DeadlineNotice,
     EventType.DEADLINE_BREACHED: DeadlineNotice,
 }

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from events.envelope import SUPPORTED_ENVELOPE_VERSIONS, Envelope, region_source
 from events.models import (
+    BETWEEN_PARTIES,
     ORIGIN_ONLY,
     PAYLOAD_MODELS,
     PROCESSING_ONLY,
@@ -105,6 +106,13 @@ def _check_entitled(envelope: Envelope) -> None:
         raise Rejected(
             RejectReason.SENDER_NOT_ENTITLED,
             f"only the processing region may send {envelope.type.value} to {origin}",
+            sender,
+        )
+    if envelope.type in BETWEEN_PARTIES and origin not in (sender, envelope.recipientregion):
+        raise Rejected(
+            RejectReason.SENDER_NOT_ENTITLED,
+            f"{envelope.type.value} goes between the accepting region {origin} and the"
+            " processing region only",
             sender,
         )
     if envelope.type is EventType.FORWARDED:

@@ -26,6 +26,7 @@ from catalog.catalog import Catalog, default_catalog
 from catalog.errors import CatalogError
 from events import instruments, tracing
 from events.envelope import Envelope
+from events.file_receiving import listed_files
 from events.models import EventType, InboundEvent
 from events.pg import DATABASE_UNAVAILABLE
 from events.stores.exchange import InboxKey, PendingDelivery
@@ -46,6 +47,11 @@ _TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)
 SIGNAL = "case_event"
 _CHUNK = EventType.MATERIAL_CHUNK.value
 _MANIFESTS = frozenset({EventType.FORWARDED.value, EventType.SUPPLEMENT_PROVIDED.value})
+# Kept where they arrive (the case file, the documents B issued); no workflow hears of them.
+_KEPT_ONLY = {
+    _CHUNK: "material chunk: in the case file",
+    EventType.DOCUMENT_ISSUED.value: "document: in the case file",
+}
 
 
 def _case_attributes(forwarded: Envelope) -> TypedSearchAttributes:
@@ -118,7 +124,7 @@ class InboxDispatcher:
         except DATABASE_UNAVAILABLE as exc:
             log.warning("inbox %s: held events left to the sweeper: %s", self._region, exc)
             return
-        await self._deliver_by_case([r for r in waiting if r.event_type != _CHUNK])
+        await self._deliver_by_case([r for r in waiting if r.event_type not in _KEPT_ONLY])
 
     async def _deliver_by_case(self, rows: list[PendingDelivery]) -> None:
         # Cases are independent: their events go out concurrently, each case's in order.
@@ -128,17 +134,17 @@ class InboxDispatcher:
         await asyncio.gather(*(self._deliver_in_order(case_rows) for case_rows in by_case.values()))
 
     async def _deliver_in_order(self, rows: list[PendingDelivery]) -> None:
-        # A chunk is kept in the case file when it arrives (events/file_receiving.py); no
-        # workflow hears of it, and it never waits behind the event its file holds back.
-        chunks = [r for r in rows if r.event_type == _CHUNK]
+        # A chunk or a document is kept where it arrives (events/file_receiving.py); no
+        # workflow hears of it, and it never waits behind the event a file holds back.
+        kept = [r for r in rows if r.event_type in _KEPT_ONLY]
         try:
             async with self._stores.transaction() as tx:
-                for row in chunks:
-                    await tx.inbox.mark_delivered(row.key, "material chunk: in the case file")
+                for row in kept:
+                    await tx.inbox.mark_delivered(row.key, _KEPT_ONLY[row.event_type])
         except DATABASE_UNAVAILABLE as exc:
-            log.warning("inbox %s: chunks left to the sweeper: %s", self._region, exc)
+            log.warning("inbox %s: kept events left to the sweeper: %s", self._region, exc)
             return
-        for row in [r for r in rows if r.event_type != _CHUNK]:
+        for row in [r for r in rows if r.event_type not in _KEPT_ONLY]:
             try:
                 if await self._file_incomplete(row):
                     # The workflow hears of the case (B's acceptance clock starts) or of the
@@ -177,7 +183,7 @@ class InboxDispatcher:
         if row.event_type not in _MANIFESTS:
             return False
         envelope = Envelope.model_validate_json(row.envelope)
-        digests = [str(m.get("sha256", "")) for m in envelope.data.get("materials", ())]
+        digests = [m.sha256 for m in listed_files(envelope)]
         async with self._stores.transaction() as tx:
             return bool(await tx.files.missing(row.case_no, digests))
 

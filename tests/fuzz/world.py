@@ -28,6 +28,7 @@ from events.inbox import Verifier
 from events.keystore import KeyStore
 from events.materials import describe, sealed_chunks
 from events.models import (
+    BETWEEN_PARTIES,
     ORIGIN_ONLY,
     PROCESSING_ONLY,
     EventType,
@@ -39,6 +40,7 @@ from events.receipts import record_digest
 from events.signing import RegionSigner
 from events.trust import sealing_key
 from events.verify import VerifyLimits, verifier_for
+from regions.beijing_time import beijing_date
 
 RECEIVER = "350000"  # the node under test
 PEER = "440000"  # its partner, sending every event type
@@ -51,7 +53,8 @@ FUZZ_TOPIC = "tongban.fuzz.inbox"
 
 def _case_no(region: str, now: datetime) -> str:
     alphabet = "0123456789ABCDEFGHJKMNPQRSTUVWXY"
-    return f"{region}-{now:%Y%m%d}-{''.join(secrets.choice(alphabet) for _ in range(8))}"
+    serial = "".join(secrets.choice(alphabet) for _ in range(8))
+    return f"{region}-{beijing_date(now):%Y%m%d}-{serial}"  # as the window numbers a case
 
 
 def _digest(label: str) -> str:
@@ -99,6 +102,18 @@ def _payload(event_type: EventType, case_no: str, now: datetime) -> dict[str, An
             "decision_digest": _digest("decision"),
         },
         "cn.tongban.case.cancelled": {"revoked": ["license"]},
+        "cn.tongban.case.document-issued": {
+            "number": "440000-2026-SL-000001",
+            "doc_type": "acceptance-notice",
+            "title": "受理通知书",
+            "issued_at": later,
+            "document": {
+                **material,
+                "size": 12,
+                "media_type": "application/pdf",
+                "chunks": [_digest("chunk")],
+            },
+        },
         "cn.tongban.case.recalled": {"cause": "answer-timeout", "reason": "逾期未答复"},
         "cn.tongban.case.deadline-warning": {"deadline": later, "kind": "warning"},
         "cn.tongban.case.deadline-breached": {"deadline": later, "kind": "breached"},
@@ -145,7 +160,7 @@ class FuzzWorld:
         )
         envelopes = [
             self.sign(PEER, t, self.peer_case, RECEIVER, self._origin_payload(t))
-            for t in sorted(ORIGIN_ONLY)
+            for t in sorted(ORIGIN_ONLY | BETWEEN_PARTIES)
         ]
         envelopes += [
             self.sign(PEER, t, self.origin_case, RECEIVER, _payload(t, self.origin_case, self.now))
