@@ -33,6 +33,7 @@ from events.sealing import seal
 from events.stores.cases import NewCase
 from events.stores.postgres import PostgresCaseStore
 from events.trust import sealing_key
+from regions.beijing_time import beijing_date
 from regions.codes import UnknownRegion
 from regions.material_files import FileRefused, MaterialFile, keep_files, take_files
 from regions.naming import intake_workflow_id, task_queue
@@ -194,8 +195,10 @@ def material_ref(name: str, content: bytes | None = None) -> MaterialRef:
 
 
 def new_case_no(region: str, now: datetime) -> str:
+    """`<region>-<YYYYMMDD>-<serial>`: the date is the Beijing date the window took the case
+    (a case taken at 07:30 Beijing time, 23:30 UTC the day before, carries today's date)."""
     serial = "".join(secrets.choice(_CASE_ALPHABET) for _ in range(8))
-    return f"{region}-{now.astimezone(UTC):%Y%m%d}-{serial}"
+    return f"{region}-{beijing_date(now):%Y%m%d}-{serial}"
 
 
 async def submit_case(

@@ -28,6 +28,7 @@ from events.outbox import signed_envelope
 from events.signing import RegionSigner
 from events.topics import inbox_topic
 from events.trust import KeyEntry
+from regions.beijing_time import beijing_date
 from regions.demo import synthetic_id_number
 from regions.local import local_node_settings, trust_dir
 from regions.node import node_services
@@ -41,7 +42,7 @@ RECEIPT = EventType.RECEIPT.value
 def new_case_no(region: str) -> str:
     alphabet = "0123456789ABCDEFGHJKMNPQRSTUVWXY"
     serial = "".join(secrets.choice(alphabet) for _ in range(8))
-    return f"{region}-{datetime.now(UTC):%Y%m%d}-{serial}"
+    return f"{region}-{beijing_date(datetime.now(UTC)):%Y%m%d}-{serial}"  # as the window numbers
 
 
 def credentials(settings: StackSettings, region: str) -> RegionCredentials:
