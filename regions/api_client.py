@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from events.models import MaterialRef
+from regions.beijing_time import ZONE_LABEL, show_iso
 
 ApiOpt = Annotated[
     str, typer.Option("--api", envvar="TONGBAN_API", help="Base URL of the node's window API")
@@ -136,32 +137,65 @@ def call(
     return payload
 
 
+def named(record: dict[str, Any], field: str = "status") -> str:
+    """`名称 (code)` of a code the API answered with its `<field>_label_zh` beside it."""
+    code = record.get(field) or ""
+    name = record.get(f"{field}_label_zh") or ""
+    return f"{name} ({code})" if name and name != code else str(code)
+
+
 def emit(payload: Any, as_json: bool, title: str = "") -> None:
+    """The API's answer as people read it: statuses by their Chinese names (code beside), times
+    in Beijing time. `--json` prints the API's JSON unchanged (UTC, ISO 8601)."""
     if as_json:
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
     console = Console()
     if isinstance(payload, dict) and "summary" in payload:
         summary = payload["summary"]
-        console.print(f"[bold]{summary['case_no']}[/bold] {summary['status']}  {title}")
+        head = f"[bold]{summary['case_no']}[/bold] {escape(named(summary))}  {title}"
+        console.print(head, highlight=False)
         console.print(
-            f"item {summary['item_code']} v{summary['item_version']}  "
-            f"{summary['origin_region']} → {summary['processing_region']}"
+            escape(
+                f"事项 {summary['item_code']} v{summary['item_version']}  "
+                f"{summary['origin_region']} → {summary['processing_region']}"
+                f"  {summary.get('side_label_zh') or summary['side']}"
+            ),
+            highlight=False,
         )
         if payload.get("applicant_name_masked"):
-            console.print(f"applicant {payload['applicant_name_masked']}")
-        table = Table("at", "region", "status", "detail")
+            console.print(f"申请人 {escape(payload['applicant_name_masked'])}", highlight=False)
+        if payload.get("deadline"):
+            deadline = payload.get("deadline_label_zh") or show_iso(payload["deadline"])
+            overdue = "  [red]已超期[/red]" if payload.get("overdue") else ""
+            console.print(f"办理时限 {escape(deadline)}{overdue}", highlight=False)
+        if payload.get("outcome"):
+            console.print(f"结果 {escape(named(payload, 'outcome'))}", highlight=False)
+        table = Table(f"时间（{ZONE_LABEL}）", "地区", "状态", "说明")
         for step in payload.get("steps", []):
-            table.add_row(step["at"], step["region"], step["status"], step.get("detail", ""))
-        console.print(table)
-    elif isinstance(payload, dict) and "items" in payload:
-        table = Table("case", "side", "item", "status", "updated")
-        for item in payload["items"]:
+            at = step.get("at_label_zh") or show_iso(step["at"], seconds=True)
             table.add_row(
-                item["case_no"], item["side"], item["item_code"], item["status"], item["updated_at"]
+                at.removesuffix(f" ({ZONE_LABEL})"),
+                step["region"],
+                escape(named(step)),
+                escape(step.get("detail", "")),
             )
         console.print(table)
-        console.print(f"{len(payload['items'])} of {payload['total']}")
+    elif isinstance(payload, dict) and "items" in payload:
+        table = Table("案件编号", "本地角色", "事项", "状态", f"更新（{ZONE_LABEL}）")
+        for item in payload["items"]:
+            updated = item.get("updated_at_label_zh") or show_iso(item["updated_at"])
+            table.add_row(
+                item["case_no"],
+                item.get("side_label_zh") or item["side"],
+                item["item_code"],
+                escape(named(item)),
+                updated.removesuffix(f" ({ZONE_LABEL})"),
+            )
+        console.print(table)
+        console.print(f"{len(payload['items'])} / {payload['total']}")
+    elif isinstance(payload, dict) and "status" in payload and "case_no" in payload:
+        console.print(f"{payload['case_no']} {escape(named(payload))}", highlight=False)
     elif isinstance(payload, dict):
         console.print(" ".join(f"{k}: {v}" for k, v in payload.items()))
 
@@ -186,7 +220,10 @@ def emit_case_file(payload: dict[str, Any], as_json: bool) -> None:
     item = f"{payload['item_code']} v{payload['item_version']}"
     if payload.get("item_name"):
         item += f" {payload['item_name']}"
-    console.print(f"[bold]{payload['case_no']}[/bold] {payload['status']}  案卷")
+    from regions.labels import shown  # the lifecycle's names; loaded only to show a case file
+
+    status = shown(payload["status"], payload.get("side"))
+    console.print(f"[bold]{payload['case_no']}[/bold] {escape(status)}  案卷", highlight=False)
     console.print(
         escape(f"事项 {item}  {payload['origin_region']} → {payload['processing_region']}")
     )
@@ -212,17 +249,18 @@ def emit_case_file(payload: dict[str, Any], as_json: bool) -> None:
             str(m["size"]) if m.get("size") is not None else "",
             m.get("media_type") or "",
             state,
-            escape(f"{checked['by']} {checked['at']}") if checked else "",
+            escape(f"{checked['by']} {show_iso(checked['at'])}") if checked else "",
         )
     console.print(table)
     supplements = payload.get("supplements", [])
     if supplements:
-        labels = {"asked": "告知补正", "provided": "补正材料", "lapsed": "补正逾期"}
-        history = Table("补正", "时间", "地区", "内容", "经办人")
+        history = Table("补正", f"时间（{ZONE_LABEL}）", "地区", "状态", "内容", "经办人")
         for s in supplements:
             history.add_row(
-                labels.get(s["kind"], s["kind"]),
-                s["at"],
+                s.get("kind_label_zh") or s["kind"],
+                show_iso(s["at"], seconds=True).removesuffix(f" ({ZONE_LABEL})"),
+                s["region"],
+                escape(named(s)),
                 s["region"],
                 escape(s["detail"]),
                 escape(s.get("by") or ""),

@@ -153,7 +153,7 @@ def show(
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
 ) -> None:
-    """A case's status and steps."""
+    """A case's status and steps (statuses by their Chinese names, times in Beijing time)."""
     emit(call(api, token_env, "GET", f"/cases/{case}", what="loading"), as_json)
 
 
@@ -185,14 +185,20 @@ def material_file(
 
 @app.command("list")
 def list_cases(
-    status: Annotated[str | None, typer.Option(help="Only cases in this status")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only cases in this status: its code or Chinese name (processing or 办理中);"
+            " `tongban case statuses` lists them, and an unknown one is refused with the list"
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
 ) -> None:
-    """This region's cases, newest first."""
+    """This region's cases, newest first (times in Beijing time)."""
     params: dict[str, object] = {"limit": limit, "offset": offset}
     if status:
         params["status"] = status

@@ -11,7 +11,7 @@ from events.models import Applicant, SealedBox
 from events.sealing import SealError, open_box
 from events.stores.cases import CaseRecord
 from events.stores.postgres import PostgresCaseStore
-from regions.api.models import CasePage, CaseSummary, CaseView
+from regions.api.models import CasePage, CaseSummary, CaseView, StepView
 from regions.naming import intake_workflow_id, processing_workflow_id
 from workflows.models import CaseProgress
 
@@ -44,6 +44,7 @@ async def case_summary(pool: asyncpg.Pool, case_no: str) -> CaseSummary:
 
 
 async def list_cases(pool: asyncpg.Pool, status: str | None, limit: int, offset: int) -> CasePage:
+    """A page of the region's cases; `status` is a status code (resolved by the caller)."""
     cases, total = await PostgresCaseStore(pool).page(status, limit, offset)
     return CasePage(
         items=tuple(_summary(c) for c in cases), total=total, limit=limit, offset=offset
@@ -103,5 +104,5 @@ async def case_view(
         outcome=seen.outcome,
         deadline=seen.deadline,
         overdue=seen.overdue,
-        steps=seen.steps,
+        steps=tuple(StepView.of(step, summary.side) for step in seen.steps),
     )

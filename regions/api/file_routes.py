@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
 
 from catalog.errors import UnknownItem
 from events.keystore import KeyStoreError
@@ -32,6 +32,7 @@ from regions.api.models import Problem
 from regions.api.ownership import CaseNoPath
 from regions.api.services import ApiServices
 from regions.codes import UnknownRegion
+from regions.labels import SUPPLEMENT_KIND_LABELS, Side, status_label
 from regions.tokens import Principal, Role, token_id
 from workflows.models import CaseStep
 
@@ -88,6 +89,12 @@ class SupplementEntry(_Out):
     status: str
     detail: str
     by: str | None = None
+    status_label_zh: str = ""  # the status's name on the case's side (regions/labels.py)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def kind_label_zh(self) -> str:
+        return SUPPLEMENT_KIND_LABELS[self.kind]
 
 
 class CaseFileView(_Out):
@@ -207,7 +214,9 @@ def _checked(listed: CaseFile | None) -> OriginalsChecked | None:
     return OriginalsChecked(by=listed.originals_checked_by, at=listed.originals_checked_at)
 
 
-def supplement_history(steps: tuple[CaseStep, ...]) -> tuple[SupplementEntry, ...]:
+def supplement_history(
+    steps: tuple[CaseStep, ...], side: Side | None = None
+) -> tuple[SupplementEntry, ...]:
     """The 补正 lines of a workflow's steps: asked (the status that waits for it), provided
     and lapsed (the steps whose detail the lifecycle writes for them)."""
     found: list[SupplementEntry] = []
@@ -227,6 +236,7 @@ def supplement_history(steps: tuple[CaseStep, ...]) -> tuple[SupplementEntry, ..
                     status=step.status,
                     detail=step.detail,
                     by=step.actor.label if step.actor else None,
+                    status_label_zh=status_label(step.status, side),
                 )
             )
     return tuple(found)
@@ -281,7 +291,7 @@ async def case_file(
         applicant=applicant,
         applicant_unavailable=unavailable,
         materials=_materials(case, files),
-        supplements=supplement_history(summary_steps.steps) if summary_steps else (),
+        supplements=supplement_history(summary_steps.steps, case.role) if summary_steps else (),
         supplements_known=summary_steps is not None,
     )
 

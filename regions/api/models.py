@@ -1,12 +1,20 @@
-"""Request and response bodies of the window API (the step inputs are the workflows' own)."""
+"""Request and response bodies of the window API (the step inputs are the workflows' own).
+
+Codes (statuses, sides, outcomes) are what scripts and filters use; each has its Chinese name
+beside it in a `*_label_zh` field, read from the lifecycle model (regions/labels.py). Times are
+UTC with their offset (ISO 8601); a time people read also comes as `*_label_zh` in Beijing time,
+saying so ("2026-12-01 17:30 (北京时间)").
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from regions.beijing_time import show
+from regions.labels import SIDE_LABELS, Side, outcome_label, status_label
 from workflows.models import CaseStep
 
 
@@ -21,10 +29,44 @@ class Submitted(_Out):
     item_version: int
     required_materials: tuple[str, ...]
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_label_zh(self) -> str:
+        return status_label(self.status, "origin")  # a submission is the window's (A's) case
+
 
 class StepResult(_Out):
     case_no: str
     status: str
+    side: Side | None = None  # whose workflow took the step (its status names differ)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_label_zh(self) -> str:
+        return status_label(self.status, self.side)
+
+
+class StepView(CaseStep):
+    """A line of the case's timeline with its status's Chinese name and its time in Beijing."""
+
+    # The computed names come back when FastAPI checks an answer against its model.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    side: Side
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_label_zh(self) -> str:
+        return status_label(self.status, self.side)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def at_label_zh(self) -> str:
+        return show(self.at, seconds=True)
+
+    @classmethod
+    def of(cls, step: CaseStep, side: Side) -> StepView:
+        return cls.model_validate({**dict(step), "side": side})
 
 
 class CaseSummary(_Out):
@@ -38,6 +80,21 @@ class CaseSummary(_Out):
     created_at: datetime
     updated_at: datetime
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_label_zh(self) -> str:
+        return status_label(self.status, self.side)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def side_label_zh(self) -> str:
+        return SIDE_LABELS[self.side]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def updated_at_label_zh(self) -> str:
+        return show(self.updated_at)
+
 
 class CaseView(_Out):
     """A case as one region sees it. The applicant appears only as a masked name."""
@@ -48,7 +105,18 @@ class CaseView(_Out):
     outcome: str | None = None
     deadline: datetime | None = None
     overdue: bool = False
-    steps: tuple[CaseStep, ...] = ()
+    steps: tuple[StepView, ...] = ()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def outcome_label_zh(self) -> str | None:
+        return outcome_label(self.outcome)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def deadline_label_zh(self) -> str | None:
+        """The deadline as people read it: its Beijing date and time, zone named."""
+        return show(self.deadline) if self.deadline else None
 
 
 class CasePage(_Out):

@@ -56,4 +56,5 @@ async def take_step(
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise StepRefused(f"the case's workflow is not running: {exc.message}") from exc
         raise
-    return StepResult(case_no=ack.case_no, status=ack.status)
+    side = "origin" if workflow_id.startswith("intake-") else "processing"
+    return StepResult(case_no=ack.case_no, status=ack.status, side=side)

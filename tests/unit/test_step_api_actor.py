@@ -125,5 +125,6 @@ def test_the_published_schema_offers_no_actor_in_any_step_body(tokens: TokenStor
     )
     for body in bodies:
         assert "actor" not in schemas[body]["properties"], body
-    # The case view's steps do show who took them.
-    assert "actor" in schemas["CaseStep"]["properties"]
+    # The case view's steps do show who took them, and each status's Chinese name.
+    assert "actor" in schemas["StepView"]["properties"]
+    assert "status_label_zh" in schemas["StepView"]["properties"]
