@@ -28,12 +28,14 @@ from activities.contracts import (
     SendDecision,
     SendEvent,
 )
+from activities.documents import DocumentIssuer, IssuedDocument, Occasion
 from events.credentials import RegionCredentials
 from events.envelope import Envelope, event_id_for
 from events.models import (
     PAYLOAD_MODELS,
     CaseDecided,
     CaseForwarded,
+    DocumentIssued,
     EventType,
     MaterialRef,
     SealedBox,
@@ -64,8 +66,10 @@ class CaseActivities:
         credentials: RegionCredentials,
         *,
         envelope_budget: int = DEFAULT_ENVELOPE_BUDGET,
+        documents: DocumentIssuer | None = None,
     ) -> None:
         self._pool = pool
+        self._documents = documents
         self._credentials = credentials
         self._region = credentials.region
         self._envelope_budget = envelope_budget
@@ -87,8 +91,16 @@ class CaseActivities:
             for write in request.writes:
                 if isinstance(write, ApplyEffect):
                     await self._apply_effect(conn, case_no, write)
+                    effect = Occasion(case_no, "effect", write.effect.value, write.key, now)
+                    await self._issue(conn, effect)
                 elif isinstance(write, SendEvent):
                     await self._send_event(conn, case_no, write, now)
+                    await self._issue(
+                        conn,
+                        Occasion(
+                            case_no, "event", write.event_type.value, write.step, now, write.data
+                        ),
+                    )
                 elif isinstance(write, ForwardCase):
                     await self._forward_case(conn, case_no, write, now)
                 elif isinstance(write, AddMaterials):
@@ -104,6 +116,37 @@ class CaseActivities:
             )
             if not recorded:
                 raise ApplicationError(f"case {case_no} is not recorded in {self._region}")
+
+    async def _issue(self, conn: Conn, occasion: Occasion) -> IssuedDocument | None:
+        """The step's document, if it issues one; a document the processing region issues
+        goes to the accepting region's window too (its file in chunks, like a material)."""
+        if self._documents is None:
+            return None
+        issued = await self._documents.issue(conn, occasion)
+        if issued is None or accepting_region_of(occasion.case_no) == self._region:
+            return issued
+        payload = DocumentIssued(
+            case_no=occasion.case_no,
+            number=issued.number,
+            doc_type=issued.doc_type,
+            title=issued.title,
+            issued_at=issued.issued_at,
+            document=issued.file,
+        )
+        origin = accepting_region_of(occasion.case_no)
+        step = f"document/{issued.number}"
+        if not await already_enqueued(conn, event_id_for(occasion.case_no, step, self._region)):
+            await self._write_event(
+                conn,
+                EventType.DOCUMENT_ISSUED,
+                occasion.case_no,
+                step,
+                origin,
+                payload.model_dump(mode="json"),
+                now=occasion.at,
+            )
+        await self._send_files(conn, occasion.case_no, (issued.file,), origin, occasion.at)
+        return issued
 
     async def _add_materials(self, conn: Conn, case_no: str, request: AddMaterials) -> None:
         """补正 materials join the case file; one already there (same digest) is not added again,
@@ -197,19 +240,21 @@ class CaseActivities:
         """Issue the decision document (kept in B; only its digest travels) and tell A."""
         if await already_enqueued(conn, event_id_for(case_no, request.step, self._region)):
             return
-        document = rfc8785.dumps(
-            {
-                "case_no": case_no,
-                "issued_by": self._region,
-                "outcome": request.outcome,
-                "reason": request.reason,
-            }
+        decided = {"case_no": case_no, "outcome": request.outcome, "reason": request.reason}
+        issued = await self._issue(
+            conn,
+            Occasion(case_no, "event", EventType.DECIDED.value, request.step, now, decided),
         )
+        if issued is not None:
+            digest = issued.file.sha256  # the signed 决定书 the applicant will hold
+        else:  # a node without a document issuer: the digest of the decision's terms
+            terms = {**decided, "issued_by": self._region}
+            digest = hashlib.sha256(rfc8785.dumps(terms)).hexdigest()
         payload = CaseDecided(
             case_no=case_no,
             outcome=request.outcome,
             reason=request.reason,
-            decision_digest=hashlib.sha256(document).hexdigest(),
+            decision_digest=digest,
         )
         await self._write_event(
             conn,

@@ -118,6 +118,7 @@ class FileReceiver:
                     originals_checked_at=(
                         material.originals_checked.at if material.originals_checked else None
                     ),
+                    kind="document" if envelope.type is EventType.DOCUMENT_ISSUED else "material",
                 )
             )
             listed = await tx.files.get(case_no, material.sha256)

@@ -15,6 +15,15 @@ from rich.table import Table
 
 from operators.endpoints import OperatorEndpoints, endpoints_from_file, local_endpoints
 from operators.output import emit
+from regions.api_client import (
+    DEFAULT_API,
+    DEFAULT_TOKEN_ENV,
+    ApiOpt,
+    JsonOpt,
+    TokenEnvOpt,
+    call,
+    download,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -180,3 +189,41 @@ def access(
         empty=f"no opening of case {case_no} recorded",
         line=line,
     )
+
+
+@app.command("documents")
+def documents(
+    case_no: Annotated[str, typer.Argument(help="Case number, e.g. 350000-20261127-KWGDXZFB")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Save every document here as <number>.pdf (else list them)"),
+    ] = None,
+    api: ApiOpt = DEFAULT_API,
+    token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
+    as_json: JsonOpt = False,
+) -> None:
+    """The case's signed documents (受理通知书, 决定书, 收件凭证 ...) through the region's API,
+    with a clerk's (A) or officer's (B) token: listed, or saved with --out (each opening of a
+    document is recorded in the region's access log). `tongban documents verify FILE.pdf`
+    checks one."""
+    listed = call(api, token_env, "GET", f"/cases/{case_no}/documents", what="loading")
+    if out is None:
+        emit(
+            listed,
+            as_json=as_json,
+            empty=f"no documents of {case_no} here yet",
+            line=lambda d: (
+                f"{d['number']}  {d['title']}  {d['issuing_region']}"
+                f"  {d['issued_at']}  {'' if d['here'] else '(arriving)'}"
+            ),
+        )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in listed:
+        if not entry["here"]:
+            typer.echo(f"{entry['number']} {entry['title']}: not arrived whole yet")
+            continue
+        target = out / f"{entry['number']}.pdf"
+        path = f"/cases/{case_no}/documents/{entry['number']}"
+        size = download(api, token_env, path, target, what=f"saving {entry['number']}")
+        typer.echo(f"{target} {entry['title']} ({size} bytes)")

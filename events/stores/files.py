@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class CaseFile:
     originals_checked_by: str | None = None
     originals_checked_at: datetime | None = None
     complete_at: datetime | None = None
+    kind: Literal["material", "document"] = "material"  # a document the other region issued
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ def _file(row: asyncpg.Record) -> CaseFile:
         originals_checked_by=row["originals_checked_by"],
         originals_checked_at=row["originals_checked_at"],
         complete_at=row["complete_at"],
+        kind=row["kind"],
     )
 
 
@@ -70,8 +71,8 @@ class PostgresCaseFiles:
         return bool(
             await self._conn.fetchval(
                 "INSERT INTO case_files (case_no, sha256, name, size, media_type,"
-                " chunk_digests, originals_checked_by, originals_checked_at, complete_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                " chunk_digests, originals_checked_by, originals_checked_at, complete_at, kind)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 " ON CONFLICT (case_no, sha256) DO NOTHING RETURNING true",
                 file.case_no,
                 file.sha256,
@@ -82,6 +83,7 @@ class PostgresCaseFiles:
                 file.originals_checked_by,
                 file.originals_checked_at,
                 file.complete_at,
+                file.kind,
             )
         )
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from regions.api import (
     case_routes,
+    document_routes,
     errors,
     file_routes,
     health_routes,
@@ -26,6 +27,13 @@ def create_app(services: ApiServices) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    for module in (window_routes, office_routes, case_routes, file_routes, health_routes):
+    for module in (
+        window_routes,
+        office_routes,
+        case_routes,
+        file_routes,
+        document_routes,
+        health_routes,
+    ):
         app.include_router(module.router)
     return app

@@ -135,7 +135,7 @@ Opener = Annotated[Reader, Depends(reader)]
 Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="the material's SHA-256")]
 
 
-def _may_open(caller: Principal, case: CaseRecord) -> None:
+def may_open(caller: Principal, case: CaseRecord) -> None:
     side = _SIDE_OF.get(caller.role)
     if side is None:
         raise HTTPException(
@@ -190,7 +190,7 @@ def _materials(case: CaseRecord, files: list[CaseFile]) -> tuple[MaterialView, .
             )
         )
     for listed in files:
-        if listed.sha256 not in seen:
+        if listed.kind == "material" and listed.sha256 not in seen:
             seen.add(listed.sha256)
             shown.append(
                 MaterialView(
@@ -266,7 +266,7 @@ async def case_file(
         case = await tx.cases.get(case_no)
         if case is None:
             raise CaseNotFound(case_no)
-        _may_open(caller, case)
+        may_open(caller, case)
         files = await tx.files.of_case(case_no)
     applicant, unavailable = _opened(svc, case)
     summary_steps = await progress(svc.client, case.case_no, case.role)
@@ -323,7 +323,7 @@ async def material(
         case = await tx.cases.get(case_no)
         if case is None:
             raise CaseNotFound(case_no)
-        _may_open(caller, case)
+        may_open(caller, case)
         listed = await tx.files.get(case_no, sha256)
         content = await tx.blobs.get(sha256) if listed is not None and listed.complete_at else None
     if listed is None or content is None:
