@@ -5,6 +5,8 @@ Layout under a trust folder:
   root.key                      root private key (only where directories are published)
   directory.json                the current signed trust directory
   regions/<code>/signing-<kid>.key, regions/<code>/sealing-<kid>.key   private keys
+  root.crt, regions/<code>/document-<kid>.crt   X.509 for signed documents (decision 0025),
+                                written where the root key is; public, so 0644
 Private keys are PKCS#8 PEM, created with mode 0600, optionally passphrase-encrypted.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
@@ -28,6 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from documents.pki import document_certificate, root_certificate
 from events.envelope import b64url
 from events.signing import RegionSigner
 from events.trust import (
@@ -155,6 +159,7 @@ class KeyStore:
         missing = [code for code in regions if code not in known]
         renew_by = now + directory_validity / 2
         if current is not None and not missing and current.expiry_problem(renew_by) is None:
+            self.issue_certificates(current)
             return current
         for code in missing:
             name, parent = regions[code]
@@ -167,7 +172,54 @@ class KeyStore:
             regions=tuple(known[c] for c in sorted(known)),
         ).signed_by(self.root_key_id, root)
         self.write_directory(directory)
+        self.issue_certificates(directory)
         return directory
+
+    @property
+    def root_certificate_path(self) -> Path:
+        return self.folder / "root.crt"
+
+    def document_certificate_path(self, region: str, key_id: str) -> Path:
+        return self._region_dir(region) / f"document-{key_id}.crt"
+
+    def issue_certificates(self, directory: TrustDirectory) -> list[Path]:
+        """Write root.crt and a document-signing certificate for every unrevoked signing key
+        the directory lists that has none yet, so trust folders made before certificates
+        existed, and keys rotated since, get theirs. Needs root.key; returns the files written.
+        Certificates are deterministic: one issued twice has the same bytes."""
+        root = read_private_key(self.folder / "root.key", self.passphrase)
+        if not isinstance(root, Ed25519PrivateKey):
+            raise KeyStoreError("root.key does not hold an Ed25519 key")
+        pending: list[tuple[Path, x509.Certificate]] = []
+        if not self.root_certificate_path.exists():
+            pending.append((self.root_certificate_path, root_certificate(root, self.root_key_id)))
+        for region in directory.regions:
+            for key in region.signing_keys:
+                path = self.document_certificate_path(region.code, key.key_id)
+                if not key.revoked and not path.exists():
+                    cert = document_certificate(
+                        root, self.root_key_id, region.code, region.name, key
+                    )
+                    pending.append((path, cert))
+        for path, cert in pending:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(cert.public_bytes(Encoding.PEM))
+            tmp.replace(path)  # atomic: a reader never sees half a certificate
+        return [path for path, _ in pending]
+
+    def document_certificate(self, region: str, key_id: str) -> x509.Certificate:
+        """The certificate of a region's signing key; issued now when missing and this store
+        holds the root key (a key rotated since the last bootstrap)."""
+        path = self.document_certificate_path(region, key_id)
+        if not path.exists() and (self.folder / "root.key").exists():
+            self.issue_certificates(self.directory())
+        if not path.exists():
+            raise KeyStoreError(
+                f"no document certificate for key {key_id} of {region} ({path});"
+                " issue it where the root key is held"
+            )
+        return x509.load_pem_x509_certificate(path.read_bytes())
 
     def write_directory(self, directory: TrustDirectory) -> None:
         tmp = self.directory_path.with_suffix(".tmp")
