@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,14 +72,46 @@ def show(
             typer.echo(f"swimlane page: {html}")
 
 
+PERSON_TIME = (
+    "; Beijing time (北京时间) unless the time names its zone: 2026-12-01, 2026-12-01T08:00,"
+    " 2026-12-01T00:00Z, 2026-12-01T08:00+08:00"
+)
+
+
+@app.command("statuses")
+def statuses(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every status a case can show, its code and its Chinese name on each side (A 收件地, B
+    办理地), from the lifecycle model: what `--status` accepts."""
+    from regions.labels import SIDE_LABELS, SIDES, status_labels
+
+    names = {side: status_labels(side) for side in SIDES}
+    codes = list(dict.fromkeys(code for side in SIDES for code in names[side]))
+    if as_json:
+        rows = [{"code": c, **{s: names[s].get(c) for s in SIDES}} for c in codes]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(header_style="bold")
+    for column in ("status", *(f"{SIDE_LABELS[s]} ({s})" for s in SIDES)):
+        table.add_column(column, no_wrap=True)
+    for code in codes:
+        table.add_row(code, *(names[s].get(code, "") for s in SIDES))
+    Console(width=160).print(table)
+
+
 @app.command("list")
 def list_(
-    status: Annotated[str | None, typer.Option(help="CaseStatus, e.g. processing")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="a status's code or Chinese name, e.g. processing or 办理中 (`tongban case"
+            " statuses` lists them; an unknown one is refused with the list)"
+        ),
+    ] = None,
     origin: Annotated[str | None, typer.Option(help="accepting region code")] = None,
     processing: Annotated[str | None, typer.Option(help="processing region code")] = None,
     item: Annotated[str | None, typer.Option(help="item code")] = None,
-    since: Annotated[datetime | None, typer.Option(help="started at or after")] = None,
-    until: Annotated[datetime | None, typer.Option(help="started before")] = None,
+    since: Annotated[str | None, typer.Option(help="started at or after" + PERSON_TIME)] = None,
+    until: Annotated[str | None, typer.Option(help="started before" + PERSON_TIME)] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="deadline breached")] = False,
     stuck: Annotated[
         float | None, typer.Option(help="open with no progress for this many hours")
@@ -93,19 +124,32 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     endpoints: EndpointsFile = None,
 ) -> None:
-    """Cases by status, region, item, date, overdue or stuck; one row per region's workflow."""
+    """Cases by status, region, item, date, overdue or stuck; one row per region's workflow.
+    Times shown are Beijing time (北京时间); --json gives them in UTC (ISO 8601)."""
     from operators.listing import CaseFilter, list_cases
+    from regions.beijing_time import ZONE_LABEL, in_beijing, parse_person_time
+    from regions.labels import UnknownStatus, resolve_status, shown
 
+    try:
+        wanted = resolve_status(status) if status is not None else None
+        started = [parse_person_time(t) if t else None for t in (since, until)]
+    except UnknownStatus as exc:
+        typer.echo(f"error: --status: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(f"error: --since/--until: {exc}", err=True)
+        raise typer.Exit(2) from None
     config = _endpoints(endpoints)
     case_filter = CaseFilter(
-        status=status,
+        status=wanted.code if wanted else None,
         origin=origin,
         processing=processing,
         item=item,
-        since=since,
-        until=until,
+        since=started[0],
+        until=started[1],
         overdue=overdue,
         stuck_hours=stuck,
+        sides=wanted.sides if wanted else (),
     )
     targets = [config.for_region(code) for code in (region or list(config.regions))]
     try:
@@ -117,21 +161,23 @@ def list_(
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
     table = Table(header_style="bold")
-    for column in ("case", "region", "status", "item", "A→B", "deadline", "overdue", "changed"):
-        table.add_column(column)
+    columns = ("case", "region", "status", "item", "A→B", "deadline", "overdue", "changed")
+    for column in columns:
+        zone = f" ({ZONE_LABEL})" if column in ("deadline", "changed") else ""
+        table.add_column(column + zone, no_wrap=column == "case")
     for r in rows:
         table.add_row(
             r.case_no,
             r.region,
-            r.status or "",
+            shown(r.status, r.side),
             r.item_code or "",
             f"{r.origin_region}→{r.processing_region}",
-            f"{r.deadline:%Y-%m-%d %H:%M}" if r.deadline else "",
-            "yes" if r.overdue else "",
-            f"{r.last_change:%Y-%m-%d %H:%M:%S}" if r.last_change else "",
+            f"{in_beijing(r.deadline):%Y-%m-%d %H:%M}" if r.deadline else "",
+            "已超期" if r.overdue else "",
+            f"{in_beijing(r.last_change):%Y-%m-%d %H:%M:%S}" if r.last_change else "",
         )
     Console(width=160).print(table)
-    typer.echo(f"page {page}: {len(rows)} rows")
+    typer.echo(f"page {page}: {len(rows)} rows; times in {ZONE_LABEL} (UTC+8)")
 
 
 @app.command("access")

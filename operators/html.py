@@ -10,7 +10,8 @@ from __future__ import annotations
 from html import escape
 
 from operators.model import CaseTimeline, Entry
-from operators.render import region_name
+from operators.render import region_name, status_line, step_label
+from regions.beijing_time import ZONE_LABEL, in_beijing, show
 
 _WIDTH, _LANE_W, _GAP, _TOP, _ROW = 1180, 520, 140, 70, 30
 _LANE_X = {"A": 10, "B": 10 + _LANE_W + _GAP}
@@ -51,7 +52,7 @@ def _label(entry: Entry) -> str:
         kind = (entry.event_type or "").rsplit(".", 1)[-1]
         sig = "✓" if entry.signature == "valid" else "✗ signature"
         return f"{entry.kind} {kind} {entry.sender}→{entry.recipient} {sig}"
-    head = entry.status if entry.kind == "step" else "·"
+    head = step_label(entry) if entry.kind == "step" else "·"
     return f"{head}  {entry.detail}"
 
 
@@ -67,10 +68,11 @@ def _box(entry: Entry, y: int) -> str:
     if entry.signature not in (None, "valid"):
         classes.append("bad")
     actor = f" — 经办人 {entry.actor.label}" if entry.actor else ""
-    tip = f"{entry.at:%Y-%m-%d %H:%M:%S.%f} UTC {entry.region}: {_label(entry)}{actor}"
+    tip = f"{show(entry.at, seconds=True)} {entry.region}: {_label(entry)}{actor}"
     if entry.event_id:
         tip += f" — event {entry.event_id}"
     data = f' data-event="{escape(entry.event_id)}"' if entry.event_id else ""
+    clock = f"{in_beijing(entry.at):%H:%M:%S.%f}"[:-3]
     # A person's or a policy's step names its 经办人 in the box itself, at its right end.
     who = entry.actor.label if entry.actor and entry.actor.kind in ("person", "policy") else ""
     label = _clip(_label(entry), 40 if who else 62)
@@ -84,7 +86,7 @@ def _box(entry: Entry, y: int) -> str:
         f'<g class="{" ".join(classes)}"{data}><title>{escape(tip)}</title>'
         f'<rect x="{x}" y="{y}" width="{_LANE_W}" height="{_ROW - 6}" rx="5" '
         f'fill="{_FILL[entry.kind]}"/>'
-        f'<text x="{x + 8}" y="{y + 16}">{escape(f"{entry.at:%H:%M:%S.%f}"[:-3])}</text>'
+        f'<text x="{x + 8}" y="{y + 16}">{escape(clock)}</text>'
         f'<text x="{x + 96}" y="{y + 16}">{escape(label)}</text>{named}</g>'
     )
 
@@ -138,9 +140,9 @@ def swimlane_html(timeline: CaseTimeline) -> str:
         + "".join(boxes)
         + "</svg>"
     )
-    status = " · ".join(f"{lane}: {escape(s)}" for lane, s in timeline.status.items())
+    deadline = f" · 办理时限 {escape(show(timeline.deadline))}" if timeline.deadline else ""
     rows_html = "".join(
-        f"<tr><td>{e.at:%Y-%m-%d %H:%M:%S.%f}</td><td>{e.lane} {escape(e.region)}</td>"
+        f"<tr><td>{in_beijing(e.at):%Y-%m-%d %H:%M:%S.%f}</td><td>{e.lane} {escape(e.region)}</td>"
         f"<td>{escape(_label(e))}</td><td>{escape(e.actor.label if e.actor else '')}</td>"
         f"<td>{escape(e.event_id or '')}</td><td>{escape(e.trace_id or '')}</td></tr>"
         for e in timeline.entries
@@ -160,13 +162,13 @@ def swimlane_html(timeline: CaseTimeline) -> str:
 <title>case {escape(timeline.case_no)}</title><style>{_CSS}</style></head>
 <body>
 <h1>case {escape(timeline.case_no)}</h1>
-<p class="meta">item {escape(timeline.item_code or "?")} · {status}
-{" · outcome " + escape(timeline.outcome) if timeline.outcome else ""}
-{" · <b>OVERDUE</b>" if timeline.overdue else ""}</p>
+<p class="meta">item {escape(timeline.item_code or "?")} · {escape(status_line(timeline))}{deadline}
+{" · <b>已超期 OVERDUE</b>" if timeline.overdue else ""}</p>
 <p class="meta">trace {escape(", ".join(timeline.trace_ids) or "(not traced)")}</p>
 <p class="legend">{legend}</p>
 {svg}
-<table><tr><th>time (UTC)</th><th>region</th><th>what</th><th>经办人</th><th>event</th>
+<p class="meta">times: {ZONE_LABEL} (UTC+8)</p>
+<table><tr><th>time ({ZONE_LABEL})</th><th>region</th><th>what</th><th>经办人</th><th>event</th>
 <th>trace</th></tr>{rows_html}</table>
 <script>{_JS}</script>
 </body></html>

@@ -7,11 +7,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from events.stores.postgres import PostgresCaseStore
 from operators.endpoints import RegionEndpoint
 from operators.load import connect
+from regions.labels import Side, status_label
 from workflows.search import (
     CASE_NO,
     CASE_STATUS,
@@ -23,6 +24,13 @@ from workflows.search import (
 )
 
 _SAFE = re.compile(r"^[\w.\-]+$")
+
+# Each side's workflow type, to keep a status named for one side to that side's cases.
+WORKFLOW_TYPES: dict[Side, str] = {"origin": "IntakeWorkflow", "processing": "ProcessingWorkflow"}
+
+
+def side_of(workflow_id: str) -> Side:
+    return "origin" if workflow_id.startswith("intake-") else "processing"
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class CaseFilter:
     overdue: bool = False
     stuck_hours: float | None = None  # open and unchanged for at least this long
     include_closed: bool = True
+    sides: tuple[Side, ...] = ()  # only these sides' workflows (none: both)
 
     def query(self) -> str:
         """The visibility query. Values are checked, not escaped: a filter that is not a plain
@@ -52,6 +61,9 @@ class CaseFilter:
             if not _SAFE.match(value):
                 raise ValueError(f"not a valid {attribute} filter: {value!r}")
             parts.append(f"{attribute} = '{value}'")
+        if self.sides and set(self.sides) != set(WORKFLOW_TYPES):
+            types = ", ".join(f"'{WORKFLOW_TYPES[side]}'" for side in self.sides)
+            parts.append(f"WorkflowType IN ({types})")
         if self.since:
             parts.append(f"StartTime >= '{self.since.astimezone(UTC).isoformat()}'")
         if self.until:
@@ -79,6 +91,16 @@ class CaseRow(BaseModel):
     started_at: datetime | None
     running: bool
     last_change: datetime | None  # the region's `cases.updated_at`
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def side(self) -> Side:
+        return side_of(self.workflow_id)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_label_zh(self) -> str:
+        return status_label(self.status, self.side)
 
 
 async def list_cases(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from operators.model import CaseTimeline, Entry
+from regions.beijing_time import ZONE_LABEL, in_beijing, show
 from regions.codes import UnknownRegion, region
+from regions.labels import LANE_SIDES, outcome_label, shown
 
 _KIND_STYLE = {"step": "bold cyan", "note": "cyan", "sent": "magenta", "accepted": "green"}
 
@@ -25,7 +28,7 @@ def _what(entry: Entry) -> Text:
     if entry.kind in ("sent", "accepted"):
         kind = (entry.event_type or "").rsplit(".", 1)[-1]
         return Text(f"{entry.kind} {kind}", style=_KIND_STYLE[entry.kind])
-    label = entry.status if entry.kind == "step" else "·"
+    label = step_label(entry) if entry.kind == "step" else "·"
     style = "bold yellow" if entry.compensation else _KIND_STYLE[entry.kind]
     return Text(label, style=style)
 
@@ -45,6 +48,22 @@ def _detail(entry: Entry) -> Text:
     return text
 
 
+def step_label(entry: Entry) -> str:
+    """`名称 (code)` of the status a step moved to, as its lane's lifecycle names it."""
+    return shown(entry.status, LANE_SIDES[entry.lane])
+
+
+def status_line(timeline: CaseTimeline) -> str:
+    """Each lane's current status by name, then the outcome."""
+    status = "  ".join(
+        f"{lane}: {shown(s, LANE_SIDES[lane])}" for lane, s in timeline.status.items()
+    )
+    if timeline.outcome:
+        name = outcome_label(timeline.outcome)
+        status += f"  结果 {f'{name} ({timeline.outcome})' if name else timeline.outcome}"
+    return status
+
+
 def render(timeline: CaseTimeline, console: Console) -> None:
     a, b = timeline.origin_region, timeline.processing_region
     console.print(
@@ -52,21 +71,23 @@ def render(timeline: CaseTimeline, console: Console) -> None:
         f"A {a} {region_name(a)} → B {b} {region_name(b)}",
         highlight=False,
     )
-    status = "  ".join(f"{lane}: {s}" for lane, s in timeline.status.items())
-    extra = f"  outcome {timeline.outcome}" if timeline.outcome else ""
-    extra += "  [red]OVERDUE[/red]" if timeline.overdue else ""
-    console.print(f"status  {status}{extra}", highlight=False)
+    extra = "  [red]已超期 OVERDUE[/red]" if timeline.overdue else ""
+    console.print(f"status  {escape(status_line(timeline))}{extra}", highlight=False)
+    if timeline.deadline:
+        console.print(f"办理时限 {show(timeline.deadline)}", highlight=False)
     for lane, workflow_id in timeline.workflow_ids.items():
         console.print(f"workflow {lane}  {workflow_id}", highlight=False)
     console.print(f"trace   {', '.join(timeline.trace_ids) or '(not traced)'}", highlight=False)
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("time (UTC)", "", "region", "what", "detail", "经办人", "event"):
+    # Times of day in Beijing; the header names the zone and the day the case began.
+    day = f" {in_beijing(timeline.entries[0].at):%Y-%m-%d}" if timeline.entries else ""
+    for column in (f"time ({ZONE_LABEL}{day})", "", "region", "what", "detail", "经办人", "event"):
         table.add_column(column, overflow="fold")
     start = timeline.entries[0].at if timeline.entries else None
     for entry in timeline.entries:
         offset = f"+{(entry.at - start).total_seconds():.1f}s" if start else ""
         table.add_row(
-            f"{entry.at:%H:%M:%S.%f}"[:-3],
+            f"{in_beijing(entry.at):%H:%M:%S.%f}"[:-3],
             offset,
             f"{entry.lane} {entry.region}",
             _what(entry),

@@ -126,14 +126,14 @@ class StatusFilter:
 
 
 def choices(side: Side | None = None) -> list[str]:
-    """`code（名称）` of every status (of one side, or both), for --help and error messages."""
+    """`code (名称)` of every status (of one side, or both), for --help and error messages."""
     out: dict[str, list[str]] = {}
     for candidate in (side,) if side else SIDES:
         for code, name in status_labels(candidate).items():
             names = out.setdefault(code, [])
             if name not in names:
                 names.append(name)
-    return [f"{code}（{'/'.join(names)}）" for code, names in out.items()]
+    return [f"{code} ({' / '.join(names)})" for code, names in out.items()]
 
 
 def resolve_status(text: str, side: Side | None = None) -> StatusFilter:

@@ -93,7 +93,7 @@ def test_an_unknown_status_filter_is_refused_with_the_valid_ones() -> None:
     for code, name in labels.status_labels("processing").items():
         assert code in message
         assert name in message
-    assert "processing（办理中）" in labels.choices()
+    assert "processing (办理中)" in labels.choices()
 
 
 # --- The API --------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def test_the_case_list_takes_a_chinese_status_and_refuses_an_unknown_one(
     refused = api.get("/cases", params={"status": "bogus"}, headers=headers)
     assert refused.status_code == 422
     assert refused.json()["rule"] == "unknown_status"
-    assert "processing（办理中）" in refused.json()["detail"]
+    assert "processing (办理中)" in refused.json()["detail"]
     assert cast(Any, api.app).state.asked_statuses == ["processing"]  # never asked for "bogus"
 
 
