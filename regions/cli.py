@@ -16,6 +16,7 @@ from operators.audit_cli import app as audit_app
 from operators.case_cli import app as case_app
 from operators.outbox_cli import app as outbox_app
 from operators.quarantine_cli import app as quarantine_app
+from regions.documents_cli import app as documents_app
 from regions.keys_cli import app as keys_app
 from regions.office_cli import app as office_app
 from regions.regions_cli import app as regions_app
@@ -37,6 +38,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(window_app, name="window")
 app.add_typer(office_app, name="office")
 app.add_typer(case_app, name="case")
+app.add_typer(documents_app, name="documents")
 
 
 @node_app.command("run")
