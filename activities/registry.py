@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from activities.cases import CaseActivities
+from activities.documents import DocumentIssuer
 from events.credentials import RegionCredentials
 from events.outbox import DEFAULT_ENVELOPE_BUDGET
 
@@ -17,6 +18,7 @@ def node_activities(
     credentials: RegionCredentials,
     *,
     envelope_budget: int = DEFAULT_ENVELOPE_BUDGET,
+    documents: DocumentIssuer | None = None,
 ) -> list[Callable[..., Any]]:
-    cases = CaseActivities(pool, credentials, envelope_budget=envelope_budget)
+    cases = CaseActivities(pool, credentials, envelope_budget=envelope_budget, documents=documents)
     return [cases.commit_steps, cases.forward_case]

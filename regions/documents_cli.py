@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import asyncpg
 import typer
 from cryptography import x509
 
@@ -61,6 +62,29 @@ def _print(verdict: Verdict) -> None:
         typer.echo(f"  note: {note}")
 
 
+async def local_records(region: str, sha256: str) -> bool | None:
+    """Whether `region`'s own records (its `documents` table on the local stack) hold a
+    document with these bytes; None when they cannot be asked (no stack, region unknown)."""
+    from deploy.stack.settings import (
+        StackNotAvailableError,
+        StackSettings,
+        load_endpoints,
+        region_dsn,
+    )
+
+    try:
+        dsn = region_dsn(load_endpoints(StackSettings()).postgres_dsn, region)
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except (StackNotAvailableError, OSError, asyncpg.PostgresError, TimeoutError):
+        return None
+    try:
+        return bool(await conn.fetchval("SELECT true FROM documents WHERE sha256 = $1", sha256))
+    except asyncpg.PostgresError:
+        return None
+    finally:
+        await conn.close()
+
+
 def check(pdf: bytes, store: KeyStore, known: Known | None) -> Verdict:
     """Verify `pdf` against the trust folder of `store` (pinned root.pub, directory.json,
     root.crt when present)."""
@@ -105,9 +129,7 @@ def verify(
         raise typer.Exit(2) from exc
     store = KeyStore(_trust_folder(trust_dir))
     try:
-        # The issuing region's records are not asked here yet: the verdict says so
-        # (`in_records` null, a note), and --require-records then refuses the document.
-        verdict = check(pdf, store, known=None)
+        verdict = check(pdf, store, known=None if trust_dir is not None else local_records)
     except (KeyStoreError, DirectoryError, OSError, ValueError) as exc:
         typer.echo(f"error: trust folder {store.folder} unusable: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -41,9 +41,11 @@ from events.resend_policy import ResendPolicy
 from events.stores.postgres import PostgresStores
 from events.topics import consumer_group, inbox_topic
 from events.verify import VerifyLimits, verifier_for
+from regions.api.ports import api_port
 from regions.api.server import api_services, node_catalog, serve_api
 from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
+from regions.documents_issuer import RegionDocuments, signed_pdfs
 from regions.failure_signal import WorkflowFailureNotifier
 from regions.gauges import RegionGauges
 from regions.naming import task_queue
@@ -170,7 +172,15 @@ def build_worker(settings: NodeSettings, services: NodeServices) -> Worker:
         task_queue=task_queue(settings.region),
         workflows=WORKFLOWS,
         activities=node_activities(
-            services.pool, services.credentials, envelope_budget=settings.max_envelope_bytes
+            services.pool,
+            services.credentials,
+            envelope_budget=settings.max_envelope_bytes,
+            documents=RegionDocuments(
+                services.credentials,
+                node_catalog(settings),
+                signed_pdfs(services.credentials),
+                verification_base=f"http://{settings.api_host}:{api_port(settings)}",
+            ),
         ),
         max_cached_workflows=settings.max_cached_workflows,
     )
