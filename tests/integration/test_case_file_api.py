@@ -171,6 +171,29 @@ async def test_the_officer_opens_the_case_file_and_every_opening_is_logged(
 
         assert await eventually(marriage_at_b, what="the 补正 file at B") == marriage
 
+        # B's 受理通知书 and 补正材料通知书 reach A's window; anyone checks a number at B.
+        async def documents_at_a() -> list[dict[str, Any]]:
+            got = await client.get(f"{API[A]}/cases/{case_no}/documents", headers=auth(clerk))
+            listed: list[dict[str, Any]] = got.json()
+            return [d for d in listed if d["issuing_region"] == B and d["here"]]
+
+        from_b = await eventually(
+            documents_at_a, until=lambda d: len(d) >= 2, what="B's notices at A's window"
+        )
+        assert {d["title"] for d in from_b} >= {"受理通知书", "补正材料通知书"}
+        for entry in from_b:
+            pdf = await client.get(
+                f"{API[A]}/cases/{case_no}/documents/{entry['number']}", headers=auth(clerk)
+            )
+            assert pdf.status_code == 200
+            assert hashlib.sha256(pdf.content).hexdigest() == entry["sha256"]
+            public = await client.get(f"{API[B]}/documents/{entry['number']}")
+            assert public.status_code == 200
+            assert public.json()["sha256"] == entry["sha256"]
+            assert applicant["name"] not in public.text
+        own = await client.get(f"{API[A]}/cases/{case_no}/documents", headers=auth(clerk))
+        assert "收件凭证" in {d["title"] for d in own.json() if d["issuing_region"] == A}
+
     listed = await tongban("case", "access", case_no, "--json")
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
