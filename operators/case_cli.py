@@ -23,6 +23,7 @@ from regions.api_client import (
     call,
     download,
 )
+from regions.beijing_time import show_iso
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -260,7 +261,7 @@ def documents(
             empty=f"no documents of {case_no} here yet",
             line=lambda d: (
                 f"{d['number']}  {d['title']}  {d['issuing_region']}"
-                f"  {d['issued_at']}  {'' if d['here'] else '(arriving)'}"
+                f"  {show_iso(d['issued_at'])}  {'' if d['here'] else '(arriving)'}"
             ),
         )
         return
