@@ -27,17 +27,6 @@ Number = Annotated[
 ]
 
 
-class DocumentEntry(_Out):
-    number: str
-    title: str
-    doc_type: str
-    issuing_region: str
-    issued_at: datetime
-    sha256: str
-    size: int | None = None
-    here: bool  # its bytes are in this region (a document from B: arrived whole)
-
-
 class DocumentCheck(_Out):
     """What the issuing region's records say of a number: no personal data."""
 
@@ -47,6 +36,13 @@ class DocumentCheck(_Out):
     issuing_region: str
     issued_at: datetime
     sha256: str
+
+
+class DocumentEntry(DocumentCheck):
+    """One document of a case, as the case's clerk or officer sees it listed."""
+
+    size: int | None = None
+    here: bool  # its bytes are in this region (a document from B: arrived whole)
 
 
 async def _own(pool: asyncpg.Pool, region: str, case_no: str) -> list[DocumentEntry]:
