@@ -28,6 +28,9 @@ class Effect(StrEnum):
     RETURN_MATERIALS = "return-materials"
     NOTIFY_APPLICANT = "notify-applicant"
     ISSUE_ACCEPTANCE_NOTICE = "issue-acceptance-notice"  # 受理通知书 (B)
+    # 行政许可法 Art. 32: B let 5 working days pass without accepting, refusing or asking for
+    # 补正: the case counts as accepted on the day the file was received (B's notice says so).
+    ISSUE_DEEMED_ACCEPTANCE_NOTICE = "issue-deemed-acceptance-notice"
     REVOKE_ACCEPTANCE_NOTICE = "revoke-acceptance-notice"
     ESCALATE_OVERDUE = "escalate-overdue"
     # A asked the processing region to cancel and has heard nothing: operators must look.

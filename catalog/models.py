@@ -62,6 +62,15 @@ class CrossRegionMode(StrEnum):
     IN_PROVINCE = "省内通办"
 
 
+class MissedSupplement(StrEnum):
+    """What a 补正 the applicant did not provide in time means for the case (decision 0026)."""
+
+    # 视为撤回: the application is deemed withdrawn (the rule); A compensates as for a withdrawal.
+    WITHDRAWN = "withdrawn"
+    # Where the item's own rules say so: 不予受理 before acceptance, 不予许可 after it.
+    REFUSED = "refused"
+
+
 class DeliveryChannel(StrEnum):
     WINDOW = "窗口领取"
     MAIL = "邮寄"
@@ -153,6 +162,10 @@ class ServiceItem(_Frozen):
     review_points: tuple[Text, ...] = ()
     promised_days: int = Field(ge=0)  # 承诺时限, working days; 0 = 即办
     statutory_days: int | None = Field(default=None, ge=0)  # 法定时限, working days
+    # The applicant's time to provide a 补正, in working days (None: the node's default), and
+    # what a missed 补正 means (decision 0026).
+    supplement_working_days: int | None = Field(default=None, ge=1, le=60)
+    on_missed_supplement: MissedSupplement = MissedSupplement.WITHDRAWN
     fees: tuple[Fee, ...] = ()  # empty or all 0 = 不收费
     delivery: tuple[DeliveryChannel, ...] = Field(min_length=1)
     modes: tuple[CrossRegionMode, ...] = Field(min_length=1)

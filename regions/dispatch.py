@@ -96,12 +96,28 @@ class InboxDispatcher:
 
     def _processing_start(self, forwarded: Envelope) -> ProcessingStart:
         item_code = str(forwarded.data.get("item_code", ""))
-        return ProcessingStart(
-            case_no=forwarded.subject,
-            processing_region=self._region,
-            promised_working_days=self._promised_days(item_code),
-            policy=self._policies.for_item(item_code),
-            timings=self._policies.timings_for(item_code),
+        # The item's rules of acceptance and 补正 (decision 0026); an item gone from this
+        # region's catalog gets the node's defaults, as for its time limit.
+        rules: dict[str, object] = {}
+        try:
+            item = self._catalog.resolve(item_code, self._region)
+        except (CatalogError, UnknownRegion):
+            item = None
+        if item is not None:
+            rules = {
+                "statutory_working_days": item.statutory_days,
+                "supplement_working_days": item.supplement_working_days,
+                "on_missed_supplement": item.on_missed_supplement.value,
+            }
+        return ProcessingStart.model_validate(
+            {
+                "case_no": forwarded.subject,
+                "processing_region": self._region,
+                "promised_working_days": self._promised_days(item_code),
+                "policy": self._policies.for_item(item_code),
+                "timings": self._policies.timings_for(item_code),
+                **rules,
+            }
         )
 
     async def deliver(self, keys: list[InboxKey]) -> None:

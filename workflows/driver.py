@@ -10,7 +10,7 @@ history is long, carrying the model's state as it is, and only when no Update is
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from events.models import DeliveryFailure, InboundEvent
     from workflows.lifecycle.engine import CaseRecord, Result, Trigger, receive
+    from workflows.lifecycle.vocabulary import RuleBroken
     from workflows.models import StepAck
     from workflows.timeline import Recorder
 
@@ -36,6 +37,8 @@ class Side(Generic[Req, St]):
     step: Callable[[Req, St, Trigger[Any], datetime], Result[St]]
     allows: Callable[[Req, St, Any], bool]
     closed: Callable[[St], bool]
+    # A rule of law refusing a person's input the table allows now (一次性告知), or None.
+    refusal: Callable[[Req, St, Any], RuleBroken | None] = field(default=lambda *_: None)
 
 
 def history_too_long(limit: int) -> bool:
@@ -109,11 +112,20 @@ class Driver(Generic[Req, St]):
 
     # --- people's inputs ------------------------------------------------------------------
 
-    def check(self, kind: Any, step: str) -> None:
-        """An Update validator: refuse a step the table does not allow now."""
+    def check(self, kind: Any, step: str, given: object = None) -> None:
+        """An Update validator: refuse a step the table does not allow now (`StepNotAllowed`),
+        or one a rule of law refuses (`StepRuleBroken`, the rule's name in its details)."""
         if self._input is not None or not self._side.allows(self._request, self.state, kind):
             raise ApplicationError(
                 f"{step} is not expected in status {self.state.status}", type="StepNotAllowed"
+            )
+        broken = self._side.refusal(self._request, self.state, given)
+        if broken is not None:
+            raise ApplicationError(
+                f"{step} refused ({broken.rule}): {broken.message}",
+                broken.rule,
+                type="StepRuleBroken",
+                non_retryable=True,
             )
 
     async def take(self, trigger: Trigger[Any], step: str) -> StepAck:

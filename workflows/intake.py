@@ -32,6 +32,7 @@ SIDE: Side[IntakeRequest, IntakeState] = Side(
     step=model.step,
     allows=model.allows,
     closed=lambda state: state.closed,
+    refusal=model.refusal,
 )
 
 
@@ -66,7 +67,7 @@ class IntakeWorkflow:
 
     @record_formal_review.validator
     def _check_review(self, review: FormalReview) -> None:
-        self._case.check(model.input_trigger(review).kind, "formal review")
+        self._case.check(model.input_trigger(review).kind, "formal review", review)
 
     @workflow.update
     async def provide_supplement(self, supplement: SupplementMaterials) -> StepAck:

@@ -93,7 +93,8 @@ class CaseProgress(_Model):
     status: str
     closed: bool
     outcome: str | None = None
-    deadline: datetime | None = None
+    deadline: datetime | None = None  # 承诺时限
+    statutory_deadline: datetime | None = None  # 法定时限
     overdue: bool = False
     steps: tuple[CaseStep, ...] = ()
 

@@ -32,6 +32,7 @@ SIDE: Side[ProcessingStart, ProcessingState] = Side(
     step=model.step,
     allows=model.allows,
     closed=lambda state: state.closed,
+    refusal=model.refusal,
 )
 
 
@@ -70,7 +71,7 @@ class ProcessingWorkflow:
 
     @request_supplement.validator
     def _check_supplement_request(self, request: SupplementRequest) -> None:
-        self._case.check(model.On.REQUEST_SUPPLEMENT, "a 补正 request")
+        self._case.check(model.On.REQUEST_SUPPLEMENT, "a 补正 request", request)
 
     @workflow.update
     async def decide(self, decision: Decision) -> StepAck:

@@ -121,6 +121,7 @@ def progress(state: CaseRecord, closed: bool) -> CaseProgress:
         closed=closed,
         outcome=state.outcome,
         deadline=state.deadline,
+        statutory_deadline=state.statutory_deadline,
         overdue=state.overdue,
         steps=state.steps,
     )

@@ -91,7 +91,7 @@ async def _key_reused(request: Request, exc: Exception) -> JSONResponse:
 
 async def _refused_step(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StepRefused)
-    return _problem(status.HTTP_409_CONFLICT, exc.reason, "step_not_allowed")
+    return _problem(status.HTTP_409_CONFLICT, exc.reason, exc.rule)
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:

@@ -17,11 +17,13 @@ ACTOR_FROM_TOKEN = "actor_from_token"
 
 
 class StepRefused(Exception):
-    """The workflow's validator (or its state) refused the step: HTTP 409 with the reason."""
+    """The workflow's validator (or its state) refused the step: HTTP 409 with the reason, and
+    the rule's name when a rule of law refused it (`StepRuleBroken`, e.g. one_time_notice)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, rule: str = "step_not_allowed") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.rule = rule
 
 
 def _by(arg: PersonInput, actor: Actor) -> PersonInput:
@@ -50,6 +52,9 @@ async def take_step(
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type == "StepNotAllowed":
             raise StepRefused(cause.message) from exc
+        if isinstance(cause, ApplicationError) and cause.type == "StepRuleBroken":
+            rule = str(cause.details[0]) if cause.details else "step_rule_broken"
+            raise StepRefused(cause.message, rule) from exc
         raise
     except RPCError as exc:
         # A workflow that has completed (or never started) takes no more steps.

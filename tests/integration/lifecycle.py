@@ -29,7 +29,7 @@ MANUAL = AutoPolicy(
 )
 FAST = CaseTimings(
     answer_timeout=timedelta(seconds=8),
-    supplement_timeout=timedelta(seconds=4),
+    supplement_working_days=1,  # 5 s, where the item sets none
     cancel_timeout=timedelta(seconds=8),
     delivery_wait=timedelta(seconds=60),
     working_day=timedelta(seconds=5),
@@ -46,11 +46,13 @@ T_NOT_ACCEPT = "GG-99004-000"  # 1000 fen
 T_DENY = "GG-99005-000"  # 500 fen
 T_B_DECIDES = "GG-99006-000"
 T_B_DECIDES_FEE = "GG-99007-000"  # 800 fen
-T_DEADLINE = "GG-99008-000"  # promised 2 working days
+T_DEADLINE = "GG-99008-000"  # promised 2, statutory 3 working days
 T_CAN = "GG-99009-000"
 T_SLOW_COMPENSATION = "GG-99010-000"  # 1500 fen
 T_NO_ANSWER = "GG-99011-000"  # 300 fen
-T_LATE_ACCEPTANCE = "GG-99012-000"  # B's officer never decides on acceptance
+T_LATE_ACCEPTANCE = "GG-99012-000"  # B's officer never decides on acceptance (Art. 32)
+T_BEFORE_ACCEPTANCE = "GG-99013-000"  # B asks for 补正 before accepting; 补正 due in 2 days
+T_REFUSE_MISSED = "GG-99014-000"  # on_missed_supplement: refused
 
 # Each test item selects the policies a scenario needs.
 TEST_POLICIES = CasePolicies(
@@ -64,18 +66,19 @@ TEST_POLICIES = CasePolicies(
         T_DEADLINE: AutoPolicy(decision="manual"),
         T_CAN: MANUAL,
         T_SLOW_COMPENSATION: AutoPolicy(decision="deny"),
-        T_LATE_ACCEPTANCE: AutoPolicy(acceptance="manual"),
+        T_LATE_ACCEPTANCE: AutoPolicy(acceptance="manual", decision="manual"),
+        T_BEFORE_ACCEPTANCE: AutoPolicy(acceptance="manual"),
+        T_REFUSE_MISSED: AutoPolicy(decision="manual"),
     },
     timings=FAST,
     promised_working_days=20,
-    item_working_days={T_DEADLINE: 2},
     item_timings={
         # Long enough 补正 and answer times for a test to push the history past its limit
         # while a 补正 is pending.
         T_CAN: FAST.model_copy(
             update={
                 "history_limit": 40,
-                "supplement_timeout": timedelta(seconds=60),
+                "supplement_working_days": 12,
                 "answer_timeout": timedelta(seconds=30),
             }
         ),
@@ -83,10 +86,12 @@ TEST_POLICIES = CasePolicies(
             update={"compensation_step_delay": timedelta(seconds=2)}
         ),
         T_DEADLINE: FAST.model_copy(update={"warn_fraction": 0.5}),
-        # B's acceptance deadline (1 working day = 5 s) passes long before A's answer timeout.
+        # B's acceptance days (1 working day = 5 s) pass long before A's answer timeout.
         T_LATE_ACCEPTANCE: FAST.model_copy(
             update={"acceptance_working_days": 1, "answer_timeout": timedelta(seconds=60)}
         ),
+        # Time for the officer to ask before accepting and to accept after the 补正.
+        T_BEFORE_ACCEPTANCE: FAST.model_copy(update={"answer_timeout": timedelta(seconds=60)}),
     },
 )
 POLICY_ENV = {

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
@@ -23,6 +24,7 @@ from tests.integration.lifecycle import (
     POLICY_ENV,
     T_B_DECIDES,
     T_B_DECIDES_FEE,
+    T_BEFORE_ACCEPTANCE,
     T_CAN,
     T_DEADLINE,
     T_DENY,
@@ -32,6 +34,7 @@ from tests.integration.lifecycle import (
     T_MISSING,
     T_NO_ANSWER,
     T_NOT_ACCEPT,
+    T_REFUSE_MISSED,
     a_closed,
     a_reaches,
     a_until,
@@ -191,8 +194,8 @@ async def test_supplement_at_the_window_then_manual_steps_on_both_sides(
 async def test_missing_mandatory_material_and_no_supplement_in_time(
     pair: ProvincePair, origin: NodeSettings, dsn_a: str
 ) -> None:
-    """A (automatic review): formal-review → supplement-pending → (timeout) → refused-at-intake →
-    compensating → closed-rejected."""
+    """A (automatic review): formal-review → supplement-pending → (the 补正 working days pass) →
+    deemed-withdrawn (视为撤回) → compensating → closed-rejected, as for a withdrawal."""
     case_no = await submit(
         pair, origin, T_MISSING, tolerate_missing=True, materials=(material("身份证"),)
     )
@@ -200,11 +203,12 @@ async def test_missing_mandatory_material_and_no_supplement_in_time(
     assert statuses(a)[1:] == [
         "formal-review",
         "supplement-pending",
-        "refused-at-intake",
+        "deemed-withdrawn",
         "compensating",
         "closed-rejected",
     ]
-    assert a.outcome == "refused-at-intake"
+    assert a.outcome == "deemed-withdrawn"
+    assert agree(IntakePhase(a.status), a.outcome, None)
     assert await journal(dsn_a, case_no) == [(TAKE, 0), (NOTIFY, 0), (RETURN, 0), (NOTIFY, 0)]
 
 
@@ -284,11 +288,40 @@ async def test_supplement_requested_by_the_processing_region(
     ]
 
 
-async def test_supplement_not_provided_in_time_is_denied(
-    pair: ProvincePair, origin: NodeSettings, dsn_a: str
+async def test_supplement_not_provided_in_time_is_deemed_withdrawn(
+    pair: ProvincePair, origin: NodeSettings, dsn_a: str, dsn_b: str
 ) -> None:
-    """B: supplement-requested → (timeout) → denied → result-sent → closed. A: compensates."""
+    """B: supplement-requested → (the item's 补正 working days pass) → deemed-withdrawn (视为撤回,
+    acceptance notice revoked) → closed; `cancelled` under step `deemed-withdrawn`. A:
+    supplement-requested → processing → deemed-withdrawn → compensating, as for a withdrawal."""
     case_no = await submit(pair, origin, T_B_DECIDES)
+    await b_reaches(pair, case_no, "processing")
+    await processing(pair, case_no).execute_update(
+        "request_supplement", SupplementRequest(missing=("证明",))
+    )
+    b = await b_closed(pair, case_no)
+    assert statuses(b)[-3:] == ["supplement-requested", "deemed-withdrawn", "closed"]
+    a = await a_closed(pair, case_no)
+    assert (a.status, a.outcome, b.outcome) == (
+        "closed-rejected",
+        "deemed-withdrawn",
+        "deemed-withdrawn",
+    )
+    assert statuses(a)[-3:] == ["deemed-withdrawn", "compensating", "closed-rejected"]
+    assert agree(IntakePhase(a.status), a.outcome, b.outcome)
+    assert [e for e, _ in await journal(dsn_b, case_no)] == [
+        "issue-acceptance-notice",
+        "revoke-acceptance-notice",
+    ]
+    assert [e for e, _ in await journal(dsn_a, case_no)][-3:] == [VOID, RETURN, NOTIFY]
+
+
+async def test_an_item_whose_rules_refuse_a_missed_supplement(
+    pair: ProvincePair, origin: NodeSettings
+) -> None:
+    """`on_missed_supplement: refused` (GG-99014): B: supplement-requested → (due) → denied →
+    result-sent → closed; A compensates a denial."""
+    case_no = await submit(pair, origin, T_REFUSE_MISSED)
     await b_reaches(pair, case_no, "processing")
     await processing(pair, case_no).execute_update(
         "request_supplement", SupplementRequest(missing=("证明",))
@@ -296,8 +329,104 @@ async def test_supplement_not_provided_in_time_is_denied(
     b = await b_closed(pair, case_no)
     assert statuses(b)[-4:] == ["supplement-requested", "denied", "result-sent", "closed"]
     a = await a_closed(pair, case_no)
-    assert a.status == "closed-rejected"
-    assert a.outcome == "denied"
+    assert (a.status, a.outcome) == ("closed-rejected", "denied")
+
+
+async def test_supplement_before_acceptance_then_accepted(
+    pair: ProvincePair, origin: NodeSettings
+) -> None:
+    """B: received → supplement-before-acceptance (from `received`) → received (the file complete
+    again) → processing. A: in-transit → supplement-before-acceptance → in-transit (补正 sent) →
+    processing."""
+    case_no = await submit(pair, origin, T_BEFORE_ACCEPTANCE)
+    await b_reaches(pair, case_no, "received")
+    await processing(pair, case_no).execute_update(
+        "request_supplement", SupplementRequest(missing=("户口簿",), reason="缺少户口簿")
+    )
+    await a_reaches(pair, case_no, "supplement-before-acceptance")
+    await intake(pair, case_no).execute_update(
+        "provide_supplement", SupplementMaterials(materials=(material("户口簿"),))
+    )
+    await b_until(
+        pair,
+        case_no,
+        lambda p: p.status == "received" and "补正 received" in p.steps[-1].detail,
+        what="received again with the 补正",
+    )
+    await processing(pair, case_no).execute_update(
+        "decide_acceptance", AcceptanceDecision(accept=True)
+    )
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert statuses(b)[:4] == ["received", "supplement-before-acceptance", "received", "processing"]
+    assert statuses(a)[4:8] == [
+        "in-transit",
+        "supplement-before-acceptance",
+        "in-transit",
+        "processing",
+    ]
+    assert (a.outcome, b.outcome) == ("approved", "approved")
+
+
+async def test_supplement_before_acceptance_not_provided_is_deemed_withdrawn(
+    pair: ProvincePair, origin: NodeSettings, dsn_b: str
+) -> None:
+    """B: supplement-before-acceptance → (2 working days) → deemed-withdrawn → closed, nothing
+    issued to revoke. A: supplement-before-acceptance → in-transit → deemed-withdrawn →
+    compensating → closed-rejected."""
+    case_no = await submit(pair, origin, T_BEFORE_ACCEPTANCE)
+    await b_reaches(pair, case_no, "received")
+    await processing(pair, case_no).execute_update(
+        "request_supplement", SupplementRequest(missing=("户口簿",))
+    )
+    b = await b_closed(pair, case_no, timeout=40)
+    a = await a_closed(pair, case_no, timeout=30)
+    assert statuses(b) == ["received", "supplement-before-acceptance", "deemed-withdrawn", "closed"]
+    assert (a.outcome, b.outcome) == ("deemed-withdrawn", "deemed-withdrawn")
+    assert agree(IntakePhase(a.status), a.outcome, b.outcome)
+    assert await journal(dsn_b, case_no) == []
+
+
+async def test_a_second_supplement_request_only_for_what_the_last_supplement_raised(
+    pair: ProvincePair, origin: NodeSettings
+) -> None:
+    """一次性告知: B's second 补正 request without `concerns_new_materials` is refused by the
+    validator with the rule's name, and changes nothing; one that names the materials the last
+    补正 brought goes out, and its notice says what it concerns."""
+    case_no = await submit(pair, origin, T_B_DECIDES)
+    handle_a, handle_b = intake(pair, case_no), processing(pair, case_no)
+    await b_reaches(pair, case_no, "processing")
+    await handle_b.execute_update("request_supplement", SupplementRequest(missing=("户口簿",)))
+    await a_reaches(pair, case_no, "supplement-requested")
+    await handle_a.execute_update(
+        "provide_supplement", SupplementMaterials(materials=(material("户口簿"),))
+    )
+    await b_until(
+        pair,
+        case_no,
+        lambda p: p.status == "processing" and "补正 received" in p.steps[-1].detail,
+        what="processing again with the 补正",
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle_b.execute_update("request_supplement", SupplementRequest(missing=("结婚证",)))
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "StepRuleBroken"
+    assert cause.details == ("one_time_notice",)
+    assert (await b_reaches(pair, case_no, "processing")).status == "processing"
+    await handle_b.execute_update(
+        "request_supplement",
+        SupplementRequest(
+            missing=("更名证明",),
+            reason="户口簿显示曾用名",
+            concerns_new_materials=True,
+            concerning=("户口簿",),
+        ),
+    )
+    a = await a_reaches(pair, case_no, "supplement-requested")
+    assert a.steps[-1].detail == "更名证明"
+    await handle_a.execute_update("withdraw", Withdrawal(reason="测试结束"))
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert agree(IntakePhase(a.status), a.outcome, b.outcome)
 
 
 async def test_withdrawal_before_forwarding(
@@ -353,25 +482,46 @@ async def test_no_answer_recalls_and_waits_for_the_processing_region(
     assert (REFUND, 300) not in effects
 
 
-async def test_b_does_not_accept_after_its_acceptance_deadline(
-    pair: ProvincePair, origin: NodeSettings
+async def test_b_that_does_not_answer_in_time_has_accepted_as_of_the_receipt_day(
+    pair: ProvincePair, origin: NodeSettings, dsn_b: str
 ) -> None:
-    """B: received → (acceptance deadline, 1 working day) → not-accepted → closed, by itself,
-    while A still waits; A compensates. Both ends are a pair of the terminal table, and an
-    officer's acceptance afterwards is refused: a case can no longer be accepted late."""
+    """行政许可法 Art. 32: B: received → (1 acceptance working day, nobody accepts, refuses or
+    asks for 补正) → deemed-accepted → processing, with its own notice and the deadline counted
+    from the receipt; `accepted` to A, which processes the case as accepted. An officer's
+    acceptance afterwards is refused: the case is accepted already."""
     case_no = await submit(pair, origin, T_LATE_ACCEPTANCE)
-    b = await b_closed(pair, case_no, timeout=40)
-    assert b.outcome == "not-accepted"
-    assert statuses(b)[-3:] == ["received", "not-accepted", "closed"]
-    assert any("not accepted within 1 working days" in step.detail for step in b.steps)
-    a = await a_closed(pair, case_no, timeout=30)
-    assert (a.status, a.outcome) == ("closed-rejected", "not-accepted")
-    assert agree(IntakePhase(a.status), a.outcome, b.outcome)
-    # B's workflow has closed: the update is refused (by the validator, or by the server).
+    b = await b_until(
+        pair,
+        case_no,
+        lambda p: p.status == "processing" and "deemed-accepted" in statuses(p),
+        timeout=40,
+        what="deemed accepted",
+    )
+    received = next(s for s in b.steps if s.status == "received")
+    deemed = next(s for s in b.steps if s.status == "deemed-accepted")
+    assert "逾期未告知补正，自收到申请材料之日起即为受理" in deemed.detail
+    # 20 working days of 5 s from the receipt, not from the day it was deemed accepted.
+    assert b.deadline == received.at + timedelta(seconds=100)
     with pytest.raises((WorkflowUpdateFailedError, RPCError)):
         await processing(pair, case_no).execute_update(
             "decide_acceptance", AcceptanceDecision(accept=True)
         )
+    await a_reaches(pair, case_no, "processing")
+    await processing(pair, case_no).execute_update(
+        "decide", Decision(approve=True, reason="符合条件")
+    )
+    a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
+    assert statuses(b) == [
+        "received",
+        "deemed-accepted",
+        "processing",
+        "approved",
+        "result-sent",
+        "closed",
+    ]
+    assert (a.outcome, b.outcome) == ("approved", "approved")
+    assert agree(IntakePhase(a.status), a.outcome, b.outcome)
+    assert [e for e, _ in await journal(dsn_b, case_no)] == ["issue-deemed-acceptance-notice"]
 
 
 async def test_deadline_warning_and_breach(
@@ -387,9 +537,15 @@ async def test_deadline_warning_and_breach(
     b = await b_until(pair, case_no, lambda p: noted(p, "deadline breached"), timeout=40)
     assert noted(b, "deadline warning")
     assert b.overdue
+    # 法定时限 (3 working days) tracked too: its own warning, breach and escalation.
+    assert b.statutory_deadline is not None
+    assert b.deadline is not None
+    assert b.statutory_deadline > b.deadline
+    b = await b_until(pair, case_no, lambda p: noted(p, "statutory deadline breached"), timeout=40)
+    assert noted(b, "statutory deadline warning")
     a = await a_until(pair, case_no, lambda p: p.overdue, timeout=20)
     assert any(step.detail.startswith("deadline warning") for step in a.steps)
-    assert "escalate-overdue" in [e for e, _ in await journal(dsn_b, case_no)]
+    assert [e for e, _ in await journal(dsn_b, case_no)].count("escalate-overdue") == 2
     await processing(pair, case_no).execute_update(
         "decide", Decision(approve=True, reason="逾期办结")
     )
@@ -442,8 +598,15 @@ async def test_long_cases_continue_as_new(pair: ProvincePair, origin: NodeSettin
     first_run = (await handle_a.describe()).run_id
     for round_no in range(4):
         await a_reaches(pair, case_no, "formal-review")
+        # 一次性告知: each later round concerns what the last 补正 brought.
+        follow_up = {"concerns_new_materials": True, "concerning": (f"材料{round_no - 1}",)}
         await handle_a.execute_update(
-            "record_formal_review", FormalReview(outcome="supplement", missing=(f"材料{round_no}",))
+            "record_formal_review",
+            FormalReview(
+                outcome="supplement",
+                missing=(f"材料{round_no}",),
+                **(follow_up if round_no else {}),
+            ),
         )
         await a_reaches(pair, case_no, "supplement-pending")
         await handle_a.execute_update(

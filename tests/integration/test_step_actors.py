@@ -74,7 +74,7 @@ POLICIES = CasePolicies(
         T_CAN: FAST.model_copy(
             update={
                 "history_limit": 40,
-                "supplement_timeout": timedelta(seconds=60),
+                "supplement_working_days": 12,  # 60 s at FAST's working day
                 "answer_timeout": timedelta(seconds=30),
             }
         ),

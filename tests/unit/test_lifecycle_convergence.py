@@ -54,7 +54,7 @@ CASE = "350000-20250303-AB12CD34"
 ORIGIN, PROCESSING = "350000", "440000"
 TIMINGS = CaseTimings(
     answer_timeout=timedelta(seconds=100),
-    supplement_timeout=timedelta(seconds=60),
+    supplement_working_days=6,
     cancel_timeout=timedelta(seconds=50),
     delivery_wait=timedelta(seconds=300),
     acceptance_working_days=5,
@@ -202,10 +202,22 @@ class World:
         if not progress_only:
             options += [
                 FormalReview(outcome="supplement", missing=("户口簿",)),
+                # 一次性告知: a further round only about what the last 补正 brought
+                FormalReview(
+                    outcome="supplement",
+                    missing=("更名证明",),
+                    concerns_new_materials=True,
+                    concerning=self.a.last_supplied[:1],
+                ),
                 SupplementMaterials(materials=(material(f"补正{len(self.trace)}"),)),
                 Withdrawal(reason="申请人撤回"),
             ]
-        return [o for o in options if A.allows(self.a_req, self.a, A.input_trigger(o).kind)]
+        return [
+            o
+            for o in options
+            if A.allows(self.a_req, self.a, A.input_trigger(o).kind)
+            and A.refusal(self.a_req, self.a, o) is None
+        ]
 
     def b_inputs(self, *, progress_only: bool) -> list[Any]:
         if self.b is None or self.b.closed:
@@ -218,7 +230,20 @@ class World:
         ]
         if not progress_only:
             options.append(SupplementRequest(missing=("证明",)))
-        return [o for o in options if B.allows(self.b_start, self.b, B.input_trigger(o).kind)]
+            options.append(
+                SupplementRequest(
+                    missing=("说明",),
+                    concerns_new_materials=True,
+                    concerning=self.b.last_supplied[:1],
+                )
+            )
+        b = self.b
+        return [
+            o
+            for o in options
+            if B.allows(self.b_start, b, B.input_trigger(o).kind)
+            and B.refusal(self.b_start, b, o) is None
+        ]
 
     def person(self, *, progress_only: bool) -> bool:
         choices = [("A", o) for o in self.a_inputs(progress_only=progress_only)]
@@ -342,6 +367,7 @@ def random_world(rng: random.Random) -> World:
         required_materials=rng.choice(((), ("身份证",))),
         materials=(material("申请表"),),
         fee_fen=fee,
+        on_missed_supplement=rng.choice(("withdrawn", "withdrawn", "refused")),
         policy=a_policy,
         timings=timings,
     )
@@ -349,6 +375,8 @@ def random_world(rng: random.Random) -> World:
         case_no=CASE,
         processing_region=PROCESSING,
         promised_working_days=3,
+        statutory_working_days=rng.choice((None, 3, 5)),
+        on_missed_supplement=rng.choice(("withdrawn", "withdrawn", "refused")),
         policy=b_policy,
         timings=timings,
     )
@@ -404,3 +432,5 @@ def test_both_sides_converge_to_a_matching_terminal_pair() -> None:
         assert ("not-accepted", "not-accepted") in reached
         assert ("denied", "denied") in reached
         assert ("refused-at-intake", None) in reached
+        assert ("deemed-withdrawn", "deemed-withdrawn") in reached
+        assert ("deemed-withdrawn", None) in reached

@@ -35,13 +35,18 @@ INTAKE_TESTS: dict[intake.On, str] = {
         "`test_window_supplement_reaches_the_processing_case_file`, "
         "`test_continue_as_new_while_the_window_waits_for_supplement`"
     ),
-    intake.On.SUPPLEMENT_DUE: "L `test_missing_mandatory_material_and_no_supplement_in_time`",
+    intake.On.SUPPLEMENT_DUE: "L `test_missing_mandatory_material_and_no_supplement_in_time`, "
+    "`test_supplement_before_acceptance_…`",
+    intake.On.SUPPLEMENT_DUE_REFUSED: "U (convergence)",
     intake.On.WITHDRAW: (
         "L `test_withdrawal_before_forwarding`, `test_withdrawal_after_acceptance_…`"
     ),
     intake.On.ACCEPTED: "L `test_automatic_approval_with_a_fee`",
     intake.On.NOT_ACCEPTED: "L `test_not_accepted_compensates_in_reverse_order`",
-    intake.On.SUPPLEMENT_REQUESTED: "L `test_supplement_requested_by_the_processing_region`",
+    intake.On.SUPPLEMENT_REQUESTED: "L `test_supplement_requested_by_the_processing_region`, "
+    "`test_supplement_before_acceptance_…`",
+    intake.On.DEEMED_WITHDRAWN: "L `test_supplement_not_provided_in_time_is_deemed_withdrawn`, "
+    "`test_supplement_before_acceptance_…`",
     intake.On.APPROVED: "L `test_automatic_approval_with_a_fee`",
     intake.On.DENIED: "L `test_denied_compensates`",
     intake.On.CANCELLED: (
@@ -60,13 +65,19 @@ PROCESSING_TESTS: dict[processing.On, str] = {
     processing.On.FORWARDED: "P `test_a_case_goes_to_guangdong_and_back`",
     processing.On.ACCEPT: "L `test_supplement_at_the_window_…`",
     processing.On.NOT_ACCEPT: "L `test_not_accepted_compensates_in_reverse_order`",
-    processing.On.ACCEPTANCE_DUE: "U (convergence)",
-    processing.On.REQUEST_SUPPLEMENT: "L `test_supplement_requested_by_the_processing_region`",
+    processing.On.ACCEPTANCE_DUE: "L `test_b_that_does_not_answer_in_time_has_accepted_…`; "
+    "`test_lifecycle_rules`",
+    processing.On.REQUEST_SUPPLEMENT: "L `test_supplement_requested_by_the_processing_region`, "
+    "`test_supplement_before_acceptance_…`, `test_a_second_supplement_request_…`",
     processing.On.SUPPLEMENT_PROVIDED: "L `test_supplement_requested_by_…`, "
     "`test_continue_as_new_while_the_processing_region_waits_for_supplement`",
-    processing.On.SUPPLEMENT_DUE: "L `test_supplement_not_provided_in_time_is_denied`",
+    processing.On.SUPPLEMENT_DUE: "L `test_supplement_not_provided_in_time_is_deemed_withdrawn`, "
+    "`test_supplement_before_acceptance_…`",
+    processing.On.SUPPLEMENT_DUE_REFUSED: "L `test_an_item_whose_rules_refuse_a_missed_supplement`",
     processing.On.WARN: "L `test_deadline_warning_and_breach`",
     processing.On.BREACH: "L `test_deadline_warning_and_breach`",
+    processing.On.STATUTORY_WARN: "L `test_deadline_warning_and_breach`",
+    processing.On.STATUTORY_BREACH: "L `test_deadline_warning_and_breach`",
     processing.On.APPROVE: "L `test_automatic_approval_with_a_fee`",
     processing.On.DENY: "L `test_denied_compensates`",
     processing.On.WITHDRAWN: "L `test_withdrawal_after_acceptance_cancels_the_processing_side`",
@@ -87,7 +98,8 @@ workflow id `intake-<case no>`) and `ProcessingWorkflow` in the processing regio
 `Phase` enum, a `CaseState` (`IntakeState`, `ProcessingState`) holding everything the workflow
 keeps, which is also what it carries across continue-as-new, and the transition table below.
 The workflows run that model (`workflows/driver.py`); Update validators ask the table whether a
-step is allowed now, and refuse with `StepNotAllowed` and the current status when it is not.
+step is allowed now, and refuse with `StepNotAllowed` and the current status when it is not, or
+with `StepRuleBroken` and the rule's name when a rule of law refuses it (一次性告知).
 Each human step can instead be taken by the item's automatic policy (`AutoPolicy`).
 
 A row's *steps* are the statuses the case passes through, in order; *effects* and *sends* are
@@ -99,7 +111,8 @@ Tests: `L` = `tests/integration/test_lifecycle.py`,
 `C` = `tests/integration/test_compensation_crash.py`,
 `P` = `tests/integration/test_province_pair.py`, `U` = `tests/unit/test_lifecycle_convergence.py`
 (both models driven together through random histories), `D` = `tests/unit/test_deadlines.py`,
-`R` = `tests/unit/test_workflow_determinism.py`.
+`R` = `tests/unit/test_workflow_determinism.py`; `test_lifecycle_rules` =
+`tests/unit/test_lifecycle_rules.py` (the rules of decision 0026 on real dates).
 """
 
 PROTOCOL = """\
@@ -118,14 +131,27 @@ The rules that make it so:
   `recalled` and waits. B cancels if it has not decided (revoking what it issued) and answers
   `cancelled`; if it has decided it sends its decision again, and A honours whatever decision
   reaches it (an approval is delivered, a denial compensated). A withdrawal works the same way.
-- **B does not accept late.** B's acceptance has a deadline of `acceptance_working_days` from
-  receipt; after it B answers `not-accepted` itself, so a case A gave up on cannot be accepted
-  and approved later.
+- **B answers within five working days, or the case is accepted (行政许可法 Art. 32).** B's
+  workflow starts only once the case file is complete (decision 0021). If within
+  `acceptance_working_days` B neither accepts, refuses nor asks for 补正, the case counts as
+  accepted on the day the file was received (`deemed-accepted`, its own notice, both deadlines
+  counted from that day) and B says so with `accepted`, as a person's acceptance would. A case A
+  gave up on is recalled, and B cancels it whether it was accepted by a person or by the rule.
+- **A missed 补正 is 视为撤回.** The applicant's 补正 is due in the item's working days; when it
+  is missed B ends the case as deemed withdrawn (revoking what it issued) and sends `cancelled`
+  under the step `deemed-withdrawn`, which A tells from an answer to a withdrawal or recall by
+  its event id; A compensates as for a withdrawal. An item whose rules say otherwise
+  (`on_missed_supplement: refused`) is refused instead: 不予受理 before acceptance, 不予许可 after.
+- **补正 is one complete list (一次性告知).** A's formal review and B each ask once for everything
+  missing; a further request must say it concerns the materials the applicant provided for the
+  last one (`concerns_new_materials`) and name them (`concerning`), and the notice says so.
+  Otherwise the Update validator refuses it with `StepRuleBroken` and the rule's name (decision
+  0026).
 - **Every answer, every time:**
 
 | the other side … | A waiting for B | B waiting for A |
 | --- | --- | --- |
-| never answers | `answer_timeout` → recall; after `cancel_timeout` an `escalate-unanswered` alarm, and A keeps waiting (closing would split the case) | acceptance deadline → `not-accepted`; 补正 due → denied; `delivery_wait` → closed with its decision |
+| never answers | `answer_timeout` → recall; after `cancel_timeout` an `escalate-unanswered` alarm, and A keeps waiting (closing would split the case) | acceptance days pass → accepted as of the receipt day (Art. 32); 补正 due → 视为撤回 (or refused, by the item's rules); `delivery_wait` → closed with its decision |
 | answers twice | events are applied once per id; a second `decided` finds A past that phase and is only noted | the same; a repeated withdrawal or recall after the decision repeats the decision under a new event id |
 | answers late | a late `accepted` while recalling is noted; the recall's answer decides | a `recalled`/`withdrawn` after the decision is answered with the decision; a late 补正 after the due time is noted |
 | answers after a restart | the state, queue included, is in the workflow (and carried across continue-as-new); the inbox dispatcher redelivers what was stored and not yet delivered | the same |
@@ -135,8 +161,13 @@ The rules that make it so:
 TAIL = """\
 ## Deadlines
 
-承诺时限 count Chinese working days (`chinese-calendar`: statutory holidays skipped, adjusted
-weekend workdays counted) and end at 23:59:59 CST of the last day (D). For a year the holiday
+承诺时限 and 法定时限 (both from the catalog item; the statutory one where the item has one), the
+acceptance days and the applicant's 补正 days count Chinese working days (`chinese-calendar`:
+statutory holidays skipped, adjusted weekend workdays counted) and end at 23:59:59 CST of the
+last day (D, and `tests/unit/test_lifecycle_rules.py` for the rules across 2026's National Day
+and Spring Festival). B tracks both time limits: each has its warning and its breach (an
+`escalate-overdue` effect each), a 补正 pauses both, and the case's progress shows both
+(`deadline`, `statutory_deadline`). For a year the holiday
 tables do not cover yet, weekdays count and the deadline is marked provisional. Tests and demos
 scale the clock (`CaseTimings.working_day`), so timers run for seconds on the real server.
 Search attributes `CaseNo, ItemCode, OriginRegion, ProcessingRegion, CaseStatus, Deadline,

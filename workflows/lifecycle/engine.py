@@ -54,8 +54,9 @@ class CaseRecord(BaseModel):
     # word that an event was never receipted.
     queue: tuple[InboundEvent | DeliveryFailure, ...] = ()
     outcome: str | None = None
-    deadline: datetime | None = None
-    overdue: bool = False
+    deadline: datetime | None = None  # 承诺时限
+    statutory_deadline: datetime | None = None  # 法定时限, where the item has one
+    overdue: bool = False  # either deadline passed
 
 
 @dataclass(frozen=True)

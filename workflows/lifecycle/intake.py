@@ -1,9 +1,12 @@
 """The accepting region's (A, 收件地) lifecycle: phases, triggers, the table and the state.
 
 A takes the application, reviews it (with the applicant's 补正 loop), forwards it and waits
-for B's answers, relaying B's 补正 requests. It ends only on an answer from B (or before B
-ever had the case): when it stops waiting (no answer in time, resends ran out) it recalls the
-case and B's answer to the recall (cancelled, or B's decision again) decides how A ends.
+for B's answers, relaying B's 补正 requests (before B accepts as after). Its own 补正 is one
+complete list (一次性告知); a missed one ends the case as 视为撤回 unless the item's rules say it
+is refused; B ending a case on a missed 补正 is 视为撤回 on both sides. It ends only on an
+answer from B (or before B ever had the case): when it stops waiting (no answer in time,
+resends ran out) it recalls the case and B's answer to the recall (cancelled, or B's decision
+again) decides how A ends.
 Compensation undoes A's effects in reverse order, one step at a time.
 """
 
@@ -14,6 +17,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from events.envelope import event_id_for
 from events.models import (
     CaseAccepted,
     CaseDecided,
@@ -27,6 +31,7 @@ from events.models import (
     RegionCode,
     SupplementRequested,
 )
+from workflows.deadlines import CST, DeadlineClock
 from workflows.lifecycle.engine import (
     CaseRecord,
     Handler,
@@ -42,6 +47,7 @@ from workflows.lifecycle.engine import (
 )
 from workflows.lifecycle.vocabulary import (
     COMPENSATION_OF,
+    DEEMED_WITHDRAWN_STEP,
     Actor,
     AddMaterials,
     AutoPolicy,
@@ -50,8 +56,12 @@ from workflows.lifecycle.vocabulary import (
     Effect,
     FormalReview,
     ForwardCase,
+    MissedSupplement,
+    RuleBroken,
     SupplementMaterials,
     Withdrawal,
+    follow_up_reason,
+    one_time_notice,
 )
 
 
@@ -62,6 +72,7 @@ class Phase(StrEnum):
     FORMAL_REVIEW = "formal-review"
     SUPPLEMENT_PENDING = "supplement-pending"  # A's own 补正 with the applicant
     IN_TRANSIT = "in-transit"  # forwarded; B's accept/not-accept awaited
+    SUPPLEMENT_BEFORE_ACCEPTANCE = "supplement-before-acceptance"  # B's 补正 before 受理
     PROCESSING = "processing"  # B accepted; its clock runs
     SUPPLEMENT_REQUESTED = "supplement-requested"  # B's 补正, relayed to the applicant
     WITHDRAWAL_REQUESTED = "withdrawal-requested"
@@ -82,8 +93,10 @@ class Status(StrEnum):
     FORMAL_REVIEW_PASSED = "formal-review-passed"
     FORWARDED = "forwarded"
     IN_TRANSIT = "in-transit"
+    SUPPLEMENT_BEFORE_ACCEPTANCE = "supplement-before-acceptance"
     PROCESSING = "processing"
     SUPPLEMENT_REQUESTED = "supplement-requested"
+    DEEMED_WITHDRAWN = "deemed-withdrawn"
     WITHDRAWAL_REQUESTED = "withdrawal-requested"
     RECALL_REQUESTED = "recall-requested"
     NOT_ACCEPTED = "not-accepted"
@@ -103,8 +116,10 @@ LABELS: dict[Status, str] = {
     Status.FORMAL_REVIEW_PASSED: "形式审查通过",
     Status.FORWARDED: "已转办",
     Status.IN_TRANSIT: "待受理",
+    Status.SUPPLEMENT_BEFORE_ACCEPTANCE: "待补正（受理前）",
     Status.PROCESSING: "办理中",
     Status.SUPPLEMENT_REQUESTED: "待补正（办理地）",
+    Status.DEEMED_WITHDRAWN: "视为撤回",
     Status.WITHDRAWAL_REQUESTED: "撤回中",
     Status.RECALL_REQUESTED: "收回中",
     Status.NOT_ACCEPTED: "不予受理",
@@ -127,6 +142,7 @@ class On(StrEnum):
     REVIEW_REFUSED = "review-refused"
     SUPPLEMENT_PROVIDED = "supplement-provided"
     SUPPLEMENT_DUE = "supplement-due"
+    SUPPLEMENT_DUE_REFUSED = "supplement-due-refused"
     WITHDRAW = "withdraw"
     ACCEPTED = "accepted"
     NOT_ACCEPTED = "not-accepted"
@@ -134,6 +150,7 @@ class On(StrEnum):
     APPROVED = "decided-approved"
     DENIED = "decided-denied"
     CANCELLED = "cancelled"
+    DEEMED_WITHDRAWN = "deemed-withdrawn"
     DEADLINE_NOTICE = "deadline-notice"
     ANSWER_DUE = "answer-due"
     DELIVERY_FAILED = "delivery-failed"
@@ -149,7 +166,9 @@ TRIGGER_LABELS: dict[On, str] = {
     On.REVIEW_SUPPLEMENT: "一次性告知补正: Update `record_formal_review(supplement)` or policy",
     On.REVIEW_REFUSED: "不予收件: Update `record_formal_review(refuse)`",
     On.SUPPLEMENT_PROVIDED: "补正材料: Update `provide_supplement`",
-    On.SUPPLEMENT_DUE: "补正期限届满 (timer `supplement_timeout` / B's due time)",
+    On.SUPPLEMENT_DUE: "补正期限届满 (timer: the item's 补正 working days / B's due time)",
+    On.SUPPLEMENT_DUE_REFUSED: "补正期限届满 at the window, the item's rules refuse "
+    "(`on_missed_supplement: refused`)",
     On.WITHDRAW: "申请人撤回: Update `withdraw`",
     On.ACCEPTED: "B's `accepted` event",
     On.NOT_ACCEPTED: "B's `not-accepted` event",
@@ -157,6 +176,8 @@ TRIGGER_LABELS: dict[On, str] = {
     On.APPROVED: "B's `decided` event (approved)",
     On.DENIED: "B's `decided` event (denied)",
     On.CANCELLED: "B's `cancelled` event",
+    On.DEEMED_WITHDRAWN: "B's `cancelled` event for a missed 补正 (sent under step "
+    "`deemed-withdrawn`)",
     On.DEADLINE_NOTICE: "B's `deadline-warning` / `deadline-breached` event",
     On.ANSWER_DUE: "答复超时 (timer: `answer_timeout`; `cancel_timeout` once A asked B to cancel)",
     On.DELIVERY_FAILED: "`delivery_failed` signal (resends of an event ran out)",
@@ -178,6 +199,8 @@ class IntakeState(CaseRecord):
     reason: str = ""  # why the case is being closed rejected, or withdrawn
     notifications: int = 0
     supplements_sent: int = 0
+    review_rounds: int = 0  # 补正 requests of A's own formal review (一次性告知)
+    last_supplied: tuple[str, ...] = ()  # the materials the last 补正 at A's review brought
     escalations: int = 0
 
     @property
@@ -196,6 +219,10 @@ class IntakeRequest(BaseModel):
     required_materials: tuple[str, ...] = ()  # mandatory and not obtainable by data sharing
     materials: tuple[MaterialRef, ...] = ()
     fee_fen: int = Field(default=0, ge=0)
+    # From the catalog item (decision 0026): the applicant's 补正 time at the window in working
+    # days (None: the timings' default) and what a missed 补正 means there.
+    supplement_working_days: int | None = Field(default=None, ge=1, le=60)
+    on_missed_supplement: MissedSupplement = "withdrawn"
     policy: AutoPolicy = AutoPolicy()
     timings: CaseTimings = CaseTimings()
     carry: IntakeState | None = None  # the state handed over by continue-as-new
@@ -213,7 +240,9 @@ def start(request: IntakeRequest) -> IntakeState:
 
 P = Phase
 _BEFORE_FORWARDING = (P.FORMAL_REVIEW, P.SUPPLEMENT_PENDING)
-_WITH_B = (P.IN_TRANSIT, P.PROCESSING, P.SUPPLEMENT_REQUESTED)  # B has or may have the case
+# B has or may have the case
+_WITH_B = (P.IN_TRANSIT, P.SUPPLEMENT_BEFORE_ACCEPTANCE, P.PROCESSING, P.SUPPLEMENT_REQUESTED)
+_B_SUPPLEMENT = (P.SUPPLEMENT_BEFORE_ACCEPTANCE, P.SUPPLEMENT_REQUESTED)
 _ASKED_TO_CANCEL = (P.WITHDRAWAL_REQUESTED, P.RECALL_REQUESTED)
 _UNDECIDED = (*_WITH_B, *_ASKED_TO_CANCEL)
 _S = Status
@@ -247,7 +276,8 @@ TABLE: Table[Phase, On] = Table(
             P.SUPPLEMENT_PENDING,
             (_S.SUPPLEMENT_PENDING,),
             effects=(N,),
-            says="applicant told what is missing; due in `supplement_timeout`",
+            says="applicant told what is missing, as one complete list; due in the item's 补正 "
+            "working days; a further request only for what the last 补正 raised",
         ),
         *rows(
             [P.FORMAL_REVIEW],
@@ -267,8 +297,15 @@ TABLE: Table[Phase, On] = Table(
             [P.SUPPLEMENT_PENDING],
             On.SUPPLEMENT_DUE,
             P.COMPENSATING,
+            (_S.DEEMED_WITHDRAWN, _S.COMPENSATING),
+            says="视为撤回: 补正 not provided in time; compensated as a withdrawal",
+        ),
+        *rows(
+            [P.SUPPLEMENT_PENDING],
+            On.SUPPLEMENT_DUE_REFUSED,
+            P.COMPENSATING,
             (_S.REFUSED_AT_INTAKE, _S.COMPENSATING),
-            says="补正 not provided in time",
+            says="不予收件: 补正 not provided in time",
         ),
         *rows(
             _BEFORE_FORWARDING,
@@ -293,19 +330,43 @@ TABLE: Table[Phase, On] = Table(
             says="B's deadline recorded",
         ),
         *rows(
-            [P.IN_TRANSIT, *_ASKED_TO_CANCEL],
+            [P.IN_TRANSIT, P.SUPPLEMENT_BEFORE_ACCEPTANCE, *_ASKED_TO_CANCEL],
             On.NOT_ACCEPTED,
             P.COMPENSATING,
             (_S.NOT_ACCEPTED, _S.COMPENSATING),
             says="B's answer ends the case",
         ),
         *rows(
-            [P.IN_TRANSIT, P.PROCESSING],
+            [P.IN_TRANSIT],
+            On.SUPPLEMENT_REQUESTED,
+            P.SUPPLEMENT_BEFORE_ACCEPTANCE,
+            (_S.SUPPLEMENT_BEFORE_ACCEPTANCE,),
+            effects=(N,),
+            says="B asks before accepting: applicant told what B needs and by when",
+        ),
+        *rows(
+            [P.PROCESSING],
             On.SUPPLEMENT_REQUESTED,
             P.SUPPLEMENT_REQUESTED,
             (_S.SUPPLEMENT_REQUESTED,),
             effects=(N,),
             says="applicant told what B needs and by when",
+        ),
+        *rows(
+            [P.SUPPLEMENT_BEFORE_ACCEPTANCE],
+            On.ACCEPTED,
+            P.SUPPLEMENT_REQUESTED,
+            (_S.SUPPLEMENT_REQUESTED,),
+            says="B had accepted before it asked (its events crossed): B's deadline recorded",
+        ),
+        *rows(
+            [P.SUPPLEMENT_BEFORE_ACCEPTANCE],
+            On.SUPPLEMENT_PROVIDED,
+            P.IN_TRANSIT,
+            (_S.IN_TRANSIT,),
+            sends=(_T.SUPPLEMENT_PROVIDED,),
+            says="materials join A's case file and go to B in `supplement-provided`; B's "
+            "answer due in `answer_timeout`",
         ),
         *rows(
             [P.SUPPLEMENT_REQUESTED],
@@ -316,11 +377,19 @@ TABLE: Table[Phase, On] = Table(
             says="materials join A's case file and go to B in `supplement-provided`",
         ),
         *rows(
+            [P.SUPPLEMENT_BEFORE_ACCEPTANCE],
+            On.SUPPLEMENT_DUE,
+            P.IN_TRANSIT,
+            (_S.IN_TRANSIT,),
+            says="no more 补正 taken; B ends the case (视为撤回, or 不予受理 by the item's rules); "
+            "B's answer due in `answer_timeout`",
+        ),
+        *rows(
             [P.SUPPLEMENT_REQUESTED],
             On.SUPPLEMENT_DUE,
             P.PROCESSING,
             (_S.PROCESSING,),
-            says="no more 补正 taken; B decides what the missed 补正 means",
+            says="no more 补正 taken; B ends the case (视为撤回, or 不予许可 by the item's rules)",
         ),
         *rows(
             [P.PROCESSING, P.SUPPLEMENT_REQUESTED],
@@ -349,6 +418,14 @@ TABLE: Table[Phase, On] = Table(
             P.COMPENSATING,
             (_S.COMPENSATING,),
             says="B cancelled its side: outcome `withdrawn` or `transfer-failed`",
+        ),
+        *rows(
+            _UNDECIDED,
+            On.DEEMED_WITHDRAWN,
+            P.COMPENSATING,
+            (_S.DEEMED_WITHDRAWN, _S.COMPENSATING),
+            says="视为撤回 at B (a missed 补正): compensated as a withdrawal, also over a "
+            "withdrawal or recall",
         ),
         *rows(
             [P.IN_TRANSIT],
@@ -447,6 +524,21 @@ def allows(request: IntakeRequest, state: IntakeState, kind: On) -> bool:
     return TABLE.allows(state.phase, kind)
 
 
+def refusal(request: IntakeRequest, state: IntakeState, given: object) -> RuleBroken | None:
+    """A rule of law that refuses a person's step the table allows now (Update validators ask
+    this after `allows`): the formal review's 补正 is one complete list (一次性告知)."""
+    if isinstance(given, FormalReview) and given.outcome == "supplement":
+        return one_time_notice(state.review_rounds, state.last_supplied, given)
+    return None
+
+
+def deemed_withdrawal(request: IntakeRequest, event: InboundEvent) -> bool:
+    """B's `cancelled` for a missed 补正 (视为撤回), told from its answer to a withdrawal or a
+    recall by the event id its step gives it."""
+    sent_as = event_id_for(request.case_no, DEEMED_WITHDRAWN_STEP, request.processing_region)
+    return event.type is EventType.CANCELLED and event.event_id == sent_as
+
+
 _EVENT_TRIGGERS = {
     EventType.ACCEPTED: On.ACCEPTED,
     EventType.NOT_ACCEPTED: On.NOT_ACCEPTED,
@@ -457,10 +549,12 @@ _EVENT_TRIGGERS = {
 }
 
 
-def _queued(item: InboundEvent | DeliveryFailure) -> Trigger[On]:
+def _queued(request: IntakeRequest, item: InboundEvent | DeliveryFailure) -> Trigger[On]:
     if isinstance(item, DeliveryFailure):
         return Trigger(On.DELIVERY_FAILED, "event", item, queued=True)
-    if item.type is EventType.DECIDED:
+    if deemed_withdrawal(request, item):
+        kind = On.DEEMED_WITHDRAWN
+    elif item.type is EventType.DECIDED:
         approved = item.data.get("outcome") == "approved"
         kind = On.APPROVED if approved else On.DENIED
     else:
@@ -478,8 +572,15 @@ def automatic(request: IntakeRequest, state: IntakeState) -> Trigger[On] | None:
         have = {m.name for m in state.materials}
         missing = tuple(m for m in request.required_materials if m not in have)
         if missing:
+            # A second round asks again for what the last 补正 did not bring: it concerns those
+            # materials (一次性告知).
+            again = state.review_rounds > 0
             review = FormalReview(
-                outcome="supplement", missing=missing, reason="mandatory materials missing"
+                outcome="supplement",
+                missing=missing,
+                reason="mandatory materials missing",
+                concerns_new_materials=again,
+                concerning=state.last_supplied if again else (),
             )
             return Trigger(On.REVIEW_SUPPLEMENT, "policy", review)
         review = FormalReview(outcome="pass", reason="automatic policy: materials complete")
@@ -502,7 +603,9 @@ def due(request: IntakeRequest, state: IntakeState) -> tuple[datetime, Trigger[O
     phase = state.phase
     if phase is P.COMPENSATING and state.done:
         return state.due, Trigger(On.UNDO, "timer")
-    if phase in (P.SUPPLEMENT_PENDING, P.SUPPLEMENT_REQUESTED):
+    if phase is P.SUPPLEMENT_PENDING and request.on_missed_supplement == "refused":
+        return state.due, Trigger(On.SUPPLEMENT_DUE_REFUSED, "timer")
+    if phase in (P.SUPPLEMENT_PENDING, *_B_SUPPLEMENT):
         return state.due, Trigger(On.SUPPLEMENT_DUE, "timer")
     if phase in (P.IN_TRANSIT, *_ASKED_TO_CANCEL):
         return state.due, Trigger(On.ANSWER_DUE, "timer")
@@ -517,7 +620,7 @@ def next_trigger(request: IntakeRequest, state: IntakeState, now: datetime) -> T
     steps the case takes on its own: a workflow whose first task is retried (its worker died)
     starts from the beginning with every signal already in its history, B's `accepted` and
     `decided` included. Only when the case rests is such an event taken, and noted as ignored."""
-    first = _queued(state.queue[0]) if state.queue else None
+    first = _queued(request, state.queue[0]) if state.queue else None
     if first is not None and TABLE.allows(state.phase, first.kind):
         return first
     taken = automatic(request, state)
@@ -579,9 +682,20 @@ def _review(request: R, state: St, trigger: Tr, tx: Tx) -> None:
         tx.step(_S.IN_TRANSIT)
         tx.set(done=tuple(done), due=tx.now + request.timings.answer_timeout)
     elif review.outcome == "supplement":
-        _notify(state, tx, f"补正 needed: {', '.join(review.missing)}")
-        tx.step(_S.SUPPLEMENT_PENDING, detail=", ".join(review.missing))
-        tx.set(due=tx.now + request.timings.supplement_timeout)
+        days = request.supplement_working_days or request.timings.supplement_working_days
+        until = DeadlineClock(request.timings.working_day).deadline(tx.now, days).at
+        listed = ", ".join(review.missing)
+        _notify(state, tx, f"补正 needed: {follow_up_reason(review, listed)}")
+        follow_up = (
+            f" (concerns the last 补正: {', '.join(review.concerning)})"
+            if review.concerns_new_materials
+            else ""
+        )
+        tx.step(
+            _S.SUPPLEMENT_PENDING,
+            detail=f"{listed}{follow_up}; due {until.astimezone(CST):%Y-%m-%d %H:%M}",
+        )
+        tx.set(due=until, review_rounds=state.review_rounds + 1)
     else:
         tx.step(_S.REFUSED_AT_INTAKE, detail=review.reason)
         _reject(request, tx, "refused-at-intake", review.reason)
@@ -595,6 +709,7 @@ def _supplement_provided(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     if state.phase is P.SUPPLEMENT_PENDING:
         tx.note(f"补正 provided: {len(given.materials)} materials")
         tx.step(_S.FORMAL_REVIEW)
+        tx.set(last_supplied=tuple(m.name for m in given.materials))
         return
     sent_round = state.supplements_sent + 1
     sent = tx.send(
@@ -603,17 +718,35 @@ def _supplement_provided(request: R, state: St, trigger: Tr, tx: Tx) -> None:
         request.processing_region,
         {"materials": [m.model_dump(mode="json") for m in given.materials]},
     )
-    tx.step(_S.PROCESSING, event_id=sent, detail=f"补正 sent: {len(given.materials)} materials")
+    detail = f"补正 sent: {len(given.materials)} materials"
+    if state.phase is P.SUPPLEMENT_BEFORE_ACCEPTANCE:
+        tx.step(_S.IN_TRANSIT, event_id=sent, detail=detail)
+        tx.set(supplements_sent=sent_round, due=tx.now + request.timings.answer_timeout)
+        return
+    tx.step(_S.PROCESSING, event_id=sent, detail=detail)
     tx.set(supplements_sent=sent_round)
+
+
+MISSED_SUPPLEMENT = "补正 not provided in time"
 
 
 def _supplement_due(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     if state.phase is P.SUPPLEMENT_PENDING:
-        tx.step(_S.REFUSED_AT_INTAKE, detail="补正 not provided in time")
-        _reject(request, tx, "refused-at-intake", "补正 not provided in time")
+        tx.step(_S.DEEMED_WITHDRAWN, detail=f"视为撤回: {MISSED_SUPPLEMENT}")
+        _reject(request, tx, "deemed-withdrawn", MISSED_SUPPLEMENT)
         return
-    tx.step(_S.PROCESSING, detail="补正 deadline passed; the processing region decides")
+    detail = "补正 deadline passed; the processing region ends the case"
+    if state.phase is P.SUPPLEMENT_BEFORE_ACCEPTANCE:
+        tx.step(_S.IN_TRANSIT, detail=detail)
+        tx.set(due=tx.now + request.timings.answer_timeout)
+        return
+    tx.step(_S.PROCESSING, detail=detail)
     tx.set(due=None)
+
+
+def _supplement_due_refused(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    tx.step(_S.REFUSED_AT_INTAKE, detail=MISSED_SUPPLEMENT)
+    _reject(request, tx, "refused-at-intake", MISSED_SUPPLEMENT)
 
 
 def _withdraw(request: R, state: St, trigger: Tr, tx: Tx) -> None:
@@ -638,6 +771,14 @@ def _event(trigger: Tr) -> InboundEvent:
 def _accepted(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     event = _event(trigger)
     accepted = CaseAccepted.model_validate(event.data)
+    if state.phase is P.SUPPLEMENT_BEFORE_ACCEPTANCE:
+        tx.step(
+            _S.SUPPLEMENT_REQUESTED,
+            event_id=event.event_id,
+            detail=f"accepted before its 补正 request; deadline {accepted.deadline:%Y-%m-%d %H:%M}",
+        )
+        tx.set(deadline=accepted.deadline)  # the 补正 due time stays
+        return
     tx.step(
         _S.PROCESSING,
         event_id=event.event_id,
@@ -657,7 +798,12 @@ def _supplement_requested(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     event = _event(trigger)
     asked = SupplementRequested.model_validate(event.data)
     _notify(state, tx, f"补正 requested: {', '.join(asked.missing)}")
-    tx.step(_S.SUPPLEMENT_REQUESTED, event_id=event.event_id, detail=", ".join(asked.missing))
+    before = state.phase is P.IN_TRANSIT  # B has not (to A's knowledge) accepted yet
+    tx.step(
+        _S.SUPPLEMENT_BEFORE_ACCEPTANCE if before else _S.SUPPLEMENT_REQUESTED,
+        event_id=event.event_id,
+        detail=", ".join(asked.missing),
+    )
     tx.set(due=asked.due)
 
 
@@ -684,6 +830,17 @@ def _cancelled(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     _reject(
         request, tx, "transfer-failed" if recalled else "withdrawn", state.reason or "cancelled"
     )
+
+
+def _deemed_withdrawn(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    tx.step(
+        _S.DEEMED_WITHDRAWN,
+        event_id=event.event_id,
+        detail=f"视为撤回 at the processing region: {MISSED_SUPPLEMENT}",
+    )
+    tx.set(deadline=None)
+    _reject(request, tx, "deemed-withdrawn", MISSED_SUPPLEMENT)
 
 
 def _deadline_notice(request: R, state: St, trigger: Tr, tx: Tx) -> None:
@@ -775,6 +932,7 @@ HANDLERS: dict[On, Handler] = {
     On.REVIEW_REFUSED: _review,
     On.SUPPLEMENT_PROVIDED: _supplement_provided,
     On.SUPPLEMENT_DUE: _supplement_due,
+    On.SUPPLEMENT_DUE_REFUSED: _supplement_due_refused,
     On.WITHDRAW: _withdraw,
     On.ACCEPTED: _accepted,
     On.NOT_ACCEPTED: _not_accepted,
@@ -782,6 +940,7 @@ HANDLERS: dict[On, Handler] = {
     On.APPROVED: _decided,
     On.DENIED: _decided,
     On.CANCELLED: _cancelled,
+    On.DEEMED_WITHDRAWN: _deemed_withdrawn,
     On.DEADLINE_NOTICE: _deadline_notice,
     On.ANSWER_DUE: _answer_due,
     On.DELIVERY_FAILED: _delivery_failed,

@@ -27,19 +27,28 @@ TERMINAL_PAIRS: tuple[TerminalPair, ...] = (
         intake.Phase.CLOSED_REJECTED,
         "denied",
         ("denied",),
-        "B denied (also when 补正 was not provided); A compensated",
+        "B denied (also a missed 补正 after acceptance, where the item's rules refuse it); "
+        "A compensated",
     ),
     TerminalPair(
         intake.Phase.CLOSED_REJECTED,
         "not-accepted",
         ("not-accepted",),
-        "B did not accept (by a person, a policy, or its acceptance deadline)",
+        "B did not accept (by a person or a policy; or a 补正 missed before acceptance, where "
+        "the item's rules refuse it)",
     ),
     TerminalPair(
         intake.Phase.CLOSED_REJECTED,
         "withdrawn",
         ("cancelled", None),
         "B cancelled on the withdrawal; or the applicant withdrew before forwarding",
+    ),
+    TerminalPair(
+        intake.Phase.CLOSED_REJECTED,
+        "deemed-withdrawn",
+        ("deemed-withdrawn", None),
+        "视为撤回: a 补正 missed at B (B ended the case; also over a withdrawal or recall), or "
+        "at A's window before forwarding",
     ),
     TerminalPair(
         intake.Phase.CLOSED_REJECTED,
@@ -51,7 +60,8 @@ TERMINAL_PAIRS: tuple[TerminalPair, ...] = (
         intake.Phase.CLOSED_REJECTED,
         "refused-at-intake",
         (None,),
-        "refused at A's window (or 补正 not provided there): never forwarded",
+        "refused at A's window (or a 补正 missed there, where the item's rules refuse it): "
+        "never forwarded",
     ),
 )
 

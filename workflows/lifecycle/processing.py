@@ -1,10 +1,14 @@
 """The processing region's (B, 办理地) lifecycle: phases, triggers, the table and the state.
 
-B registers the forwarded case, accepts it or not within `acceptance_working_days` of receipt
-(after that it answers not-accepted itself), processes it (补正 requests pause the working-day
-clock; a warning before the deadline, a breach event and escalation after it), decides, and
-waits for A to deliver the result. A withdrawal or a recall before the decision revokes what B
-issued and is answered `cancelled`; after the decision it is answered with the decision again.
+B registers the forwarded case (its workflow starts only once the file is complete), and within
+`acceptance_working_days` of receipt accepts it, refuses it or asks for 补正; if it does none of
+these the case counts as accepted on the receipt day (行政许可法 Art. 32). It processes the case
+(补正 requests pause the working-day clocks of both the promised and the statutory time limit; a
+warning before each deadline, a breach event and escalation after it), decides, and waits for A
+to deliver the result. A 补正 is one complete list (一次性告知); a missed 补正 ends the case as
+视为撤回 unless the item's rules say it is refused. A withdrawal or a recall before the decision
+revokes what B issued and is answered `cancelled`; after the decision it is answered with the
+decision again.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.models import CaseNo, EventType, InboundEvent, MaterialRef, RegionCode
-from workflows.deadlines import DeadlineClock
+from workflows.deadlines import CST, DeadlineClock
 from workflows.lifecycle.engine import (
     CaseRecord,
     Handler,
@@ -31,16 +35,22 @@ from workflows.lifecycle.engine import (
     receive as receive,
 )
 from workflows.lifecycle.vocabulary import (
+    DEEMED_WITHDRAWN_STEP,
     REVOCATION_OF,
+    REVOCATIONS,
     AcceptanceDecision,
     AddMaterials,
     AutoPolicy,
     CaseTimings,
     Decision,
     Effect,
+    MissedSupplement,
     RegisterForwarded,
+    RuleBroken,
     SendDecision,
     SupplementRequest,
+    follow_up_reason,
+    one_time_notice,
 )
 
 
@@ -50,6 +60,7 @@ class Phase(StrEnum):
     WAITING = "waiting-for-case"
     RECEIVED = "received"
     PROCESSING = "processing"
+    SUPPLEMENT_BEFORE_ACCEPTANCE = "supplement-before-acceptance"  # 补正 asked before 受理
     SUPPLEMENT_REQUESTED = "supplement-requested"  # clock paused
     RESULT_SENT = "result-sent"
     CLOSED = "closed"
@@ -61,8 +72,11 @@ class Status(StrEnum):
     WAITING = "waiting-for-case"
     RECEIVED = "received"
     NOT_ACCEPTED = "not-accepted"
+    SUPPLEMENT_BEFORE_ACCEPTANCE = "supplement-before-acceptance"
+    DEEMED_ACCEPTED = "deemed-accepted"
     PROCESSING = "processing"
     SUPPLEMENT_REQUESTED = "supplement-requested"
+    DEEMED_WITHDRAWN = "deemed-withdrawn"
     APPROVED = "approved"
     DENIED = "denied"
     RESULT_SENT = "result-sent"
@@ -74,8 +88,11 @@ LABELS: dict[Status, str] = {
     Status.WAITING: "待接收",
     Status.RECEIVED: "已接收（待受理）",
     Status.NOT_ACCEPTED: "不予受理",
+    Status.SUPPLEMENT_BEFORE_ACCEPTANCE: "待补正（受理前）",
+    Status.DEEMED_ACCEPTED: "视为受理",
     Status.PROCESSING: "办理中",
     Status.SUPPLEMENT_REQUESTED: "待补正（计时暂停）",
+    Status.DEEMED_WITHDRAWN: "视为撤回",
     Status.APPROVED: "准予许可",
     Status.DENIED: "不予许可",
     Status.RESULT_SENT: "结果已发出",
@@ -95,8 +112,11 @@ class On(StrEnum):
     REQUEST_SUPPLEMENT = "request-supplement"
     SUPPLEMENT_PROVIDED = "supplement-provided"
     SUPPLEMENT_DUE = "supplement-due"
+    SUPPLEMENT_DUE_REFUSED = "supplement-due-refused"
     WARN = "deadline-warning"
     BREACH = "deadline-breached"
+    STATUTORY_WARN = "statutory-deadline-warning"
+    STATUTORY_BREACH = "statutory-deadline-breached"
     APPROVE = "approve"
     DENY = "deny"
     WITHDRAWN = "withdrawn"
@@ -110,12 +130,16 @@ TRIGGER_LABELS: dict[On, str] = {
     On.FORWARDED: "A's `forwarded` event (signal-with-start by the inbox dispatcher)",
     On.ACCEPT: "受理: Update `decide_acceptance(accept)` or policy",
     On.NOT_ACCEPT: "不予受理: Update `decide_acceptance(not accept, reason)` or policy",
-    On.ACCEPTANCE_DUE: "受理期限届满 (timer: `acceptance_working_days` from receipt)",
-    On.REQUEST_SUPPLEMENT: "补正告知: Update `request_supplement`",
+    On.ACCEPTANCE_DUE: "逾期未受理 (timer: `acceptance_working_days` from receipt; Art. 32)",
+    On.REQUEST_SUPPLEMENT: "一次性告知补正: Update `request_supplement`",
     On.SUPPLEMENT_PROVIDED: "A's `supplement-provided` event",
     On.SUPPLEMENT_DUE: "补正期限届满 (timer: the due time sent with the request)",
-    On.WARN: "预警 (timer: `warn_fraction` of the time limit used)",
-    On.BREACH: "超期 (timer: the deadline)",
+    On.SUPPLEMENT_DUE_REFUSED: "补正期限届满, the item's rules refuse (`on_missed_supplement: "
+    "refused`)",
+    On.WARN: "承诺时限预警 (timer: `warn_fraction` of the promised time limit used)",
+    On.BREACH: "承诺时限超期 (timer: the promised deadline)",
+    On.STATUTORY_WARN: "法定时限预警 (timer: `warn_fraction` of the statutory time limit used)",
+    On.STATUTORY_BREACH: "法定时限超期 (timer: the statutory deadline)",
     On.APPROVE: "准予: Update `decide(approve)` or policy",
     On.DENY: "不予: Update `decide(deny)` or policy",
     On.WITHDRAWN: "A's `withdrawn` event",
@@ -137,8 +161,16 @@ class ProcessingState(CaseRecord):
     due: datetime | None = None  # acceptance, 补正 or delivery due time (see `due`)
     span: timedelta = timedelta(0)  # the time limit as first set, for the warning
     warned: bool = False
+    # 法定时限, tracked beside the promised one (`deadline`) when the item has one.
+    statutory_span: timedelta = timedelta(0)
+    statutory_warned: bool = False
+    statutory_overdue: bool = False
     paused_at: datetime | None = None  # the clock stopped for 补正 at
+    # The complete file received at (Art. 32: a case B leaves unanswered counts as accepted
+    # on this day); after a 补正 asked before acceptance, when that 补正 arrived.
+    received_at: datetime | None = None
     supplement_rounds: int = 0
+    last_supplied: tuple[str, ...] = ()  # the materials the last 补正 brought (一次性告知)
     answers: int = 0  # decisions repeated to answer a withdrawal or recall
     decision_reason: str = ""
 
@@ -153,6 +185,12 @@ class ProcessingStart(BaseModel):
     case_no: CaseNo
     processing_region: RegionCode
     promised_working_days: int = Field(default=20, ge=0)
+    # From the catalog item (decision 0026): 法定时限 (None: the item has none), the
+    # applicant's 补正 time in working days (None: the timings' default), and what a missed
+    # 补正 means.
+    statutory_working_days: int | None = Field(default=None, ge=0)
+    supplement_working_days: int | None = Field(default=None, ge=1, le=60)
+    on_missed_supplement: MissedSupplement = "withdrawn"
     policy: AutoPolicy = AutoPolicy()
     timings: CaseTimings = CaseTimings()
     carry: ProcessingState | None = None  # the state handed over by continue-as-new
@@ -167,7 +205,8 @@ def start(begin: ProcessingStart) -> ProcessingState:
 P = Phase
 _S = Status
 _T = EventType
-_UNDECIDED = (P.RECEIVED, P.PROCESSING, P.SUPPLEMENT_REQUESTED)
+_WAITING_FOR_SUPPLEMENT = (P.SUPPLEMENT_BEFORE_ACCEPTANCE, P.SUPPLEMENT_REQUESTED)
+_UNDECIDED = (P.RECEIVED, P.SUPPLEMENT_BEFORE_ACCEPTANCE, P.PROCESSING, P.SUPPLEMENT_REQUESTED)
 
 TABLE: Table[Phase, On] = Table(
     [
@@ -176,8 +215,8 @@ TABLE: Table[Phase, On] = Table(
             On.FORWARDED,
             P.RECEIVED,
             (_S.RECEIVED,),
-            says="case registered from the stored event; acceptance due in "
-            "`acceptance_working_days`",
+            says="the complete file registered from the stored event; B accepts, refuses or "
+            "asks for 补正 within `acceptance_working_days`",
         ),
         *rows(
             [P.RECEIVED],
@@ -186,7 +225,7 @@ TABLE: Table[Phase, On] = Table(
             (_S.PROCESSING,),
             effects=(Effect.ISSUE_ACCEPTANCE_NOTICE,),
             sends=(_T.ACCEPTED,),
-            says="deadline = promised working days (clock starts)",
+            says="deadlines = promised and statutory working days (clocks start)",
         ),
         *rows(
             [P.RECEIVED],
@@ -199,10 +238,21 @@ TABLE: Table[Phase, On] = Table(
         *rows(
             [P.RECEIVED],
             On.ACCEPTANCE_DUE,
-            P.CLOSED,
-            (_S.NOT_ACCEPTED, _S.CLOSED),
-            sends=(_T.NOT_ACCEPTED,),
-            says="B does not accept late: not-accepted, reason: the acceptance deadline",
+            P.PROCESSING,
+            (_S.DEEMED_ACCEPTED, _S.PROCESSING),
+            effects=(Effect.ISSUE_DEEMED_ACCEPTANCE_NOTICE,),
+            sends=(_T.ACCEPTED,),
+            says="逾期未告知补正，自收到申请材料之日起即为受理: accepted as of the receipt day, "
+            "deadlines counted from it",
+        ),
+        *rows(
+            [P.RECEIVED],
+            On.REQUEST_SUPPLEMENT,
+            P.SUPPLEMENT_BEFORE_ACCEPTANCE,
+            (_S.SUPPLEMENT_BEFORE_ACCEPTANCE,),
+            sends=(_T.SUPPLEMENT_REQUESTED,),
+            says="before acceptance: the acceptance clock stops; due in the item's 补正 working "
+            "days; a further request only for what the last 补正 raised",
         ),
         *rows(
             [P.PROCESSING],
@@ -210,22 +260,48 @@ TABLE: Table[Phase, On] = Table(
             P.SUPPLEMENT_REQUESTED,
             (_S.SUPPLEMENT_REQUESTED,),
             sends=(_T.SUPPLEMENT_REQUESTED,),
-            says="clock paused; the request carries its due time",
+            says="clocks paused; due in the item's 补正 working days; a further request only "
+            "for what the last 补正 raised",
+        ),
+        *rows(
+            [P.SUPPLEMENT_BEFORE_ACCEPTANCE],
+            On.SUPPLEMENT_PROVIDED,
+            P.RECEIVED,
+            (_S.RECEIVED,),
+            says="materials join B's case file; the file is complete as of now: accept, "
+            "refuse or ask again within `acceptance_working_days` (Art. 32 counts from here)",
         ),
         *rows(
             [P.SUPPLEMENT_REQUESTED],
             On.SUPPLEMENT_PROVIDED,
             P.PROCESSING,
             (_S.PROCESSING,),
-            says="materials join B's case file; clock resumes with the working time left",
+            says="materials join B's case file; clocks resume with the working time left",
+        ),
+        *rows(
+            _WAITING_FOR_SUPPLEMENT,
+            On.SUPPLEMENT_DUE,
+            P.CLOSED,
+            (_S.DEEMED_WITHDRAWN, _S.CLOSED),
+            effects=REVOCATIONS,
+            sends=(_T.CANCELLED,),
+            says="视为撤回: what B issued is revoked; `cancelled` (step `deemed-withdrawn`)",
+        ),
+        *rows(
+            [P.SUPPLEMENT_BEFORE_ACCEPTANCE],
+            On.SUPPLEMENT_DUE_REFUSED,
+            P.CLOSED,
+            (_S.NOT_ACCEPTED, _S.CLOSED),
+            sends=(_T.NOT_ACCEPTED,),
+            says="不予受理: 补正 not provided in time",
         ),
         *rows(
             [P.SUPPLEMENT_REQUESTED],
-            On.SUPPLEMENT_DUE,
+            On.SUPPLEMENT_DUE_REFUSED,
             P.RESULT_SENT,
             (_S.DENIED, _S.RESULT_SENT),
             sends=(_T.DECIDED,),
-            says="denied: 补正 not provided in time",
+            says="不予许可: 补正 not provided in time",
         ),
         *rows(
             [P.PROCESSING],
@@ -241,6 +317,21 @@ TABLE: Table[Phase, On] = Table(
             effects=(Effect.ESCALATE_OVERDUE,),
             sends=(_T.DEADLINE_BREACHED,),
             says="`deadline-breached` event, escalation, Overdue=true",
+        ),
+        *rows(
+            [P.PROCESSING],
+            On.STATUTORY_WARN,
+            None,
+            sends=(_T.DEADLINE_WARNING,),
+            says="`deadline-warning` event with the statutory deadline",
+        ),
+        *rows(
+            [P.PROCESSING],
+            On.STATUTORY_BREACH,
+            None,
+            effects=(Effect.ESCALATE_OVERDUE,),
+            sends=(_T.DEADLINE_BREACHED,),
+            says="`deadline-breached` event with the statutory deadline, escalation",
         ),
         *rows(
             [P.PROCESSING],
@@ -263,7 +354,7 @@ TABLE: Table[Phase, On] = Table(
             On.WITHDRAWN,
             P.CLOSED,
             (_S.CANCELLED, _S.CLOSED),
-            effects=tuple(REVOCATION_OF.values()),
+            effects=REVOCATIONS,
             sends=(_T.CANCELLED,),
             says="what B issued is revoked; `cancelled` event",
         ),
@@ -272,7 +363,7 @@ TABLE: Table[Phase, On] = Table(
             On.RECALLED,
             P.CLOSED,
             (_S.CANCELLED, _S.CLOSED),
-            effects=tuple(REVOCATION_OF.values()),
+            effects=REVOCATIONS,
             sends=(_T.CANCELLED,),
             says="what B issued is revoked; `cancelled` event",
         ),
@@ -332,11 +423,23 @@ def input_trigger(given: ProcessingInput) -> Trigger[On]:
 
 def allows(begin: ProcessingStart, state: ProcessingState, kind: On) -> bool:
     """May a person take this step now? (Update validators ask this.)"""
-    if kind in (On.ACCEPT, On.NOT_ACCEPT) and begin.policy.acceptance != "manual":
+    # A 补正 request belongs to the step the case waits for: acceptance, or the decision.
+    accepting = kind in (On.ACCEPT, On.NOT_ACCEPT) or (
+        kind is On.REQUEST_SUPPLEMENT and state.phase is P.RECEIVED
+    )
+    if accepting and begin.policy.acceptance != "manual":
         return False
-    if kind in (On.REQUEST_SUPPLEMENT, On.APPROVE, On.DENY) and begin.policy.decision != "manual":
-        return False
+    if not accepting and kind in (On.REQUEST_SUPPLEMENT, On.APPROVE, On.DENY):
+        return begin.policy.decision == "manual" and TABLE.allows(state.phase, kind)
     return TABLE.allows(state.phase, kind)
+
+
+def refusal(begin: ProcessingStart, state: ProcessingState, given: object) -> RuleBroken | None:
+    """A rule of law that refuses a person's step the table allows now (Update validators ask
+    this after `allows`): a 补正 request is one complete list (一次性告知)."""
+    if isinstance(given, SupplementRequest):
+        return one_time_notice(state.supplement_rounds, state.last_supplied, given)
+    return None
 
 
 _EVENT_TRIGGERS = {
@@ -362,23 +465,44 @@ def automatic(begin: ProcessingStart, state: ProcessingState) -> Trigger[On] | N
     return None
 
 
+def _limits(begin: ProcessingStart, state: ProcessingState) -> list[tuple[datetime, On]]:
+    """The time-limit timers still to run while processing: promised, then statutory."""
+    fraction = begin.timings.warn_fraction
+    timers: list[tuple[datetime, On]] = []
+    if state.deadline is not None and not state.overdue:
+        if not state.warned:
+            timers.append((state.deadline - state.span * (1 - fraction), On.WARN))
+        else:
+            timers.append((state.deadline, On.BREACH))
+    if state.statutory_deadline is not None and not state.statutory_overdue:
+        if not state.statutory_warned:
+            warn_at = state.statutory_deadline - state.statutory_span * (1 - fraction)
+            timers.append((warn_at, On.STATUTORY_WARN))
+        else:
+            timers.append((state.statutory_deadline, On.STATUTORY_BREACH))
+    return timers
+
+
 def due(begin: ProcessingStart, state: ProcessingState) -> tuple[datetime, Trigger[On]] | None:
     phase = state.phase
     if phase is P.PROCESSING:
-        if state.deadline is None or state.overdue:
+        timers = _limits(begin, state)
+        if not timers:
             return None
-        if not state.warned:
-            warn_at = state.deadline - state.span * (1 - begin.timings.warn_fraction)
-            return warn_at, Trigger(On.WARN, "timer")
-        return state.deadline, Trigger(On.BREACH, "timer")
+        at, kind = min(timers, key=lambda timer: timer[0])  # promised first on a tie
+        return at, Trigger(kind, "timer")
     if state.due is None:
         return None
-    kind = {
+    missed = (
+        On.SUPPLEMENT_DUE_REFUSED if begin.on_missed_supplement == "refused" else On.SUPPLEMENT_DUE
+    )
+    timed: On | None = {
         P.RECEIVED: On.ACCEPTANCE_DUE,
-        P.SUPPLEMENT_REQUESTED: On.SUPPLEMENT_DUE,
+        P.SUPPLEMENT_BEFORE_ACCEPTANCE: missed,
+        P.SUPPLEMENT_REQUESTED: missed,
         P.RESULT_SENT: On.DELIVERY_DUE,
     }.get(phase)
-    return (state.due, Trigger(kind, "timer")) if kind else None
+    return (state.due, Trigger(timed, "timer")) if timed else None
 
 
 def next_trigger(
@@ -441,7 +565,12 @@ def _forwarded(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
     tx.write(RegisterForwarded(event_id=event.event_id))
     tx.step(_S.RECEIVED, event_id=event.event_id, detail=f"from {event.sender_region}")
     acceptance = _clock(begin).deadline(tx.now, begin.timings.acceptance_working_days)
-    tx.set(origin=event.sender_region, materials=_materials(event), due=acceptance.at)
+    tx.set(
+        origin=event.sender_region,
+        materials=_materials(event),
+        due=acceptance.at,
+        received_at=tx.now,
+    )
 
 
 def _not_accepted(begin: B, state: St, tx: Tx, reason: str) -> None:
@@ -451,14 +580,18 @@ def _not_accepted(begin: B, state: St, tx: Tx, reason: str) -> None:
     tx.set(outcome="not-accepted", due=None)
 
 
-def _acceptance(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
-    decision = trigger.payload
-    assert isinstance(decision, AcceptanceDecision)
-    if not decision.accept:
-        _not_accepted(begin, state, tx, decision.reason)
-        return
-    tx.effect(Effect.ISSUE_ACCEPTANCE_NOTICE)
-    deadline = _clock(begin).deadline(tx.now, begin.promised_working_days)
+def _accept(
+    begin: B, state: St, tx: Tx, notice: Effect, since: datetime, how: str, why: str = ""
+) -> None:
+    """Accepted as of `since`: both time limits count from it."""
+    tx.effect(notice, detail=why)
+    clock = _clock(begin)
+    deadline = clock.deadline(since, begin.promised_working_days)
+    statutory = (
+        clock.deadline(since, begin.statutory_working_days)
+        if begin.statutory_working_days is not None
+        else None
+    )
     sent = tx.send(
         "accepted",
         EventType.ACCEPTED,
@@ -472,54 +605,113 @@ def _acceptance(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
     provisional = (
         "" if deadline.calendar_known else " (provisional: holiday calendar not yet published)"
     )
-    tx.step(
-        _S.PROCESSING,
-        event_id=sent,
-        detail=f"accepted; clock starts; deadline {deadline.at:%Y-%m-%d %H:%M}{provisional}",
-    )
+    limits = f"deadline {deadline.at:%Y-%m-%d %H:%M}{provisional}"
+    if statutory is not None:
+        limits += f"; statutory deadline {statutory.at:%Y-%m-%d %H:%M}"
+    tx.step(_S.PROCESSING, event_id=sent, detail=f"{how}; clock starts; {limits}")
     tx.set(
-        issued=(*state.issued, Effect.ISSUE_ACCEPTANCE_NOTICE),
+        issued=(*state.issued, notice),
         deadline=deadline.at,
-        span=deadline.at - tx.now,
+        span=deadline.at - since,
+        statutory_deadline=statutory.at if statutory else None,
+        statutory_span=statutory.at - since if statutory else timedelta(0),
         due=None,
     )
 
 
+def _acceptance(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    decision = trigger.payload
+    assert isinstance(decision, AcceptanceDecision)
+    if not decision.accept:
+        _not_accepted(begin, state, tx, decision.reason)
+        return
+    _accept(begin, state, tx, Effect.ISSUE_ACCEPTANCE_NOTICE, tx.now, "accepted")
+
+
 def _acceptance_due(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    """行政许可法 Art. 32: no acceptance, refusal or 补正 notice within the acceptance days of
+    receiving the complete file: the case is accepted as of the day it was received."""
+    since = state.received_at or tx.now  # a state carried from before 0026 has no receipt time
     days = begin.timings.acceptance_working_days
-    _not_accepted(begin, state, tx, f"not accepted within {days} working days of receipt")
+    why = f"逾期未告知补正，自收到申请材料之日起即为受理（{since.astimezone(CST):%Y-%m-%d}）"
+    tx.step(_S.DEEMED_ACCEPTED, detail=f"{why}: no answer within {days} working days")
+    _accept(begin, state, tx, Effect.ISSUE_DEEMED_ACCEPTANCE_NOTICE, since, "deemed accepted", why)
+
+
+def _supplement_days(begin: B) -> int:
+    return begin.supplement_working_days or begin.timings.supplement_working_days
 
 
 def _request_supplement(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
     asked = trigger.payload
     assert isinstance(asked, SupplementRequest)
     rounds = state.supplement_rounds + 1
-    until = tx.now + begin.timings.supplement_timeout
+    until = _clock(begin).deadline(tx.now, _supplement_days(begin)).at
     sent = tx.send(
         f"supplement-requested:{rounds}",
         EventType.SUPPLEMENT_REQUESTED,
         _origin(state),
-        {"missing": list(asked.missing), "reason": asked.reason, "due": until.isoformat()},
+        {
+            "missing": list(asked.missing),
+            "reason": follow_up_reason(asked, asked.reason),
+            "due": until.isoformat(),
+        },
     )
+    before = state.phase is P.RECEIVED
+    listed = ", ".join(asked.missing)
+    follow_up = f" (concerns the last 补正: {', '.join(asked.concerning)})" if rounds > 1 else ""
     tx.step(
-        _S.SUPPLEMENT_REQUESTED, event_id=sent, detail=f"clock paused; {', '.join(asked.missing)}"
+        _S.SUPPLEMENT_BEFORE_ACCEPTANCE if before else _S.SUPPLEMENT_REQUESTED,
+        event_id=sent,
+        detail=f"{'acceptance clock stops' if before else 'clock paused'}; {listed}{follow_up}; "
+        f"due {until.astimezone(CST):%Y-%m-%d %H:%M}",
     )
-    tx.set(supplement_rounds=rounds, paused_at=tx.now, due=until)
+    tx.set(supplement_rounds=rounds, paused_at=None if before else tx.now, due=until)
 
 
 def _supplement_provided(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
     event = _event(trigger)
     given = _materials(event)
     tx.write(AddMaterials(materials=given))
+    names = tuple(m.name for m in given)
+    if state.phase is P.SUPPLEMENT_BEFORE_ACCEPTANCE:
+        days = begin.timings.acceptance_working_days
+        acceptance = _clock(begin).deadline(tx.now, days)
+        tx.step(
+            _S.RECEIVED,
+            event_id=event.event_id,
+            detail=f"补正 received; the file is complete: accept, refuse or ask within {days} "
+            "working days",
+        )
+        tx.set(
+            materials=state.materials + given,
+            last_supplied=names,
+            received_at=tx.now,
+            due=acceptance.at,
+        )
+        return
     assert state.paused_at is not None
     assert state.deadline is not None
-    resumed = _clock(begin).resume(state.paused_at, state.deadline, tx.now)
+    clock = _clock(begin)
+    resumed = clock.resume(state.paused_at, state.deadline, tx.now)
+    statutory = (
+        clock.resume(state.paused_at, state.statutory_deadline, tx.now).at
+        if state.statutory_deadline is not None
+        else None
+    )
     tx.step(
         _S.PROCESSING,
         event_id=event.event_id,
         detail=f"补正 received; clock resumes; deadline {resumed.at:%Y-%m-%d %H:%M}",
     )
-    tx.set(materials=state.materials + given, deadline=resumed.at, paused_at=None, due=None)
+    tx.set(
+        materials=state.materials + given,
+        last_supplied=names,
+        deadline=resumed.at,
+        statutory_deadline=statutory,
+        paused_at=None,
+        due=None,
+    )
 
 
 def _decide(begin: B, state: St, tx: Tx, approve: bool, reason: str) -> None:
@@ -533,6 +725,7 @@ def _decide(begin: B, state: St, tx: Tx, approve: bool, reason: str) -> None:
         outcome=outcome,
         decision_reason=reason,
         deadline=None,
+        statutory_deadline=None,
         paused_at=None,
         due=tx.now + begin.timings.delivery_wait,
     )
@@ -544,30 +737,73 @@ def _decision(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
     _decide(begin, state, tx, verdict.approve, verdict.reason)
 
 
+MISSED_SUPPLEMENT = "补正 not provided in time"
+
+
 def _supplement_due(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
-    _decide(begin, state, tx, False, "补正 not provided in time")
+    """视为撤回: the applicant did not provide the 补正 in time; the case ends as withdrawn."""
+    revoked = []
+    for issued in reversed(state.issued):
+        undo = REVOCATION_OF[issued]
+        tx.effect(undo, detail="视为撤回")
+        revoked.append(undo.value)
+    sent = tx.send(DEEMED_WITHDRAWN_STEP, EventType.CANCELLED, _origin(state), {"revoked": revoked})
+    tx.step(_S.DEEMED_WITHDRAWN, event_id=sent, detail=f"视为撤回: {MISSED_SUPPLEMENT}")
+    tx.step(_S.CLOSED, detail="deemed-withdrawn")
+    tx.set(
+        outcome="deemed-withdrawn",
+        issued=(),
+        deadline=None,
+        statutory_deadline=None,
+        paused_at=None,
+        due=None,
+    )
 
 
-def _deadline_notice(begin: B, state: St, tx: Tx, kind: EventType, label: str) -> None:
-    assert state.deadline is not None
+def _supplement_due_refused(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    if state.phase is P.SUPPLEMENT_BEFORE_ACCEPTANCE:
+        _not_accepted(begin, state, tx, MISSED_SUPPLEMENT)
+    else:
+        _decide(begin, state, tx, False, MISSED_SUPPLEMENT)
+
+
+def _deadline_notice(
+    state: St, tx: Tx, kind: EventType, label: str, deadline: datetime | None, limit: str
+) -> None:
+    assert deadline is not None
+    prefix = "statutory-" if limit == "statutory" else ""
     sent = tx.send(
-        f"deadline-{label}:{state.supplement_rounds}",
+        f"{prefix}deadline-{label}:{state.supplement_rounds}",
         kind,
         _origin(state),
-        {"deadline": state.deadline.isoformat(), "kind": label},
+        {"deadline": deadline.isoformat(), "kind": label},
     )
-    tx.note(f"deadline {label}", event_id=sent)
+    tx.note(f"{prefix.replace('-', ' ')}deadline {label}", event_id=sent)
 
 
 def _warn(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
-    _deadline_notice(begin, state, tx, EventType.DEADLINE_WARNING, "warning")
+    _deadline_notice(state, tx, EventType.DEADLINE_WARNING, "warning", state.deadline, "promised")
     tx.set(warned=True)
 
 
 def _breach(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
-    _deadline_notice(begin, state, tx, EventType.DEADLINE_BREACHED, "breached")
+    deadline = state.deadline
+    _deadline_notice(state, tx, EventType.DEADLINE_BREACHED, "breached", deadline, "promised")
     tx.effect(Effect.ESCALATE_OVERDUE, detail="承诺时限 breached")
     tx.set(overdue=True)
+
+
+def _statutory_warn(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    deadline = state.statutory_deadline
+    _deadline_notice(state, tx, EventType.DEADLINE_WARNING, "warning", deadline, "statutory")
+    tx.set(statutory_warned=True)
+
+
+def _statutory_breach(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    deadline = state.statutory_deadline
+    _deadline_notice(state, tx, EventType.DEADLINE_BREACHED, "breached", deadline, "statutory")
+    tx.effect(Effect.ESCALATE_OVERDUE, key="escalate-overdue:statutory", detail="法定时限 breached")
+    tx.set(overdue=True, statutory_overdue=True)
 
 
 def _cancel(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
@@ -598,7 +834,14 @@ def _cancel(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
     sent = tx.send("cancelled", EventType.CANCELLED, _origin(state), {"revoked": revoked})
     tx.step(_S.CANCELLED, event_id=sent)
     tx.step(_S.CLOSED, detail="cancelled")
-    tx.set(outcome="cancelled", issued=(), deadline=None, paused_at=None, due=None)
+    tx.set(
+        outcome="cancelled",
+        issued=(),
+        deadline=None,
+        statutory_deadline=None,
+        paused_at=None,
+        due=None,
+    )
 
 
 def _result_delivered(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
@@ -622,8 +865,11 @@ HANDLERS: dict[On, Handler] = {
     On.REQUEST_SUPPLEMENT: _request_supplement,
     On.SUPPLEMENT_PROVIDED: _supplement_provided,
     On.SUPPLEMENT_DUE: _supplement_due,
+    On.SUPPLEMENT_DUE_REFUSED: _supplement_due_refused,
     On.WARN: _warn,
     On.BREACH: _breach,
+    On.STATUTORY_WARN: _statutory_warn,
+    On.STATUTORY_BREACH: _statutory_breach,
     On.APPROVE: _decision,
     On.DENY: _decision,
     On.WITHDRAWN: _cancel,

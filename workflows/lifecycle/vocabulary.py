@@ -47,9 +47,19 @@ COMPENSATION_OF: dict[Effect, Effect] = {
 }
 REVOCATION_OF: dict[Effect, Effect] = {
     Effect.ISSUE_ACCEPTANCE_NOTICE: Effect.REVOKE_ACCEPTANCE_NOTICE,
+    Effect.ISSUE_DEEMED_ACCEPTANCE_NOTICE: Effect.REVOKE_ACCEPTANCE_NOTICE,
 }
+# What a cancellation may revoke, each once.
+REVOCATIONS: tuple[Effect, ...] = tuple(dict.fromkeys(REVOCATION_OF.values()))
 
 Manual = Literal["manual"]
+# The step B's `cancelled` is sent under when a missed 补正 ends the case (视为撤回): A tells it
+# from an answer to a withdrawal or a recall by the event id the step gives it.
+DEEMED_WITHDRAWN_STEP = "deemed-withdrawn"
+# What a missed 补正 means (catalog item `on_missed_supplement`, decision 0026): 视为撤回, or,
+# where the item's rules say so, refused (不予收件 at A's window, 不予受理 before B accepts,
+# 不予许可 after).
+MissedSupplement = Literal["withdrawn", "refused"]
 
 
 class AutoPolicy(_Model):
@@ -68,13 +78,17 @@ class CaseTimings(_Model):
     """Durations are inputs so tests run real timers in seconds."""
 
     answer_timeout: timedelta = timedelta(days=30)  # A waits this long for B's accept/not-accept
-    supplement_timeout: timedelta = timedelta(days=15)  # an applicant's time to provide 补正
+    # Not used since decision 0026 (补正 is due in working days); inputs recorded before it
+    # still carry it.
+    supplement_timeout: timedelta = timedelta(days=15)
+    # An applicant's time to provide a 补正, in working days, where the item sets none.
+    supplement_working_days: int = Field(default=15, ge=1, le=60)
     # A waits this long for B's answer to a withdrawal or recall before it alarms (it keeps
     # waiting: only B's answer ends the case, so the two sides cannot split).
     cancel_timeout: timedelta = timedelta(days=3)
     delivery_wait: timedelta = timedelta(days=60)  # B waits for A to confirm result delivery
-    # B accepts or not within this many working days of receipt; after it, B answers
-    # not-accepted itself, so A never waits on a case nobody will accept.
+    # 行政许可法 Art. 32: B accepts, refuses or asks for 补正 within this many working days of
+    # receiving the complete file; after it the case counts as accepted on the receipt day.
     acceptance_working_days: int = Field(default=5, ge=1, le=60)
     working_day: timedelta | None = None  # None: real working days (holiday calendar)
     warn_fraction: float = Field(default=0.8, gt=0, lt=1)
@@ -130,7 +144,60 @@ class PersonInput(_Model):
     actor: SkipJsonSchema[Actor | None] = None
 
 
-class FormalReview(PersonInput):
+class FollowUp(PersonInput):
+    """A 补正 request after the first (一次性告知, decision 0026): the first request lists
+    everything missing at once; a further one may only ask for what the materials the applicant
+    handed in for the last one themselves raise, says so, and names them."""
+
+    concerns_new_materials: bool = False
+    concerning: tuple[str, ...] = Field(default=(), max_length=50)
+
+
+class RuleBroken(_Model):
+    """A step a person may take now, refused by a rule of law: the rule's name and why."""
+
+    rule: str
+    message: str
+
+
+def one_time_notice(rounds: int, last_given: tuple[str, ...], asked: FollowUp) -> RuleBroken | None:
+    """一次性告知: may this 补正 request go out, `rounds` requests having gone out before, the
+    applicant's answer to the last one being the materials `last_given`?"""
+    if rounds == 0:
+        if asked.concerns_new_materials or asked.concerning:
+            return RuleBroken(
+                rule="supplement_without_earlier_round",
+                message="the first 补正 request lists everything missing; there are no "
+                "materials from an earlier 补正 it could concern",
+            )
+        return None
+    if not asked.concerns_new_materials:
+        return RuleBroken(
+            rule="one_time_notice",
+            message="补正 is notified once, as one complete list (一次性告知): a further request "
+            "may only concern the materials the applicant provided for the last one "
+            "(concerns_new_materials, concerning)",
+        )
+    unknown = [name for name in asked.concerning if name not in last_given]
+    if not asked.concerning or unknown:
+        given = "、".join(last_given) or "none"
+        return RuleBroken(
+            rule="supplement_concerns_other_materials",
+            message=f"a further 补正 request names the materials of the last 补正 it concerns "
+            f"(provided then: {given}); not among them: {'、'.join(unknown) or 'none named'}",
+        )
+    return None
+
+
+def follow_up_reason(asked: FollowUp, reason: str) -> str:
+    """The notice of a further 补正 says what it concerns."""
+    if not asked.concerns_new_materials:
+        return reason
+    about = f"本次补正仅涉及申请人上次补正提交的材料（{'、'.join(asked.concerning)}）所引出的问题"
+    return (f"{about}：{reason}" if reason else about)[:2000]
+
+
+class FormalReview(FollowUp):
     """The window's formal review (形式审查) of the application and its materials."""
 
     outcome: Literal["pass", "supplement", "refuse"]
@@ -178,7 +245,7 @@ class AcceptanceDecision(PersonInput):
         return self
 
 
-class SupplementRequest(PersonInput):
+class SupplementRequest(FollowUp):
     missing: tuple[str, ...] = Field(min_length=1)
     reason: str = Field(default="", max_length=2000)
 
