@@ -87,20 +87,20 @@ class CaseActivities:
 
     async def _commit(self, request: CommitSteps) -> None:
         case_no, now = request.case_no, datetime.now(UTC)
+        effects = frozenset(w.effect.value for w in request.writes if isinstance(w, ApplyEffect))
         async with self._pool.acquire() as conn, conn.transaction():
             for write in request.writes:
                 if isinstance(write, ApplyEffect):
                     await self._apply_effect(conn, case_no, write)
-                    effect = Occasion(case_no, "effect", write.effect.value, write.key, now)
+                    effect = Occasion(
+                        case_no, "effect", write.effect.value, write.key, now, effects=effects
+                    )
                     await self._issue(conn, effect)
                 elif isinstance(write, SendEvent):
                     await self._send_event(conn, case_no, write, now)
-                    await self._issue(
-                        conn,
-                        Occasion(
-                            case_no, "event", write.event_type.value, write.step, now, write.data
-                        ),
-                    )
+                    kind = write.event_type.value
+                    sent = Occasion(case_no, "event", kind, write.step, now, write.data, effects)
+                    await self._issue(conn, sent)
                 elif isinstance(write, ForwardCase):
                     await self._forward_case(conn, case_no, write, now)
                 elif isinstance(write, AddMaterials):

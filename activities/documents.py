@@ -27,6 +27,9 @@ class Occasion:
     step: str  # the event's step or the effect's key: one document per occasion
     at: datetime
     data: Mapping[str, object] = field(default_factory=dict)  # the event's payload
+    # The effects the same commit records: how a step was taken (a deemed acceptance records
+    # its own notice effect beside the `accepted` event).
+    effects: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:

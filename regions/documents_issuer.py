@@ -25,6 +25,7 @@ from documents.models import (
     DocumentType,
     MaterialLine,
     Remedies,
+    WithdrawalKind,
     beijing_date,
     document_number,
 )
@@ -39,6 +40,7 @@ from events.stores.cases import CaseRecord
 from events.stores.files_postgres import PostgresBlobs, PostgresCaseFiles
 from events.stores.postgres import PostgresCaseStore
 from regions.codes import UnknownRegion, region
+from workflows.lifecycle.vocabulary import DEEMED_WITHDRAWN_STEP
 
 # Renders and signs a document: the PDF bytes the applicant will hold.
 Produce = Callable[[DocumentData], Awaitable[bytes]]
@@ -88,6 +90,8 @@ def _plan(occasion: Occasion) -> tuple[DocumentType, str] | None:
                 DocumentType.APPROVAL if data.get("outcome") == "approved" else DocumentType.DENIAL
             )
             return kind, "event:decided"
+        case EventType.CANCELLED.value if occasion.step == DEEMED_WITHDRAWN_STEP:
+            return DocumentType.WITHDRAWAL, occasion.key  # 视为撤回: the 补正 deadline passed
         case EventType.CANCELLED.value:
             return DocumentType.TERMINATION, occasion.key
         case EventType.RESULT_DELIVERED.value if data.get("channel") != "notice":
@@ -195,7 +199,11 @@ class RegionDocuments:
             extra = {
                 "received_on": beijing_date(case.created_at or occasion.at),
                 "decision_due": _date(data.get("deadline")),
+                # 行政许可法 Art. 32: accepted by law as of the day the file was received.
+                "deemed_accepted": Effect.ISSUE_DEEMED_ACCEPTANCE_NOTICE.value in occasion.effects,
             }
+        elif doc_type is DocumentType.WITHDRAWAL:
+            extra = {"withdrawal_kind": WithdrawalKind.DEEMED}
         elif doc_type is DocumentType.NON_ACCEPTANCE:
             extra = {"reason": str(data.get("reason") or "不符合受理条件"), "remedies": remedies}
         elif doc_type is DocumentType.SUPPLEMENT_REQUEST:
@@ -209,7 +217,16 @@ class RegionDocuments:
         elif doc_type is DocumentType.DENIAL:
             extra = {"reason": str(data.get("reason") or "不符合法定条件"), "remedies": remedies}
         elif doc_type is DocumentType.TERMINATION:
-            extra = {"reason": "申请已撤回或依法终止办理，本机关终止办理该申请"}
+            withdrawn = await conn.fetchval(
+                "SELECT true FROM inbox WHERE case_no = $1 AND event_type = $2",
+                case.case_no,
+                EventType.WITHDRAWN.value,
+            )
+            extra = {
+                "reason": "申请人撤回申请，本机关终止办理该申请"
+                if withdrawn
+                else "受理地撤回办件，本机关终止办理该申请"
+            }
         elif doc_type is DocumentType.SERVICE_RECEIPT:
             channel = {"window": "窗口领取", "mail": "邮寄送达", "online": "网上送达"}
             extra = {

@@ -301,6 +301,9 @@ async def submit_case(
         policy=policies.for_item(application.item_code),
         timings=policies.timings_for(application.item_code),
         received_by=received_by,  # the clerk who took the application (收件)
+        # The item's own 补正 rules (decision 0026): its working days, and what a missed 补正 is.
+        supplement_working_days=item.supplement_working_days,
+        on_missed_supplement=item.on_missed_supplement.value,
     )
     try:
         return await client.start_workflow(

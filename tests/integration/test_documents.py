@@ -27,16 +27,21 @@ from regions.node_settings import NodeSettings
 from tests.integration.exchange_support import credentials, rows, tongban
 from tests.integration.lifecycle import (
     POLICY_ENV,
+    T_BEFORE_ACCEPTANCE,
     T_DENY,
     T_FEE,
+    T_LATE_ACCEPTANCE,
     T_NOT_ACCEPT,
     a_closed,
     b_closed,
+    b_until,
     material,
+    processing,
     submit,
 )
 from tests.integration.pair import ProvincePair, start_pair
 from tests.waiting import eventually
+from workflows.models import SupplementRequest
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +189,30 @@ async def test_a_denial_and_a_refusal_name_the_reason_and_the_remedies(
         assert "行政诉讼" in text
         assert "广东省人民政府" in text
     _keep_image(denial, "denial-decision", tmp_path)
+
+
+async def test_deemed_acceptance_and_deemed_withdrawal_have_their_notices(
+    pair: ProvincePair, origin: NodeSettings, stack: StackEndpoints, tmp_path: Path
+) -> None:
+    """行政许可法 Art. 32: B that lets its acceptance days pass has accepted, and its 受理通知书
+    says so; a 补正 asked before acceptance and never given ends as 视为撤回, with its notice."""
+    dsn_b = region_dsn(stack.postgres_dsn, B)
+    late = await submit(pair, origin, T_LATE_ACCEPTANCE)
+    missed = await submit(pair, origin, T_BEFORE_ACCEPTANCE)
+    await b_until(pair, missed, lambda p: p.status == "received", what="the case at B")
+    await processing(pair, missed).execute_update(
+        "request_supplement", SupplementRequest(missing=("户口簿",))
+    )
+
+    async def issued(case_no: str, title: str) -> bytes | None:
+        return (await _documents(dsn_b, case_no)).get(title)
+
+    accepted = await eventually(
+        lambda: issued(late, "受理通知书"), timeout=60, what="the deemed acceptance's notice"
+    )
+    assert "视为受理" in _text(accepted, tmp_path) or "即为受理" in _text(accepted, tmp_path)
+    withdrawn = await eventually(
+        lambda: issued(missed, "撤回申请通知书"), timeout=60, what="the 视为撤回 notice"
+    )
+    assert "视为撤回" in _text(withdrawn, tmp_path)
+    assert "补正材料通知书" in await _documents(dsn_b, missed)
