@@ -92,8 +92,9 @@ class CaseActivities:
             for write in request.writes:
                 if isinstance(write, ApplyEffect):
                     await self._apply_effect(conn, case_no, write)
+                    detail = {"detail": write.detail}
                     effect = Occasion(
-                        case_no, "effect", write.effect.value, write.key, now, effects=effects
+                        case_no, "effect", write.effect.value, write.key, now, detail, effects
                     )
                     await self._issue(conn, effect)
                 elif isinstance(write, SendEvent):

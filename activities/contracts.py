@@ -31,6 +31,8 @@ class Effect(StrEnum):
     # 行政许可法 Art. 32: B let 5 working days pass without accepting, refusing or asking for
     # 补正: the case counts as accepted on the day the file was received (B's notice says so).
     ISSUE_DEEMED_ACCEPTANCE_NOTICE = "issue-deemed-acceptance-notice"
+    # 一次性告知书 of A's formal review; its detail is JSON: the complete missing list, due, reason.
+    ISSUE_SUPPLEMENT_NOTICE = "issue-supplement-notice"
     REVOKE_ACCEPTANCE_NOTICE = "revoke-acceptance-notice"
     ESCALATE_OVERDUE = "escalate-overdue"
     # A asked the processing region to cancel and has heard nothing: operators must look.

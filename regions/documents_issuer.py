@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 
@@ -75,6 +76,8 @@ def _plan(occasion: Occasion) -> tuple[DocumentType, str] | None:
     if occasion.kind == "effect":
         if occasion.name == Effect.TAKE_MATERIALS.value:
             return DocumentType.RECEIPT, occasion.key
+        if occasion.name == Effect.ISSUE_SUPPLEMENT_NOTICE.value:
+            return DocumentType.FORMAL_REVIEW_NOTICE, occasion.key
         return None
     data = occasion.data
     match occasion.name:
@@ -194,6 +197,13 @@ class RegionDocuments:
                 "materials": tuple(lines) or (MaterialLine(name="无（本事项无需提交材料）"),),
                 "received_by": "、".join(sorted(c for c in checkers if c))
                 or f"{region_name}收件窗口",
+            }
+        elif doc_type is DocumentType.FORMAL_REVIEW_NOTICE:
+            notice = json.loads(str(data.get("detail") or "{}"))
+            extra = {
+                "missing": _texts(notice.get("missing")),
+                "supplement_deadline": _date(notice.get("due")),
+                "reason": str(notice.get("reason") or "") or None,
             }
         elif doc_type is DocumentType.ACCEPTANCE:
             extra = {

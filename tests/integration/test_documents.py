@@ -31,6 +31,7 @@ from tests.integration.lifecycle import (
     T_DENY,
     T_FEE,
     T_LATE_ACCEPTANCE,
+    T_MISSING,
     T_NOT_ACCEPT,
     a_closed,
     b_closed,
@@ -216,3 +217,27 @@ async def test_deemed_acceptance_and_deemed_withdrawal_have_their_notices(
     )
     assert "视为撤回" in _text(withdrawn, tmp_path)
     assert "补正材料通知书" in await _documents(dsn_b, missed)
+
+
+async def test_the_windows_formal_review_gives_one_complete_list(
+    pair: ProvincePair,
+    origin: NodeSettings,
+    stack: StackEndpoints,
+    stack_settings: StackSettings,
+    tmp_path: Path,
+) -> None:
+    """一次性告知: A's formal review asking for 补正 hands the applicant the 一次性告知书 with
+    the complete list and the due day."""
+    dsn_a = region_dsn(stack.postgres_dsn, A)
+    case_no = await submit(
+        pair, origin, T_MISSING, tolerate_missing=True, materials=(material("身份证"),)
+    )
+
+    async def notice() -> bytes | None:
+        return (await _documents(dsn_a, case_no)).get("一次性告知书")
+
+    pdf = await eventually(notice, timeout=60, what="the 一次性告知书")
+    text = _text(pdf, tmp_path)
+    assert "户口簿" in text
+    assert case_no in text
+    assert await _applicant(stack, stack_settings, case_no) in text

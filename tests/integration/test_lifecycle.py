@@ -209,7 +209,13 @@ async def test_missing_mandatory_material_and_no_supplement_in_time(
     ]
     assert a.outcome == "deemed-withdrawn"
     assert agree(IntakePhase(a.status), a.outcome, None)
-    assert await journal(dsn_a, case_no) == [(TAKE, 0), (NOTIFY, 0), (RETURN, 0), (NOTIFY, 0)]
+    assert await journal(dsn_a, case_no) == [
+        (TAKE, 0),
+        (NOTIFY, 0),
+        ("issue-supplement-notice", 0),  # the 一次性告知书
+        (RETURN, 0),
+        (NOTIFY, 0),
+    ]
 
 
 async def test_not_accepted_compensates_in_reverse_order(

@@ -14,7 +14,7 @@ from events.credentials import RegionCredentials
 from events.envelope import Envelope
 from events.keystore import KeyStore
 from events.message_log import verify_chain
-from events.models import CaseForwarded, EventType
+from events.models import CHUNK_BYTES, CaseForwarded, EventType
 from events.sealing import open_box
 from regions.local import ensure_local_keys, local_node_settings, trust_dir
 from regions.naming import processing_workflow_id
@@ -96,18 +96,26 @@ async def test_a_case_goes_to_guangdong_and_back(
         return sorted(tuple(r) for r in await rows(dsn, sql, case_no, *args))
 
     a_sends = [EventType.FORWARDED, EventType.RESULT_DELIVERED]
-    b_sends = [EventType.ACCEPTED, EventType.DECIDED]
+    # B's 受理通知书 and 准予行政许可决定书 go to A's window: each a document-issued event with
+    # its PDF in chunks (A's own 收件凭证 and 送达回证 stay at A).
+    issued = await rows(dsn_b, "SELECT size FROM documents WHERE case_no = $1", case_no)
+    assert len(issued) == 2
+    chunks = sum(-(-r["size"] // CHUNK_BYTES) for r in issued)
+    b_sends = [EventType.ACCEPTED, EventType.DECIDED] + [EventType.DOCUMENT_ISSUED] * 2
+    b_sends += [EventType.MATERIAL_CHUNK] * chunks
+    a_receipts = [(receipt, B, True, True)] * len(b_sends)  # A answers each of B's
+    b_receipts = [(receipt, A, True, True)] * 2
     assert await events(dsn_a, outbox_sql, receipt) == sorted(
-        [(t.value, B, True, True) for t in a_sends] + [(receipt, B, True, True)] * 2
+        [(t.value, B, True, True) for t in a_sends] + a_receipts
     )
     assert await events(dsn_b, outbox_sql, receipt) == sorted(
-        [(t.value, A, True, True) for t in b_sends] + [(receipt, A, True, True)] * 2
+        [(t.value, A, True, True) for t in b_sends] + b_receipts
     )
     assert await events(dsn_a, inbox_sql) == sorted(
         [(t.value, B, True) for t in b_sends] + [(receipt, B, True)] * 2
     )
     assert await events(dsn_b, inbox_sql) == sorted(
-        [(t.value, A, True) for t in a_sends] + [(receipt, A, True)] * 2
+        [(t.value, A, True) for t in a_sends] + [(receipt, A, True)] * len(b_sends)
     )
 
     for dsn in (dsn_a, dsn_b):

@@ -12,6 +12,7 @@ Compensation undoes A's effects in reverse order, one step at a time.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 
@@ -275,7 +276,7 @@ TABLE: Table[Phase, On] = Table(
             On.REVIEW_SUPPLEMENT,
             P.SUPPLEMENT_PENDING,
             (_S.SUPPLEMENT_PENDING,),
-            effects=(N,),
+            effects=(N, _E.ISSUE_SUPPLEMENT_NOTICE),
             says="applicant told what is missing, as one complete list; due in the item's 补正 "
             "working days; a further request only for what the last 补正 raised",
         ),
@@ -685,7 +686,15 @@ def _review(request: R, state: St, trigger: Tr, tx: Tx) -> None:
         days = request.supplement_working_days or request.timings.supplement_working_days
         until = DeadlineClock(request.timings.working_day).deadline(tx.now, days).at
         listed = ", ".join(review.missing)
-        _notify(state, tx, f"补正 needed: {follow_up_reason(review, listed)}")
+        reason = follow_up_reason(review, listed)
+        _notify(state, tx, f"补正 needed: {reason}")
+        # The 一次性告知书 the window hands over: the complete list, the due day, the reason.
+        notice = {"missing": list(review.missing), "due": until.isoformat(), "reason": reason}
+        tx.effect(
+            _E.ISSUE_SUPPLEMENT_NOTICE,
+            key=f"issue-supplement-notice:{state.review_rounds + 1}",
+            detail=json.dumps(notice, ensure_ascii=False),
+        )
         follow_up = (
             f" (concerns the last 补正: {', '.join(review.concerning)})"
             if review.concerns_new_materials
