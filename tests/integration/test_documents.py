@@ -27,6 +27,7 @@ from regions.node_settings import NodeSettings
 from tests.integration.exchange_support import credentials, rows, tongban
 from tests.integration.lifecycle import (
     POLICY_ENV,
+    T_B_DECIDES_FEE,
     T_BEFORE_ACCEPTANCE,
     T_DENY,
     T_FEE,
@@ -34,15 +35,17 @@ from tests.integration.lifecycle import (
     T_MISSING,
     T_NOT_ACCEPT,
     a_closed,
+    a_reaches,
     b_closed,
     b_until,
+    intake,
     material,
     processing,
     submit,
 )
 from tests.integration.pair import ProvincePair, start_pair
 from tests.waiting import eventually
-from workflows.models import SupplementRequest
+from workflows.models import SupplementRequest, Withdrawal
 
 pytestmark = pytest.mark.integration
 
@@ -116,6 +119,22 @@ async def _applicant(stack: StackEndpoints, settings: StackSettings, case_no: st
     return Applicant.model_validate_json(plain).name
 
 
+async def _check(pdf: bytes, title: str, region: str, tmp: Path, *must_say: str) -> str:
+    """One document as anyone would check it: its text names what it must, it renders, and
+    it verifies (signature, chain to the national root, the issuing region, its records)."""
+    text = _text(pdf, tmp)
+    for words in (title, *must_say):
+        assert "".join(words.split()) in text, (title, words)
+    _png(pdf, tmp / "page")
+    store = KeyStore(trust_dir(StackSettings()))
+    verdict = await verify_document(
+        pdf, root=store.pinned_root(), directory=store.directory(), known=local_records
+    )
+    assert verdict.valid, (title, verdict.reason)
+    assert (verdict.region, verdict.in_records) == (region, True)
+    return text
+
+
 def _keep_image(pdf: bytes, name: str, tmp: Path) -> None:
     png = _png(pdf, tmp / name)
     target = os.environ.get("TONGBAN_DOC_IMAGES")
@@ -140,12 +159,10 @@ async def test_an_approved_case_leaves_each_region_its_documents(
     at_a, at_b = await _documents(dsn_a, case_no), await _documents(dsn_b, case_no)
     assert set(at_a) == {"收件凭证", "送达回证"}
     assert set(at_b) == {"受理通知书", "准予行政许可决定书"}
-    for title, pdf in {**at_a, **at_b}.items():
-        assert pdf.startswith(b"%PDF-")
-        text = _text(pdf, tmp_path)
-        assert title in text
-        assert case_no in text
-        assert name in text
+    for title, pdf in at_a.items():
+        await _check(pdf, title, A, tmp_path, case_no, name)
+    for title, pdf in at_b.items():
+        await _check(pdf, title, B, tmp_path, case_no, name, "测试：自动办理并收费")
     assert "身份证" in _text(at_a["收件凭证"], tmp_path)
     _keep_image(at_b["受理通知书"], "acceptance-notice", tmp_path)
 
@@ -155,15 +172,6 @@ async def test_an_approved_case_leaves_each_region_its_documents(
     copies = await eventually(arrived, until=lambda d: len(d) == 2, what="B's documents at A")
     assert sorted(copies.values()) == sorted(at_b.values())
 
-    # Anyone verifies them: signature, chain to the pinned root, region, its records.
-    store = KeyStore(trust_dir(stack_settings))
-    for title, pdf in {**at_a, **at_b}.items():
-        verdict = await verify_document(
-            pdf, root=store.pinned_root(), directory=store.directory(), known=local_records
-        )
-        assert verdict.valid, (title, verdict.reason)
-        assert verdict.in_records is True
-        assert verdict.region == (A if title in at_a else B)
     changed = bytearray(at_b["受理通知书"])
     changed[len(changed) // 3] ^= 0x01
     for candidate, valid in ((at_b["受理通知书"], True), (bytes(changed), False)):
@@ -184,11 +192,9 @@ async def test_a_denial_and_a_refusal_name_the_reason_and_the_remedies(
         await a_closed(pair, case_no)
     denial = (await _documents(dsn_b, denied))["不予行政许可决定书"]
     refusal = (await _documents(dsn_b, refused))["不予受理通知书"]
-    for pdf in (denial, refusal):
-        text = _text(pdf, tmp_path)
-        assert "行政复议" in text
-        assert "行政诉讼" in text
-        assert "广东省人民政府" in text
+    remedies = ("行政复议", "行政诉讼", "广东省人民政府", "六十日", "六个月")
+    await _check(denial, "不予行政许可决定书", B, tmp_path, denied, *remedies)
+    await _check(refusal, "不予受理通知书", B, tmp_path, refused, *remedies)
     _keep_image(denial, "denial-decision", tmp_path)
 
 
@@ -211,12 +217,13 @@ async def test_deemed_acceptance_and_deemed_withdrawal_have_their_notices(
     accepted = await eventually(
         lambda: issued(late, "受理通知书"), timeout=60, what="the deemed acceptance's notice"
     )
-    assert "视为受理" in _text(accepted, tmp_path) or "即为受理" in _text(accepted, tmp_path)
+    await _check(accepted, "受理通知书", B, tmp_path, late, "第三十二条", "即为受理")
     withdrawn = await eventually(
         lambda: issued(missed, "撤回申请通知书"), timeout=60, what="the 视为撤回 notice"
     )
-    assert "视为撤回" in _text(withdrawn, tmp_path)
-    assert "补正材料通知书" in await _documents(dsn_b, missed)
+    await _check(withdrawn, "撤回申请通知书", B, tmp_path, missed, "视为撤回")
+    asked = (await _documents(dsn_b, missed))["补正材料通知书"]
+    await _check(asked, "补正材料通知书", B, tmp_path, missed, "户口簿")
 
 
 async def test_the_windows_formal_review_gives_one_complete_list(
@@ -237,7 +244,26 @@ async def test_the_windows_formal_review_gives_one_complete_list(
         return (await _documents(dsn_a, case_no)).get("一次性告知书")
 
     pdf = await eventually(notice, timeout=60, what="the 一次性告知书")
-    text = _text(pdf, tmp_path)
-    assert "户口簿" in text
-    assert case_no in text
-    assert await _applicant(stack, stack_settings, case_no) in text
+    name = await _applicant(stack, stack_settings, case_no)
+    await _check(pdf, "一次性告知书", A, tmp_path, case_no, name, "户口簿")
+
+
+async def test_a_withdrawal_after_acceptance_ends_with_the_termination_notice(
+    pair: ProvincePair, origin: NodeSettings, stack: StackEndpoints, tmp_path: Path
+) -> None:
+    """The applicant withdraws after B accepted: B cancels, and its 终止办理通知书 says the
+    applicant withdrew; it reaches A's window like B's other documents."""
+    dsn_a, dsn_b = region_dsn(stack.postgres_dsn, A), region_dsn(stack.postgres_dsn, B)
+    case_no = await submit(pair, origin, T_B_DECIDES_FEE, fee_fen=800)
+    await a_reaches(pair, case_no, "processing")
+    await intake(pair, case_no).execute_update("withdraw", Withdrawal(reason="不再需要"))
+    await a_closed(pair, case_no)
+    await b_closed(pair, case_no)
+    ended = (await _documents(dsn_b, case_no))["终止办理通知书"]
+    await _check(ended, "终止办理通知书", B, tmp_path, case_no, "申请人撤回")
+
+    async def arrived() -> dict[str, bytes]:
+        return await _arrived(dsn_a, case_no)
+
+    copies = await eventually(arrived, until=lambda d: len(d) == 2, what="B's notices at A")
+    assert ended in copies.values()
