@@ -12,12 +12,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from rich.console import Console
 from rich.markup import escape
 from stdnum.cn import ric
 
 from deploy.stack import manager
-from deploy.stack.settings import StackEndpoints, StackSettings
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.api.ports import api_port
 from regions.demo_people import (
     DemoStepFailed,
@@ -105,6 +106,25 @@ def _print_person(console: Console, submitted: datetime) -> Callable[[PersonStep
         )
 
     return show
+
+
+async def _print_documents(console: Console, endpoints: StackEndpoints, case_no: str) -> None:
+    """The signed documents each region issued for the case (numbers and titles only)."""
+    for region, where in ((ORIGIN, "A 福建"), (PROCESSING, "B 广东")):
+        conn = await asyncpg.connect(region_dsn(endpoints.postgres_dsn, region))
+        try:
+            issued = await conn.fetch(
+                "SELECT number, title FROM documents WHERE case_no = $1 ORDER BY issued_at, number",
+                case_no,
+            )
+        finally:
+            await conn.close()
+        for row in issued:
+            console.print(f"{where} 文书  {row['title']}  {row['number']}", highlight=False)
+    console.print(
+        "[dim]signed PDFs: tongban case documents CASE_NO --out DIR, then"
+        " tongban documents verify FILE.pdf[/dim]"
+    )
 
 
 async def run_demo(
@@ -204,6 +224,7 @@ async def run_demo(
                     f"--- node {node.region} log tail ---\n{node.log_tail()}", markup=False
                 )
             return 1
+        await _print_documents(console, endpoints, case_no)
         console.print(
             f"[green]case {case_no} closed in both regions[/green]"
             f" (demo took {time.monotonic() - began:.1f}s,"

@@ -8,9 +8,10 @@ cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}
 VENV=${TONGBAN_VENV:-.venv}
 
-# shellcheck source=deploy/local/java_and_maven.sh
-. deploy/local/java_and_maven.sh
+# shellcheck source=deploy/local/system_packages.sh
+. deploy/local/system_packages.sh
 ensure_java_and_maven "tongban"
+ensure_cjk_font "tongban"
 
 # Headless Chromium renders the operators' swimlane page in the tests (and its screenshot);
 # a CJK font makes region names legible there. Only as root with apt-get; elsewhere the

