@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.model import DocumentMetadata
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_signer import PdfSigningSession
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -64,22 +66,36 @@ def signing_key_from_store(
     return DocumentSigningKey(region, signer.key_id, signer.private_key, certificate, root)
 
 
+@dataclass
+class _FixedClockMeta(DocumentMetadata):
+    """Document metadata whose "now" is the signing time: pyHanko stamps the new revision's
+    info dictionary and XMP metadata (xmp:ModifyDate) with the clock otherwise, so two
+    signings a second apart would differ."""
+
+    fixed_now: datetime | None = None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "last_modified" and value == "now" and self.__dict__.get("fixed_now"):
+            value = self.__dict__["fixed_now"]
+        super().__setattr__(name, value)
+
+
 class _DeterministicWriter(IncrementalPdfFileWriter):
-    # pyHanko gives a new revision a random second file ID and the clock as its ModDate;
-    # derive the one from the input and take the other from the signing time instead.
+    # pyHanko gives a new revision a random second file ID and the clock as its modification
+    # time; derive the one from the input and take the other from the signing time instead.
     _input_digest: bytes = b""
     _modified_at: datetime | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._modified_at is not None:
+            current = {f.name: getattr(self._meta, f.name) for f in dataclass_fields(self._meta)}
+            self._meta = _FixedClockMeta(**current, fixed_now=self._modified_at)
 
     @classmethod
     def _handle_id(cls, prev: Any) -> generic.ArrayObject:
         ids = super()._handle_id(prev)  # type: ignore[no-untyped-call]
         return generic.ArrayObject([ids[0], generic.ByteStringObject(cls._input_digest[:16])])
-
-    def _update_meta(self) -> None:
-        super()._update_meta()  # type: ignore[no-untyped-call]
-        info = self._info.get_object() if self._info is not None else None  # type: ignore[no-untyped-call]
-        if info is not None and self._modified_at is not None and "/ModDate" in info:
-            info["/ModDate"] = generic.pdf_date(self._modified_at)
 
 
 class _FixedTimeSigner(signers.PdfSigner):
