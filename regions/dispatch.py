@@ -46,7 +46,6 @@ _TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)
 
 SIGNAL = "case_event"
 _CHUNK = EventType.MATERIAL_CHUNK.value
-_MANIFESTS = frozenset({EventType.FORWARDED.value, EventType.SUPPLEMENT_PROVIDED.value})
 # Kept where they arrive (the case file, the documents B issued); no workflow hears of them.
 _KEPT_ONLY = {
     _CHUNK: "material chunk: in the case file",
@@ -162,14 +161,14 @@ class InboxDispatcher:
             return
         for row in [r for r in rows if r.event_type not in _KEPT_ONLY]:
             try:
-                if await self._file_incomplete(row):
+                envelope = Envelope.model_validate_json(row.envelope)
+                if await self._file_incomplete(envelope):
                     # The workflow hears of the case (B's acceptance clock starts) or of the
                     # 补正 only once every file it lists is whole: this and the case's later
                     # events wait, in order, for the chunk that completes it.
                     return
                 # Inside the bridge's consumer span context: the workflow joins the trace.
                 with tracing.dispatch_span(row.trace_context, row.event_id, row.event_type):
-                    envelope = Envelope.model_validate_json(row.envelope)
                     note = await self._deliver_one(envelope)
                 async with self._stores.transaction() as tx:
                     await tx.inbox.mark_delivered(row.key, note)
@@ -195,13 +194,12 @@ class InboxDispatcher:
                             row.key, f"undeliverable: {type(exc).__name__}"
                         )
 
-    async def _file_incomplete(self, row: PendingDelivery) -> bool:
-        if row.event_type not in _MANIFESTS:
-            return False
-        envelope = Envelope.model_validate_json(row.envelope)
+    async def _file_incomplete(self, envelope: Envelope) -> bool:
         digests = [m.sha256 for m in listed_files(envelope)]
+        if not digests:
+            return False
         async with self._stores.transaction() as tx:
-            return bool(await tx.files.missing(row.case_no, digests))
+            return bool(await tx.files.missing(envelope.subject, digests))
 
     async def sweep(self, older_than_seconds: float = 5.0) -> int:
         """Deliver rows a crash left undelivered. Returns how many were found."""
