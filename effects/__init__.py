@@ -1,0 +1,1 @@
+"""Effects a region's own systems carry out (payments, refunds, messages, post, supervision)."""
