@@ -34,6 +34,7 @@ from regions.api.services import ApiServices
 from regions.codes import UnknownRegion
 from regions.labels import SUPPLEMENT_KIND_LABELS, Side, status_label
 from regions.tokens import Principal, Role, token_id
+from workflows.lifecycle import intake, processing
 from workflows.models import CaseStep
 
 router = APIRouter(prefix="/cases", tags=["case file (案卷)"])
@@ -46,7 +47,16 @@ _SIDE_OF: dict[Role, Literal["origin", "processing"]] = {
     Role.WINDOW_CLERK: "origin",
     Role.PROCESSING_OFFICER: "processing",
 }
-_ASKED = frozenset({"supplement-pending", "supplement-requested"})
+# The statuses that wait for 补正, on either side, as the lifecycle model names them.
+_ASKED: frozenset[str] = frozenset(
+    {
+        intake.Status.SUPPLEMENT_PENDING,
+        intake.Status.SUPPLEMENT_BEFORE_ACCEPTANCE,
+        intake.Status.SUPPLEMENT_REQUESTED,
+        processing.Status.SUPPLEMENT_BEFORE_ACCEPTANCE,
+        processing.Status.SUPPLEMENT_REQUESTED,
+    }
+)
 _ERRORS: dict[int | str, dict[str, object]] = {
     403: {"model": Problem, "description": "not the case's clerk (A) or officer (B)"},
     404: {"model": Problem, "description": "no such case, or no such complete file in it"},

@@ -226,6 +226,15 @@ def test_the_supplement_history_names_its_lines() -> None:
     ]
 
 
+def test_a_supplement_asked_before_acceptance_is_in_the_history_on_both_sides() -> None:
+    asked = CaseStep(at=AT, region=B, status="supplement-before-acceptance", actor=OFFICER)
+    for side in ("origin", "processing"):
+        history = [e.model_dump() for e in supplement_history((asked,), side)]
+        assert [(e["kind_label_zh"], e["status_label_zh"]) for e in history] == [
+            ("告知补正", "待补正（受理前）")
+        ]
+
+
 # --- The CLI --------------------------------------------------------------------------------
 
 
