@@ -38,6 +38,8 @@ from events.stores.exchange import (
 )
 from events.stores.files import CaseFile, FilePart
 from events.stores.files_memory import MemoryBlobs, MemoryCaseFiles
+from events.stores.settlement import SettlementEntry, book_exchanged
+from events.stores.settlement_memory import MemorySettlementLedger
 from events.stores.unit import ContentRefused
 
 Clock = Callable[[], datetime]
@@ -102,6 +104,7 @@ class Tables:
     file_blobs: dict[str, bytes] = field(default_factory=dict)
     case_files: dict[tuple[str, str], CaseFile] = field(default_factory=dict)
     file_parts: dict[tuple[str, str, int, str], FilePart] = field(default_factory=dict)
+    settlement: dict[tuple[str, str], SettlementEntry] = field(default_factory=dict)
     next_seq: int = 1
 
     def seq(self) -> int:
@@ -395,6 +398,7 @@ class MemoryMessageLog:
         ):
             raise ContentRefused("duplicate key value violates unique constraint message_log")
         rows.append(row)
+        await book_exchanged(MemorySettlementLedger(self._tx), row.envelope)
 
 
 class MemoryLogAnchors:
@@ -509,6 +513,7 @@ class MemoryTransaction:
         self.anchors = MemoryLogAnchors(self)
         self.blobs = MemoryBlobs(self)
         self.files = MemoryCaseFiles(self)
+        self.settlement = MemorySettlementLedger(self)
 
     @property
     def now(self) -> datetime:

@@ -33,6 +33,8 @@ from events.stores.exchange import (
     SentEvent,
 )
 from events.stores.files_postgres import PostgresBlobs, PostgresCaseFiles
+from events.stores.settlement import book_exchanged
+from events.stores.settlement_postgres import PostgresSettlementLedger
 
 # The stubs make these generic; at run time they are not subscriptable, hence the string.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -430,6 +432,8 @@ class PostgresMessageLog:
             row.prev_hash,
             row.hash,
         )
+        # What the event moves of a fee is booked with its log row (decision 0030).
+        await book_exchanged(PostgresSettlementLedger(self._conn), row.envelope)
 
 
 class PostgresLogAnchors:
@@ -600,6 +604,7 @@ class PostgresTransaction:
         self.anchors = PostgresLogAnchors(conn)
         self.blobs = PostgresBlobs(conn)
         self.files = PostgresCaseFiles(conn)
+        self.settlement = PostgresSettlementLedger(conn)
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from events.stores.cases import CaseStore
 from events.stores.exchange import Inbox, LogAnchors, MessageLog, Outbox, Quarantine
 from events.stores.files import Blobs, CaseFiles
+
+if TYPE_CHECKING:  # settlement needs ContentRefused from here
+    from events.stores.settlement import SettlementLedger
 
 
 class ContentRefused(Exception):
@@ -45,6 +48,9 @@ class Transaction(Protocol):
 
     @property
     def files(self) -> CaseFiles: ...
+
+    @property
+    def settlement(self) -> SettlementLedger: ...
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested unit: an exception out of it undoes what was done inside it only."""
