@@ -26,8 +26,8 @@ In the test process:
 
 As its own process (it outlives a node killed with -9):
 
-    python -m tests.support.effect_receiver --port 0 --store F --public-key B64URL \
-        [--config JSON] [--callback-secret TEXT]
+    python -m tests.support.effect_receiver --port=0 --store=F --public-key=B64URL \
+        [--config=JSON] [--callback-secret=TEXT]
 
 prints `effect receiver listening on http://127.0.0.1:PORT` once it listens; `spawn_receiver`
 does this and gives a `ReceiverProcess` with the same reading methods and `complete`/
@@ -191,13 +191,22 @@ class ReceiverStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._connection: sqlite3.Connection | None = None
         self._db.executescript(_SCHEMA)
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        # Opened again after `close`, so a test reads the records after the receiver stopped.
+        if self._connection is None:
+            self._connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._connection.row_factory = sqlite3.Row
+            self._connection.execute("PRAGMA journal_mode=WAL")
+        return self._connection
+
     def close(self) -> None:
-        self._db.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -706,14 +715,11 @@ def spawn_receiver(
         sys.executable,
         "-m",
         "tests.support.effect_receiver",
-        "--port",
-        str(port),
-        "--store",
-        str(store_path),
-        "--public-key",
-        public_key_text(public_key),
-        "--config",
-        (config or ReceiverConfig()).model_dump_json(),
+        f"--port={port}",
+        f"--store={store_path}",
+        # `=` joined: a base64url key may begin with "-", which argparse takes for an option.
+        f"--public-key={public_key_text(public_key)}",
+        f"--config={(config or ReceiverConfig()).model_dump_json()}",
     ]
     env = dict(os.environ)
     if callback_secret is not None:
