@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import logging
+import re
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import FastAPI
 from fastapi.responses import Response, StreamingResponse
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +29,8 @@ from pydantic import SecretStr
 
 from effects.adapters import AdapterUnavailable, Answer, EffectRequest
 from effects.build import aclose_adapters, build_adapters
+from effects.callbacks import SIGNATURE_HEADER as SIGNATURE_HEADER_CALLBACK
+from effects.callbacks import verify_callback
 from effects.log_adapter import LogAdapter
 from effects.settings import EffectRouting, LogTarget, WebhookTarget
 from effects.webhook import (
@@ -41,6 +44,7 @@ from effects.webhook import (
     webhook_public_key,
 )
 from events.credentials import RegionCredentials
+from events.envelope import b64url_decode
 from events.signing import RegionSigner
 from tests.support.effect_receiver import Behaviour, EffectReceiver, ReceiverConfig
 from tests.support.http_server import serving
@@ -532,3 +536,37 @@ async def test_build_gives_one_adapter_per_configured_name(
     finally:
         await aclose_adapters(adapters)
     assert receiver.done_count(_request().idempotency_key) == 1
+
+
+def test_the_worked_example_in_the_integrators_doc_is_what_the_code_does() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "effects-webhooks.md").read_text()
+    body = re.search(r"\n(\{\"amount_fen\".*\})\n", doc)
+    signature = re.search(r"Tongban-Signature: (t=\S+)", doc)
+    published = re.search(r"published as\n?\s*`([A-Za-z0-9_-]{43})`", doc)
+    assert body is not None
+    assert signature is not None
+    assert published is not None
+    # The example's key is the fixed seed 0..31; Ed25519 signatures are deterministic.
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    signer = RegionSigner("350000", "350000-sig-2026a", key)
+    example = json.loads(body.group(1))
+    request = _request(
+        example["idempotency_key"],
+        detail=example["detail"],
+        notice=example["notice"],
+        phone=SecretStr(example["phone"]),
+        callback_url=example["callback_url"],
+    )
+    assert webhook_body(request) == body.group(1).encode()
+    headers = sign_webhook(webhook_body(request), signer, SENT_AT)
+    assert headers["Tongban-Signature"] == signature.group(1)
+    public = Ed25519PublicKey.from_public_bytes(b64url_decode(published.group(1)))
+    verify_webhook(headers, body.group(1).encode(), public, now=SENT_AT)
+
+    callback = re.search(r"\n(\{\"idempotency_key\".*\})\n", doc)
+    callback_signature = re.search(r"Tongban-Callback-Signature: (t=\S+)", doc)
+    assert callback is not None
+    assert callback_signature is not None
+    sent = {SIGNATURE_HEADER_CALLBACK: callback_signature.group(1)}
+    heard = verify_callback(sent, callback.group(1).encode(), b"whsec-350000-payments", now=SENT_AT)
+    assert heard.reference == "PAY-88231"
