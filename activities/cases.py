@@ -29,6 +29,8 @@ from activities.contracts import (
     SendEvent,
 )
 from activities.documents import DocumentIssuer, IssuedDocument, Occasion
+from effects import orders
+from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
 from events.envelope import Envelope, event_id_for
 from events.models import (
@@ -67,8 +69,10 @@ class CaseActivities:
         *,
         envelope_budget: int = DEFAULT_ENVELOPE_BUDGET,
         documents: DocumentIssuer | None = None,
+        routing: EffectRouting | None = None,
     ) -> None:
         self._pool = pool
+        self._routing = routing or EffectRouting()
         self._documents = documents
         self._credentials = credentials
         self._region = credentials.region
@@ -307,32 +311,22 @@ class CaseActivities:
         await send_files(conn, self._credentials, case_no, materials, recipient, now, write)
 
     async def _apply_effect(self, conn: Conn, case_no: str, request: ApplyEffect) -> bool:
-        """Record an effect once per case and key; True when this call did it.
+        """Order an effect once per case and key; True when this call did it.
 
-        The journal row is the instruction to the system that carries the effect out (payment,
-        courier, SMS); it is written only with the first record of the effect, so no retry,
-        resumed worker or replay can instruct a refund or a notification twice.
+        The order is the instruction to the system that carries the effect out (payment,
+        courier, SMS), routed to that system's adapter by the node's settings; a retry, resumed
+        worker or replay finds it and orders nothing twice. The workflow then asks the effect
+        activity to carry it out (activities/effects.py).
         """
-        first = await conn.fetchval(
-            "INSERT INTO case_effects (case_no, key, effect, amount_fen, detail)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_no, key) DO NOTHING"
-            " RETURNING true",
-            case_no,
-            request.key,
-            request.effect.value,
-            request.amount_fen,
-            request.detail,
+        return await orders.place(
+            conn,
+            case_no=case_no,
+            key=request.key,
+            effect=request.effect.value,
+            amount_fen=request.amount_fen,
+            detail=request.detail,
+            adapter=self._routing.adapter_for(request.effect.value),
         )
-        if first:
-            await conn.execute(
-                "INSERT INTO effect_journal (case_no, effect, amount_fen, detail)"
-                " VALUES ($1, $2, $3, $4)",
-                case_no,
-                request.effect.value,
-                request.amount_fen,
-                request.detail,
-            )
-        return bool(first)
 
     async def _write_event(
         self,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.models import CaseNo, EventType, MaterialRef, RegionCode
 
@@ -37,6 +37,9 @@ class Effect(StrEnum):
     ESCALATE_OVERDUE = "escalate-overdue"
     # A asked the processing region to cancel and has heard nothing: operators must look.
     ESCALATE_UNANSWERED = "escalate-unanswered"
+    # One of the region's systems refused an effect, never answered, or let its callback go
+    # past due: the supervision system must see it (decision 0029).
+    ESCALATE_EFFECT = "escalate-effect"
 
 
 # --- Database writes a step leaves behind ------------------------------------------------------
@@ -108,3 +111,28 @@ class CommitSteps(_Model):
     case_no: CaseNo
     writes: tuple[CaseWrite, ...] = ()
     status: str | None = None
+
+
+# --- Effects carried out by the region's systems (decision 0029) ------------------------------
+
+
+class EffectCall(_Model):
+    """Carry out these ordered effects of a case (their orders were committed by the step)."""
+
+    case_no: CaseNo
+    keys: tuple[str, ...] = Field(min_length=1)
+
+
+EffectOutcome = Literal["done", "refused", "pending", "dead"]
+
+
+class EffectSettled(_Model):
+    """What became of one effect: done, refused by the system, pending its callback (due by
+    `answer_due`), or dead (no usable answer after the adapter's attempts)."""
+
+    key: str
+    series: int = Field(ge=1)
+    outcome: EffectOutcome
+    reason: str = ""
+    reference: str = ""
+    answer_due: AwareDatetime | None = None

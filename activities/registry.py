@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg
 
 from activities.cases import CaseActivities
 from activities.documents import DocumentIssuer
+from activities.effects import EffectActivities
+from effects.adapters import EffectAdapter
+from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
 from events.outbox import DEFAULT_ENVELOPE_BUDGET
 
@@ -19,6 +22,19 @@ def node_activities(
     *,
     envelope_budget: int = DEFAULT_ENVELOPE_BUDGET,
     documents: DocumentIssuer | None = None,
+    routing: EffectRouting | None = None,
+    adapters: Mapping[str, EffectAdapter] | None = None,
+    callback_url: str = "",
 ) -> list[Callable[..., Any]]:
-    cases = CaseActivities(pool, credentials, envelope_budget=envelope_budget, documents=documents)
-    return [cases.commit_steps, cases.forward_case]
+    routing = routing or EffectRouting()
+    cases = CaseActivities(
+        pool,
+        credentials,
+        envelope_budget=envelope_budget,
+        documents=documents,
+        routing=routing,
+    )
+    effects = EffectActivities(
+        pool, credentials, routing, adapters or {}, callback_url=callback_url
+    )
+    return [cases.commit_steps, cases.forward_case, effects.carry_out_effects]

@@ -85,7 +85,9 @@ class EffectRecord(_Model):
     effect: str
     amount_fen: int
     detail: str
-    done_at: datetime
+    done_at: datetime  # when the step ordered it
+    adapter: str = ""  # the region's system that carries it out
+    state: str = ""  # ordered, pending, done, refused, dead, resolved (effects/orders.py)
 
 
 class RegionRecords(_Model):
@@ -133,3 +135,5 @@ class CaseTimeline(_Model):
     trace_ids: tuple[str, ...]
     workflow_ids: dict[str, str]  # lane -> workflow id
     entries: tuple[Entry, ...]
+    # "A refund-fee 被拒绝: 账户已注销": effects that keep a lane's case open (decision 0029)
+    open_effects: tuple[str, ...] = ()

@@ -75,6 +75,8 @@ def render(timeline: CaseTimeline, console: Console) -> None:
     console.print(f"status  {escape(status_line(timeline))}{extra}", highlight=False)
     if timeline.deadline:
         console.print(f"办理时限 {show(timeline.deadline)}", highlight=False)
+    for effect in timeline.open_effects:
+        console.print(f"[red]未完成的执行事项[/red] {escape(effect)}", highlight=False)
     for lane, workflow_id in timeline.workflow_ids.items():
         console.print(f"workflow {lane}  {workflow_id}", highlight=False)
     console.print(f"trace   {', '.join(timeline.trace_ids) or '(not traced)'}", highlight=False)

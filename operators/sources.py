@@ -124,8 +124,8 @@ async def region_records(
     workflow_id = (intake_workflow_id if role == "origin" else processing_workflow_id)(case_no)
     case = await PostgresCaseStore(conn).get(case_no)
     effects = await conn.fetch(
-        "SELECT key, effect, amount_fen, detail, done_at FROM case_effects"
-        " WHERE case_no = $1 ORDER BY done_at",
+        "SELECT key, effect, amount_fen, detail, ordered_at AS done_at, adapter, state"
+        " FROM effect_orders WHERE case_no = $1 ORDER BY ordered_at, id",
         case_no,
     )
     return RegionRecords(

@@ -1,7 +1,7 @@
 """Stitching both regions' records into one timeline, ordered by time.
 
 Workflow steps come from each side's `progress` query; envelopes from each side's message log
-(signature checked); effects (and so compensation) from `case_effects`; who took a step from
+(signature checked); effects (and so compensation) from `effect_orders`; who took a step from
 the step itself (the workflow records its actor), or, for steps recorded before steps named
 their actor, from the Updates in the workflow history. Pure: given the records, the timeline is
 determined.
@@ -21,6 +21,7 @@ from operators.model import (
     UpdateCall,
 )
 from workflows.lifecycle import intake, processing
+from workflows.lifecycle.effects import WATCH_LABELS
 from workflows.models import CaseStep, Effect
 
 
@@ -177,4 +178,10 @@ def stitch(case_no: str, a: RegionRecords, b: RegionRecords | None) -> CaseTimel
         trace_ids=traces,
         workflow_ids={"A": a.workflow_id, **({"B": b.workflow_id} if b else {})},
         entries=tuple(entries),
+        open_effects=tuple(
+            f"{lane} {w.key} {WATCH_LABELS[w.state]}{f': {w.reason}' if w.reason else ''}"
+            for lane, p in (("A", pa), ("B", pb))
+            if p is not None
+            for w in p.effects_open
+        ),
     )

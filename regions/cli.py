@@ -14,6 +14,7 @@ from deploy.stack.cli import app as stack_app
 from deploy.stack.settings import StackSettings
 from operators.audit_cli import app as audit_app
 from operators.case_cli import app as case_app
+from operators.effects_cli import app as effects_app
 from operators.outbox_cli import app as outbox_app
 from operators.quarantine_cli import app as quarantine_app
 from regions.documents_cli import app as documents_app
@@ -39,6 +40,7 @@ app.add_typer(window_app, name="window")
 app.add_typer(office_app, name="office")
 app.add_typer(case_app, name="case")
 app.add_typer(documents_app, name="documents")
+app.add_typer(effects_app, name="effects")
 
 
 @node_app.command("run")

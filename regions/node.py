@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +29,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.registry import node_activities
+from effects.adapters import EffectAdapter
+from effects.build import aclose_adapters, build_adapters
 from events.bridge import InboxBridge
 from events.crash import DISPATCH_AFTER_SIGNAL, NO_CRASH, CrashPoints
 from events.credentials import DirectoryFloor, RegionCredentials
@@ -41,7 +43,8 @@ from events.resend_policy import ResendPolicy
 from events.stores.postgres import PostgresStores
 from events.topics import consumer_group, inbox_topic
 from events.verify import VerifyLimits, verifier_for
-from regions.api.ports import api_port
+from regions.api.effect_routes import EFFECT_CALLBACK_PATH
+from regions.api.ports import api_base
 from regions.api.server import api_services, node_catalog, serve_api
 from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
@@ -118,6 +121,8 @@ class NodeServices:
     pool: asyncpg.Pool
     client: Client
     credentials: RegionCredentials
+    # The region's systems that carry out effects, one adapter per configured name.
+    adapters: Mapping[str, EffectAdapter] = field(default_factory=dict)
 
     @property
     def stores(self) -> PostgresStores:
@@ -144,7 +149,12 @@ async def node_services(
         interceptors += [_CrashAfterSignal(crash)] if crash.armed else []
         client = await connect_temporal(settings.temporal_address, settings.namespace, interceptors)
         floor = await read_floor(pool, key_store(settings))
-        yield NodeServices(pool, client, credentials_for(settings, floor))
+        credentials = credentials_for(settings, floor)
+        adapters = build_adapters(settings.effects, credentials.signer)
+        try:
+            yield NodeServices(pool, client, credentials, adapters)
+        finally:
+            await aclose_adapters(adapters)
     finally:
         await pool.close()
 
@@ -179,8 +189,11 @@ def build_worker(settings: NodeSettings, services: NodeServices) -> Worker:
                 services.credentials,
                 node_catalog(settings),
                 signed_pdfs(services.credentials),
-                verification_base=f"http://{settings.api_host}:{api_port(settings)}",
+                verification_base=api_base(settings),
             ),
+            routing=settings.effects,
+            adapters=services.adapters,
+            callback_url=f"{api_base(settings)}{EFFECT_CALLBACK_PATH}",
         ),
         max_cached_workflows=settings.max_cached_workflows,
     )

@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from effects.settings import EffectRouting
 from events.models import RegionCode
 from events.outbox import DEFAULT_ENVELOPE_BUDGET
 from regions.kafka_security import KafkaSecurity, Protocol
@@ -47,6 +48,9 @@ class NodeSettings(BaseSettings):
     # [policies] table in the TOML file. None given: people take every step (decision 0024);
     # a policy takes only the steps it names (regions/policies.py).
     policies: CasePolicies = CasePolicies()
+    # Which of the region's systems carries out which effect ([effects] in the TOML file or
+    # JSON in TONGBAN_NODE_EFFECTS): every effect goes to the `log` adapter unless routed.
+    effects: EffectRouting = EffectRouting()
     # Records larger than this are quarantined unread (the broker's own limit is ~1 MiB).
     max_record_bytes: int = Field(default=1024 * 1024, gt=0)
     # Quarantine keeps this much of each refused record (its digest and length always), and

@@ -9,16 +9,21 @@ history is long, carrying the model's state as it is, and only when no Update is
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contracts import EffectCall, EffectSettled
+    from activities.effects import EffectActivities
     from events.models import DeliveryFailure, InboundEvent
+    from workflows.lifecycle import effects as fx
     from workflows.lifecycle.engine import CaseRecord, Result, Trigger, receive
     from workflows.lifecycle.vocabulary import RuleBroken
     from workflows.models import StepAck
@@ -41,6 +46,21 @@ class Side(Generic[Req, St]):
     refusal: Callable[[Req, St, Any], RuleBroken | None] = field(default=lambda *_: None)
 
 
+# Carrying out effects calls the region's systems: a regular activity (its own retries with
+# backoff while a system is unavailable, a heartbeat so a killed worker is noticed in seconds),
+# one per commit that ordered effects. The activity answers `dead` itself after the adapter's
+# attempts, so these retries end; a bug (non-retryable) ends as a dead letter too.
+EFFECT_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=3),
+    "heartbeat_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+    ),
+}
+
+
 def history_too_long(limit: int) -> bool:
     info = workflow.info()
     return info.is_continue_as_new_suggested() or info.get_current_history_length() > limit
@@ -58,10 +78,20 @@ class Driver(Generic[Req, St]):
         self._answers: dict[int, bool] = {}
         self._inputs = 0
         self._moved = False  # a step taken in this run: a new run does not continue at once
+        # Effects: keys whose activity runs in this run, and news about effects not yet
+        # applied (answers, callbacks, operators). Both empty whenever the case continues as
+        # new, which waits for running effects; what they came to is in `state.effects`.
+        self._running: set[str] = set()
+        self._news: list[fx.News] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def closed(self) -> bool:
-        return self._side.closed(self.state)
+        """The lifecycle is closed and no effect it ordered is still open."""
+        return self._side.closed(self.state) and not self.state.effects
+
+    def effect_news(self, news: fx.News) -> None:
+        self._news.append(news)
 
     def receive(self, item: InboundEvent | DeliveryFailure) -> None:
         self.state = receive(self.state, item)
@@ -69,6 +99,9 @@ class Driver(Generic[Req, St]):
     async def run(self, history_limit: int) -> bool:
         """Run until the case closes (True) or should continue as new (False)."""
         while not self.closed:
+            if self._news:
+                self._follow(self._news.pop(0))
+                continue
             trigger = self._take()
             if trigger is None:
                 trigger = await self._wait()
@@ -76,10 +109,13 @@ class Driver(Generic[Req, St]):
                     continue
             self._apply(trigger)
             if self._input is None and self._moved and history_too_long(history_limit):
-                await self.recorder.wait(
-                    lambda: workflow.all_handlers_finished() or self._input is not None
+                await self._rest(
+                    lambda: (
+                        (workflow.all_handlers_finished() and not self._running)
+                        or self._input is not None
+                    )
                 )
-                if self._input is None and not self.closed:
+                if self._input is None and not self.closed and not self._news:
                     return False
         await self.recorder.wait(workflow.all_handlers_finished)
         return True
@@ -90,25 +126,91 @@ class Driver(Generic[Req, St]):
         return self._side.next_trigger(self._request, self.state, workflow.now())
 
     async def _wait(self) -> Trigger[Any] | None:
-        """Wait for an input or an event, or the phase's timer; the timer's trigger if it fired."""
+        """Wait for an input, an event or news of an effect, or the phase's timer or an
+        effect's answer due; the phase timer's trigger if it fired."""
         timer = self._side.due(self._request, self.state)
-        timeout = max(timer[0] - workflow.now(), timedelta(0)) if timer else None
+        effect_due = fx.next_due(self.state.effects)
+        at = (
+            min(t for t in (timer[0] if timer else None, effect_due) if t is not None)
+            if (timer or effect_due)
+            else None
+        )
+        timeout = max(at - workflow.now(), timedelta(0)) if at else None
         try:
-            await self.recorder.wait(
-                lambda: self._input is not None or bool(self.state.queue), timeout=timeout
+            await self._rest(
+                lambda: self._input is not None or bool(self.state.queue) or bool(self._news),
+                timeout=timeout,
             )
         except TimeoutError:
+            if effect_due is not None and effect_due <= workflow.now():
+                self._overdue()
+                return None
             return timer[1] if timer else None
         return None
 
+    async def _rest(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
+        """Commit, have the effects just ordered carried out, then wait."""
+        await self.recorder.save()
+        self._carry_out()
+        await self.recorder.wait(condition, timeout=timeout)
+
     def _apply(self, trigger: Trigger[Any]) -> None:
         result = self._side.step(self._request, self.state, trigger, workflow.now())
-        self.state = result.state
+        effects = fx.ordered(result.state.effects, result.writes)
+        self.state = result.state.model_copy(update={"effects": effects})
         self.recorder.record(result.writes)
         self._moved = True
         if self._input is not None and self._input[1] is trigger:
             self._answers[self._input[0]] = result.applied
             self._input = None
+
+    # --- effects ------------------------------------------------------------------------
+
+    def _carry_out(self) -> None:
+        """Start the activity for every ordered effect not running (its order is committed)."""
+        keys = tuple(
+            w.key for w in self.state.effects if w.state == "ordered" and w.key not in self._running
+        )
+        if keys:
+            self._running.update(keys)
+            task = asyncio.create_task(self._effects_activity(keys))
+            self._tasks.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._tasks.discard)
+
+    async def _effects_activity(self, keys: tuple[str, ...]) -> None:
+        call = EffectCall(case_no=self.state.case_no, keys=keys)
+        try:
+            settled = await workflow.execute_activity_method(
+                EffectActivities.carry_out_effects, call, **EFFECT_OPTIONS
+            )
+        except ActivityError as err:
+            series = {w.key: w.series for w in self.state.effects}
+            reason = str(err.cause or err)[:300]
+            settled = tuple(
+                EffectSettled(key=k, series=series.get(k, 1), outcome="dead", reason=reason)
+                for k in keys
+            )
+        self._running.difference_update(keys)
+        self._news.extend(settled)
+
+    def _follow(self, news: fx.News) -> None:
+        state = self.state
+        followed = fx.follow(
+            state.effects, news, now=workflow.now(), region=state.region, status=state.status
+        )
+        self._settle(followed)
+
+    def _overdue(self) -> None:
+        state = self.state
+        self._settle(
+            fx.overdue(state.effects, now=workflow.now(), region=state.region, status=state.status)
+        )
+
+    def _settle(self, followed: fx.Followed) -> None:
+        self.state = self.state.model_copy(
+            update={"effects": followed.watches, "steps": self.state.steps + followed.steps}
+        )
+        self.recorder.record(followed.writes)
 
     # --- people's inputs ------------------------------------------------------------------
 

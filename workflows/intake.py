@@ -12,6 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from events.models import DeliveryFailure, InboundEvent
     from workflows.driver import Driver, Side
+    from workflows.effect_signals import EffectSignals
     from workflows.lifecycle import intake as model
     from workflows.models import (
         CaseOutcome,
@@ -37,7 +38,7 @@ SIDE: Side[IntakeRequest, IntakeState] = Side(
 
 
 @workflow.defn
-class IntakeWorkflow:
+class IntakeWorkflow(EffectSignals):
     @workflow.init
     def __init__(self, request: IntakeRequest) -> None:
         self._case = Driver(SIDE, request, model.start(request))

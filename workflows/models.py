@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from activities.contracts import CommitSteps
 from events.models import CaseNo, RegionCode
+from workflows.lifecycle.effects import EffectWatch
 from workflows.lifecycle.intake import IntakeRequest, IntakeState
 from workflows.lifecycle.processing import ProcessingStart, ProcessingState
 from workflows.lifecycle.vocabulary import (
@@ -97,6 +98,8 @@ class CaseProgress(_Model):
     statutory_deadline: datetime | None = None  # 法定时限
     overdue: bool = False
     steps: tuple[CaseStep, ...] = ()
+    # Effects not done yet (decision 0029): refused, dead or late ones need an operator.
+    effects_open: tuple[EffectWatch, ...] = ()
 
 
 class CaseOutcome(_Model):

@@ -13,6 +13,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from events.models import InboundEvent
     from workflows.driver import Driver, Side
+    from workflows.effect_signals import EffectSignals
     from workflows.lifecycle import processing as model
     from workflows.models import (
         AcceptanceDecision,
@@ -37,7 +38,7 @@ SIDE: Side[ProcessingStart, ProcessingState] = Side(
 
 
 @workflow.defn
-class ProcessingWorkflow:
+class ProcessingWorkflow(EffectSignals):
     @workflow.init
     def __init__(self, start: ProcessingStart) -> None:
         self._case = Driver(SIDE, start, model.start(start))

@@ -124,4 +124,5 @@ def progress(state: CaseRecord, closed: bool) -> CaseProgress:
         statutory_deadline=state.statutory_deadline,
         overdue=state.overdue,
         steps=state.steps,
+        effects_open=state.effects,
     )

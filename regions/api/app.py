@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from regions.api import (
     case_routes,
     document_routes,
+    effect_routes,
     errors,
     file_routes,
     health_routes,
@@ -33,6 +34,7 @@ def create_app(services: ApiServices) -> FastAPI:
         case_routes,
         file_routes,
         document_routes,
+        effect_routes,
         health_routes,
     ):
         app.include_router(module.router)

@@ -13,3 +13,8 @@ def api_port(settings: NodeSettings) -> int:
         return settings.api_port
     offset = _OFFSETS.get(settings.region, 10 + int(settings.region[:2]))
     return settings.api_port_base + offset
+
+
+def api_base(settings: NodeSettings) -> str:
+    """The node's API as its region's systems reach it (documents' QR codes, callbacks)."""
+    return f"http://{settings.api_host}:{api_port(settings)}"

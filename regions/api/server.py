@@ -38,6 +38,7 @@ def api_services(
         catalog=node_catalog(settings),
         policies=settings.policies,
         tokens=TokenStore(settings.tokens_path),
+        effects=settings.effects,
     )
 
 

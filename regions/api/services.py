@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from temporalio.client import Client
 
 from catalog.catalog import Catalog
+from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
 from regions.policies import CasePolicies
 from regions.tokens import TokenStore
@@ -22,3 +23,4 @@ class ApiServices:
     catalog: Catalog
     policies: CasePolicies
     tokens: TokenStore
+    effects: EffectRouting = field(default_factory=EffectRouting)

@@ -16,10 +16,11 @@ import pytest
 
 from deploy.stack.manager import up
 from deploy.stack.settings import StackEndpoints, StackSettings
+from regions.local import ensure_local_keys
 from tests.faults.harness import DRIVE_TIMEOUT_S, MID_RUN_TIMEOUT_S
 from tests.faults.injectors import ready
 from tests.faults.invariants import SETTLE_S
-from tests.faults.workload import NODE_ENV, REGIONS
+from tests.faults.workload import NODE_ENV, REGIONS, spawn_effect_receiver
 from tests.integration.api_nodes import ApiNodes, api_nodes
 from tests.waiting import eventually
 
@@ -47,10 +48,13 @@ async def fault_nodes(
     stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ApiNodes]:
     tokens = Path(tmp_path_factory.mktemp("fault-tokens"))
-    async with api_nodes(
-        stack, stack_settings, tokens, REGIONS, port_base=API_PORT_BASE, env=NODE_ENV
-    ) as nodes:
-        yield nodes
+    ensure_local_keys(stack_settings, stack_settings.regions)
+    # The regions' systems outlive every node killed here, as a real payment platform would.
+    with spawn_effect_receiver(stack_settings):
+        async with api_nodes(
+            stack, stack_settings, tokens, REGIONS, port_base=API_PORT_BASE, env=NODE_ENV
+        ) as nodes:
+            yield nodes
 
 
 @pytest.fixture

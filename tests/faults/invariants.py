@@ -22,8 +22,9 @@ from events.audit import audit_message_log
 from events.models import EventType
 from regions.naming import intake_workflow_id, processing_workflow_id
 from tests.faults.runner import Case
-from tests.faults.workload import PROCESSING_STATUS
+from tests.faults.workload import PROCESSING_STATUS, effect_store
 from tests.integration.exchange_support import credentials
+from tests.support.effect_receiver import ReceiverStore
 from tests.waiting import NeverHappened, eventually
 from workflows.lifecycle import intake
 from workflows.lifecycle.pairs import agree
@@ -82,7 +83,11 @@ async def _check_pair(case: Case, clients: dict[str, Client], f: Findings) -> No
 
 
 async def _check_case(
-    case: Case, conns: dict[str, asyncpg.Connection], clients: dict[str, Client], f: Findings
+    case: Case,
+    conns: dict[str, asyncpg.Connection],
+    clients: dict[str, Client],
+    f: Findings,
+    systems: ReceiverStore | None = None,
 ) -> None:
     no, s = case.case_no, case.scenario
     for region, expected in ((case.origin, s.origin_status), (case.processing, PROCESSING_STATUS)):
@@ -96,7 +101,7 @@ async def _check_case(
         await _check_pair(case, clients, f)
     for region in (case.origin, case.processing):
         journal = await conns[region].fetch(
-            "SELECT effect, amount_fen, detail FROM effect_journal WHERE case_no = $1", no
+            "SELECT effect, amount_fen, detail FROM effect_orders WHERE case_no = $1", no
         )
         repeated = [k for k, n in Counter(tuple(r) for r in journal).items() if n > 1]
         if repeated:
@@ -122,7 +127,7 @@ async def _check_case(
     fees = Counter(
         r["effect"]
         for r in await conns[case.origin].fetch(
-            "SELECT effect FROM effect_journal WHERE case_no = $1 AND effect LIKE '%-fee'", no
+            "SELECT effect FROM effect_orders WHERE case_no = $1 AND effect LIKE '%-fee'", no
         )
     )
     expected_fees = Counter(
@@ -131,6 +136,25 @@ async def _check_case(
     if +fees != +expected_fees:
         target = f.duplicate if any(fees[k] > expected_fees[k] for k in fees) else f.lose
         target(no, f"{s.name}: fee effects {dict(fees)}, expected {dict(+expected_fees)}")
+    if systems is not None and no not in f.lost:
+        _check_effects_done(case, systems, f)
+
+
+def _check_effects_done(case: Case, systems: ReceiverStore, f: Findings) -> None:
+    """The accepting region's systems did exactly what the case's outcome requires, each once
+    (their own records, not the node's)."""
+    no, s = case.case_no, case.scenario
+    mine = {
+        a.idempotency_key for a in systems.records() if a.case_no == no and a.region == case.origin
+    }
+    done = [e for e in systems.effects_for(no) if e.idempotency_key in mine]
+    twice = [k for k, n in Counter(e.idempotency_key for e in done).items() if n > 1]
+    if twice:
+        f.duplicate(no, f"{case.origin}'s systems did {twice} twice")
+    got, expected = Counter(e.effect for e in done), Counter(s.origin_effects)
+    if got != expected:
+        target = f.duplicate if any(got[k] > expected[k] for k in got) else f.lose
+        target(no, f"{s.name}: {case.origin}'s systems did {dict(got)}, expected {dict(expected)}")
 
 
 async def _check_region(
@@ -184,16 +208,20 @@ async def check_once(
     if outsider is not None:
         regions = sorted({*regions, *(r for r, _, _ in outsider.expected)})
     conns = {r: await asyncpg.connect(region_dsn(stack.postgres_dsn, r)) for r in regions}
+    records = effect_store(settings)
+    systems = ReceiverStore(records) if records.exists() else None
     try:
         f = Findings(cases=len(cases))
         for case in cases:
-            await _check_case(case, conns, clients, f)
+            await _check_case(case, conns, clients, f, systems)
         for region in regions:
             await _check_region(region, conns[region], settings, f)
         if outsider is not None:
             await _check_outsider(outsider, [c.case_no for c in cases], conns, f)
         return f
     finally:
+        if systems is not None:
+            systems.close()
         for conn in conns.values():
             await conn.close()
 

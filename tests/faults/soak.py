@@ -25,7 +25,14 @@ from deploy.stack.settings import StackEndpoints, StackSettings
 from tests.faults.injectors import kill_node, replay, restart
 from tests.faults.invariants import check
 from tests.faults.runner import Runner
-from tests.faults.workload import CROSS, INTRA, NODE_ENV, REGIONS, standard_batch
+from tests.faults.workload import (
+    CROSS,
+    INTRA,
+    NODE_ENV,
+    REGIONS,
+    spawn_effect_receiver,
+    standard_batch,
+)
 from tests.integration.api_nodes import ApiNodes, api_nodes
 from tests.waiting import NeverHappened
 
@@ -68,7 +75,7 @@ async def soak(minutes: float, seed: int, batch_every: float, fault_every: float
     stack = await up(settings)
     rng = random.Random(seed)
     injected: Counter[str] = Counter()
-    with tempfile.TemporaryDirectory() as tokens:
+    with tempfile.TemporaryDirectory() as tokens, spawn_effect_receiver(settings):
         async with api_nodes(
             stack, settings, Path(tokens), REGIONS, port_base=API_PORT_BASE, env=NODE_ENV
         ) as api:

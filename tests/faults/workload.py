@@ -9,9 +9,13 @@ injected here: a fault may delay a case, never change how it ends.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from deploy.stack.settings import StackSettings
+from tests.integration.exchange_support import credentials
 from tests.integration.lifecycle import (
     FAST,
     T_B_DECIDES,
@@ -23,6 +27,7 @@ from tests.integration.lifecycle import (
     TEST_CATALOG_DIR,
     TEST_POLICIES,
 )
+from tests.support.effect_receiver import ReceiverProcess, spawn_receiver
 from workflows.lifecycle.intake import Status as A
 from workflows.lifecycle.processing import Status as B
 
@@ -45,7 +50,23 @@ POLICIES = TEST_POLICIES.model_copy(update={"timings": TIMINGS, "item_timings": 
 # Resends start 2 s after a send goes unreceipted; 12 sends at ×1.5 span ~5 min, so a
 # region down for tens of seconds is resent to, and reached, long before A gives up.
 RECEIPT_TIMEOUT_S = 2.0
+# Every node's effects go to one real HTTP receiver (tests/support/effect_receiver.py) that keeps
+# its own records: the invariants compare what it did with what each outcome requires. Attempts
+# enough to outlast any fault here (backoff up to a minute): no effect turns dead in a run.
+EFFECT_RECEIVER_PORT = 18790
+EFFECT_ROUTING = {
+    "adapters": {
+        "hall": {
+            "kind": "webhook",
+            "url": f"http://127.0.0.1:{EFFECT_RECEIVER_PORT}/hall",
+            "timeout_s": 5,
+            "max_attempts": 30,
+        }
+    },
+    "default": "hall",
+}
 NODE_ENV = {
+    "TONGBAN_NODE_EFFECTS": json.dumps(EFFECT_ROUTING),
     "TONGBAN_NODE_POLICIES": POLICIES.model_dump_json(),
     "TONGBAN_NODE_CATALOG_DIR": str(TEST_CATALOG_DIR),
     "TONGBAN_NODE_RECEIPT_TIMEOUT_S": str(RECEIPT_TIMEOUT_S),
@@ -67,16 +88,40 @@ class Scenario:
     materials: tuple[str, ...]
     origin_status: str  # cases.status in the accepting region at the end
     refunded: bool  # the fee (if any) comes back exactly once
+    # What the accepting region's systems must have done, once each, by the case's end: the
+    # effects its lifecycle orders on this path (docs/lifecycle.md).
+    origin_effects: tuple[str, ...] = ()
 
 
-APPROVED = Scenario("approved", T_FEE, 2500, ("身份证",), A.CLOSED, refunded=False)
-NOT_ACCEPTED = Scenario("not-accepted", T_NOT_ACCEPT, 1000, (), A.CLOSED_REJECTED, refunded=True)
-DENIED = Scenario("denied", T_DENY, 500, (), A.CLOSED_REJECTED, refunded=True)
+_TAKEN = ("take-materials", "issue-receipt")
+_UNDONE = ("void-receipt", "return-materials", "notify-applicant")
+_NOTIFY = "notify-applicant"
+APPROVED = Scenario(
+    "approved", T_FEE, 2500, ("身份证",), A.CLOSED, refunded=False,
+    origin_effects=(*_TAKEN, "charge-fee", _NOTIFY),
+)  # fmt: skip
+NOT_ACCEPTED = Scenario(
+    "not-accepted", T_NOT_ACCEPT, 1000, (), A.CLOSED_REJECTED, refunded=True,
+    origin_effects=(*_TAKEN, "charge-fee", "refund-fee", *_UNDONE),
+)  # fmt: skip
+DENIED = Scenario(
+    "denied", T_DENY, 500, (), A.CLOSED_REJECTED, refunded=True,
+    origin_effects=(*_TAKEN, "charge-fee", "refund-fee", *_UNDONE),
+)  # fmt: skip
 # Every step by a person: 补正 at the window, then B accepts and approves, A delivers by mail.
-WINDOW_SUPPLEMENT = Scenario("window-supplement", T_MANUAL, 0, (), A.CLOSED, refunded=False)
+WINDOW_SUPPLEMENT = Scenario(
+    "window-supplement", T_MANUAL, 0, (), A.CLOSED, refunded=False,
+    origin_effects=("take-materials", _NOTIFY, "issue-supplement-notice", "issue-receipt", _NOTIFY),
+)  # fmt: skip
 # B asks for 补正 across the regions, A provides it, B approves; a fee is charged.
-B_SUPPLEMENT = Scenario("b-supplement", T_B_DECIDES_FEE, 800, (), A.CLOSED, refunded=False)
-WITHDRAWN = Scenario("withdrawn", T_B_DECIDES, 0, (), A.CLOSED_REJECTED, refunded=False)
+B_SUPPLEMENT = Scenario(
+    "b-supplement", T_B_DECIDES_FEE, 800, (), A.CLOSED, refunded=False,
+    origin_effects=(*_TAKEN, "charge-fee", _NOTIFY, _NOTIFY),
+)  # fmt: skip
+WITHDRAWN = Scenario(
+    "withdrawn", T_B_DECIDES, 0, (), A.CLOSED_REJECTED, refunded=False,
+    origin_effects=(*_TAKEN, *_UNDONE),
+)  # fmt: skip
 # The processing side always ends closed (after a decision, not-accepted, or cancellation).
 PROCESSING_STATUS = B.CLOSED.value
 
@@ -93,3 +138,20 @@ def standard_batch(rounds: int = FAULT_ROUNDS) -> list[tuple[Scenario, str, str]
     every phase of both pairs is under way when the fault lands."""
     one_round = [(s, *CROSS) for s in MIX] + [(s, *INTRA) for s in INTRA_MIX]
     return one_round * rounds
+
+
+def effect_store(settings: StackSettings) -> Path:
+    """Where the fault suite's effect receiver keeps its records (read by the invariants)."""
+    return settings.state_dir / "fault-effects" / "records.db"
+
+
+def spawn_effect_receiver(settings: StackSettings) -> ReceiverProcess:
+    """The service hall's systems for every region of the suite, on EFFECT_RECEIVER_PORT, with
+    fresh records; verifying each region's webhooks with its key from the trust directory."""
+    store = effect_store(settings)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    for old in store.parent.glob(f"{store.name}*"):
+        old.unlink()
+    now = datetime.now(UTC)
+    keys = {r: credentials(settings, r).signer(now).private_key.public_key() for r in REGIONS}
+    return spawn_receiver(store, public_key=keys, port=EFFECT_RECEIVER_PORT)

@@ -244,6 +244,6 @@ def statuses(progress: CaseProgress) -> list[str]:
 async def journal(dsn: str, case_no: str) -> list[tuple[str, int]]:
     """Instructions issued to the outside world for this case, in order: (effect, amount)."""
     found = await rows(
-        dsn, "SELECT effect, amount_fen FROM effect_journal WHERE case_no = $1 ORDER BY id", case_no
+        dsn, "SELECT effect, amount_fen FROM effect_orders WHERE case_no = $1 ORDER BY id", case_no
     )
     return [(r["effect"], r["amount_fen"]) for r in found]

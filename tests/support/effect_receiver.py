@@ -47,7 +47,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,11 +62,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from effects.callbacks import sign_callback
-from effects.webhook import IDEMPOTENCY_HEADER, WebhookSignatureInvalid, verify_webhook
+from effects.webhook import (
+    IDEMPOTENCY_HEADER,
+    REGION_HEADER,
+    WebhookSignatureInvalid,
+    verify_webhook,
+)
 from events.envelope import b64url, b64url_decode
 from tests.support.http_server import LocalServer
 
 _MAX_BODY_BYTES = 256 * 1024
+PublicKeys = Ed25519PublicKey | Mapping[str, Ed25519PublicKey]
 _CALLBACK_TRIES = 60
 _CALLBACK_PAUSE_S = (0.2, 2.0)  # first pause, longest pause between callback tries
 
@@ -323,7 +329,7 @@ class EffectReceiver:
         self,
         store_path: Path,
         *,
-        public_key: Ed25519PublicKey,
+        public_key: PublicKeys,
         config: ReceiverConfig | None = None,
         callback_secret: bytes | None = None,
         host: str = "127.0.0.1",
@@ -332,7 +338,8 @@ class EffectReceiver:
     ) -> None:
         self.store = ReceiverStore(store_path)
         self.config = config or ReceiverConfig()
-        self._public_key = public_key
+        # One region's key, or several by region (chosen by the request's Tongban-Region).
+        self._public_keys = public_key
         self._callback_secret = callback_secret
         self._host = host
         self._port = port
@@ -429,14 +436,22 @@ class EffectReceiver:
         if len(body) > _MAX_BODY_BYTES:
             return JSONResponse({"status": "refused", "reason": "body too large"}, 413)
         problem = ""
+        key = (
+            self._public_keys.get(request.headers.get(REGION_HEADER, ""))
+            if isinstance(self._public_keys, Mapping)
+            else self._public_keys
+        )
         try:
-            verify_webhook(
-                request.headers,
-                body,
-                self._public_key,
-                now=datetime.now(UTC),
-                tolerance_s=self._tolerance_s,
-            )
+            if key is None:
+                problem = "no key for the request's region"
+            else:
+                verify_webhook(
+                    request.headers,
+                    body,
+                    key,
+                    now=datetime.now(UTC),
+                    tolerance_s=self._tolerance_s,
+                )
         except WebhookSignatureInvalid as exc:
             problem = str(exc)
         try:
@@ -704,7 +719,7 @@ class ReceiverProcess:
 def spawn_receiver(
     store_path: Path,
     *,
-    public_key: Ed25519PublicKey,
+    public_key: PublicKeys,
     config: ReceiverConfig | None = None,
     callback_secret: bytes | None = None,
     port: int = 0,
@@ -718,7 +733,11 @@ def spawn_receiver(
         f"--port={port}",
         f"--store={store_path}",
         # `=` joined: a base64url key may begin with "-", which argparse takes for an option.
-        f"--public-key={public_key_text(public_key)}",
+        *(
+            [f"--public-key={public_key_text(public_key)}"]
+            if isinstance(public_key, Ed25519PublicKey)
+            else [f"--public-key={r}:{public_key_text(k)}" for r, k in public_key.items()]
+        ),
         f"--config={(config or ReceiverConfig()).model_dump_json()}",
     ]
     env = dict(os.environ)
@@ -754,7 +773,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--public-key", required=True, help="raw Ed25519 key, base64url")
+    parser.add_argument(
+        "--public-key",
+        required=True,
+        action="append",
+        help="raw Ed25519 key, base64url; REGION:KEY (repeated) for several regions",
+    )
     parser.add_argument("--config", default="{}", help="ReceiverConfig as JSON")
     parser.add_argument(
         "--callback-secret",
@@ -768,7 +792,7 @@ async def _serve(arguments: argparse.Namespace) -> None:
     secret_text = arguments.callback_secret or os.environ.get("EFFECT_RECEIVER_CALLBACK_SECRET")
     receiver = EffectReceiver(
         arguments.store,
-        public_key=Ed25519PublicKey.from_public_bytes(b64url_decode(arguments.public_key)),
+        public_key=_public_keys(arguments.public_key),
         config=ReceiverConfig.model_validate_json(arguments.config),
         callback_secret=secret_text.encode() if secret_text else None,
         host=arguments.host,
@@ -781,6 +805,15 @@ async def _serve(arguments: argparse.Namespace) -> None:
         await receiver.serve_until_stopped()
     finally:
         await receiver.stop()
+
+
+def _public_keys(given: list[str]) -> PublicKeys:
+    def key(text: str) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(b64url_decode(text))
+
+    if len(given) == 1 and ":" not in given[0]:
+        return key(given[0])
+    return {region: key(text) for region, _, text in (g.partition(":") for g in given)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from events.envelope import event_id_for
 from events.models import DeliveryFailure, EventType, InboundEvent
+from workflows.lifecycle.effects import EffectWatch
 from workflows.lifecycle.vocabulary import (
     Actor,
     ApplyEffect,
@@ -57,6 +58,8 @@ class CaseRecord(BaseModel):
     deadline: datetime | None = None  # 承诺时限
     statutory_deadline: datetime | None = None  # 法定时限, where the item has one
     overdue: bool = False  # either deadline passed
+    # Effects ordered and not yet done (decision 0029): the workflow ends only without any.
+    effects: tuple[EffectWatch, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -647,6 +647,8 @@ Tr = Trigger[On]
 
 
 def _notify(state: St, tx: Tx, message: str) -> None:
+    """What the applicant is told, in Chinese: what happened and what to do next (the adapter
+    adds the case number; no personal data here, the phone is opened only in the call)."""
     count = tx.changes.get("notifications", state.notifications) + 1
     tx.effect(N, key=f"notify-applicant:{count}", detail=message)
     tx.set(notifications=count)
@@ -687,7 +689,7 @@ def _review(request: R, state: St, trigger: Tr, tx: Tx) -> None:
         until = DeadlineClock(request.timings.working_day).deadline(tx.now, days).at
         listed = ", ".join(review.missing)
         reason = follow_up_reason(review, listed)
-        _notify(state, tx, f"补正 needed: {reason}")
+        _notify(state, tx, f"材料需要补正：{reason}。请按一次性告知书所列期限到受理窗口一次补齐。")
         # The 一次性告知书 the window hands over: the complete list, the due day, the reason.
         notice = {"missing": list(review.missing), "due": until.isoformat(), "reason": reason}
         tx.effect(
@@ -806,7 +808,11 @@ def _not_accepted(request: R, state: St, trigger: Tr, tx: Tx) -> None:
 def _supplement_requested(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     event = _event(trigger)
     asked = SupplementRequested.model_validate(event.data)
-    _notify(state, tx, f"补正 requested: {', '.join(asked.missing)}")
+    _notify(
+        state,
+        tx,
+        f"办理部门要求补正材料：{'、'.join(asked.missing)}。请按补正材料通知书所列期限补交。",
+    )
     before = state.phase is P.IN_TRANSIT  # B has not (to A's knowledge) accepted yet
     tx.step(
         _S.SUPPLEMENT_BEFORE_ACCEPTANCE if before else _S.SUPPLEMENT_REQUESTED,
@@ -827,7 +833,7 @@ def _decided(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     tx.set(deadline=None, due=None)  # decided: the 承诺时限 no longer runs
     if decision.outcome == "approved":
         tx.set(outcome="approved")
-        _notify(state, tx, "result ready")
+        _notify(state, tx, "办理结果已出，请按约定的方式领取（窗口领取、邮寄或网上送达）。")
     else:
         _reject(request, tx, "denied", decision.reason)
 
@@ -920,7 +926,7 @@ def _undo(request: R, state: St, trigger: Tr, tx: Tx) -> None:
 
 
 def _compensated(request: R, state: St, trigger: Tr, tx: Tx) -> None:
-    _notify(state, tx, f"case closed: {state.reason}")
+    _notify(state, tx, f"申请已终结：{state.reason}。已缴纳的费用将退还，收取的原件将退还给您。")
     if state.outcome == "denied":
         # The denial is B's result too: tell B it reached the applicant, so B can close.
         sent = tx.send(
