@@ -4,7 +4,7 @@ the receiver's behaviour, runs one case to its end and reads what the receiver r
 
 Expected effects per outcome are those the intake lifecycle orders (docs/lifecycle.md):
 approved: take-materials, issue-receipt, charge-fee, one notification (result ready);
-denied: the same, then refund-fee, void-receipt, return-materials and a notification.
+denied: the same, then refund-fee, void-receipt, return-materials (its one notification says so).
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ import pytest
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.local import ensure_local_keys, local_node_settings
 from tests.integration.exchange_support import credentials
-from tests.integration.lifecycle import POLICY_ENV, T_DENY, T_FEE, a_closed, a_until, submit
+from tests.integration.lifecycle import (
+    POLICY_ENV,
+    T_DENY,
+    T_FEE,
+    a_closed,
+    a_until,
+    material,
+    submit,
+)
 from tests.integration.pair import ProvincePair, start_pair
 from tests.support.effect_receiver import (
     Behaviour,
@@ -50,7 +58,7 @@ HALL_EFFECTS = (
     "escalate-effect",
 )
 APPROVED = Counter(["take-materials", "issue-receipt", "charge-fee", "notify-applicant"])
-DENIED = APPROVED + Counter(["refund-fee", "void-receipt", "return-materials", "notify-applicant"])
+DENIED = APPROVED + Counter(["refund-fee", "void-receipt", "return-materials"])
 POST_ANSWER_HOURS = 8 / 3600  # the post account's callback is due 8 s after its pending answer
 
 
@@ -130,15 +138,15 @@ def _cli(*args: str, group: str = "effects") -> subprocess.CompletedProcess[str]
     )
 
 
-async def _open_effects(pair: ProvincePair, case_no: str) -> CaseProgress:
-    """A's progress once the lifecycle is closed but an effect keeps the case open."""
-    return await a_until(
-        pair,
-        case_no,
-        lambda p: p.status == "closed-rejected" and bool(p.effects_open) and not p.closed,
-        timeout=90,
-        what="closed-rejected with an open effect",
-    )
+async def _open_effect(pair: ProvincePair, case_no: str, key: str, state: str) -> CaseProgress:
+    """A's progress once the lifecycle is closed and effect `key` keeps the case open in
+    `state`."""
+
+    def ready(p: CaseProgress) -> bool:
+        held = {w.key: w.state for w in p.effects_open}
+        return p.status == "closed-rejected" and held.get(key) == state and not p.closed
+
+    return await a_until(pair, case_no, ready, timeout=90, what=f"{key} {state}, case open")
 
 
 async def test_flaky_and_slow_systems_do_each_effect_once(
@@ -155,7 +163,7 @@ async def test_flaky_and_slow_systems_do_each_effect_once(
         )
     )
     origin = local_node_settings(A, StackSettings())
-    case_no = await submit(pair, origin, T_FEE, fee_fen=2500)
+    case_no = await submit(pair, origin, T_FEE, fee_fen=2500, materials=(material("身份证"),))
     await a_closed(pair, case_no, timeout=120)
     assert _done(receiver, case_no) == APPROVED
     _each_key_done_once(receiver, case_no)
@@ -201,9 +209,7 @@ async def test_a_refused_refund_escalates_and_keeps_the_case_open(
     await receiver.set_config(ReceiverConfig(effects={"refund-fee": Behaviour(answer="refuse")}))
     origin = local_node_settings(A, StackSettings())
     case_no = await submit(pair, origin, T_DENY, fee_fen=500)
-    progress = await _open_effects(pair, case_no)
-    refused = {w.key: w.state for w in progress.effects_open}
-    assert refused["refund-fee"] == "refused"
+    progress = await _open_effect(pair, case_no, "refund-fee", "refused")
     assert any("被拒绝" in s.detail for s in progress.steps)
     await eventually(
         lambda: _async(_done(receiver, case_no)["escalate-effect"]),
@@ -235,7 +241,7 @@ async def test_a_dead_letter_is_listed_and_retried_by_command(
         ReceiverConfig(effects={"notify-applicant": Behaviour(fail_first=1000)})
     )
     origin = local_node_settings(A, StackSettings())
-    case_no = await submit(pair, origin, T_FEE, fee_fen=2500)
+    case_no = await submit(pair, origin, T_FEE, fee_fen=2500, materials=(material("身份证"),))
 
     async def dead() -> asyncpg.Record | None:
         order = (await _orders(stack, case_no)).get("notify-applicant:1")
@@ -264,7 +270,7 @@ async def test_a_callback_that_never_comes_escalates(
     )
     origin = local_node_settings(A, StackSettings())
     case_no = await submit(pair, origin, T_DENY, fee_fen=500)
-    progress = await _open_effects(pair, case_no)
+    progress = await _open_effect(pair, case_no, "return-materials", "late")
     await eventually(
         lambda: _async(_done(receiver, case_no)["escalate-effect"]),
         what="the late answer escalated",
@@ -286,7 +292,7 @@ async def test_kill_minus_nine_mid_call_does_the_effect_once(
         ReceiverConfig(effects={"charge-fee": Behaviour(slow_s=3, slow_attempts=1)})
     )
     origin = local_node_settings(A, StackSettings())
-    case_no = await submit(pair, origin, T_FEE, fee_fen=2500)
+    case_no = await submit(pair, origin, T_FEE, fee_fen=2500, materials=(material("身份证"),))
 
     async def in_call() -> bool:
         return any(a.case_no == case_no and a.effect == "charge-fee" for a in receiver.records())
