@@ -17,6 +17,7 @@ from operators.case_cli import app as case_app
 from operators.effects_cli import app as effects_app
 from operators.outbox_cli import app as outbox_app
 from operators.quarantine_cli import app as quarantine_app
+from operators.settlement_cli import app as settlement_app
 from regions.documents_cli import app as documents_app
 from regions.keys_cli import app as keys_app
 from regions.office_cli import app as office_app
@@ -41,6 +42,7 @@ app.add_typer(office_app, name="office")
 app.add_typer(case_app, name="case")
 app.add_typer(documents_app, name="documents")
 app.add_typer(effects_app, name="effects")
+app.add_typer(settlement_app, name="settlement")
 
 
 @node_app.command("run")
