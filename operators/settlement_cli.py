@@ -23,6 +23,12 @@ app = typer.Typer(
     help="代收结算: fees an accepting region collected for a processing region's items.",
 )
 
+
+@app.callback()
+def settlement() -> None:
+    """代收结算: what a collecting region owes a processing region, day by day."""
+
+
 AGREE, DIFFER, UNREAD = 0, 1, 2
 _SHORT_TYPES = {
     "cn.tongban.case.forwarded": ("forwarded", "origin"),
