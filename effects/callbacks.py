@@ -27,6 +27,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from effects.headers import header_values
+
 SIGNATURE_HEADER = "Tongban-Callback-Signature"
 # A callback is a few hundred bytes; anything far larger is not one.
 MAX_CALLBACK_BYTES = 16 * 1024
@@ -84,8 +86,7 @@ def sign_callback(body: bytes, secret: bytes, now: datetime) -> dict[str, str]:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    found = [value for key, value in headers.items() if key.lower() == wanted]
+    found = header_values(headers, name)
     if not found:
         return None
     if len(found) > 1:

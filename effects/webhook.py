@@ -33,6 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from effects.adapters import AdapterUnavailable, Answer, EffectRequest
+from effects.headers import header_values
 from effects.settings import WebhookTarget
 from events.envelope import b64url, b64url_decode
 from events.keystore import KeyStoreError
@@ -132,8 +133,7 @@ class WebhookSignature:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    found = [value for key, value in headers.items() if key.lower() == wanted]
+    found = header_values(headers, name)
     if not found:
         return None
     if len(found) > 1:
