@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, computed_field
+from temporalio.client import Client
 
+from events.pg import Conn
 from events.stores.postgres import PostgresCaseStore
 from operators.endpoints import RegionEndpoint
 from operators.load import connect
@@ -42,6 +44,8 @@ class CaseFilter:
     since: datetime | None = None
     until: datetime | None = None
     overdue: bool = False
+    # Marked overdue, or with a deadline before this instant (the mark may not be set yet).
+    past_deadline_at: datetime | None = None
     stuck_hours: float | None = None  # open and unchanged for at least this long
     include_closed: bool = True
     sides: tuple[Side, ...] = ()  # only these sides' workflows (none: both)
@@ -70,6 +74,9 @@ class CaseFilter:
             parts.append(f"StartTime < '{self.until.astimezone(UTC).isoformat()}'")
         if self.overdue:
             parts.append("Overdue = true")
+        if self.past_deadline_at:
+            at = self.past_deadline_at.astimezone(UTC).isoformat()
+            parts.append(f"(Overdue = true OR Deadline < '{at}')")
         if self.stuck_hours is not None or not self.include_closed:
             parts.append("ExecutionStatus = 'Running'")
         parts.append("CaseNo IS NOT NULL")
@@ -103,39 +110,49 @@ class CaseRow(BaseModel):
         return status_label(self.status, self.side)
 
 
+async def region_cases(
+    client: Client, conn: Conn, region: str, case_filter: CaseFilter, limit: int
+) -> list[CaseRow]:
+    """Up to `limit` of one region's case workflows the filter finds (in visibility's order),
+    each with its `cases` row's last change; `stuck_hours` is applied by the caller."""
+    rows: list[CaseRow] = []
+    async for execution in client.list_workflows(case_filter.query(), limit=limit):
+        attrs = execution.typed_search_attributes
+        case_no = attrs.get(CASE_NO)
+        if case_no is None:
+            continue
+        rows.append(
+            CaseRow(
+                case_no=case_no,
+                region=region,
+                workflow_id=execution.id,
+                status=attrs.get(CASE_STATUS),
+                item_code=attrs.get(ITEM_CODE),
+                origin_region=attrs.get(ORIGIN_REGION),
+                processing_region=attrs.get(PROCESSING_REGION),
+                deadline=attrs.get(DEADLINE),
+                overdue=bool(attrs.get(OVERDUE)),
+                started_at=execution.start_time,
+                running=execution.close_time is None,
+                last_change=None,
+            )
+        )
+    changed = await PostgresCaseStore(conn).last_changes([r.case_no for r in rows])
+    return [r.model_copy(update={"last_change": changed.get(r.case_no)}) for r in rows]
+
+
 async def list_cases(
     endpoints: list[RegionEndpoint], case_filter: CaseFilter, *, page: int = 1, page_size: int = 50
 ) -> list[CaseRow]:
     """One row per case workflow, newest first; `page` counts from 1."""
-    query = case_filter.query()
+    case_filter.query()  # a bad filter is refused before any connection is made
     found: list[CaseRow] = []
     wanted = page * page_size
     for endpoint in endpoints:
         async with connect(endpoint) as region:
-            rows: list[CaseRow] = []
-            async for execution in region.client.list_workflows(query, limit=wanted):
-                attrs = execution.typed_search_attributes
-                case_no = attrs.get(CASE_NO)
-                if case_no is None:
-                    continue
-                rows.append(
-                    CaseRow(
-                        case_no=case_no,
-                        region=endpoint.region,
-                        workflow_id=execution.id,
-                        status=attrs.get(CASE_STATUS),
-                        item_code=attrs.get(ITEM_CODE),
-                        origin_region=attrs.get(ORIGIN_REGION),
-                        processing_region=attrs.get(PROCESSING_REGION),
-                        deadline=attrs.get(DEADLINE),
-                        overdue=bool(attrs.get(OVERDUE)),
-                        started_at=execution.start_time,
-                        running=execution.close_time is None,
-                        last_change=None,
-                    )
-                )
-            changed = await PostgresCaseStore(region.conn).last_changes([r.case_no for r in rows])
-            found += [r.model_copy(update={"last_change": changed.get(r.case_no)}) for r in rows]
+            found += await region_cases(
+                region.client, region.conn, endpoint.region, case_filter, wanted
+            )
     if case_filter.stuck_hours is not None:
         cutoff = datetime.now(UTC) - timedelta(hours=case_filter.stuck_hours)
         found = [r for r in found if r.last_change is not None and r.last_change < cutoff]

@@ -9,37 +9,19 @@ import asyncpg
 import typer
 
 from operators.output import emit
+from operators.parked import parked_records
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing records: those parked by the relay.")
 
 RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")]
 
 
-async def parked_records(dsn: str, limit: int) -> list[dict[str, Any]]:
-    """Parked outbox rows, newest first; what went wrong, never what the event carried."""
+async def _parked(dsn: str, limit: int) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch(
-            "SELECT event_id, case_no, event_type, recipient_region,"
-            " octet_length(envelope) AS size, park_reason, park_detail, parked_at FROM outbox"
-            " WHERE parked_at IS NOT NULL ORDER BY parked_at DESC, seq DESC LIMIT $1",
-            limit,
-        )
+        return await parked_records(conn, limit)
     finally:
         await conn.close()
-    return [
-        {
-            "event_id": r["event_id"],
-            "case_no": r["case_no"],
-            "event_type": r["event_type"],
-            "recipient": r["recipient_region"],
-            "bytes": r["size"],
-            "reason": r["park_reason"],
-            "detail": r["park_detail"],
-            "parked_at": r["parked_at"].isoformat(),
-        }
-        for r in rows
-    ]
 
 
 def _dsn(region: str) -> str:
@@ -58,7 +40,7 @@ def parked(
     """Records the producer or the broker refused as too large, newest first. Each is marked
     failed, so its case workflow was told; the rest of the outbox went on without it."""
     emit(
-        asyncio.run(parked_records(_dsn(region), limit)),
+        asyncio.run(_parked(_dsn(region), limit)),
         as_json=as_json,
         empty=f"no parked outbox records in {region}",
         line=lambda r: (

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, TypeVar
 
 import asyncpg
 import typer
 
+from events.pg import Conn
 from operators.output import emit
+from operators.quarantine import SUMMARY_COLUMNS, quarantined_records, refused_by_sender, summary
 from regions.node_settings import NodeSettings
 
 app = typer.Typer(no_args_is_help=True, help="Records a node refused: list, show, re-drive, prune.")
+
+T = TypeVar("T")
 
 RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")]
 
@@ -32,27 +38,12 @@ async def _fetch(region: str, sql: str, *args: object) -> list[asyncpg.Record]:
         await conn.close()
 
 
-def _summary(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "reason": row["reason"],
-        "detail": row["detail"],
-        "topic": row["topic"],
-        "partition": row["kafka_partition"],
-        "offset": row["kafka_offset"],
-        "claimed_sender": row["claimed_sender"],
-        "bytes": row["raw_length"],
-        "bytes_kept": row["kept"],
-        "sha256": bytes(row["raw_sha256"]).hex(),
-        "received_at": row["received_at"].isoformat(),
-        "redriven_at": row["redriven_at"].isoformat() if row["redriven_at"] else None,
-    }
-
-
-_COLUMNS = (
-    "id, reason, detail, topic, kafka_partition, kafka_offset, claimed_sender, raw_length,"
-    " octet_length(raw) AS kept, raw_sha256, received_at, redriven_at"
-)
+async def _on_region(region: str, read: Callable[[Conn], Awaitable[T]]) -> T:
+    conn = await asyncpg.connect(_settings(region).postgres_dsn.get_secret_value())
+    try:
+        return await read(conn)
+    finally:
+        await conn.close()
 
 
 @app.command("list")
@@ -63,12 +54,13 @@ def list_records(
     limit: Annotated[int, typer.Option(min=1)] = 200,
 ) -> None:
     """Quarantined records, newest first (redriven ones only with --all)."""
-    where = "" if all_records else " WHERE redriven_at IS NULL"
-    rows = asyncio.run(
-        _fetch(region, f"SELECT {_COLUMNS} FROM quarantine{where} ORDER BY id DESC LIMIT $1", limit)
+    records = asyncio.run(
+        _on_region(
+            region, lambda c: quarantined_records(c, include_redriven=all_records, limit=limit)
+        )
     )
     emit(
-        [_summary(r) for r in rows],
+        records,
         as_json=as_json,
         empty=f"no quarantined records in {region}",
         line=lambda r: (
@@ -91,7 +83,7 @@ def show(
     rows = asyncio.run(
         _fetch(
             region,
-            f"SELECT {_COLUMNS}, raw, headers, redrive_note FROM quarantine WHERE id = $1",
+            f"SELECT {SUMMARY_COLUMNS}, raw, headers, redrive_note FROM quarantine WHERE id = $1",
             record_id,
         )
     )
@@ -108,7 +100,7 @@ def show(
     if isinstance(headers, str):
         headers = json.loads(headers)
     record = {
-        **_summary(row),
+        **summary(row),
         "redrive_note": row["redrive_note"],
         "headers": headers,
         "raw_encoding": encoding,
@@ -213,26 +205,8 @@ def senders(
 ) -> None:
     """Refused records per claimed sender and reason in the last hours: where a flood comes
     from (the sender is what the record claims; it was not verified)."""
-    rows = asyncio.run(
-        _fetch(
-            region,
-            "SELECT coalesce(claimed_sender, '?') AS sender, reason, count(*) AS records,"
-            " sum(raw_length) AS bytes, max(received_at) AS last_at FROM quarantine"
-            " WHERE received_at > now() - make_interval(secs => $1)"
-            " GROUP BY 1, 2 ORDER BY records DESC",
-            hours * 3600,
-        )
-    )
-    found = [
-        {
-            "sender": r["sender"],
-            "reason": r["reason"],
-            "records": r["records"],
-            "bytes": int(r["bytes"]),
-            "last_at": r["last_at"].isoformat(),
-        }
-        for r in rows
-    ]
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    found = asyncio.run(_on_region(region, lambda c: refused_by_sender(c, since)))
     emit(
         found,
         as_json=as_json,
