@@ -154,3 +154,34 @@ def test_the_panel_is_as_bad_as_its_worst_figure_and_says_so() -> None:
     assert " ✖ 名称c：1 条  [告警]" in lines
     assert "信任目录  [正常]" in lines
     assert "   信任目录版本：第 7 版" in lines
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_the_command_prints_the_panel_and_exits_1_on_an_alarm(
+    monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from operators import health_cli
+
+    panels = {"350000": _panel(), "440000": _panel(outbox_parked=_figure("p", Level.ALERT))}
+
+    async def read(region: str, now: datetime) -> health.ExchangeHealth:
+        return panels[region]
+
+    monkeypatch.setattr(health_cli, "read_health", read)
+    root = typer.Typer()  # as regions/cli.py mounts it: `tongban health --region R`
+    root.add_typer(health_cli.app, name="health")
+    root.command("other")(lambda: None)
+    extra = ["--json"] if as_json else []
+    calm = CliRunner().invoke(root, ["health", "--region", "350000", *extra])
+    alarmed = CliRunner().invoke(root, ["health", "--region", "440000", *extra])
+    assert (calm.exit_code, alarmed.exit_code) == (0, 1)
+    if as_json:
+        assert json.loads(alarmed.output)["level_zh"] == "告警"
+    else:
+        assert "350000 福建省 交换健康状况：正常" in calm.output
+        assert " ✖ 名称p：1 条  [告警]" in alarmed.output
