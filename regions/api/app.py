@@ -15,9 +15,11 @@ from regions.api import (
     window_routes,
 )
 from regions.api.services import ApiServices
+from regions.console.app import mount_console
+from regions.console.config import ConsoleConfig
 
 
-def create_app(services: ApiServices) -> FastAPI:
+def create_app(services: ApiServices, console: ConsoleConfig | None = None) -> FastAPI:
     app = FastAPI(
         title=f"tongban window API — region {services.region}",
         version="1",
@@ -38,4 +40,6 @@ def create_app(services: ApiServices) -> FastAPI:
         health_routes,
     ):
         app.include_router(module.router)
+    # The people's pages (decision 0032), over the same services.
+    mount_console(app, services, console)
     return app
