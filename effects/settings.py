@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Target(BaseModel):
@@ -47,6 +47,14 @@ class EffectRouting(BaseModel):
     # effect (e.g. "refund-fee") → adapter name; unlisted effects go to `default`.
     routes: dict[str, str] = Field(default_factory=dict)
     default: str = "log"
+
+    @field_validator("adapters")
+    @classmethod
+    def _log_is_always_there(
+        cls, adapters: dict[str, LogTarget | WebhookTarget]
+    ) -> dict[str, LogTarget | WebhookTarget]:
+        # Settings that name their systems still route the rest to `log` by default.
+        return {"log": LogTarget(), **adapters}
 
     @model_validator(mode="after")
     def _routes_name_adapters(self) -> EffectRouting:

@@ -15,6 +15,7 @@ from deploy.stack.settings import StackSettings
 from operators.audit_cli import app as audit_app
 from operators.case_cli import app as case_app
 from operators.effects_cli import app as effects_app
+from operators.health_cli import app as health_app
 from operators.outbox_cli import app as outbox_app
 from operators.quarantine_cli import app as quarantine_app
 from operators.settlement_cli import app as settlement_app
@@ -43,6 +44,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(documents_app, name="documents")
 app.add_typer(effects_app, name="effects")
 app.add_typer(settlement_app, name="settlement")
+app.add_typer(health_app, name="health")
 
 
 @node_app.command("run")

@@ -96,7 +96,7 @@ def test_the_readmes_policy_files_turn_on_what_they_say(
     stack: StackSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    examples = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    examples = [e for e in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[policies" in e]
     assert len(examples) == 2, "the README shows a policy file for each region"
     turned_on = []
     for example in examples:
@@ -108,3 +108,22 @@ def test_the_readmes_policy_files_turn_on_what_they_say(
         policies = local_node_settings(region.group(1), stack).policies
         turned_on.append((policies.automatic_steps(ITEM), policies.automatic_steps(OTHER)))
     assert turned_on == [(("acceptance", "decision"), ()), (("formal_review",), ("formal_review",))]
+
+
+def test_the_readmes_effects_file_routes_what_it_says(
+    stack: StackSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (example,) = [e for e in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[effects" in e]
+    config = tmp_path / "node-350000.toml"
+    config.write_text(example)
+    monkeypatch.setenv("TONGBAN_NODE_CONFIG", str(config))
+    effects = local_node_settings("350000", stack).effects
+    routed = {e: effects.adapter_for(e) for e in ("charge-fee", "refund-fee", "notify-applicant")}
+    assert routed == {"charge-fee": "payments", "refund-fee": "payments", "notify-applicant": "sms"}
+    assert effects.adapter_for("escalate-overdue") == "log"  # unrouted: the default
+    assert {n: t.kind for n, t in effects.adapters.items()} == {
+        "log": "log",
+        "payments": "webhook",
+        "sms": "webhook",
+    }
