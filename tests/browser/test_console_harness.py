@@ -15,8 +15,11 @@ pytestmark = pytest.mark.integration
 async def test_clerk_signs_in_with_the_keyboard_and_out(console: ConsoleBrowser) -> None:
     clerk = await console.page(A)
     page = clerk.page
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    token = console.nodes.token(A, Role.WINDOW_CLERK)
     with no_problems(clerk):  # no script error, no CSP violation, nothing failed to load
-        await sign_in(page, console.nodes.token(A, Role.WINDOW_CLERK))
+        await sign_in(page, token)
         assert page.url.endswith("/console/window/")
         nav = page.get_by_role("navigation", name="工作栏目")
         window_link = nav.get_by_role("link", name="窗口")
@@ -41,3 +44,6 @@ async def test_clerk_signs_in_with_the_keyboard_and_out(console: ConsoleBrowser)
         assert "您已退出登录" in await page.locator("main").inner_text()
         await page.goto("/console/window/")
         assert "/console/sign-in" in page.url
+    # The token went in a POST body only: no URL the browser asked for holds it.
+    assert urls
+    assert not [url for url in urls if token in url]
