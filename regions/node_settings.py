@@ -85,6 +85,10 @@ class NodeSettings(BaseSettings):
     api_port: int = Field(default=0, ge=0, le=65535)
     api_port_base: int = Field(default=8000, ge=1, le=65000)
     api_host: str = "127.0.0.1"
+    # The console (/console): a signed-in person idle this long signs in again; however active,
+    # a session ends after `console_session_hours` (decision 0032).
+    console_idle_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    console_session_hours: int = Field(default=8, ge=1, le=24)
     # Bearer tokens (SHA-256 hashes only); None: `<trust_dir>/../tokens`.
     tokens_dir: Path | None = None
     # Telemetry (regions/telemetry.py): OTLP over HTTP (traces and metrics) when an endpoint is

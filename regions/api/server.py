@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 
 import asyncpg
 import uvicorn
@@ -17,6 +18,7 @@ from events.credentials import RegionCredentials
 from regions.api.app import create_app
 from regions.api.ports import api_port
 from regions.api.services import ApiServices
+from regions.console.config import ConsoleConfig
 from regions.node_settings import NodeSettings
 from regions.tokens import TokenStore
 
@@ -39,6 +41,13 @@ def api_services(
         policies=settings.policies,
         tokens=TokenStore(settings.tokens_path),
         effects=settings.effects,
+    )
+
+
+def console_config(settings: NodeSettings) -> ConsoleConfig:
+    return ConsoleConfig(
+        idle_timeout=timedelta(minutes=settings.console_idle_minutes),
+        lifetime=timedelta(hours=settings.console_session_hours),
     )
 
 
@@ -97,7 +106,7 @@ async def serve_api(settings: NodeSettings, services: ApiServices, stop: asyncio
     """Run uvicorn until `stop` is set; in-flight requests get uvicorn's graceful shutdown."""
     port = api_port(settings)
     config = uvicorn.Config(
-        _AnswerWhenCutOff(create_app(services)),
+        _AnswerWhenCutOff(create_app(services, console_config(settings))),
         host=settings.api_host,
         port=port,
         log_level="warning",
