@@ -12,12 +12,15 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from events.envelope import Envelope
 from events.models import DocumentIssued, EventType
-from regions.access_log import Access
+from events.stores.unit import Stores
+from regions.access_log import Access, AccessLog, Reader
 from regions.api.auth import Caller, Services
 from regions.api.cases import CaseNotFound
 from regions.api.file_routes import CaseStores, Log, Opener, may_open
 from regions.api.models import Problem, _Out
 from regions.api.ownership import CaseNoPath
+from regions.api.services import ApiServices
+from regions.tokens import Principal
 
 router = APIRouter(tags=["documents"])
 
@@ -88,15 +91,48 @@ async def _received(pool: asyncpg.Pool, case_no: str) -> list[DocumentEntry]:
     return found
 
 
-async def _documents(
-    svc: Services, stores: CaseStores, caller: Caller, case_no: str
+async def case_documents(
+    svc: ApiServices, stores: Stores, caller: Principal, case_no: str
 ) -> list[DocumentEntry]:
+    """The case's documents as `caller` may list them (the case file's rule of who opens)."""
     async with stores.transaction() as tx:
         case = await tx.cases.get(case_no)
     if case is None:
         raise CaseNotFound(case_no)
     may_open(caller, case)
     return [*await _own(svc.pool, svc.region, case_no), *await _received(svc.pool, case_no)]
+
+
+async def open_document(
+    svc: ApiServices,
+    stores: Stores,
+    log: AccessLog,
+    caller: Principal,
+    who: Reader,
+    case_no: str,
+    number: str,
+    route: str = DOCUMENT_ROUTE,
+) -> tuple[DocumentEntry, bytes]:
+    """A document of the case whose bytes are here (404 otherwise), and its signed PDF; the
+    opening is recorded in the access log (under `route`) first."""
+    listed = {d.number: d for d in await case_documents(svc, stores, caller, case_no)}
+    entry = listed.get(number)
+    async with stores.transaction() as tx:
+        content = await tx.blobs.get(entry.sha256) if entry is not None and entry.here else None
+    if entry is None or content is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"no document {number} of case {case_no} here"
+        )
+    await log.record(
+        Access(
+            case_no=case_no,
+            reader=who,
+            route=route,
+            what="material",
+            material_sha256=entry.sha256,
+        )
+    )
+    return entry, content
 
 
 @router.get(
@@ -110,7 +146,7 @@ async def documents(
     """The case's documents: those this region issued and those the other region issued for
     it (`here`: their bytes arrived whole). Numbers, titles and digests only: listing opens
     no personal data."""
-    return await _documents(svc, stores, caller, case_no)
+    return await case_documents(svc, stores, caller, case_no)
 
 
 @router.get(
@@ -133,23 +169,7 @@ async def document(
 ) -> Response:
     """The signed PDF (it names the applicant: the opening is recorded in the access log
     first)."""
-    listed = {d.number: d for d in await _documents(svc, stores, caller, case_no)}
-    entry = listed.get(number)
-    async with stores.transaction() as tx:
-        content = await tx.blobs.get(entry.sha256) if entry is not None and entry.here else None
-    if entry is None or content is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=f"no document {number} of case {case_no} here"
-        )
-    await log.record(
-        Access(
-            case_no=case_no,
-            reader=who,
-            route=DOCUMENT_ROUTE,
-            what="material",
-            material_sha256=entry.sha256,
-        )
-    )
+    _, content = await open_document(svc, stores, log, caller, who, case_no, number)
     return Response(
         content,
         media_type="application/pdf",

@@ -10,6 +10,7 @@ a request whose row cannot be written is answered 503 and shows nothing (decisio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -35,7 +36,7 @@ from regions.codes import UnknownRegion
 from regions.labels import SUPPLEMENT_KIND_LABELS, Side, status_label
 from regions.tokens import Principal, Role, token_id
 from workflows.lifecycle import intake, processing
-from workflows.models import CaseStep
+from workflows.models import CaseProgress, CaseStep
 
 router = APIRouter(prefix="/cases", tags=["case file (案卷)"])
 
@@ -260,18 +261,26 @@ def _item_name(svc: ApiServices, case: CaseRecord) -> str | None:
     return str(item.name) if item.version == case.item_version else None
 
 
-@router.get("/{case_no}/file", response_model=CaseFileView, responses=_ERRORS)
-async def case_file(
-    case_no: CaseNoPath,
-    caller: Caller,
-    svc: Services,
-    stores: CaseStores,
-    log: Log,
-    who: Opener,
-) -> CaseFileView:
-    """The case file (案卷) as the officer (B) or the clerk (A) reviews it: the applicant
-    opened, the item, the materials (digest, size, type, whether the bytes are here, 核验原件)
-    and the 补正 history. The opening is recorded in the access log first."""
+@dataclass(frozen=True)
+class OpenedFile:
+    """A case file as opened (the opening logged), and its workflow's progress (None: the
+    workflow could not be read) for pages that also show the timeline."""
+
+    view: CaseFileView
+    progress: CaseProgress | None
+
+
+async def open_case_file(
+    svc: ApiServices,
+    stores: Stores,
+    log: AccessLog,
+    caller: Principal,
+    who: Reader,
+    case_no: str,
+    route: str = FILE_ROUTE,
+) -> OpenedFile:
+    """The case file as `caller` may open it; the opening is recorded in the access log (under
+    `route`) before it is returned, and nothing is returned when the row cannot be written."""
     async with stores.transaction() as tx:
         case = await tx.cases.get(case_no)
         if case is None:
@@ -284,12 +293,12 @@ async def case_file(
         Access(
             case_no=case_no,
             reader=who,
-            route=FILE_ROUTE,
+            route=route,
             what="case-file",
             fields=APPLICANT_FIELDS if applicant is not None else (),
         )
     )
-    return CaseFileView(
+    view = CaseFileView(
         case_no=case_no,
         side=case.role,
         status=summary_steps.status if summary_steps else case.status,
@@ -304,6 +313,57 @@ async def case_file(
         supplements=supplement_history(summary_steps.steps, case.role) if summary_steps else (),
         supplements_known=summary_steps is not None,
     )
+    return OpenedFile(view, summary_steps)
+
+
+@router.get("/{case_no}/file", response_model=CaseFileView, responses=_ERRORS)
+async def case_file(
+    case_no: CaseNoPath,
+    caller: Caller,
+    svc: Services,
+    stores: CaseStores,
+    log: Log,
+    who: Opener,
+) -> CaseFileView:
+    """The case file (案卷) as the officer (B) or the clerk (A) reviews it: the applicant
+    opened, the item, the materials (digest, size, type, whether the bytes are here, 核验原件)
+    and the 补正 history. The opening is recorded in the access log first."""
+    return (await open_case_file(svc, stores, log, caller, who, case_no)).view
+
+
+async def open_material(
+    stores: Stores,
+    log: AccessLog,
+    caller: Principal,
+    who: Reader,
+    case_no: str,
+    sha256: str,
+    route: str = MATERIAL_ROUTE,
+) -> tuple[CaseFile, bytes]:
+    """A material listed in the case's file whose bytes are complete here (404 otherwise), and
+    its bytes; the opening is recorded in the access log (under `route`) first."""
+    async with stores.transaction() as tx:
+        case = await tx.cases.get(case_no)
+        if case is None:
+            raise CaseNotFound(case_no)
+        may_open(caller, case)
+        listed = await tx.files.get(case_no, sha256)
+        content = await tx.blobs.get(sha256) if listed is not None and listed.complete_at else None
+    if listed is None or content is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"case {case_no} lists no complete file {sha256[:12]}…",
+        )
+    await log.record(
+        Access(
+            case_no=case_no,
+            reader=who,
+            route=route,
+            what="material",
+            material_sha256=sha256,
+        )
+    )
+    return listed, content
 
 
 @router.get(
@@ -329,27 +389,7 @@ async def material(
 ) -> Response:
     """A material's bytes, for a material listed in the case's file whose bytes are complete
     here (404 otherwise). The opening is recorded in the access log first."""
-    async with stores.transaction() as tx:
-        case = await tx.cases.get(case_no)
-        if case is None:
-            raise CaseNotFound(case_no)
-        may_open(caller, case)
-        listed = await tx.files.get(case_no, sha256)
-        content = await tx.blobs.get(sha256) if listed is not None and listed.complete_at else None
-    if listed is None or content is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            detail=f"case {case_no} lists no complete file {sha256[:12]}…",
-        )
-    await log.record(
-        Access(
-            case_no=case_no,
-            reader=who,
-            route=MATERIAL_ROUTE,
-            what="material",
-            material_sha256=sha256,
-        )
-    )
+    listed, content = await open_material(stores, log, caller, who, case_no, sha256)
     return Response(
         content,
         media_type=listed.media_type,
