@@ -52,7 +52,9 @@ def _regions(region: str | None) -> tuple[str, ...]:
     return StackSettings().regions
 
 
-def _row(region: str, order: EffectOrder, now: datetime) -> dict[str, Any]:
+def effect_row(region: str, order: EffectOrder, now: datetime) -> dict[str, Any]:
+    """One effect as `effects list` shows it (and the console's dead letters): a pending one past
+    its answer due reads as late."""
     late = order.state == "pending" and order.answer_due is not None and order.answer_due <= now
     return {
         "id": order.id,
@@ -85,7 +87,7 @@ async def _listing(
             found = await orders.listing(conn, case_no=case_no, failed=failed, limit=limit)
         finally:
             await conn.close()
-        rows += [_row(code, o, now) for o in found]
+        rows += [effect_row(code, o, now) for o in found]
     return rows
 
 

@@ -47,7 +47,8 @@ _JS = """
 """
 
 
-def _label(entry: Entry) -> str:
+def entry_label(entry: Entry) -> str:
+    """What a box (and a table row) says: the step's status, or the envelope and its signature."""
     if entry.kind in ("sent", "accepted"):
         kind = (entry.event_type or "").rsplit(".", 1)[-1]
         sig = "✓" if entry.signature == "valid" else "✗ signature"
@@ -68,14 +69,14 @@ def _box(entry: Entry, y: int) -> str:
     if entry.signature not in (None, "valid"):
         classes.append("bad")
     actor = f" — 经办人 {entry.actor.label}" if entry.actor else ""
-    tip = f"{show(entry.at, seconds=True)} {entry.region}: {_label(entry)}{actor}"
+    tip = f"{show(entry.at, seconds=True)} {entry.region}: {entry_label(entry)}{actor}"
     if entry.event_id:
         tip += f" — event {entry.event_id}"
     data = f' data-event="{escape(entry.event_id)}"' if entry.event_id else ""
     clock = f"{in_beijing(entry.at):%H:%M:%S.%f}"[:-3]
     # A person's or a policy's step names its 经办人 in the box itself, at its right end.
     who = entry.actor.label if entry.actor and entry.actor.kind in ("person", "policy") else ""
-    label = _clip(_label(entry), 40 if who else 62)
+    label = _clip(entry_label(entry), 40 if who else 62)
     named = (
         f'<text class="actor" x="{x + _LANE_W - 8}" y="{y + 16}" text-anchor="end">'
         f"{escape(_clip(who, 26))}</text>"
@@ -114,7 +115,9 @@ def _arrows(timeline: CaseTimeline, rows: dict[int, int]) -> list[str]:
     return out
 
 
-def swimlane_html(timeline: CaseTimeline) -> str:
+def swimlane_svg(timeline: CaseTimeline) -> str:
+    """The lanes, a box per entry and the arrows between regions, as inline SVG with no style
+    or script of its own (classes only): this page styles it, and so does the console's."""
     rows = {i: _TOP + i * _ROW for i in range(len(timeline.entries))}
     height = _TOP + len(timeline.entries) * _ROW + 20
     a, b = timeline.origin_region, timeline.processing_region
@@ -129,7 +132,7 @@ def swimlane_html(timeline: CaseTimeline) -> str:
         f"{escape(region_name(b))} · 办理地 · {escape(timeline.workflow_ids.get('B', ''))}</text>",
     ]
     boxes = [_box(entry, rows[i]) for i, entry in enumerate(timeline.entries)]
-    svg = (
+    return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '
         f'viewBox="0 0 {_WIDTH} {height}" role="img" aria-label="case swimlane">'
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
@@ -140,10 +143,14 @@ def swimlane_html(timeline: CaseTimeline) -> str:
         + "".join(boxes)
         + "</svg>"
     )
+
+
+def swimlane_html(timeline: CaseTimeline) -> str:
+    svg = swimlane_svg(timeline)
     deadline = f" · 办理时限 {escape(show(timeline.deadline))}" if timeline.deadline else ""
     rows_html = "".join(
         f"<tr><td>{in_beijing(e.at):%Y-%m-%d %H:%M:%S.%f}</td><td>{e.lane} {escape(e.region)}</td>"
-        f"<td>{escape(_label(e))}</td><td>{escape(e.actor.label if e.actor else '')}</td>"
+        f"<td>{escape(entry_label(e))}</td><td>{escape(e.actor.label if e.actor else '')}</td>"
         f"<td>{escape(e.event_id or '')}</td><td>{escape(e.trace_id or '')}</td></tr>"
         for e in timeline.entries
     )

@@ -15,7 +15,6 @@ from operators.endpoints import OperatorEndpoints, RegionEndpoint
 from operators.model import CaseTimeline
 from operators.sources import processing_region_of, region_records
 from operators.stitch import stitch
-from regions.node import connect_temporal
 
 
 @dataclass
@@ -27,6 +26,10 @@ class RegionConnection:
 
 @contextlib.asynccontextmanager
 async def connect(endpoint: RegionEndpoint) -> AsyncIterator[RegionConnection]:
+    # Imported here: the node (regions/node.py) serves the console, whose operators' pages
+    # read through this module.
+    from regions.node import connect_temporal
+
     client = await connect_temporal(endpoint.temporal_address, endpoint.namespace)
     conn = await asyncpg.connect(endpoint.postgres_dsn)
     try:

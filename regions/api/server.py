@@ -19,6 +19,7 @@ from regions.api.app import create_app
 from regions.api.ports import api_port
 from regions.api.services import ApiServices
 from regions.console.config import ConsoleConfig
+from regions.console.operator_pages import peer_endpoints
 from regions.node_settings import NodeSettings
 from regions.tokens import TokenStore
 
@@ -48,6 +49,7 @@ def console_config(settings: NodeSettings) -> ConsoleConfig:
     return ConsoleConfig(
         idle_timeout=timedelta(minutes=settings.console_idle_minutes),
         lifetime=timedelta(hours=settings.console_session_hours),
+        peers=peer_endpoints(settings),
     )
 
 

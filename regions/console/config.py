@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from regions.console.sessions import SessionStore
+
+if TYPE_CHECKING:
+    from operators.endpoints import OperatorEndpoints
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 LIFETIME = timedelta(hours=8)
@@ -25,6 +29,9 @@ class ConsoleConfig:
     clock: Callable[[], datetime] = _utc_now
     # None: the region's Postgres (`PostgresSessionStore` on the API's pool).
     sessions: SessionStore | None = None
+    # Where the operators' pages read other regions' records (a case's other lane); None: this
+    # region's only (regions/console/operator_pages.py `peer_endpoints`).
+    peers: OperatorEndpoints | None = None
 
 
 @dataclass(frozen=True)
