@@ -51,6 +51,8 @@ ORIGINALS_FIELD = "originals_checked"
 # The JSON body as a text field: the largest application (50 materials at their longest) is
 # far below this.
 MAX_FIELD_BYTES = 256 * 1024
+# The text fields the API's form has; a form of the console names its own (`read_form`).
+API_TEXT_FIELDS = frozenset({NAMES_FIELD, ORIGINALS_FIELD, "application", "supplement"})
 MAX_TEXT_FIELDS = 2 * MAX_FILES + 1
 # Boundaries and part headers on top of the parts' own bytes.
 _FORM_OVERHEAD = MAX_TEXT_FIELDS * MAX_FIELD_BYTES + (MAX_FILES + MAX_TEXT_FIELDS) * 8 * 1024
@@ -85,11 +87,15 @@ class _Part:
 
 
 @dataclass
-class _Form:
+class UploadForm:
     """The parts as they arrive, each held to its cap (the callbacks raise to stop reading)."""
 
+    text_names: frozenset[str] = API_TEXT_FIELDS
     text: dict[str, list[str]] = field(default_factory=dict)
     files: list[bytes] = field(default_factory=list)
+    # Per file part: whether a file was chosen. A browser sends an empty part with an empty
+    # filename for a file input left empty.
+    chosen: list[bool] = field(default_factory=list)
     ended: bool = False
     _header_field: bytearray = field(default_factory=bytearray)
     _header_value: bytearray = field(default_factory=bytearray)
@@ -124,8 +130,9 @@ class _Form:
             if len(self.files) >= MAX_FILES:
                 raise _refused("too_many_files", f"at most {MAX_FILES} files per case")
             self.files.append(b"")
+            self.chosen.append(options.get(b"filename") != b"")
             self._part = _Part(name, is_file=True)
-        elif name in (NAMES_FIELD, ORIGINALS_FIELD, "application", "supplement"):
+        elif name in self.text_names:
             self._text_fields += 1
             if self._text_fields > MAX_TEXT_FIELDS:
                 raise _refused("too_many_fields", f"at most {MAX_TEXT_FIELDS} text fields")
@@ -172,7 +179,10 @@ class _Form:
         self.ended = True
 
 
-async def _read_form(request: Request) -> _Form:
+async def read_form(request: Request, form: UploadForm | None = None) -> UploadForm:
+    """Read the multipart body into `form` (default: the API's fields) as it arrives, each
+    part held to its cap; raises `ApplicationRefused` naming the rule. A caller that passes
+    its own `form` still has the fields read before a refusal (to fill a form in again)."""
     _, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if not boundary:
@@ -180,7 +190,7 @@ async def _read_form(request: Request) -> _Form:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise _refused("case_files_too_large", f"a request may hold {MAX_FORM_BYTES} bytes")
-    form = _Form()
+    form = form if form is not None else UploadForm()
     parser = MultipartParser(
         boundary,
         {
@@ -214,13 +224,29 @@ def _checked_by(caller: Principal, now: datetime) -> OriginalsChecked:
     return OriginalsChecked(by=step_actor(caller).label[:100], at=now)
 
 
-def _files(form: _Form, caller: Principal) -> tuple[MaterialFile, ...]:
+_read_form = read_form  # the name tests of the parser use
+
+
+def material_files(
+    form: UploadForm, caller: Principal, *, skip_unchosen: bool = False
+) -> tuple[MaterialFile, ...]:
+    """The form's files with their names and 核验原件, checked against each other (not yet
+    by content: `take_files`). `skip_unchosen`: a browser's empty file input is no file."""
     names = form.text.get(NAMES_FIELD, [])
     if len(names) != len(form.files):
         raise _refused(
             "material_names_mismatch",
             f"{len(form.files)} material files but {len(names)} material_names",
         )
+    if skip_unchosen:
+        kept = [
+            (name, content)
+            for name, content, chosen in zip(names, form.files, form.chosen, strict=True)
+            if chosen or content
+        ]
+        names, files = [n for n, _ in kept], [c for _, c in kept]
+    else:
+        files = form.files
     originals = set(form.text.get(ORIGINALS_FIELD, []))
     unknown = originals - set(names)
     if unknown:
@@ -236,11 +262,11 @@ def _files(form: _Form, caller: Principal) -> tuple[MaterialFile, ...]:
         MaterialFile(
             name=name, content=content, originals_checked=checked if name in originals else None
         )
-        for name, content in zip(names, form.files, strict=True)
+        for name, content in zip(names, files, strict=True)
     )
 
 
-def _json_field(form: _Form, name: str, default: str | None) -> bytes:
+def _json_field(form: UploadForm, name: str, default: str | None) -> bytes:
     values = form.text.get(name, [])
     if len(values) > 1:
         raise _refused("malformed_upload", f"the form has {name} more than once")
@@ -315,8 +341,8 @@ class _UploadRoute(APIRoute):
             if not _is_multipart(request):
                 return await handle_json(request)
             caller = _authenticated_clerk(request)
-            form = await _read_form(request)
-            files = _files(form, caller)
+            form = await read_form(request)
+            files = material_files(form, caller)
             body = _json_field(form, self.json_field, self.json_default)
             described: tuple[tuple[MaterialRef, bytes], ...] = ()
             if self.merge_materials:

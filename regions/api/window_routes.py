@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, status
 
+from events.models import MaterialRef
 from regions.api.auth import Clerk, Services, step_actor
 from regions.api.models import STEP_ERRORS, Problem, StepResult, Submitted
 from regions.api.ownership import CaseNoPath, own_case
+from regions.api.services import ApiServices
 from regions.api.steps import take_step
 from regions.api.uploads import ApplicationUpload, SupplementUpload, form_schema, uploaded
 from regions.material_files import keep_files
@@ -135,11 +138,25 @@ async def supplement(
     caller: Clerk,
     svc: Services,
 ) -> StepResult:
-    await own_case(svc, case_no, "origin")
     upload = uploaded(request)
-    if upload is not None:
-        # The bytes are kept before the step: the workflow may send them to B at once.
-        await keep_files(svc.pool, case_no, upload.described)
+    return await provide_supplement(
+        svc, case_no, materials, upload.described if upload else (), caller
+    )
+
+
+async def provide_supplement(
+    svc: ApiServices,
+    case_no: str,
+    materials: SupplementMaterials,
+    described: Sequence[tuple[MaterialRef, bytes]],
+    caller: Principal,
+) -> StepResult:
+    """The 补正 step (the API's and the console's): the files' bytes, already checked and
+    described (`take_files`, their refs among `materials`), are kept before the step, since
+    the workflow may send them to B at once."""
+    await own_case(svc, case_no, "origin")
+    if described:
+        await keep_files(svc.pool, case_no, described)
     return await take_step(
         svc.client,
         intake_workflow_id(case_no),
