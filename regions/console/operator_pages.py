@@ -100,10 +100,11 @@ def peer_endpoints(settings: NodeSettings) -> OperatorEndpoints | None:
     """Where a node's operator pages read other regions: on the local stack (the node's own
     Temporal and database are the stack's), every region of the stack; anywhere else none.
     Called once by the composition root (regions/api/server.py)."""
-    stack = StackSettings()
     try:
+        stack = StackSettings()
         found = load_endpoints(stack)
-    except StackNotAvailableError:
+    except (StackNotAvailableError, ValueError, OSError):
+        # No local stack (or a broken description of one): this region's records only.
         return None
     own_dsn = settings.postgres_dsn.get_secret_value()
     on_stack = settings.temporal_address == found.temporal_address and own_dsn == region_dsn(

@@ -329,3 +329,36 @@ async def test_only_operators_open_the_operators_pages(
         page = await http.get(f"/console/operators{path}")
         assert page.status_code == 403, path
         assert "此页面只供运维人员使用" in page.text
+
+
+def test_the_node_reads_other_regions_only_on_the_local_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from regions.node_settings import NodeSettings
+
+    server = "postgresql://tongban@127.0.0.1:5544/postgres"
+    for name in ("TONGBAN_CONFIG", "TONGBAN_NODE_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TONGBAN_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TONGBAN_REGIONS", f"{A},{B}")
+
+    def node(dsn: str) -> NodeSettings:
+        return NodeSettings(
+            region=A,
+            temporal_address="127.0.0.1:7233",
+            kafka_bootstrap="127.0.0.1:9092",
+            postgres_dsn=dsn,
+            trust_dir=tmp_path / "trust",
+        )
+
+    on_stack = node(f"postgresql://tongban@127.0.0.1:5544/tongban_{A}")
+    assert ops.peer_endpoints(on_stack) is None  # no stack recorded or configured
+    monkeypatch.setenv("TONGBAN_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    monkeypatch.setenv("TONGBAN_TEMPORAL_ADDRESS", "127.0.0.1:7233")
+    monkeypatch.setenv("TONGBAN_POSTGRES_DSN", server)
+    peers = ops.peer_endpoints(on_stack)
+    assert peers is not None
+    assert peers.for_region(B).postgres_dsn.endswith(f"/tongban_{B}")
+    assert peers.for_region(B).namespace == f"region-{B}"
+    # A node whose database is not the stack's is in production: its own region only.
+    assert ops.peer_endpoints(node(f"postgresql://ops@db.fj.example/tongban_{A}")) is None
