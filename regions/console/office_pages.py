@@ -32,10 +32,11 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
+from temporalio.client import WorkflowQueryFailedError
 
 from catalog.errors import CatalogError
 from catalog.models import ServiceItem
-from operators.listing import CaseFilter, region_cases
+from operators.listing import CaseFilter, CaseRow, region_cases
 from regions.access_log import PostgresAccessLog, Reader
 from regions.api.cases import progress
 from regions.api.document_routes import DocumentEntry, case_documents, open_document
@@ -82,6 +83,12 @@ QUEUE_LIMIT = 200
 Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 Number = Annotated[str, Path(pattern=r"^\d{6}-\d{4}-[A-Z]{2}-\d{6,}$")]
 
+# A previewed material is raw bytes of a checked type (nosniff), framed by this node's case file
+# page only. Nothing may load with it but the image itself; inline style only for the document
+# the browser builds around an image (Chromium's image and PDF viewers need no more).
+PREVIEW_CSP = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+)
 # Media types a browser shows in the page's preview frame; others (OFD) are downloaded.
 PREVIEWABLE = frozenset({"application/pdf", "image/jpeg", "image/png"})
 EXTENSIONS = {
@@ -209,6 +216,8 @@ class QueueRow:
     received_at: datetime | None
     limits: tuple[Due, ...]
     overdue: bool
+    # The case's workflow did not answer its progress query: shown from its search attributes.
+    unread: bool = False
 
     @property
     def next_due(self) -> datetime | None:
@@ -268,17 +277,50 @@ def sort_queue(rows: list[QueueRow]) -> list[QueueRow]:
     return sorted(rows, key=QueueRow.order)
 
 
+def unread_row(svc: ApiServices, found: CaseRow, now: datetime) -> QueueRow:
+    """A case whose workflow cannot answer now (a worker of another version, a history it
+    cannot replay): listed from its search attributes rather than hidden or failing the page."""
+    item = _item(svc, found.item_code or "")
+    timings = _timings(svc, found.item_code or "")
+    deadline = found.deadline
+    shown = (
+        (Due("承诺时限", deadline, days_left(now, deadline, timings.working_day), deadline < now),)
+        if deadline is not None
+        else ()
+    )
+    return QueueRow(
+        case_no=found.case_no,
+        item_code=found.item_code or "",
+        item_name=str(item.name) if item is not None else (found.item_code or ""),
+        origin=region_label(found.origin_region),
+        status=found.status or "",
+        status_label=status_label(found.status, "processing"),
+        received_at=found.started_at,
+        limits=shown,
+        overdue=found.overdue,
+        unread=True,
+    )
+
+
+async def _progress(svc: ApiServices, case_no: str) -> CaseProgress | Exception | None:
+    try:
+        return await progress(svc.client, case_no, "processing")
+    except WorkflowQueryFailedError as exc:
+        return exc
+
+
 async def incoming(svc: ApiServices, now: datetime) -> list[QueueRow]:
     """This region's open cases as processing region, soonest limit first."""
     wanted = CaseFilter(processing=svc.region, sides=("processing",), include_closed=False)
     async with svc.pool.acquire() as conn:
         found = await region_cases(svc.client, conn, svc.region, wanted, QUEUE_LIMIT)
-    seen = await asyncio.gather(*(progress(svc.client, r.case_no, "processing") for r in found))
-    rows = [
-        queue_row(svc, r.item_code or "", r.origin_region, s, now)
-        for r, s in zip(found, seen, strict=True)
-        if s is not None and not s.closed and s.status != _S.WAITING
-    ]
+    seen = await asyncio.gather(*(_progress(svc, r.case_no) for r in found))
+    rows: list[QueueRow] = []
+    for listed, answer in zip(found, seen, strict=True):
+        if isinstance(answer, Exception):
+            rows.append(unread_row(svc, listed, now))
+        elif answer is not None and not answer.closed and answer.status != _S.WAITING:
+            rows.append(queue_row(svc, listed.item_code or "", listed.origin_region, answer, now))
     return sort_queue(rows)
 
 
@@ -525,8 +567,12 @@ async def _material(
             "Content-Disposition": f'{"inline" if show else "attachment"}; filename="{filename}"',
         },
     )
-    # Only the case file page of this node frames it (CSP frame-ancestors 'self').
-    return embeddable(response) if show else response
+    if not show:
+        return response
+    # Only the case file page of this node frames it (X-Frame-Options, frame-ancestors 'self').
+    framed = embeddable(response)
+    framed.headers["content-security-policy"] = PREVIEW_CSP
+    return framed
 
 
 @router.get("/cases/{case_no}/materials/{sha256}", name="office_material")

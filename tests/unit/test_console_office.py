@@ -11,22 +11,26 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from httpx import AsyncClient
 from starlette.datastructures import FormData
 
+from catalog.catalog import default_catalog
 from events.credentials import RegionCredentials
 from events.envelope import event_id_for
 from events.keystore import KeyStore
 from events.models import EventType, InboundEvent, OriginalsChecked
 from events.stores.files import CaseFile
+from operators.listing import CaseRow
 from regions.api.file_routes import ApplicantView, CaseFileView, MaterialView, OpenedFile
 from regions.api.models import StepResult
+from regions.api.services import ApiServices
 from regions.api.steps import StepRefused
 from regions.console import office_pages as office
 from regions.console.sessions import MemorySessionStore
+from regions.policies import CasePolicies
 from regions.tokens import Principal, Role, TokenStore
 from tests.support.console import Clock, console_app, console_client, csrf_of, issue, sign_in
 from workflows.deadlines import CST, working_days_left
@@ -498,7 +502,8 @@ async def test_a_pdf_is_framed_by_the_page_and_an_ofd_downloaded(
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["content-disposition"].startswith("inline")
     assert pdf.headers["x-frame-options"] == "SAMEORIGIN"
-    assert "frame-ancestors 'self'" in pdf.headers["content-security-policy"]
+    assert pdf.headers["content-security-policy"] == office.PREVIEW_CSP
+    assert "frame-ancestors 'self'" in office.PREVIEW_CSP
     assert pdf.headers["cache-control"] == "no-store"
     ofd = await http.get(f"/console/office/cases/{CASE}/materials/{OFD_DIGEST}")
     assert ofd.headers["content-disposition"].startswith("attachment")
@@ -521,3 +526,38 @@ async def test_a_clerk_cannot_open_the_office_pages(keystore: KeyStore, tmp_path
         assert page.status_code == 403
         assert "无权打开此页面" in page.text
         assert "张三丰" not in page.text
+
+
+def test_a_case_whose_workflow_cannot_answer_is_listed_from_its_search_attributes() -> None:
+    services = ApiServices(
+        region=B_REGION,
+        pool=cast(Any, None),
+        client=cast(Any, None),
+        credentials=cast(Any, None),
+        catalog=default_catalog(),
+        policies=CasePolicies(),
+        tokens=cast(Any, None),
+    )
+    listed = CaseRow(
+        case_no=CASE,
+        region=B_REGION,
+        workflow_id=f"processing-{CASE}",
+        status="processing",
+        item_code=ITEM,
+        origin_region=A,
+        processing_region=B_REGION,
+        deadline=at(10, 1),
+        overdue=False,
+        started_at=at(9, 28),
+        running=True,
+        last_change=None,
+    )
+    row = office.unread_row(services, listed, at(10, 2))
+    assert row.unread
+    assert (row.item_name, row.status_label, row.origin) == (
+        "社会保障卡申领",
+        "办理中",
+        "福建省（350000）",
+    )
+    ((due,),) = (row.limits,)
+    assert (due.label, due.at, due.overdue) == ("承诺时限", at(10, 1), True)
