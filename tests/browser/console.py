@@ -66,14 +66,15 @@ async def sign_out(page: Page) -> None:
     await page.wait_for_url(re.compile(r"/console/sign-in\?reason=signed-out"))
 
 
-async def screenshot(page: Page, name: str) -> Path | None:
-    """A full-page PNG in $TONGBAN_CONSOLE_IMAGES/<name>.png when that is set (README images)."""
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path | None:
+    """A PNG in $TONGBAN_CONSOLE_IMAGES/<name>.png when that is set (README images): the whole
+    page, or only what the viewport shows (`full_page=False`: a small image)."""
     directory = os.environ.get(IMAGES_ENV)
     if not directory:
         return None
     out = Path(directory) / f"{name}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(out), full_page=True)
+    await page.screenshot(path=str(out), full_page=full_page)
     return out
 
 
