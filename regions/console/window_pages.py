@@ -612,7 +612,7 @@ async def _case_context(
         item = None
     status_code = seen.status if seen else case_file.status
     steps = person_steps(status_code) if seen is not None and not seen.closed else frozenset()
-    on_file = [m.name for m in case_file.materials]
+    on_file = list(dict.fromkeys(m.name for m in case_file.materials))
     asked_steps = [s for s in seen.steps if s.status in _ASKED] if seen else []
     last_asked = asked_steps[-1].detail if asked_steps else ""
     item_names = [m.name for m in item.materials] if item else []

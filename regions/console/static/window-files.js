@@ -55,7 +55,8 @@
       say(input, "不是 PDF、JPEG、PNG 或 OFD 文件（按内容判断），请重新扫描或选择。", false);
       return;
     }
-    say(input, `${kind}，${(file.size / 1024).toFixed(0)} KB`, true);
+    const size = file.size < 1024 ? `${file.size} 字节` : `${(file.size / 1024).toFixed(0)} KB`;
+    say(input, `${kind}，${size}`, true);
   }
 
   function total(form) {
