@@ -13,7 +13,8 @@ the table confirm a guess, which the sealed column exists to prevent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -24,6 +25,7 @@ from events.stores.cases import CaseRecord
 from events.stores.postgres import PostgresCaseStore
 
 RULE = "idempotency_key_reused"
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,23 @@ class RecordedApplication:
     applicant: Applicant
     materials: tuple[MaterialRef, ...]
     fee_fen: int
+
+    def same_as(self, other: RecordedApplication) -> bool:
+        """The same application: a retry's 核验原件 carries the time of the retry, not the
+        first request's, so who checked the original counts and when does not."""
+        return _without_check_times(self) == _without_check_times(other)
+
+
+def _without_check_times(application: RecordedApplication) -> RecordedApplication:
+    materials = tuple(
+        m.model_copy(
+            update={"originals_checked": m.originals_checked.model_copy(update={"at": _NO_TIME})}
+        )
+        if m.originals_checked is not None
+        else m
+        for m in application.materials
+    )
+    return replace(application, materials=materials)
 
 
 class SubmissionKeyReused(Exception):
@@ -81,6 +100,6 @@ async def case_of_submission(
     )
     if case is None:
         return None
-    if _recorded(case, credentials) != application:
+    if not _recorded(case, credentials).same_as(application):
         raise SubmissionKeyReused(case.case_no)
     return case.case_no
