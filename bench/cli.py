@@ -16,35 +16,44 @@ import platform
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from bench.baseline_run import run_baseline
 from bench.crypto import crypto
-from bench.files import FileRunResult, run_files
-from bench.memory import run_memory
-from bench.pair_run import AUTOMATIC_ENV, PairUnderTest, run_pair
-from bench.report import plot, table, targets
-from bench.scaling import run_scaling
-from bench.stats import RunResult
-from deploy.stack import manager
-from deploy.stack.settings import StackSettings, region_dsn
-from regions.local import ensure_local_keys, local_node_settings
-from regions.naming import namespace
-from regions.node import connect_temporal, node_services
-from regions.node_process import NodeProcess, spawn_node, wait_until_polling
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bench.files import FileRunResult
+    from bench.pair_run import PairUnderTest
+    from bench.stats import RunResult
+
+# Heavy modules (the node, Temporal, Kafka, documents) are imported inside the commands that
+# use them, so `tongban --help` and every other command start without them (issue 24).
 
 app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures, never assertions).")
 app.command("crypto")(crypto)
-console = Console(soft_wrap=True)
 ORIGIN, PROCESSING = "350000", "440000"
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(soft_wrap=True)
 
 
 @contextlib.asynccontextmanager
 async def running_pair(env: dict[str, str] | None = None) -> AsyncIterator[PairUnderTest]:
     """A pair of nodes; `env` (default: every step automatic) sets their policies."""
+    from bench.pair_run import AUTOMATIC_ENV, PairUnderTest
+    from deploy.stack import manager
+    from deploy.stack.settings import StackSettings, region_dsn
+    from regions.local import ensure_local_keys, local_node_settings
+    from regions.naming import namespace
+    from regions.node import connect_temporal, node_services
+    from regions.node_process import NodeProcess, spawn_node, wait_until_polling
+
     stack = StackSettings()
     endpoints = await manager.up(stack)
     ensure_local_keys(stack, stack.regions)
@@ -74,6 +83,11 @@ async def running_pair(env: dict[str, str] | None = None) -> AsyncIterator[PairU
 
 
 async def _cases(count: int, fractions: list[float], skip_baseline: bool) -> list[RunResult]:
+    from bench.baseline_run import run_baseline
+    from bench.pair_run import run_pair
+    from bench.report import table
+
+    console = _console()
     runs: list[RunResult] = []
     async with running_pair() as pair:
         clients = {ORIGIN: pair.services.client, PROCESSING: pair.processing_client}
@@ -107,6 +121,9 @@ def cases(
     ] = None,
 ) -> None:
     """Automatically approved cases 350000 → 440000 and back, beside bare Temporal."""
+    from bench.report import plot, table, targets
+
+    console = _console()
     fractions = fraction or [0.25, 0.5, 0.75]
     began = time.monotonic()
     runs = asyncio.run(_cases(count, fractions, skip_baseline))
@@ -145,6 +162,11 @@ def files(
     json_out: Annotated[Path | None, typer.Option("--json", help="write figures here")] = None,
 ) -> None:
     """Cases with files: MiB/s end to end, what a chunk costs, and a sniff of every topic."""
+    from bench.files import run_files
+    from deploy.stack import manager
+    from deploy.stack.settings import StackSettings
+
+    console = _console()
 
     async def go() -> FileRunResult:
         async with running_pair() as pair:
@@ -167,6 +189,9 @@ def memory(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON")] = None,
 ) -> None:
     """Hold N cases open (waiting for B's decision) and print each node's memory."""
+    from bench.memory import run_memory
+
+    console = _console()
     levels = sorted(open_cases or [1000, 10000])
     results = asyncio.run(run_memory(levels, running_pair, console))
     if json_out:
@@ -186,6 +211,9 @@ def scale(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON")] = None,
 ) -> None:
     """Throughput and memory at 1/2/4 worker processes per region and at 2/5/34 regions."""
+    from bench.scaling import run_scaling
+
+    console = _console()
     results = asyncio.run(
         run_scaling(workers or [1, 2, 4], regions or [2, 5, 34], count, running_pair, console)
     )

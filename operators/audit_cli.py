@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import asyncpg
 import typer
 
 if TYPE_CHECKING:
@@ -64,6 +63,8 @@ def _directory(target: _Target) -> TrustDirectory:
 
 async def _anchors_held(region: str, peers: dict[str, str]) -> tuple[list[Anchor], list[str]]:
     """Heads of `region`'s log from every peer, and the peers that could not be read."""
+    import asyncpg
+
     from events.log_anchors import held
 
     anchors: list[Anchor] = []
@@ -93,6 +94,8 @@ def _report_breaks(region: str, breaks: list[AuditBreak], rows: int) -> None:
 
 
 async def _verify(region: str, endpoints: Path | None, with_peers: bool) -> int:
+    import asyncpg
+
     from events.audit import audit_anchors, audit_message_log
     from events.keystore import KeyStoreError
     from events.trust import DirectoryError

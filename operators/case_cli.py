@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from operators.endpoints import OperatorEndpoints, endpoints_from_file, local_endpoints
 from operators.output import emit
 from regions.api_client import (
     DEFAULT_API,
@@ -24,6 +23,9 @@ from regions.api_client import (
     download,
 )
 from regions.beijing_time import show_iso
+
+if TYPE_CHECKING:
+    from operators.endpoints import OperatorEndpoints
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -41,6 +43,7 @@ EndpointsFile = Annotated[
 
 def _endpoints(path: Path | None) -> OperatorEndpoints:
     from deploy.stack.settings import StackSettings
+    from operators.endpoints import endpoints_from_file, local_endpoints
 
     return endpoints_from_file(path) if path else local_endpoints(StackSettings())
 

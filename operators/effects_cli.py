@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import asyncpg
 import typer
 
-from effects import orders
-from effects.orders import EffectOrder, OrderRefused
 from operators.output import emit
 from regions.beijing_time import show
 from workflows.lifecycle.effects import WATCH_LABELS
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from effects.orders import EffectOrder
 
 app = typer.Typer(no_args_is_help=True, help="Effects carried out by the region's systems.")
 
@@ -79,6 +81,10 @@ def effect_row(region: str, order: EffectOrder, now: datetime) -> dict[str, Any]
 async def _listing(
     region: str | None, case_no: str | None, failed: bool, limit: int
 ) -> list[dict[str, Any]]:
+    import asyncpg
+
+    from effects import orders
+
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for code in _regions(region):
@@ -119,6 +125,8 @@ def list_effects(
 
 
 def _act(region: str, action: Callable[[asyncpg.Pool, Any], Awaitable[T]]) -> T:
+    import asyncpg
+
     from regions.node import connect_temporal
 
     settings = _settings(region)
@@ -152,6 +160,7 @@ def retry(
     """Carry out a refused or dead effect again. A refused one starts a new attempt series (a
     new idempotency key: the system said no to the old one); a dead one keeps its key, because
     the system may have done it after all and must recognise it."""
+    from effects.orders import OrderRefused
     from regions.effect_actions import CaseUnreachable, EffectNotFound
     from regions.effect_actions import retry as retry_effect
 
@@ -172,6 +181,7 @@ def resolve(
 ) -> None:
     """Record an open effect as done by other means (a refund paid at the counter, a phone
     call instead of an SMS); the case may then close."""
+    from effects.orders import OrderRefused
     from regions.effect_actions import CaseUnreachable, EffectNotFound
     from regions.effect_actions import resolve as resolve_effect
 

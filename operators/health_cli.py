@@ -10,25 +10,30 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import asyncpg
 import typer
 
-from operators.health import ExchangeHealth, Level, exchange_health
 from regions.beijing_time import show
+
+if TYPE_CHECKING:
+    from operators.health import ExchangeHealth
 
 app = typer.Typer(
     invoke_without_command=True,
     help="The exchange health panel: outbox, peers, quarantine, trust directory, inbox.",
 )
 
-_MARKS = {Level.OK: " ", Level.NOTICE: "!", Level.ALERT: "✖"}
+# By operators.health.Level's value (that module reads the database: imported when used).
+_MARKS = {"ok": " ", "notice": "!", "alert": "✖"}
 
 
 async def read_health(region: str, now: datetime) -> ExchangeHealth:
+    import asyncpg
+
     from deploy.stack.settings import StackSettings
     from events.directory_floor import read_floor
+    from operators.health import exchange_health
     from regions.local import local_node_settings
     from regions.node import credentials_for, key_store
 
@@ -44,6 +49,8 @@ async def read_health(region: str, now: datetime) -> ExchangeHealth:
 
 def render(health: ExchangeHealth) -> list[str]:
     """The panel as lines of text: a heading, then each section with its figures."""
+    from operators.health import Level
+
     lines = [
         f"{health.region} {health.region_name} 交换健康状况：{health.level_zh}"
         f"  （{show(health.checked_at, seconds=True)}）"
@@ -66,6 +73,8 @@ def health(
 ) -> None:
     """The exchange health panel of one region, in Chinese (JSON with --json); exit 1 when
     any figure is at 告警."""
+    from operators.health import Level
+
     found = asyncio.run(read_health(region, datetime.now(UTC)))
     if as_json:
         typer.echo(json.dumps(found.model_dump(mode="json"), ensure_ascii=False, indent=2))

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-import asyncpg
 import typer
 
 from operators.output import emit
-from operators.parked import parked_records
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing records: those parked by the relay.")
 
@@ -17,6 +15,10 @@ RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 code of t
 
 
 async def _parked(dsn: str, limit: int) -> list[dict[str, Any]]:
+    import asyncpg
+
+    from operators.parked import parked_records
+
     conn = await asyncpg.connect(dsn)
     try:
         return await parked_records(conn, limit)

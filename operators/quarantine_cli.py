@@ -6,17 +6,19 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import asyncpg
 import typer
 
-from events.pg import Conn
 from operators.output import emit
-from operators.quarantine import SUMMARY_COLUMNS, quarantined_records, refused_by_sender, summary
-from regions.node_settings import NodeSettings
 
 app = typer.Typer(no_args_is_help=True, help="Records a node refused: list, show, re-drive, prune.")
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from events.pg import Conn
+    from regions.node_settings import NodeSettings
 
 T = TypeVar("T")
 
@@ -31,6 +33,8 @@ def _settings(region: str) -> NodeSettings:
 
 
 async def _fetch(region: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    import asyncpg
+
     conn = await asyncpg.connect(_settings(region).postgres_dsn.get_secret_value())
     try:
         return await conn.fetch(sql, *args)
@@ -39,6 +43,8 @@ async def _fetch(region: str, sql: str, *args: object) -> list[asyncpg.Record]:
 
 
 async def _on_region(region: str, read: Callable[[Conn], Awaitable[T]]) -> T:
+    import asyncpg
+
     conn = await asyncpg.connect(_settings(region).postgres_dsn.get_secret_value())
     try:
         return await read(conn)
@@ -54,6 +60,8 @@ def list_records(
     limit: Annotated[int, typer.Option(min=1)] = 200,
 ) -> None:
     """Quarantined records, newest first (redriven ones only with --all)."""
+    from operators.quarantine import quarantined_records
+
     records = asyncio.run(
         _on_region(
             region, lambda c: quarantined_records(c, include_redriven=all_records, limit=limit)
@@ -80,6 +88,8 @@ def show(
     """One record with its headers and raw bytes (text when it is UTF-8, else hex).
 
     The raw bytes are what the bus carried: personal data in them is sealed ciphertext."""
+    from operators.quarantine import SUMMARY_COLUMNS, summary
+
     rows = asyncio.run(
         _fetch(
             region,
@@ -164,6 +174,8 @@ def redrive_record(
 
 
 async def _prune(region: str, older_than_days: int | None, dry_run: bool) -> tuple[int, int]:
+    import asyncpg
+
     settings = _settings(region)
     days = older_than_days if older_than_days is not None else settings.quarantine_retention_days
     conn = await asyncpg.connect(settings.postgres_dsn.get_secret_value())
@@ -205,6 +217,8 @@ def senders(
 ) -> None:
     """Refused records per claimed sender and reason in the last hours: where a flood comes
     from (the sender is what the record claims; it was not verified)."""
+    from operators.quarantine import refused_by_sender
+
     since = datetime.now(UTC) - timedelta(hours=hours)
     found = asyncio.run(_on_region(region, lambda c: refused_by_sender(c, since)))
     emit(

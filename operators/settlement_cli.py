@@ -12,11 +12,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import asyncpg
 import typer
 
 from events.stores.settlement import BEIJING, KIND_LABELS, SettlementEntry
-from events.stores.settlement_postgres import PostgresSettlementLedger
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -211,6 +209,10 @@ def _dsns(regions: tuple[str, ...], endpoints: Path | None) -> dict[str, str]:
 
 
 async def read_day(dsn: str, origin: str, processing: str, day: date) -> list[SettlementEntry]:
+    import asyncpg
+
+    from events.stores.settlement_postgres import PostgresSettlementLedger
+
     conn = await asyncpg.connect(dsn)
     try:
         return await PostgresSettlementLedger(conn).entries_of_day(origin, processing, day)
@@ -235,6 +237,8 @@ async def _report(
 async def _reconcile(
     origin: str, processing: str, day: date, endpoints: Path | None, as_json: bool
 ) -> int:
+    import asyncpg
+
     dsns = _dsns((origin, processing), endpoints)
     ledgers: dict[str, list[SettlementEntry]] = {}
     unread: list[str] = []

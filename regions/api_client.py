@@ -1,42 +1,116 @@
-"""What the clerk and officer CLIs share: calling a node's window API with a bearer token."""
+"""What the clerk and officer CLIs share: calling a node's window API with a bearer token.
+
+The API defaults to the token's region's node on this machine (its port from the local
+settings, regions/api/ports.py); `--api` or TONGBAN_API overrides. httpx and rich load when a
+command calls or prints, not when the CLI starts (issue 24).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from events.models import MaterialRef
 from regions.beijing_time import ZONE_LABEL, show_iso
+from regions.cli_errors import REFUSED, UNREACHABLE, USAGE, refuse
+
+if TYPE_CHECKING:
+    import httpx
 
 ApiOpt = Annotated[
-    str, typer.Option("--api", envvar="TONGBAN_API", help="Base URL of the node's window API")
+    str | None,
+    typer.Option(
+        "--api",
+        envvar="TONGBAN_API",
+        help="Base URL of the node's window API (default: the node of the token's region on"
+        " this machine)",
+        show_default=False,
+    ),
 ]
 TokenEnvOpt = Annotated[
     str,
     typer.Option("--token-env", help="Name of the environment variable holding the token"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON for scripts")]
-DEFAULT_API = "http://127.0.0.1:8001"
+DEFAULT_API: str | None = None  # the token's region's node on this machine
 DEFAULT_TOKEN_ENV = "TONGBAN_TOKEN"
 TIMEOUT_S = 60.0  # a step waits for the workflow to apply it; the stack may be busy
+_TOKEN_REGION = re.compile(r"^tb_(\d{6})_")  # regions/tokens.py: tb_<region>_<secret>
+_ANY_HOST = {"", "0.0.0.0", "::"}
 
-err = Console(stderr=True)
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def local_api(token: str) -> str:
+    """The API of the token's region's node on this machine, as the node itself derives its
+    port (regions.api.ports.api_port over the local settings: TONGBAN_NODE_* variables, the
+    TONGBAN_NODE_CONFIG file, the local stack)."""
+    found = _TOKEN_REGION.match(token)
+    if found is None:
+        refuse("the token names no region (tb_<region>_…): give the API with --api URL", USAGE)
+    from pydantic import ValidationError
+
+    from deploy.stack.settings import StackSettings
+    from regions.api.ports import api_port
+    from regions.local import local_node_settings
+
+    region = found.group(1)
+    try:
+        settings = local_node_settings(region, StackSettings())
+    except ValidationError as exc:
+        refuse(
+            f"no --api, and {region}'s node settings on this machine are incomplete"
+            f" ({exc.error_count()} errors): give the API with --api URL",
+            USAGE,
+        )
+    host = "127.0.0.1" if settings.api_host in _ANY_HOST else settings.api_host
+    return f"http://{host}:{api_port(settings)}"
+
+
+def _token(token_env: str) -> str:
+    token = os.environ.get(token_env)
+    if not token:
+        refuse(f"no token: set the environment variable {token_env}", USAGE)
+    return token
+
+
+@contextmanager
+def _client(api: str | None, token: str, what: str) -> Iterator[httpx.Client]:
+    """An HTTP client for the API with a spinner on stderr; not reaching it is one line."""
+    import httpx
+    from rich.console import Console
+
+    base = api or local_api(token)
+    try:
+        with (
+            Console(stderr=True).status(what),
+            httpx.Client(
+                base_url=base, timeout=TIMEOUT_S, headers={"Authorization": f"Bearer {token}"}
+            ) as client,
+        ):
+            yield client
+    except httpx.HTTPError as exc:
+        refuse(f"cannot reach {base}: {exc or type(exc).__name__}", UNREACHABLE)
 
 
 def material(spec: str) -> dict[str, Any]:
     """`NAME` alone: a material declared by its name's digest (no scan at hand)."""
     name, _, _ = spec.partition("=")
     digest = hashlib.sha256(name.encode()).hexdigest()
+    from events.models import MaterialRef
+
     ref = MaterialRef(name=name, sha256=digest, ref=f"window://materials/{digest[:12]}")
     return ref.model_dump(mode="json")
 
@@ -75,8 +149,7 @@ def scans(specs: list[str] | None, originals: list[str] | None) -> Scans:
     for spec in specs or []:
         name, _, path = spec.partition("=")
         if not name:
-            err.print(escape(f"--material {spec}: give NAME or NAME=FILE"), style="red")
-            raise typer.Exit(2)
+            refuse(f"--material {spec}: give NAME or NAME=FILE", USAGE)
         if not path:
             declared.append(material(name))
             continue
@@ -84,22 +157,17 @@ def scans(specs: list[str] | None, originals: list[str] | None) -> Scans:
             content = Path(path).expanduser().read_bytes()
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
-            err.print(escape(f"--material {name}: cannot read {path}: {reason}"), style="red")
-            raise typer.Exit(2) from None
+            refuse(f"--material {name}: cannot read {path}: {reason}", USAGE)
         files.append((name, Path(path).name, content))
     with_files = {name for name, _, _ in files}
     for name in originals or []:
         if name not in with_files:
-            err.print(
-                escape(f"--original {name}: name a material given as --material {name}=FILE"),
-                style="red",
-            )
-            raise typer.Exit(2)
+            refuse(f"--original {name}: name a material given as --material {name}=FILE", USAGE)
     return Scans(declared, files, list(originals or []))
 
 
 def call(
-    api: str,
+    api: str | None,
     token_env: str,
     method: str,
     path: str,
@@ -110,31 +178,34 @@ def call(
     what: str,
 ) -> Any:
     """One request with a spinner; a refusal prints the API's reason and exits non-zero."""
-    token = os.environ.get(token_env)
-    if not token:
-        err.print(f"[red]no token: set the environment variable {token_env}[/red]")
-        raise typer.Exit(2)
-    headers = {"Authorization": f"Bearer {token}"}
+    token = _token(token_env)
+    with _client(api, token, what) as client:
+        if form is not None:
+            response = client.request(method, path, data=form.data, files=form.files, params=params)
+        else:
+            response = client.request(method, path, json=body, params=params)
     try:
-        with err.status(what), httpx.Client(base_url=api, timeout=TIMEOUT_S) as client:
-            if form is not None:
-                response = client.request(
-                    method, path, data=form.data, files=form.files, params=params, headers=headers
-                )
-            else:
-                response = client.request(method, path, json=body, params=params, headers=headers)
-    except httpx.HTTPError as exc:
-        err.print(f"[red]cannot reach {api}: {exc}[/red]")
-        raise typer.Exit(3) from None
-    payload = response.json() if response.content else {}
+        payload = response.json() if response.content else {}
+    except ValueError:
+        payload = response.text
     if response.status_code >= 400:
         detail = payload.get("detail", response.text) if isinstance(payload, dict) else payload
         rule = payload.get("rule") if isinstance(payload, dict) else None
         suffix = f" [{rule}]" if rule else ""
-        # Escaped: "[missing_materials]" is text, not rich markup.
-        err.print(escape(f"{response.status_code}{suffix}: {detail}"), style="red")
-        raise typer.Exit(1)
+        refuse(f"{response.status_code}{suffix}: {_detail(detail)}", REFUSED)
     return payload
+
+
+def _detail(detail: Any) -> str:
+    """FastAPI's 422 detail is a list of {loc, msg}: each as `field: message`."""
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in d.get('loc', ())[1:])}: {d.get('msg', d)}"
+            if isinstance(d, dict)
+            else str(d)
+            for d in detail
+        )
+    return str(detail)
 
 
 def named(record: dict[str, Any], field: str = "status") -> str:
@@ -150,6 +221,9 @@ def emit(payload: Any, as_json: bool, title: str = "") -> None:
     if as_json:
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     if isinstance(payload, dict) and "summary" in payload:
         summary = payload["summary"]
@@ -201,7 +275,13 @@ def emit(payload: Any, as_json: bool, title: str = "") -> None:
 
 
 def post_step(
-    api: str, token_env: str, side: str, case: str, step: str, body: dict[str, Any], as_json: bool
+    api: str | None,
+    token_env: str,
+    side: str,
+    case: str,
+    step: str,
+    body: dict[str, Any],
+    as_json: bool,
 ) -> None:
     """One human step of a case (`side` is "window" or "office"), shown as the API answers."""
     result = call(
@@ -216,6 +296,9 @@ def emit_case_file(payload: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     item = f"{payload['item_code']} v{payload['item_version']}"
     if payload.get("item_name"):
@@ -270,25 +353,15 @@ def emit_case_file(payload: dict[str, Any], as_json: bool) -> None:
         console.print("补正记录: 办件流程暂不可读")
 
 
-def download(api: str, token_env: str, path: str, out: Path, *, what: str) -> int:
+def download(api: str | None, token_env: str, path: str, out: Path, *, what: str) -> int:
     """A file from the API into `out`; a refusal prints the API's reason and exits non-zero."""
-    token = os.environ.get(token_env)
-    if not token:
-        err.print(f"[red]no token: set the environment variable {token_env}[/red]")
-        raise typer.Exit(2)
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
-        with err.status(what), httpx.Client(base_url=api, timeout=TIMEOUT_S) as client:
-            response = client.get(path, headers=headers)
-    except httpx.HTTPError as exc:
-        err.print(f"[red]cannot reach {api}: {exc}[/red]")
-        raise typer.Exit(3) from None
+    token = _token(token_env)
+    with _client(api, token, what) as client:
+        response = client.get(path)
     if response.status_code >= 400:
-        err.print(escape(f"{response.status_code}: {response.text[:300]}"), style="red")
-        raise typer.Exit(1)
+        refuse(f"{response.status_code}: {response.text[:300]}", REFUSED)
     try:
         out.write_bytes(response.content)
     except OSError as exc:
-        err.print(escape(f"cannot write {out}: {exc.strerror or type(exc).__name__}"), style="red")
-        raise typer.Exit(2) from None
+        refuse(f"cannot write {out}: {exc.strerror or type(exc).__name__}", USAGE)
     return len(response.content)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import asyncpg
 import typer
-from cryptography import x509
 
-from documents.verify import Known, Verdict, verify_document
-from events.keystore import KeyStore, KeyStoreError
-from events.trust import DirectoryError
+if TYPE_CHECKING:
+    from documents.verify import Known, Verdict
+    from events.keystore import KeyStore
+
+# The verifier (pyhanko, reportlab) and the database driver load only when a document is
+# verified (issue 24: the command line starts without them).
 
 app = typer.Typer(no_args_is_help=True, help="Signed documents (文书): verify.")
 
@@ -65,6 +66,8 @@ def _print(verdict: Verdict) -> None:
 async def local_records(region: str, sha256: str) -> bool | None:
     """Whether `region`'s own records (its `documents` table on the local stack) hold a
     document with these bytes; None when they cannot be asked (no stack, region unknown)."""
+    import asyncpg
+
     from deploy.stack.settings import (
         StackNotAvailableError,
         StackSettings,
@@ -88,6 +91,10 @@ async def local_records(region: str, sha256: str) -> bool | None:
 def check(pdf: bytes, store: KeyStore, known: Known | None) -> Verdict:
     """Verify `pdf` against the trust folder of `store` (pinned root.pub, directory.json,
     root.crt when present)."""
+    from cryptography import x509
+
+    from documents.verify import verify_document
+
     root_cert = (
         x509.load_pem_x509_certificate(store.root_certificate_path.read_bytes())
         if store.root_certificate_path.exists()
@@ -122,6 +129,9 @@ def verify(
 ) -> None:
     """Verify a document's signature, its chain to the national root, the signing region,
     revocation and the issuing region's records. Exit 0 valid, 1 invalid, 2 usage."""
+    from events.keystore import KeyStore, KeyStoreError
+    from events.trust import DirectoryError
+
     try:
         pdf = file.read_bytes()
     except OSError as exc:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -45,13 +47,14 @@ from events.topics import consumer_group, inbox_topic
 from events.verify import VerifyLimits, verifier_for
 from regions.api.effect_routes import EFFECT_CALLBACK_PATH
 from regions.api.ports import api_base
-from regions.api.server import api_services, node_catalog, serve_api
+from regions.api.server import api_services, bind_api_socket, node_catalog, serve_api
 from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
 from regions.documents_issuer import RegionDocuments, signed_pdfs
 from regions.failure_signal import WorkflowFailureNotifier
 from regions.gauges import RegionGauges
 from regions.naming import task_queue
+from regions.node_lock import NodeCannotStart, region_lock
 from regions.node_settings import NodeSettings
 from regions.telemetry import configure, node_config, temporal_interceptors
 from workflows.registry import WORKFLOWS, write_bytecode
@@ -200,9 +203,14 @@ def build_worker(settings: NodeSettings, services: NodeServices) -> Worker:
 
 
 def build_exchange(
-    settings: NodeSettings, services: NodeServices, stop: asyncio.Event, crash: CrashPoints
+    settings: NodeSettings,
+    services: NodeServices,
+    stop: asyncio.Event,
+    crash: CrashPoints,
+    api_socket: socket.socket | None = None,
 ) -> Exchange:
-    """Wire the exchange from the settings and the connections; nothing starts here."""
+    """Wire the exchange from the settings and the connections; nothing starts here.
+    `api_socket`: the API's address, taken when the node started (bind_api_socket)."""
     region, credentials = settings.region, services.credentials
     limits = VerifyLimits(max_bytes=settings.max_record_bytes)
     policy = resend_policy(settings)
@@ -270,7 +278,7 @@ def build_exchange(
             "resender": resender.run,
             "inbox-bridge": bridge.run,
             "inbox-sweeper": dispatcher.run_sweeper,
-            "window-api": lambda: serve_api(settings, built, stop),
+            "window-api": lambda: serve_api(settings, built, stop, api_socket),
             "gauges": RegionGauges(services.pool, region).run,
             "directory-keeper": DirectoryKeeper(services.pool, credentials).run,
         },
@@ -292,10 +300,11 @@ async def supervise(region: str, worker: Worker, exchange: Exchange, stop: async
             [stop_task, worker_task, *loops], return_when=asyncio.FIRST_COMPLETED
         )
         for task in done:
-            if task is not stop_task and task.exception() is not None:
-                raise RuntimeError(
-                    f"node {region}: {task.get_name()} stopped"
-                ) from task.exception()
+            failure = None if task is stop_task else task.exception()
+            if isinstance(failure, NodeCannotStart):
+                raise failure  # says which part and what to do
+            if failure is not None:
+                raise RuntimeError(f"node {region}: {task.get_name()} stopped") from failure
     finally:
         # Graceful: the API first, so requests in flight finish their workflow updates while
         # the worker still runs (a request cut off after that answers 503); then the worker
@@ -313,8 +322,26 @@ async def supervise(region: str, worker: Worker, exchange: Exchange, stop: async
         log.info("node %s stopped", region)
 
 
-async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
-    """Build the node from its settings, then supervise it until `stop`."""
+async def run_node(
+    settings: NodeSettings, stop: asyncio.Event, *, lock_dir: Path | None = None
+) -> None:
+    """Build the node from its settings, then supervise it until `stop`. A full node first
+    takes its region's lock in `lock_dir` (one full node per region on a machine) and its
+    API's port, so a second node or a taken port stops it before it connects to anything
+    (NodeCannotStart, decision 0033). Worker-only processes take neither."""
+    if settings.role == "worker":
+        await _build_and_run(settings, stop, None)
+        return
+    with contextlib.ExitStack() as held:
+        if lock_dir is not None:
+            held.enter_context(region_lock(lock_dir, settings.region))
+        api_socket = held.enter_context(bind_api_socket(settings))
+        await _build_and_run(settings, stop, api_socket)
+
+
+async def _build_and_run(
+    settings: NodeSettings, stop: asyncio.Event, api_socket: socket.socket | None
+) -> None:
     crash = CrashPoints(settings.crash_at)
     # Exporters as configured (none by default); the SDK flushes them at process exit.
     configure(
@@ -329,7 +356,7 @@ async def run_node(settings: NodeSettings, stop: asyncio.Event) -> None:
         if settings.role == "worker":
             await _run_worker_only(worker, stop, settings.region)
             return
-        exchange = build_exchange(settings, services, stop, crash)
+        exchange = build_exchange(settings, services, stop, crash, api_socket)
         await supervise(settings.region, worker, exchange, stop)
 
 

@@ -27,7 +27,7 @@ Reason = Annotated[str, typer.Option(help="Reason, told to the applicant")]
 
 
 def _step(
-    api: str, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
+    api: str | None, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
 ) -> None:
     post_step(api, token_env, "office", case, step, body, as_json)
 

@@ -80,7 +80,7 @@ def submit(
 
 
 def _step(
-    api: str, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
+    api: str | None, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
 ) -> None:
     post_step(api, token_env, "window", case, step, body, as_json)
 

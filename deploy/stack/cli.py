@@ -7,17 +7,19 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from deploy.stack import kafka_acls, manager
-from deploy.stack.kafka import INBOX_PARTITIONS
-from deploy.stack.migrations import MigrationError
 from deploy.stack.processes import ServiceStartError
 from deploy.stack.settings import StackSettings, load_endpoints
+
+if TYPE_CHECKING:
+    from deploy.stack.manager import ServiceStatus
+
+# The manager (Temporal, Kafka, Postgres clients) and the Kafka admin are imported inside the
+# commands that use them, so the CLI starts without them (issue 24).
 
 app = typer.Typer(
     help="The local stack: Kafka (KRaft), Temporal dev server, embedded Postgres.",
@@ -50,6 +52,9 @@ def _report(message: str) -> None:
 @app.command()
 def up(region: RegionOption = None) -> None:
     """Start what is missing (detached), wait until everything answers, provision regions."""
+    from deploy.stack import manager
+    from deploy.stack.migrations import MigrationError
+
     settings = _settings(region)
     began = time.monotonic()
     try:
@@ -75,26 +80,40 @@ def up(region: RegionOption = None) -> None:
 @app.command()
 def down() -> None:
     """Stop only the processes that `up` started."""
+    from deploy.stack import manager
+
     manager.down(_settings(), report=_report)
 
 
 @app.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="For scripts: exit 3 when any service is down (default: always 0)."
+        ),
+    ] = False,
 ) -> None:
-    """Show each service: up/down, address, pid, log."""
+    """Show each service: up/down, address, pid, log. A stack that is down is a state, not
+    an error: the exit code is 0 unless --check is given."""
+    from deploy.stack import manager
+
     rows = asyncio.run(manager.status(_settings()))
     if as_json:
         typer.echo(json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False))
     else:
         _print_table(rows)
-    if not all(row.up for row in rows):
+    if check and not all(row.up for row in rows):
         raise typer.Exit(3)
 
 
 @app.command()
 def provision(region: RegionOption = None) -> None:
     """Namespaces, databases and schema on configured Temporal and Postgres (no Kafka)."""
+    from deploy.stack import manager
+    from deploy.stack.migrations import MigrationError
+
     try:
         asyncio.run(manager.provision(_settings(region), report=_report))
     except (ValueError, MigrationError) as err:
@@ -120,11 +139,16 @@ def join_region(
             "only: generated once and kept 0600 under the state dir)"
         ),
     ] = None,
-    partitions: Annotated[int, typer.Option(min=1)] = INBOX_PARTITIONS,
+    partitions: Annotated[
+        int | None, typer.Option(min=1, help="Inbox partitions (default: the exchange's, 3)")
+    ] = None,
     replication_factor: Annotated[int, typer.Option(min=1)] = 1,
     min_insync_replicas: Annotated[int | None, typer.Option(min=1)] = None,
 ) -> None:
     """Give a region its inbox topic, SCRAM principal and ACLs on the exchange."""
+    from deploy.stack import kafka_acls
+    from deploy.stack.kafka import INBOX_PARTITIONS
+
     settings = _settings()
     if password_env is not None:
         password = os.environ.get(password_env)
@@ -135,7 +159,9 @@ def join_region(
     else:
         password = kafka_acls.local_password(settings.state_dir, region)
     configs = {"min.insync.replicas": str(min_insync_replicas)} if min_insync_replicas else {}
-    topic = kafka_acls.TopicSpec(partitions, replication_factor, configs)
+    topic = kafka_acls.TopicSpec(
+        INBOX_PARTITIONS if partitions is None else partitions, replication_factor, configs
+    )
     try:
         lines = kafka_acls.join_regions(
             settings.state_dir,
@@ -156,7 +182,9 @@ def join_region(
         console.print(f"password in {kafka_acls.password_path(settings.state_dir, region)}")
 
 
-def _print_table(rows: list[manager.ServiceStatus]) -> None:
+def _print_table(rows: list[ServiceStatus]) -> None:
+    from rich.table import Table
+
     table = Table("service", "state", "address", "pid", "log")
     for column in table.columns:
         column.overflow = "fold"  # addresses and paths are meant to be copied whole

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from regions.api import (
     case_routes,
@@ -18,9 +22,33 @@ from regions.api.services import ApiServices
 from regions.console.app import mount_console
 from regions.console.config import ConsoleConfig
 
+# Swagger UI's own files, served by the node from the installed `swagger-ui-bundle-v2`
+# package: /docs works on a network without internet access (issue 24). ReDoc is not served
+# (no package ships it); /openapi.json is there for any other viewer.
+DOCS_ASSETS = "/docs/assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} — Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png",
+            # No online validator badge: nothing on the page asks another host.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
 
 def create_app(services: ApiServices, console: ConsoleConfig | None = None) -> FastAPI:
     app = FastAPI(
+        docs_url=None,  # served from the installed package below, not from a CDN
+        redoc_url=None,
         title=f"tongban window API — region {services.region}",
         version="1",
         description=(
@@ -30,6 +58,7 @@ def create_app(services: ApiServices, console: ConsoleConfig | None = None) -> F
     )
     app.state.services = services
     errors.install(app)
+    _install_docs(app)
     for module in (
         window_routes,
         office_routes,

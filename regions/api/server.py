@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from regions.api.ports import api_port
 from regions.api.services import ApiServices
 from regions.console.config import ConsoleConfig
 from regions.console.operator_pages import peer_endpoints
+from regions.node_lock import NodeCannotStart
 from regions.node_settings import NodeSettings
 from regions.tokens import TokenStore
 
@@ -53,10 +55,37 @@ def console_config(settings: NodeSettings) -> ConsoleConfig:
     )
 
 
-async def _serve(server: uvicorn.Server) -> None:
-    # uvicorn "exits" when it cannot bind; serve_api reports it and the node keeps running.
+def bind_api_socket(settings: NodeSettings) -> socket.socket:
+    """The API's listening address, taken when the node starts (before it connects to
+    anything), so a port that is taken stops the node at once with a clear message."""
+    host, port = settings.api_host, api_port(settings)
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise NodeCannotStart(
+            f"window API of {settings.region}: cannot listen on {host}:{port}: {exc}"
+        ) from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise NodeCannotStart(
+            f"window API of {settings.region}: port {port} on {host} is taken"
+            f" ({exc.strerror or exc}): stop what holds it, or give the node another port"
+            " (TONGBAN_NODE_API_PORT or TONGBAN_NODE_API_PORT_BASE)"
+        ) from exc
+    sock.set_inheritable(False)
+    return sock
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket | None) -> None:
+    # uvicorn "exits" when it cannot serve; serve_api turns that into the node's stop.
     with contextlib.suppress(SystemExit):
-        await server.serve()
+        await server.serve(sockets=[sock] if sock is not None else None)
 
 
 # How long a stopping node lets requests in flight finish (their workflow updates included:
@@ -104,8 +133,15 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-async def serve_api(settings: NodeSettings, services: ApiServices, stop: asyncio.Event) -> None:
-    """Run uvicorn until `stop` is set; in-flight requests get uvicorn's graceful shutdown."""
+async def serve_api(
+    settings: NodeSettings,
+    services: ApiServices,
+    stop: asyncio.Event,
+    sock: socket.socket | None = None,
+) -> None:
+    """Run uvicorn until `stop` is set; in-flight requests get uvicorn's graceful shutdown.
+    `sock`: the address bind_api_socket took (else uvicorn binds host and port itself). An API
+    that cannot serve stops the node (NodeCannotStart): no node runs without its API."""
     port = api_port(settings)
     config = uvicorn.Config(
         _AnswerWhenCutOff(create_app(services, console_config(settings))),
@@ -118,15 +154,15 @@ async def serve_api(settings: NodeSettings, services: ApiServices, stop: asyncio
     )
     server = _EmbeddedServer(config)
     log.info("window API of %s on %s:%d", settings.region, settings.api_host, port)
-    task = asyncio.create_task(_serve(server), name="api-server")
+    task = asyncio.create_task(_serve(server, sock), name="api-server")
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
         if task.done() and not stop.is_set():
-            # Workflows, inbox and outbox matter more than the API: a node whose port is taken
-            # (another node on this machine) keeps running them, loudly without its API.
-            log.error("window API of %s not serving (port %d taken?)", settings.region, port)
-            await stop.wait()
+            raise NodeCannotStart(
+                f"window API of {settings.region} stopped serving on"
+                f" {settings.api_host}:{port} (port taken?)"
+            )
     finally:
         server.should_exit = True
         stopping.cancel()
