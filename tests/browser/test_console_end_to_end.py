@@ -24,6 +24,7 @@ does), so nothing happens to a case on its own while the browsers work it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import shutil
@@ -72,14 +73,13 @@ UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .map(e => e.name || e.id || e.outerHTML.slice(0, 60))"""
 
 
-@pytest.fixture(scope="module")
-async def console_nodes(
-    stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
+@contextlib.asynccontextmanager
+async def manual_pair(
+    stack: StackEndpoints, stack_settings: StackSettings, tokens_dir: Path
 ) -> AsyncIterator[ApiPair]:
     """The harness's pair (tests/browser/conftest.py) on real working days, people deciding
     both items."""
     ensure_local_keys(stack_settings, stack_settings.regions)
-    tokens_dir = Path(tmp_path_factory.mktemp("tokens"))
     env = {
         "TONGBAN_NODE_POLICIES": POLICIES.model_dump_json(),
         "TONGBAN_NODE_API_PORT_BASE": str(API_PORT_BASE),
@@ -89,6 +89,14 @@ async def console_nodes(
         for url in API.values():
             await wait_for_api(url)
         yield ApiPair(pair, TokenStore(tokens_dir))
+
+
+@pytest.fixture(scope="module")
+async def console_nodes(
+    stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ApiPair]:
+    async with manual_pair(stack, stack_settings, tmp_path_factory.mktemp("tokens")) as nodes:
+        yield nodes
 
 
 @dataclass(frozen=True)
