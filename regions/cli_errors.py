@@ -9,7 +9,7 @@ well-known connection errors of httpx, asyncpg, Temporal and Kafka are recognise
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -103,19 +103,51 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
         return f"cannot reach Temporal: {exc}", UNREACHABLE  # temporalio's Client.connect
     if _is(exc, "deploy.stack.settings", "StackNotAvailableError"):
-        return f"the local stack is not running ({exc}): start it with `tongban stack up`", (
-            UNREACHABLE
-        )
+        return str(exc), UNREACHABLE  # it says to run `tongban stack up`
     if isinstance(exc, ConnectionError | TimeoutError):
-        return f"cannot connect: {exc.strerror or exc or type(exc).__name__}", UNREACHABLE
+        reason = exc.strerror or exc or type(exc).__name__
+        return f"cannot reach {_service_of(exc)}: {reason}", UNREACHABLE
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"cannot use {exc.filename}: {exc.strerror or type(exc).__name__}", USAGE
     if _is(exc, "pydantic", "ValidationError"):
-        errors = exc.errors()  # type: ignore[attr-defined]
-        first = errors[0] if errors else {}
-        field = ".".join(str(p) for p in first.get("loc", ())) or "value"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return f"invalid setting {field}: {first.get('msg', exc)}{more}", USAGE
+        return _invalid(exc)
     if type(exc).__module__.split(".")[0] in _PROJECT:
         return str(exc) or type(exc).__name__, REFUSED
     return None
+
+
+_SERVICES = {
+    "asyncpg": "Postgres",
+    "aiokafka": "Kafka",
+    "temporalio": "Temporal",
+    "httpx": "the API",
+}
+
+
+def _service_of(exc: BaseException) -> str:
+    """Which client library the connection error came through, as the service it reaches."""
+    tb = exc.__traceback__
+    named = "a service"
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        named = _SERVICES.get(module, named)
+        tb = tb.tb_next
+    return named
+
+
+def _invalid(exc: BaseException) -> tuple[str, int]:
+    """Settings that do not validate: a node's settings missing what the local stack would
+    give (it is not running) say so; any other value names its field."""
+    errors: list[dict[str, Any]] = list(exc.errors())  # type: ignore[attr-defined]
+    title = str(getattr(exc, "title", ""))
+    missing = [".".join(map(str, e["loc"])) for e in errors if e.get("type") == "missing"]
+    if title.endswith("NodeSettings") and missing and len(missing) == len(errors):
+        return (
+            f"the node's settings lack {', '.join(missing)}: start the local stack"
+            " (`tongban stack up`) or set TONGBAN_NODE_* variables (or TONGBAN_NODE_CONFIG)",
+            UNREACHABLE,
+        )
+    first = errors[0] if errors else {}
+    field = ".".join(str(p) for p in first.get("loc", ())) or "value"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid setting {field}: {first.get('msg', exc)}{more}", USAGE

@@ -203,3 +203,23 @@ def test_stack_status_is_zero_when_the_stack_is_down_and_check_says_three(
     assert not any(row["up"] for row in json.loads(shown.stdout))
     checked = CliRunner().invoke(cli.app, ["stack", "status", "--check"], env=down)
     assert checked.exit_code == UNREACHABLE
+
+
+def test_an_operator_command_with_its_database_down_is_one_line(tmp_path: Path) -> None:
+    # The node's settings from its variables (no local stack needed); nothing on the port.
+    node = {
+        "TONGBAN_STATE_DIR": str(tmp_path),
+        "TONGBAN_NODE_TEMPORAL_ADDRESS": "127.0.0.1:7233",
+        "TONGBAN_NODE_KAFKA_BOOTSTRAP": "127.0.0.1:9092",
+        "TONGBAN_NODE_TRUST_DIR": str(tmp_path),
+        "TONGBAN_NODE_POSTGRES_DSN": f"postgresql://tongban@127.0.0.1:{_free_port()}/r",
+    }
+    result = _run(["outbox", "parked", "--region", "350000"], **node)
+    assert "cannot reach Postgres" in _one_line_failure(result, UNREACHABLE)
+
+
+def test_an_operator_command_without_a_stack_says_to_start_it(tmp_path: Path) -> None:
+    result = _run(["effects", "list", "--region", "350000"], TONGBAN_STATE_DIR=str(tmp_path))
+    line = _one_line_failure(result, UNREACHABLE)
+    assert "the node's settings lack temporal_address" in line
+    assert "tongban stack up" in line
