@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 import asyncpg
 import pytest
-from playwright.async_api import Locator, Page, ViewportSize
+from playwright.async_api import FileChooser, Locator, Page, ViewportSize
 from temporalio.client import WorkflowExecutionStatus
 
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
@@ -166,6 +166,10 @@ async def tab_to(page: Page, target: Locator, limit: int = 80) -> None:
     raise AssertionError(f"{target} cannot be reached with Tab (focus on {await focused_id(page)})")
 
 
+def ignore_chooser(chooser: FileChooser) -> None:
+    """`choose_file` answers each dialog; this listener only keeps them coming to Playwright."""
+
+
 async def choose_file(page: Page, name: str, content: bytes, mime: str) -> None:
     """Space on the focused file input opens its dialog; the file is chosen there."""
     async with page.expect_file_chooser() as chooser:
@@ -201,6 +205,11 @@ async def apply_by_keyboard(
 
     # The form the item asks for: every input labelled, then filled with Tab and typing.
     assert await page.evaluate(UNLABELLED) == []
+    # Playwright asks the browser for file dialogs when a page gets its first listener and
+    # stops when the last goes, without waiting: one listener for the whole form, so that a
+    # Space pressed right after a dialog closed is never ahead of the next request.
+    page.on("filechooser", ignore_chooser)
+    await page.evaluate("0")  # a round trip: the request has reached the browser
     await tab_to(page, page.get_by_label("姓名"))
     await page.keyboard.type(applicant.name)
     for text in (applicant.id_number, applicant.phone, applicant.address):
@@ -228,6 +237,7 @@ async def apply_by_keyboard(
         )
         assert (await said.inner_text()).startswith(kind), await said.inner_text()
     await readme_shot(page, "window-form", "fieldset.applicant")
+    page.remove_listener("filechooser", ignore_chooser)
     await tab_to(page, page.get_by_role("button", name="提交受理"))
     await page.keyboard.press("Enter")
     await page.wait_for_url(re.compile(r"/console/window/(cases/.*|apply)$"))

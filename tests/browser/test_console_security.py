@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -204,8 +205,9 @@ def shows_nothing_of(answer: httpx.Response, *cases: Case) -> bool:
 
 # --- What each form sends when a person fills it in ---------------------------------------------
 
-NEW_SCAN = pdf_file("never stored")  # bytes no case has: the file store must not get them
-SUPPLEMENT_SCAN = png_file(33, 17)
+# Bytes of this run only (files are stored by digest, across runs): the store must not get them.
+NEW_SCAN = pdf_file(f"new application {secrets.token_hex(8)}")
+SUPPLEMENT_SCAN = pdf_file(f"supplement {secrets.token_hex(8)}")
 
 
 def new_application() -> tuple[dict[str, Any], list[tuple[str, tuple[str, bytes, str]]]]:
@@ -253,7 +255,7 @@ def form_of(route: Route) -> tuple[dict[str, Any], list[tuple[str, tuple[str, by
         return new_application()
     if route.key == "POST /window/cases/{case_no}/supplement":
         data = {"material_names": ["居民身份证"], "originals_checked": ["居民身份证"]}
-        return data, [("material", ("again.png", SUPPLEMENT_SCAN, "image/png"))]
+        return data, [("material", ("again.pdf", SUPPLEMENT_SCAN, "application/pdf"))]
     assert route.key in forms, f"{route.key}: a form this test does not know yet"
     return forms[route.key], []
 
