@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 import struct
+import weakref
 import zlib
 
 import pytest
-from playwright.async_api import Locator, Page
+from playwright.async_api import FileChooser, Locator, Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from regions.tokens import Role
@@ -89,10 +90,23 @@ async def tab_to(page: Page, target: Locator, limit: int = 60) -> None:
     raise AssertionError(f"cannot reach {target} with the Tab key (focus on {await focused(page)})")
 
 
+_KEEPING_CHOOSERS: weakref.WeakSet[Page] = weakref.WeakSet()
+
+
+def _keep_chooser(chooser: FileChooser) -> None:
+    """`choose_file` answers each dialog; this listener only keeps them coming to Playwright."""
+
+
 async def choose_file(page: Page, name: str, content: bytes, mime: str) -> None:
     """The focused file input opened with the keyboard (Space), the file chosen in its dialog.
-    Chromium now and then lets a key pass without opening the dialog: the key is pressed again
-    (a person would too), a few times at most."""
+    Playwright asks the browser for file dialogs when a page gets its first listener and stops
+    when the last goes, without waiting: one listener for the page's life, so a Space pressed
+    right after a dialog closed is never ahead of the next request. Should a key still pass
+    without a dialog, it is pressed again (a person would too), a few times at most."""
+    if page not in _KEEPING_CHOOSERS:
+        page.on("filechooser", _keep_chooser)
+        await page.evaluate("0")  # a round trip: the request has reached the browser
+        _KEEPING_CHOOSERS.add(page)
     for _ in range(3):
         try:
             async with page.expect_file_chooser(timeout=5_000) as chooser:
