@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -686,6 +686,30 @@ def _done(case_no: str, step: str) -> Response:
     )
 
 
+async def _take(
+    request: Request,
+    user: ConsoleUser,
+    svc: ApiServices,
+    case_no: str,
+    form: FormData,
+    action: str,
+    done: str,
+    take: Callable[[], Awaitable[object]],
+    refine: Callable[[ValidationError, Refusal], Refusal] = lambda _exc, refusal: refusal,
+) -> Response:
+    """Take a step (`take` builds the step's input and takes it); a refusal, by the input's
+    model or by the workflow, re-renders the case page with what was typed kept."""
+    try:
+        await take()
+    except ValidationError as exc:
+        refusal = refine(exc, validation_refusal(exc))
+    except StepRefused as exc:
+        refusal = step_refusal(exc)
+    else:
+        return _done(case_no, done)
+    return await _case_refused(request, user, svc, case_no, form, refusal, action)
+
+
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in re.split(r"[\n、，,；;]+", text) if line.strip()]
 
@@ -703,7 +727,8 @@ async def formal_review(
     outcome = str(form.get("outcome", ""))
     missing = [str(v) for v in form.getlist("missing")] + _lines(str(form.get("missing_other", "")))
     reason_field = "refuse_reason" if outcome == "refuse" else "reason"
-    try:
+
+    async def take() -> None:
         review = FormalReview(
             outcome=outcome,  # pydantic checks the literal
             missing=tuple(dict.fromkeys(missing)) if outcome == "supplement" else (),
@@ -712,13 +737,8 @@ async def formal_review(
             concerning=tuple(str(v) for v in form.getlist("concerning")),
         )
         await window_routes.formal_review(case_no, review, user.principal(), svc)
-    except ValidationError as exc:
-        refusal = validation_refusal(exc)
-        return await _case_refused(request, user, svc, case_no, form, refusal, "review")
-    except StepRefused as exc:
-        refusal = step_refusal(exc)
-        return await _case_refused(request, user, svc, case_no, form, refusal, "review")
-    return _done(case_no, "formal-review")
+
+    return await _take(request, user, svc, case_no, form, "review", "formal-review", take)
 
 
 @router.post("/cases/{case_no}/supplement", name="window_supplement")
@@ -783,16 +803,12 @@ async def withdrawal(
             "撤回后已办的事项将被撤销（退费、退还材料），请先与申请人确认。",
         )
         return await _case_refused(request, user, svc, case_no, form, refusal, "withdraw")
-    try:
+
+    async def take() -> None:
         step = Withdrawal(reason=str(form.get("withdraw_reason", "")).strip())
         await window_routes.withdraw(case_no, step, user.principal(), svc)
-    except ValidationError as exc:
-        refusal = validation_refusal(exc)
-        return await _case_refused(request, user, svc, case_no, form, refusal, "withdraw")
-    except StepRefused as exc:
-        refusal = step_refusal(exc)
-        return await _case_refused(request, user, svc, case_no, form, refusal, "withdraw")
-    return _done(case_no, "withdrawal")
+
+    return await _take(request, user, svc, case_no, form, "withdraw", "withdrawal", take)
 
 
 @router.post("/cases/{case_no}/delivery", name="window_delivery")
@@ -805,27 +821,26 @@ async def delivery(
 ) -> Response:
     """The result reached the applicant: at the window, by post (tracking number) or online."""
     tracking = str(form.get("tracking_no", "")).strip() or None
-    try:
+
+    async def take() -> None:
         step = DeliveryConfirmation(
             channel=str(form.get("channel", "")),  # pydantic checks the literal
             tracking_no=tracking,
         )
         await window_routes.deliver(case_no, step, user.principal(), svc)
-    except ValidationError as exc:
-        refusal = validation_refusal(exc)
-        if any(e.get("type") == "value_error" for e in exc.errors()):
-            refusal = Refusal(
-                refusal.status,
-                refusal.title,
-                "邮寄送达须填写邮件单号。",
-                "tracking_number_required",
-                refusal.fix,
-            )
-        return await _case_refused(request, user, svc, case_no, form, refusal, "deliver")
-    except StepRefused as exc:
-        refusal = step_refusal(exc)
-        return await _case_refused(request, user, svc, case_no, form, refusal, "deliver")
-    return _done(case_no, "delivery")
+
+    def refine(exc: ValidationError, refusal: Refusal) -> Refusal:
+        if not any(e.get("type") == "value_error" for e in exc.errors()):
+            return refusal
+        return Refusal(
+            refusal.status,
+            refusal.title,
+            "邮寄送达须填写邮件单号。",
+            "tracking_number_required",
+            refusal.fix,
+        )
+
+    return await _take(request, user, svc, case_no, form, "deliver", "delivery", take, refine)
 
 
 # --- Documents and materials (the API's own routes: access-logged) -----------------------------
