@@ -9,6 +9,7 @@ the in-memory store that page tests use, so both keep the same contract.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,28 @@ def tokens(tmp_path: Path) -> TokenStore:
     return TokenStore(tmp_path / "tokens")
 
 
+class _NoCaseRecords:
+    """The sections' queues read case records; these tests are about sessions, so the node's
+    database and Temporal answer "no cases" (see `_no_cases`)."""
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[None]:
+        yield None
+
+
+@pytest.fixture(autouse=True)
+def _no_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def none(*_: object) -> list[object]:
+        return []
+
+    import operators.listing
+    import regions.console.office_pages
+    import regions.console.operator_pages
+
+    for module in (operators.listing, regions.console.office_pages, regions.console.operator_pages):
+        monkeypatch.setattr(module, "region_cases", none)
+
+
 def _app(
     region: str, keystore: KeyStore, tokens: TokenStore, sessions: SessionStore, clock: Clock
 ) -> FastAPI:
@@ -98,6 +121,7 @@ def _app(
         sessions=sessions,
         credentials=RegionCredentials(keystore, region),
         clock=clock,
+        pool=_NoCaseRecords(),
     )
     _add_test_pages(app)
     return app
