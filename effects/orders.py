@@ -100,7 +100,7 @@ async def by_idempotency_key(conn: Conn, idempotency_key: str) -> EffectOrder | 
     key, _, series = rest.rpartition("/")
     if not (case_no and key and series.isdigit()):
         return None
-    order = await get(conn, case_no, key, lock=True)
+    order = await get(conn, case_no, key)  # `answer` locks it in its own transaction
     return order if order is not None and order.series == int(series) else None
 
 

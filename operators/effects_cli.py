@@ -35,7 +35,6 @@ STATE_LABELS: dict[str, str] = {
     **WATCH_LABELS,
     "done": "已完成",
     "resolved": "人工办结",
-    "pending": "待对方回执",
 }
 
 
