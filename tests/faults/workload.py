@@ -44,6 +44,10 @@ TIMINGS = FAST.model_copy(
         "cancel_timeout": timedelta(minutes=5),
         "delivery_wait": timedelta(minutes=5),
         "working_day": timedelta(minutes=1),  # no deadline warning within a run
+        # 补正 due in 10 min: a clerk cannot give a 补正 while A's node is down and coming
+        # back, and at FAST's 1 working day the case was deemed withdrawn (视为撤回) before
+        # the restarted node could take it (CI, kill -9 of A's node).
+        "supplement_working_days": 10,
     }
 )
 POLICIES = TEST_POLICIES.model_copy(update={"timings": TIMINGS, "item_timings": {}})
