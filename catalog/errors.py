@@ -56,6 +56,14 @@ class SameRegion(CatalogError):
         self.region = region
 
 
+class RouteBindingError(CatalogError):
+    """An application's places do not bind the item's route (多地联办); `rule` names the rule."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
 @dataclass(frozen=True)
 class RuleViolation:
     """One broken catalog rule: its name (the pydantic error type), where, and why."""

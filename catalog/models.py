@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from catalog.routes import Route
 from regions.codes import REGIONS
 
 
@@ -169,6 +170,9 @@ class ServiceItem(_Frozen):
     fees: tuple[Fee, ...] = ()  # empty or all 0 = 不收费
     delivery: tuple[DeliveryChannel, ...] = Field(min_length=1)
     modes: tuple[CrossRegionMode, ...] = Field(min_length=1)
+    # 多地联办 items only: the legs across regions (catalog/routes.py). Versioned with the item:
+    # a changed route is a new item version, and a case keeps the route it started with.
+    route: Route | None = Field(default=None, validate_default=True)
     issued_by: RegionCode | None = None  # None = the national catalog
     sources: tuple[Source, ...] = ()
     inferred_fields: tuple[str, ...] = ()
@@ -243,6 +247,27 @@ class ServiceItem(_Frozen):
     @classmethod
     def _unique_modes(cls, values: tuple[CrossRegionMode, ...]) -> tuple[CrossRegionMode, ...]:
         return _no_duplicates(values, "modes")
+
+    @field_validator("route")
+    @classmethod
+    def _route_iff_joint(cls, route: Route | None, info: ValidationInfo) -> Route | None:
+        modes = info.data.get("modes")
+        if modes is None:  # the modes failed; reported there
+            return route
+        joint = CrossRegionMode.JOINT in modes
+        if joint and route is None:
+            raise _rule("joint_without_route", "an item allowing 多地联办 defines its route")
+        if route is not None and not joint:
+            raise _rule("route_without_joint", "a route is defined but 多地联办 is not allowed")
+        promised = info.data.get("promised_days")
+        if route is not None and promised is not None and route.working_days() > promised:
+            raise _rule(
+                "route_exceeds_promise",
+                "the route's legs take {days} working days, more than the promised {promised}",
+                days=route.working_days(),
+                promised=promised,
+            )
+        return route
 
     @field_validator("inferred_fields")
     @classmethod
