@@ -194,6 +194,7 @@ class CaseActivities:
             materials=request.materials
             or tuple(MaterialRef.model_validate(m) for m in case.materials),
             fee_fen=case.fee_fen,
+            mode=case.mode,
         )
         await self._write_event(
             conn,
@@ -236,6 +237,7 @@ class CaseActivities:
                 applicant_sealed=forwarded.applicant.model_dump(mode="json"),
                 materials=[m.model_dump(mode="json") for m in forwarded.materials],
                 fee_fen=forwarded.fee_fen,
+                mode=forwarded.mode,
             )
         )
 

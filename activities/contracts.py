@@ -27,6 +27,8 @@ class Effect(StrEnum):
     VOID_RECEIPT = "void-receipt"
     RETURN_MATERIALS = "return-materials"
     NOTIFY_APPLICANT = "notify-applicant"
+    # 全程网办 by post: the result document goes to the post adapter (邮寄送达).
+    POST_RESULT = "post-result"
     ISSUE_ACCEPTANCE_NOTICE = "issue-acceptance-notice"  # 受理通知书 (B)
     # 行政许可法 Art. 32: B let 5 working days pass without accepting, refusing or asking for
     # 补正: the case counts as accepted on the day the file was received (B's notice says so).

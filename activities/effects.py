@@ -27,7 +27,7 @@ from activities.applicant import open_applicant
 from activities.contracts import EffectCall, EffectSettled
 from effects import orders
 from effects.adapters import AdapterUnavailable, Answer, EffectAdapter, EffectRequest
-from effects.notices import NEEDS_PHONE, applicant_notice
+from effects.notices import NEEDS_ADDRESS, NEEDS_PHONE, applicant_notice
 from effects.orders import EffectOrder
 from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
@@ -147,12 +147,14 @@ class EffectActivities:
             order.amount_fen,
             order.detail,
         )
-        phone = None
+        phone = address = None
         if notice and order.effect in NEEDS_PHONE:
             case = await PostgresCaseStore(conn).get(order.case_no)
             if case is not None:
                 applicant = open_applicant(self._credentials, order.case_no, case.applicant_sealed)
                 phone = SecretStr(applicant.phone)
+                if order.effect in NEEDS_ADDRESS:
+                    address = SecretStr(applicant.address)
         return EffectRequest(
             idempotency_key=order.idempotency_key,
             region=self._credentials.region,
@@ -164,6 +166,7 @@ class EffectActivities:
             detail=order.detail if not notice else "",
             notice=notice,
             phone=phone,
+            address=address,
             callback_url=self._callback_url,
         )
 

@@ -37,6 +37,8 @@ class EffectRequest(BaseModel):
     # What the applicant is told, in Chinese (case number, what happened, what to do next).
     notice: str = ""
     phone: SecretStr | None = None
+    # The applicant's postal address, opened the same way, for the post adapter only.
+    address: SecretStr | None = None
     # Where the system posts its answer when it answers later (pending), absolute URL.
     callback_url: str = ""
 

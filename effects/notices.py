@@ -9,9 +9,12 @@ _SAID: dict[str, str] = {
     "refund-fee": "已缴纳的费用 {yuan} 元已退还，请留意原支付渠道的到账信息。",
     "return-materials": "您提交的原件已退还，请到受理窗口领取或留意邮寄信息。",
     "void-receipt": "本案的收件凭证已作废。",
+    "post-result": "办理结果已交邮寄，请留意快递信息；收到后请在网上确认签收。",
 }
 # The effects whose call needs the applicant's phone (an SMS gateway, a courier).
-NEEDS_PHONE = frozenset({"notify-applicant", "refund-fee", "return-materials"})
+NEEDS_PHONE = frozenset({"notify-applicant", "refund-fee", "return-materials", "post-result"})
+# The effects whose call needs the applicant's postal address (the post adapter).
+NEEDS_ADDRESS = frozenset({"post-result"})
 
 
 def applicant_notice(

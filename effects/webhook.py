@@ -84,6 +84,8 @@ def webhook_body(request: EffectRequest) -> bytes:
         body["callback_url"] = request.callback_url
     if request.phone is not None:
         body["phone"] = request.phone.get_secret_value()
+    if request.address is not None:
+        body["address"] = request.address.get_secret_value()
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 

@@ -157,6 +157,9 @@ class CaseForwarded(_Payload):
     materials: tuple[MaterialRef, ...]
     # Bounded so that every value also fits the int4 columns that store it.
     fee_fen: int = Field(ge=0, le=1_000_000_000)
+    # The mode the case runs in (the catalog's name); None from an accepting region whose row
+    # predates it (decision 0034).
+    mode: str | None = Field(default=None, pattern="^(全程网办|异地代收代办|多地联办|省内通办)$")
 
 
 class CaseDecided(_Payload):

@@ -102,6 +102,7 @@ class RegionRecords(_Model):
     effects: tuple[EffectRecord, ...] = ()
     item_code: str | None = None
     case_status: str | None = None  # the region's `cases` row
+    mode: str | None = None  # the mode the row records (全程网办 …); None: implied by the pair
 
 
 class Entry(_Model):
@@ -127,6 +128,8 @@ class CaseTimeline(_Model):
     origin_region: str
     processing_region: str | None
     item_code: str | None
+    # The mode the case runs in, by its Chinese name; None: recorded before cases named it.
+    mode: str | None = None
     status: dict[str, str]  # lane -> current status
     closed: bool
     outcome: str | None

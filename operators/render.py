@@ -68,6 +68,7 @@ def render(timeline: CaseTimeline, console: Console) -> None:
     a, b = timeline.origin_region, timeline.processing_region
     console.print(
         f"[bold]case {timeline.case_no}[/bold]  item {timeline.item_code or '?'}  "
+        f"{f'办理方式 {timeline.mode}  ' if timeline.mode else ''}"
         f"A {a} {region_name(a)} → B {b} {region_name(b)}",
         highlight=False,
     )

@@ -138,6 +138,7 @@ async def region_records(
         effects=tuple(EffectRecord(region=region, **dict(effect)) for effect in effects),
         item_code=case.item_code if case else None,
         case_status=case.status if case else None,
+        mode=case.mode if case else None,
     )
 
 

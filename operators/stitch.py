@@ -170,6 +170,7 @@ def stitch(case_no: str, a: RegionRecords, b: RegionRecords | None) -> CaseTimel
         origin_region=a.region,
         processing_region=b.region if b else None,
         item_code=a.item_code,
+        mode=a.mode or (b.mode if b else None),
         status=status,
         closed=closed,
         outcome=(pa.outcome if pa else None) or (pb.outcome if pb else None),

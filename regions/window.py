@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import asyncpg
 from pydantic import (
@@ -24,9 +25,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from catalog.catalog import Catalog, default_catalog
+from catalog.catalog import Catalog, default_catalog, implied_mode
 from catalog.errors import ItemMismatch, ModeNotAllowed, SameRegion, UnknownItem
-from catalog.models import ServiceItem
+from catalog.models import CrossRegionMode, ServiceItem
 from events.credentials import RegionCredentials
 from events.models import Applicant, MaterialRef, RegionCode
 from events.sealing import seal
@@ -123,6 +124,9 @@ class Application(BaseModel):
         BeforeValidator(_within_material_limits),
     ] = ()
     fee_fen: int = Field(default=0, ge=0)
+    # How the case runs (国办发〔2020〕35号); None: the mode the region pair implies. The item
+    # must allow it; 全程网办 is the applicant's own channel (/applicant), not a window's.
+    mode: CrossRegionMode | None = None
 
     def applicant(self) -> Applicant:
         return Applicant(
@@ -134,13 +138,32 @@ class Application(BaseModel):
         )
 
 
-class ApplicationRefused(Exception):
-    """The window refuses an application before anything is recorded; `rule` names why."""
+@dataclass(frozen=True)
+class OnlineApplicant:
+    """Who applies online and how they receive the result: the digest of their identity
+    provider's subject (never the subject) and 网上送达 or 邮寄."""
 
-    def __init__(self, rule: str, message: str) -> None:
+    subject: str
+    delivery: Literal["online", "mail"]
+
+
+class ApplicationRefused(Exception):
+    """The window refuses an application before anything is recorded; `rule` names why, and
+    `context` what the refusal is about (the item, the mode asked, the modes allowed)."""
+
+    def __init__(self, rule: str, message: str, **context: object) -> None:
         super().__init__(message)
         self.rule = rule
         self.message = message
+        self.context = context
+
+
+# Modes an application may name at a window: 全程网办 is the applicant's own channel.
+WINDOW_MODES = (CrossRegionMode.PROXY, CrossRegionMode.IN_PROVINCE, CrossRegionMode.JOINT)
+# Modes whose cases this node can run; 多地联办 needs its route's legs (issue 19, part 2).
+EXECUTABLE_MODES = frozenset(
+    {CrossRegionMode.ONLINE, CrossRegionMode.PROXY, CrossRegionMode.IN_PROVINCE}
+)
 
 
 _CATALOG_RULES: dict[type[Exception], str] = {
@@ -151,20 +174,66 @@ _CATALOG_RULES: dict[type[Exception], str] = {
 }
 
 
+def case_mode(application: Application, origin: str) -> CrossRegionMode:
+    """The mode the case runs in: the one the application names, else the region pair's."""
+    if application.mode is not None:
+        return application.mode
+    try:
+        return implied_mode(origin, application.processing_region)
+    except UnknownRegion as exc:
+        raise ApplicationRefused("unknown_region", str(exc.args[0])) from exc
+
+
 def resolve_item(
-    catalog: Catalog, application: Application, origin: str, *, tolerate_missing: bool = False
+    catalog: Catalog,
+    application: Application,
+    origin: str,
+    *,
+    tolerate_missing: bool = False,
+    channel: tuple[CrossRegionMode, ...] = WINDOW_MODES,
 ) -> ServiceItem:
     """The standardized item both regions handle, with the application checked against it.
 
     Raises `ApplicationRefused` naming the rule: unknown_item, item_version_mismatch,
-    mode_not_allowed, same_region, unknown_region, missing_materials, fee_mismatch.
+    mode_not_allowed (the item does not allow the mode), mode_not_at_window (a mode `channel`
+    does not take), mode_not_available (not executable yet), same_region, unknown_region,
+    missing_materials, fee_mismatch.
     """
+    mode = case_mode(application, origin)
     try:
-        item = catalog.shared_item(application.item_code, origin, application.processing_region)
-    except (UnknownItem, ItemMismatch, ModeNotAllowed, SameRegion) as exc:
+        item = catalog.shared_item(
+            application.item_code, origin, application.processing_region, mode
+        )
+    except ModeNotAllowed as exc:
+        raise ApplicationRefused(
+            "mode_not_allowed",
+            str(exc),
+            item_code=exc.item_code,
+            item_version=exc.version,
+            mode=exc.mode,
+            allowed_modes=list(exc.allowed),
+        ) from exc
+    except (UnknownItem, ItemMismatch, SameRegion) as exc:
         raise ApplicationRefused(_CATALOG_RULES[type(exc)], str(exc)) from exc
     except UnknownRegion as exc:
         raise ApplicationRefused("unknown_region", str(exc.args[0])) from exc
+    if mode not in channel:
+        raise ApplicationRefused(
+            "mode_not_at_window",
+            f"{mode.value} is applied for by the applicant online (/applicant), not at a window",
+            item_code=item.code,
+            mode=mode.value,
+            allowed_modes=[m.value for m in item.modes if m in channel],
+        )
+    if mode not in EXECUTABLE_MODES:
+        raise ApplicationRefused(
+            "mode_not_available",
+            f"item {item.code}: {mode.value} cases cannot be run here yet (its route's legs"
+            " are not executable); apply in another mode the item allows",
+            item_code=item.code,
+            mode=mode.value,
+            allowed_modes=[m.value for m in item.modes if m in EXECUTABLE_MODES],
+        )
     if application.item_version is not None and application.item_version != item.version:
         raise ApplicationRefused(
             "item_version_mismatch",
@@ -214,6 +283,7 @@ async def submit_case(
     submission: SubmissionKey | None = None,
     files: Sequence[MaterialFile] = (),
     received_by: Actor | None = None,
+    online: OnlineApplicant | None = None,
 ) -> WorkflowHandle[IntakeWorkflow, CaseOutcome]:
     """Record the case (applicant sealed for this region's own key) and start its workflow.
 
@@ -226,6 +296,9 @@ async def submit_case(
     `Idempotency-Key`, scoped to the window): a window that retries after a timeout gets the
     same case, never a second one; a retry with another application raises
     `SubmissionKeyReused`. The applicant's data never enters the workflow's history.
+
+    `online`: a 全程网办 application by the signed-in applicant (decision 0034): the case
+    records the digest of their subject and runs without a window review.
     """
     region = credentials.region
     # Scanned files join the application's materials, each described by its bytes; a file
@@ -245,8 +318,13 @@ async def submit_case(
         except ValidationError as exc:
             raise ApplicationRefused("too_many_materials", str(exc.errors()[0]["msg"])) from exc
     item = resolve_item(
-        catalog or default_catalog(), application, region, tolerate_missing=tolerate_missing
+        catalog or default_catalog(),
+        application,
+        region,
+        tolerate_missing=tolerate_missing,
+        channel=(CrossRegionMode.ONLINE,) if online else WINDOW_MODES,
     )
+    mode = case_mode(application, region)
     required_materials = tuple(m.name for m in item.carried_materials())
     now = datetime.now(UTC)
     recorded = RecordedApplication(
@@ -281,6 +359,8 @@ async def submit_case(
             fee_fen=application.fee_fen,
             submission_window=submission.window if submission else None,
             submission_key=submission.key if submission else None,
+            mode=mode.value,
+            applicant_subject=online.subject if online else None,
         )
     )
     if not inserted and submission is not None:
@@ -304,6 +384,8 @@ async def submit_case(
         # The item's own 补正 rules (decision 0026): its working days, and what a missed 补正 is.
         supplement_working_days=item.supplement_working_days,
         on_missed_supplement=item.on_missed_supplement.value,
+        mode=mode.value,
+        delivery=online.delivery if online else None,
     )
     try:
         return await client.start_workflow(

@@ -30,6 +30,11 @@ class NewCase:
     # The window's Idempotency-Key and the window it is scoped to (origin side only).
     submission_window: str | None = None
     submission_key: str | None = None
+    # The mode the case runs in (the catalog's name, e.g. 全程网办); None: recorded before
+    # cases named their mode (the mode the region pair implies).
+    mode: str | None = None
+    # 全程网办 (origin side): the digest of the applicant's pseudonymous subject (decision 0034).
+    applicant_subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ class CaseStore(Protocol):
         """The case a window's Idempotency-Key created."""
 
     async def processing_region(self, case_no: str) -> str | None: ...
+
+    async def of_applicant(self, subject: str, limit: int) -> list[CaseRecord]:
+        """The cases of one online applicant (by subject digest), newest first."""
 
     async def set_status(self, case_no: str, status: str) -> bool:
         """False when no such case is recorded."""

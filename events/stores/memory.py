@@ -457,6 +457,11 @@ class MemoryCaseStore:
         found = self._rows.get(case_no)
         return None if found is None else found.processing_region
 
+    async def of_applicant(self, subject: str, limit: int) -> list[CaseRecord]:
+        mine = [r for r in self._rows.values() if r.applicant_subject == subject]
+        mine.sort(key=lambda r: (r.created_at or self._tx.now, r.case_no), reverse=True)
+        return mine[:limit]
+
     async def set_status(self, case_no: str, status: str) -> bool:
         found = self._rows.get(case_no)
         if found is None:

@@ -454,7 +454,7 @@ class PostgresLogAnchors:
 _CASE_COLUMNS = (
     "case_no, role, item_code, item_version, origin_region, processing_region, status,"
     " applicant_sealed::text AS applicant_sealed, materials::text AS materials, fee_fen,"
-    " submission_window, submission_key, created_at, updated_at"
+    " submission_window, submission_key, mode, applicant_subject, created_at, updated_at"
 )
 
 
@@ -471,6 +471,8 @@ def _case(row: asyncpg.Record) -> CaseRecord:
         fee_fen=row["fee_fen"],
         submission_window=row["submission_window"],
         submission_key=row["submission_key"],
+        mode=row["mode"],
+        applicant_subject=row["applicant_subject"],
         status=row["status"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -492,9 +494,9 @@ class PostgresCaseStore:
         inserted = await self._db.fetchval(
             "INSERT INTO cases (case_no, role, item_code, item_version, origin_region,"
             " processing_region, status, applicant_sealed, materials, fee_fen,"
-            " submission_window, submission_key)"
+            " submission_window, submission_key, mode, applicant_subject)"
             " VALUES ($1, $2, $3, $4, $5, $6, 'received', $7::text::jsonb, $8::text::jsonb,"
-            "  $9, $10, $11)"
+            "  $9, $10, $11, $12, $13)"
             " ON CONFLICT DO NOTHING RETURNING true",
             case.case_no,
             case.role,
@@ -507,6 +509,8 @@ class PostgresCaseStore:
             case.fee_fen,
             case.submission_window,
             case.submission_key,
+            case.mode,
+            case.applicant_subject,
         )
         return bool(inserted)
 
@@ -537,6 +541,15 @@ class PostgresCaseStore:
             "SELECT processing_region FROM cases WHERE case_no = $1", case_no
         )
         return None if found is None else str(found)
+
+    async def of_applicant(self, subject: str, limit: int) -> list[CaseRecord]:
+        rows = await self._db.fetch(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE applicant_subject = $1"
+            " ORDER BY created_at DESC, case_no DESC LIMIT $2",
+            subject,
+            limit,
+        )
+        return [_case(r) for r in rows]
 
     async def set_status(self, case_no: str, status: str) -> bool:
         updated = await self._db.execute(

@@ -22,7 +22,7 @@ class CaseNotFound(Exception):
         self.case_no = case_no
 
 
-def _summary(case: CaseRecord) -> CaseSummary:
+def summary_of(case: CaseRecord) -> CaseSummary:
     return CaseSummary(
         case_no=case.case_no,
         side=case.role,
@@ -33,6 +33,7 @@ def _summary(case: CaseRecord) -> CaseSummary:
         status=case.status,
         created_at=case.created_at,
         updated_at=case.updated_at,
+        mode=case.mode,
     )
 
 
@@ -40,14 +41,14 @@ async def case_summary(pool: asyncpg.Pool, case_no: str) -> CaseSummary:
     case = await PostgresCaseStore(pool).get(case_no)
     if case is None:
         raise CaseNotFound(case_no)
-    return _summary(case)
+    return summary_of(case)
 
 
 async def list_cases(pool: asyncpg.Pool, status: str | None, limit: int, offset: int) -> CasePage:
     """A page of the region's cases; `status` is a status code (resolved by the caller)."""
     cases, total = await PostgresCaseStore(pool).page(status, limit, offset)
     return CasePage(
-        items=tuple(_summary(c) for c in cases), total=total, limit=limit, offset=offset
+        items=tuple(summary_of(c) for c in cases), total=total, limit=limit, offset=offset
     )
 
 

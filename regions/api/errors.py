@@ -81,7 +81,9 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _refused_application(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApplicationRefused)
-    return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.message, exc.rule)
+    # The context names what the rule is about (the item, the mode asked, the modes allowed).
+    body = {"detail": exc.message, "rule": exc.rule, **exc.context}
+    return JSONResponse(status_code=422, content=jsonable_encoder(body))
 
 
 async def _key_reused(request: Request, exc: Exception) -> JSONResponse:

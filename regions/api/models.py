@@ -28,6 +28,7 @@ class Submitted(_Out):
     item_code: str
     item_version: int
     required_materials: tuple[str, ...]
+    mode: str | None = None  # the mode the case runs in, by its Chinese name (全程网办 …)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -79,6 +80,9 @@ class CaseSummary(_Out):
     status: str
     created_at: datetime
     updated_at: datetime
+    # The mode the case runs in, by its Chinese name (全程网办, 异地代收代办 …); None on cases
+    # recorded before cases named it (the mode the region pair implies).
+    mode: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -132,6 +136,12 @@ class Problem(_Out):
     detail: str
     rule: str | None = None
     errors: list[dict[str, object]] = Field(default_factory=list)
+    # A refusal about an item's modes (`mode_not_allowed`, `mode_not_available`,
+    # `mode_not_at_window`) names the item, the mode asked and the modes it allows there.
+    item_code: str | None = None
+    item_version: int | None = None
+    mode: str | None = None
+    allowed_modes: list[str] | None = None
 
 
 # Documented answers of every step endpoint besides 200, 401 and 403.

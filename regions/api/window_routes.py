@@ -18,7 +18,7 @@ from regions.material_files import keep_files
 from regions.naming import intake_workflow_id
 from regions.submission_keys import SubmissionKey
 from regions.tokens import Principal
-from regions.window import Application, resolve_item, submit_case
+from regions.window import Application, case_mode, resolve_item, submit_case
 from workflows.lifecycle import intake
 from workflows.models import (
     DeliveryConfirmation,
@@ -94,6 +94,7 @@ async def submit(
         item_code=item.code,
         item_version=item.version,
         required_materials=tuple(m.name for m in item.carried_materials()),
+        mode=case_mode(application, svc.region).value,
     )
 
 

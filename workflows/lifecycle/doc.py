@@ -23,6 +23,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md"
 # Where each trigger is exercised against the real stack (L, C, P: see the legend).
 INTAKE_TESTS: dict[intake.On, str] = {
     intake.On.SUBMITTED: "L `test_automatic_approval_with_a_fee`",
+    intake.On.APPLIED_ONLINE: "O `test_online_case_from_sign_in_to_electronic_delivery`",
     intake.On.REVIEW_PASSED: (
         "L `test_automatic_approval_with_a_fee`, `test_supplement_at_the_window_…`"
     ),
@@ -57,7 +58,7 @@ INTAKE_TESTS: dict[intake.On, str] = {
         "L `test_no_answer_recalls_…`, `test_answer_timeout_while_b_is_about_to_accept_…`"
     ),
     intake.On.DELIVERY_FAILED: "U (convergence)",
-    intake.On.DELIVERED: "L `test_supplement_at_the_window_…`",
+    intake.On.DELIVERED: "L `test_supplement_at_the_window_…`; O (电子送达)",
     intake.On.UNDO: "L `test_not_accepted_compensates_in_reverse_order`; C",
     intake.On.COMPENSATED: "L `test_denied_compensates`",
 }
@@ -111,7 +112,8 @@ Tests: `L` = `tests/integration/test_lifecycle.py`,
 `C` = `tests/integration/test_compensation_crash.py`,
 `P` = `tests/integration/test_province_pair.py`, `U` = `tests/unit/test_lifecycle_convergence.py`
 (both models driven together through random histories), `D` = `tests/unit/test_deadlines.py`,
-`R` = `tests/unit/test_workflow_determinism.py`; `test_lifecycle_rules` =
+`R` = `tests/unit/test_workflow_determinism.py`, `O` = `tests/integration/test_online_applicant.py`
+(全程网办: applied online, no window review, delivered electronically); `test_lifecycle_rules` =
 `tests/unit/test_lifecycle_rules.py` (the rules of decision 0026 on real dates).
 """
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events.envelope import event_id_for
 from events.models import (
@@ -49,9 +50,11 @@ from workflows.lifecycle.engine import (
 from workflows.lifecycle.vocabulary import (
     COMPENSATION_OF,
     DEEMED_WITHDRAWN_STEP,
+    ONLINE,
     Actor,
     AddMaterials,
     AutoPolicy,
+    CaseMode,
     CaseTimings,
     DeliveryConfirmation,
     Effect,
@@ -62,6 +65,7 @@ from workflows.lifecycle.vocabulary import (
     SupplementMaterials,
     Withdrawal,
     follow_up_reason,
+    implied_mode,
     one_time_notice,
 )
 
@@ -138,6 +142,7 @@ class On(StrEnum):
     """What moves an intake case."""
 
     SUBMITTED = "submitted"
+    APPLIED_ONLINE = "applied-online"
     REVIEW_PASSED = "review-passed"
     REVIEW_SUPPLEMENT = "review-supplement"
     REVIEW_REFUSED = "review-refused"
@@ -163,6 +168,8 @@ class On(StrEnum):
 
 TRIGGER_LABELS: dict[On, str] = {
     On.SUBMITTED: "窗口收件 (the window took the application)",
+    On.APPLIED_ONLINE: "网上申请 (全程网办: the applicant applied online, signed in with the "
+    "region's identity provider)",
     On.REVIEW_PASSED: "形式审查通过: Update `record_formal_review(pass)` or policy",
     On.REVIEW_SUPPLEMENT: "一次性告知补正: Update `record_formal_review(supplement)` or policy",
     On.REVIEW_REFUSED: "不予收件: Update `record_formal_review(refuse)`",
@@ -227,7 +234,26 @@ class IntakeRequest(BaseModel):
     policy: AutoPolicy = AutoPolicy()
     timings: CaseTimings = CaseTimings()
     carry: IntakeState | None = None  # the state handed over by continue-as-new
-    received_by: Actor | None = None  # the clerk who took the application at the window
+    # The clerk who took the application at the window, or (全程网办) the applicant.
+    received_by: Actor | None = None
+    # How the case runs (decision 0034); absent in cases started before cases named their
+    # mode: the mode the region pair implies, as it was then.
+    mode: CaseMode = "异地代收代办"
+    # 全程网办: how the applicant chose to receive the result (网上送达 or 邮寄).
+    delivery: Literal["online", "mail"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _implied_mode(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mode") is None:
+            origin, processing = data.get("origin_region"), data.get("processing_region")
+            if isinstance(origin, str) and isinstance(processing, str):
+                return {**data, "mode": implied_mode(origin, processing)}
+        return data
+
+    @property
+    def online(self) -> bool:
+        return self.mode == ONLINE
 
 
 def start(request: IntakeRequest) -> IntakeState:
@@ -260,6 +286,17 @@ TABLE: Table[Phase, On] = Table(
             (_S.RECEIVED, _S.FORMAL_REVIEW),
             effects=(_E.TAKE_MATERIALS,),
             says="materials taken",
+        ),
+        *rows(
+            [P.RECEIVED],
+            On.APPLIED_ONLINE,
+            P.IN_TRANSIT,
+            (_S.RECEIVED, _S.FORMAL_REVIEW_PASSED, _S.FORWARDED, _S.IN_TRANSIT),
+            effects=(_E.ISSUE_RECEIPT, _E.CHARGE_FEE),
+            sends=(_T.FORWARDED,),
+            says="全程网办: no window review (the processing region reviews) and no materials "
+            "taken or returned (the files are uploaded); electronic receipt, fee (if any) and "
+            "the `forwarded` event in one transaction",
         ),
         *rows(
             [P.FORMAL_REVIEW],
@@ -403,8 +440,9 @@ TABLE: Table[Phase, On] = Table(
             On.APPROVED,
             P.RESULT_RECEIVED,
             (_S.RESULT_RECEIVED,),
-            effects=(N,),
-            says="B's decision stands, also over a withdrawal or recall; applicant told",
+            effects=(N, _E.POST_RESULT),
+            says="B's decision stands, also over a withdrawal or recall; applicant told; "
+            "全程网办 by post: the result goes to the post adapter (`post-result`)",
         ),
         *rows(
             _UNDECIDED,
@@ -463,7 +501,8 @@ TABLE: Table[Phase, On] = Table(
             P.CLOSED,
             (_S.RESULT_DELIVERED, _S.CLOSED),
             sends=(_T.RESULT_DELIVERED,),
-            says="`result-delivered` event to B (mail needs a tracking number)",
+            says="`result-delivered` event to B (mail needs a tracking number); 全程网办 "
+            "online: taken by the workflow as the result arrives (电子送达)",
         ),
         *rows(
             [P.COMPENSATING],
@@ -493,6 +532,8 @@ PERSON_STEPS: dict[On, str] = {
     On.WITHDRAW: "withdraw",
     On.DELIVERED: "confirm_delivery",
 }
+# The steps the applicant of a 全程网办 case takes (through /applicant/...).
+APPLICANT_STEPS = frozenset({On.SUPPLEMENT_PROVIDED, On.WITHDRAW, On.DELIVERED})
 # The steps an item's automatic policy (`AutoPolicy`) can take instead of a person.
 POLICY_STEPS = frozenset({On.REVIEW_PASSED, On.REVIEW_SUPPLEMENT, On.DELIVERED})
 
@@ -520,9 +561,21 @@ def allows(request: IntakeRequest, state: IntakeState, kind: On) -> bool:
     reviews = (On.REVIEW_PASSED, On.REVIEW_SUPPLEMENT, On.REVIEW_REFUSED)
     if kind in reviews and request.policy.formal_review != "manual":
         return False
-    if kind is On.DELIVERED and request.policy.delivery != "manual":
+    if kind is On.DELIVERED and not _delivered_by_person(request):
         return False
     return TABLE.allows(state.phase, kind)
+
+
+def _delivered_by_person(request: IntakeRequest) -> bool:
+    """全程网办: the applicant confirms a posted result (online delivery is the workflow's);
+    otherwise a person at the window, unless the item's policy delivers."""
+    if request.online:
+        return request.delivery == "mail"
+    return request.policy.delivery == "manual"
+
+
+ONLINE_REVIEW = "全程网办：由办理地审查"
+ONLINE_DELIVERY = "电子送达"
 
 
 def refusal(request: IntakeRequest, state: IntakeState, given: object) -> RuleBroken | None:
@@ -568,7 +621,8 @@ def automatic(request: IntakeRequest, state: IntakeState) -> Trigger[On] | None:
     phase = state.phase
     if phase is P.RECEIVED:
         taken_by = request.received_by
-        return Trigger(On.SUBMITTED, "person" if taken_by else "workflow", actor=taken_by)
+        kind = On.APPLIED_ONLINE if request.online else On.SUBMITTED
+        return Trigger(kind, "person" if taken_by else "workflow", actor=taken_by)
     if phase is P.FORMAL_REVIEW and request.policy.formal_review == "pass":
         have = {m.name for m in state.materials}
         missing = tuple(m for m in request.required_materials if m not in have)
@@ -586,6 +640,10 @@ def automatic(request: IntakeRequest, state: IntakeState) -> Trigger[On] | None:
             return Trigger(On.REVIEW_SUPPLEMENT, "policy", review)
         review = FormalReview(outcome="pass", reason="automatic policy: materials complete")
         return Trigger(On.REVIEW_PASSED, "policy", review)
+    if phase is P.RESULT_RECEIVED and request.online:
+        if request.delivery == "mail":
+            return None  # the applicant confirms the posted result
+        return Trigger(On.DELIVERED, "workflow", DeliveryConfirmation(channel="online"))
     if phase is P.RESULT_RECEIVED and request.policy.delivery != "manual":
         confirmation = DeliveryConfirmation(channel=request.policy.delivery, tracking_no=None)
         return Trigger(On.DELIVERED, "policy", confirmation)
@@ -666,25 +724,40 @@ def _submitted(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     tx.set(done=(*state.done, _E.TAKE_MATERIALS))
 
 
+def _applied_online(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    tx.step(
+        _S.RECEIVED,
+        detail=f"item {request.item_code} v{request.item_version}; {request.mode}, "
+        f"{len(state.materials)} files uploaded",
+    )
+    _forward(request, state, tx, ONLINE_REVIEW)
+
+
+def _forward(request: R, state: St, tx: Tx, why: str) -> None:
+    """The review passed (the window's, or none: 全程网办): receipt, fee, `forwarded`."""
+    tx.step(_S.FORMAL_REVIEW_PASSED, detail=why)
+    done = [*state.done, _E.ISSUE_RECEIPT]
+    tx.effect(_E.ISSUE_RECEIPT)
+    if request.fee_fen:
+        tx.effect(_E.CHARGE_FEE, amount_fen=request.fee_fen)
+        done.append(_E.CHARGE_FEE)
+    tx.write(ForwardCase(materials=state.materials))
+    tx.step(
+        _S.FORWARDED,
+        event_id=tx.event_id("forwarded"),
+        detail=f"to {request.processing_region}",
+    )
+    tx.step(_S.IN_TRANSIT)
+    tx.set(done=tuple(done), due=tx.now + request.timings.answer_timeout)
+
+
 def _review(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     review = trigger.payload
     assert isinstance(review, FormalReview)
     if review.outcome == "pass":
-        tx.step(_S.FORMAL_REVIEW_PASSED, detail=review.reason or "materials complete")
-        done = [*state.done, _E.ISSUE_RECEIPT]
-        tx.effect(_E.ISSUE_RECEIPT)
-        if request.fee_fen:
-            tx.effect(_E.CHARGE_FEE, amount_fen=request.fee_fen)
-            done.append(_E.CHARGE_FEE)
-        tx.write(ForwardCase(materials=state.materials))
-        tx.step(
-            _S.FORWARDED,
-            event_id=tx.event_id("forwarded"),
-            detail=f"to {request.processing_region}",
-        )
-        tx.step(_S.IN_TRANSIT)
-        tx.set(done=tuple(done), due=tx.now + request.timings.answer_timeout)
-    elif review.outcome == "supplement":
+        _forward(request, state, tx, review.reason or "materials complete")
+        return
+    if review.outcome == "supplement":
         days = request.supplement_working_days or request.timings.supplement_working_days
         until = DeadlineClock(request.timings.working_day).deadline(tx.now, days).at
         listed = ", ".join(review.missing)
@@ -833,7 +906,14 @@ def _decided(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     tx.set(deadline=None, due=None)  # decided: the 承诺时限 no longer runs
     if decision.outcome == "approved":
         tx.set(outcome="approved")
-        _notify(state, tx, "办理结果已出，请按约定的方式领取（窗口领取、邮寄或网上送达）。")
+        if request.online and request.delivery == "mail":
+            # The post adapter opens the applicant's address for this call only.
+            tx.effect(_E.POST_RESULT, detail="全程网办：邮寄送达")
+            _notify(state, tx, "办理结果已出，将邮寄给您；收到后请在网上确认签收。")
+        elif request.online:
+            _notify(state, tx, "办理结果已出，请登录网上办事大厅查看并下载电子证照（电子送达）。")
+        else:
+            _notify(state, tx, "办理结果已出，请按约定的方式领取（窗口领取、邮寄或网上送达）。")
     else:
         _reject(request, tx, "denied", decision.reason)
 
@@ -914,7 +994,12 @@ def _delivered(request: R, state: St, trigger: Tr, tx: Tx) -> None:
         confirmation.model_dump(mode="json", exclude={"actor"}),
     )
     tracking = f" {confirmation.tracking_no}" if confirmation.tracking_no else ""
-    tx.step(_S.RESULT_DELIVERED, event_id=sent, detail=f"by {confirmation.channel}{tracking}")
+    online = f" ({ONLINE_DELIVERY})" if request.online and confirmation.channel == "online" else ""
+    tx.step(
+        _S.RESULT_DELIVERED,
+        event_id=sent,
+        detail=f"by {confirmation.channel}{tracking}{online}",
+    )
     tx.step(_S.CLOSED, detail=state.outcome or "")
 
 
@@ -926,7 +1011,8 @@ def _undo(request: R, state: St, trigger: Tr, tx: Tx) -> None:
 
 
 def _compensated(request: R, state: St, trigger: Tr, tx: Tx) -> None:
-    _notify(state, tx, f"申请已终结：{state.reason}。已缴纳的费用将退还，收取的原件将退还给您。")
+    returned = "" if request.online else "，收取的原件将退还给您"
+    _notify(state, tx, f"申请已终结：{state.reason}。已缴纳的费用将退还{returned}。")
     if state.outcome == "denied":
         # The denial is B's result too: tell B it reached the applicant, so B can close.
         sent = tx.send(
@@ -942,6 +1028,7 @@ def _compensated(request: R, state: St, trigger: Tr, tx: Tx) -> None:
 
 HANDLERS: dict[On, Handler] = {
     On.SUBMITTED: _submitted,
+    On.APPLIED_ONLINE: _applied_online,
     On.REVIEW_PASSED: _review,
     On.REVIEW_SUPPLEMENT: _review,
     On.REVIEW_REFUSED: _review,

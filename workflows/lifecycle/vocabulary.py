@@ -53,6 +53,22 @@ REVOCATION_OF: dict[Effect, Effect] = {
 REVOCATIONS: tuple[Effect, ...] = tuple(dict.fromkeys(REVOCATION_OF.values()))
 
 Manual = Literal["manual"]
+# How a case runs (国办发〔2020〕35号), by the catalog's names (catalog.models.CrossRegionMode,
+# which workflows may not import; a unit test keeps the two equal).
+CaseMode = Literal["全程网办", "异地代收代办", "多地联办", "省内通办"]
+ONLINE: CaseMode = "全程网办"
+PROXY: CaseMode = "异地代收代办"
+IN_PROVINCE: CaseMode = "省内通办"
+
+
+def implied_mode(origin: str, processing: str) -> CaseMode:
+    """The mode a region pair implies when the case does not name one (cases recorded before
+    cases named their mode): 省内通办 within one province (GB/T 2260: the same first two
+    digits), else 异地代收代办. `catalog.catalog.implied_mode` says the same from the code
+    table; a unit test checks they agree."""
+    return IN_PROVINCE if origin[:2] == processing[:2] else PROXY
+
+
 # The step B's `cancelled` is sent under when a missed 补正 ends the case (视为撤回): A tells it
 # from an answer to a withdrawal or a recall by the event id the step gives it.
 DEEMED_WITHDRAWN_STEP = "deemed-withdrawn"
@@ -102,7 +118,7 @@ class CaseTimings(_Model):
 # smuggle a line into a listing.
 PERSON_ID_PATTERN = r"^\S{1,32}$"
 
-ActorKind = Literal["person", "policy", "region", "system"]
+ActorKind = Literal["person", "applicant", "policy", "region", "system"]
 
 
 class Actor(_Model):
@@ -110,7 +126,8 @@ class Actor(_Model):
     across continue-as-new). `person`: a clerk or officer, named by the node from the bearer
     token of the request (工号, name, window or office); `policy`: the item's automatic policy;
     `region`: the other region's event; `system`: the workflow itself (timers, compensation,
-    bookkeeping). Staff data only: an applicant is never an actor."""
+    bookkeeping); `applicant`: the applicant of a 全程网办 case, named only by the digest of
+    their identity provider's pseudonymous subject (`person_id`), never by name or ID number."""
 
     kind: ActorKind
     person_id: str | None = Field(default=None, pattern=PERSON_ID_PATTERN)
@@ -126,6 +143,8 @@ class Actor(_Model):
                 return f"未登记经办人（{self.window}）" if self.window else "未登记经办人"
             at = f"，{self.window}" if self.window else ""
             return f"{self.name or ''}（工号 {self.person_id}{at}）"
+        if self.kind == "applicant":
+            return f"申请人（网办 {(self.person_id or '?')[:8]}）"
         if self.kind == "policy":
             return "自动（策略）"
         if self.kind == "region":
