@@ -8,15 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from catalog.catalog import default_catalog, validate_file
 from catalog.errors import CatalogError, InvalidCatalog, UnknownItem
 from catalog.models import ServiceItem
+from regions.cli_tables import Col, WideOpt, console, print_whole, table
 from regions.codes import UnknownRegion
 
 app = typer.Typer(help="The standardized service catalog (五级十五同).", no_args_is_help=True)
-console = Console()
 err_console = Console(stderr=True)
 
 RegionOpt = Annotated[
@@ -36,8 +35,9 @@ def _issuer(item: ServiceItem) -> str:
 
 
 @app.command("list")
-def list_items(region: RegionOpt = None, as_json: JsonOpt = False) -> None:
-    """List every item: national versions, or the versions --region resolves."""
+def list_items(region: RegionOpt = None, as_json: JsonOpt = False, wide: WideOpt = False) -> None:
+    """List every item: national versions, or the versions --region resolves (codes whole at
+    any width; --wide adds type, days, modes and provenance)."""
     try:
         items = default_catalog().items(region)
     except (CatalogError, UnknownRegion) as err:
@@ -47,16 +47,15 @@ def list_items(region: RegionOpt = None, as_json: JsonOpt = False) -> None:
             json.dumps([i.model_dump(mode="json") for i in items], ensure_ascii=False, indent=2)
         )
         return
-    table = Table()
-    table.add_column("code", no_wrap=True)
-    table.add_column("v", no_wrap=True)
-    table.add_column("name", ratio=2, overflow="fold")
-    table.add_column("issuer", no_wrap=True)
-    for column in ("type", "days", "modes", "provenance"):
-        table.add_column(column, ratio=1, overflow="fold")
-    table.title = f"{len(items)} items" + (f" as {region} resolves them" if region else "")
-    for i in items:
-        table.add_row(
+    columns = (
+        Col("code", ident=True),
+        Col("v"),
+        Col("name"),
+        Col("issuer"),
+        *(Col(column, wide=True) for column in ("type", "days", "modes", "provenance")),
+    )
+    rows = [
+        (
             i.code,
             str(i.version),
             i.name,
@@ -66,7 +65,10 @@ def list_items(region: RegionOpt = None, as_json: JsonOpt = False) -> None:
             "、".join(m.value for m in i.modes),
             i.provenance.value,
         )
-    console.print(table)
+        for i in items
+    ]
+    title = f"{len(items)} items" + (f" as {region} resolves them" if region else "")
+    print_whole(console(), table(columns, rows, wide=wide, title=title))
 
 
 @app.command()
@@ -89,26 +91,30 @@ def show(code: str, region: RegionOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def _print_item(item: ServiceItem) -> None:
-    console.print(
+    out = console()
+    out.print(
         f"[bold]{item.code} {item.name}[/bold]  v{item.version} ({_issuer(item)}),"
         f" effective {item.effective_from}, {item.item_type.value}, {item.department}"
     )
-    console.print(f"provenance: {item.provenance.value}", highlight=False)
+    out.print(f"provenance: {item.provenance.value}", highlight=False)
     if item.inferred_fields:
-        console.print(f"  推定 fields: {', '.join(item.inferred_fields)}", highlight=False)
-    console.print(f"legal basis: {'；'.join(item.legal_basis)}", highlight=False)
+        out.print(f"  推定 fields: {', '.join(item.inferred_fields)}", highlight=False)
+    out.print(f"legal basis: {'；'.join(item.legal_basis)}", highlight=False)
     statutory = f" (statutory {item.statutory_days})" if item.statutory_days is not None else ""
-    console.print(f"promised: {item.promised_days} working days{statutory}")
+    out.print(f"promised: {item.promised_days} working days{statutory}")
     fees = "；".join(f"{f.item} {f.amount_fen / 100:.2f} 元 ({f.basis})" for f in item.fees)
-    console.print(f"fees: {fees or '不收费'}", highlight=False)
-    console.print(f"delivery: {'、'.join(d.value for d in item.delivery)}")
-    console.print(f"modes: {'、'.join(m.value for m in item.modes)}")
+    out.print(f"fees: {fees or '不收费'}", highlight=False)
+    out.print(f"delivery: {'、'.join(d.value for d in item.delivery)}")
+    out.print(f"modes: {'、'.join(m.value for m in item.modes)}")
     if item.no_materials:
-        console.print("materials: 无需材料")
+        out.print("materials: 无需材料")
     else:
-        table = Table("material", "mandatory", "data sharing", "originals", "copies", "note")
-        for m in item.materials:
-            table.add_row(
+        columns = (
+            Col("material", ident=True),  # typed exactly as the window's --material NAME
+            *(Col(h) for h in ("mandatory", "data sharing", "originals", "copies", "note")),
+        )
+        rows = [
+            (
                 m.name,
                 "yes" if m.mandatory else "no",
                 "yes" if m.shareable else "no",
@@ -116,20 +122,22 @@ def _print_item(item: ServiceItem) -> None:
                 "" if m.copies is None else str(m.copies),
                 m.note,
             )
-        console.print(table)
+            for m in item.materials
+        ]
+        print_whole(out, table(columns, rows))
     for title, lines in (
         ("conditions", item.conditions),
         ("procedure", item.procedure),
         ("review points", item.review_points),
     ):
         if lines:
-            console.print(f"{title}:")
+            out.print(f"{title}:")
             for n, line in enumerate(lines, 1):
-                console.print(f"  {n}. {line}", highlight=False)
+                out.print(f"  {n}. {line}", highlight=False)
     for source in item.sources:
-        console.print(f"source: {source.title} {source.url}", highlight=False)
+        out.print(f"source: {source.title} {source.url}", highlight=False)
     if item.notes:
-        console.print(f"notes: {item.notes}", highlight=False)
+        out.print(f"notes: {item.notes}", highlight=False)
 
 
 @app.command()
@@ -149,4 +157,4 @@ def validate(
             )
         raise typer.Exit(1) from err
     scope = f"region {parsed.region}" if parsed.region else "national"
-    console.print(f"{file}: ok ({scope}, {len(parsed.items)} items)", highlight=False)
+    console().print(f"{file}: ok ({scope}, {len(parsed.items)} items)", highlight=False)

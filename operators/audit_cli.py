@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from regions.cli_filters import known_region
+
 if TYPE_CHECKING:
     from events.audit import AuditBreak
     from events.log_anchors import Anchor
@@ -139,7 +141,7 @@ async def _verify(region: str, endpoints: Path | None, with_peers: bool) -> int:
 
 @app.command("verify")
 def verify(
-    region: Annotated[str, typer.Option("--region", help="GB/T 2260 code")],
+    region: Annotated[str, typer.Option("--region", help="GB/T 2260 code", callback=known_region)],
     peers: Annotated[
         bool,
         typer.Option(

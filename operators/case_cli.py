@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from operators.output import emit
 from regions.api_client import (
@@ -22,7 +20,17 @@ from regions.api_client import (
     call,
     download,
 )
-from regions.beijing_time import show_iso
+from regions.beijing_time import ZONE_LABEL, show_iso
+from regions.cli_filters import (
+    PERSON_TIME_HELP,
+    check_status,
+    known_region,
+    known_regions,
+    parsed_time,
+    person_time,
+    status_help,
+)
+from regions.cli_tables import Col, WideOpt, console, print_whole, table
 
 if TYPE_CHECKING:
     from operators.endpoints import OperatorEndpoints
@@ -54,8 +62,11 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="The timeline as JSON")] = False,
     html: Annotated[Path | None, typer.Option("--html", help="Write a swimlane page")] = None,
     endpoints: EndpointsFile = None,
+    wide: WideOpt = False,
 ) -> None:
-    """The case's timeline across both regions: steps, envelopes (signature checked), actors."""
+    """The case's timeline across both regions: steps, envelopes (signature checked), actors;
+    times in Beijing time (北京时间), --json in UTC (ISO 8601). --wide adds each line's offset
+    from the first and the full event id."""
     from operators.html import swimlane_html
     from operators.load import CaseNotFound, load_timeline
     from operators.render import render
@@ -71,15 +82,9 @@ def show(
     if as_json:
         typer.echo(timeline.model_dump_json(indent=2))
     else:
-        render(timeline, Console(width=160))
+        render(timeline, console(), wide=wide)
         if html is not None:
             typer.echo(f"swimlane page: {html}")
-
-
-PERSON_TIME = (
-    "; Beijing time (北京时间) unless the time names its zone: 2026-12-01, 2026-12-01T08:00,"
-    " 2026-12-01T00:00Z, 2026-12-01T08:00+08:00"
-)
 
 
 @app.command("statuses")
@@ -94,63 +99,61 @@ def statuses(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         rows = [{"code": c, **{s: names[s].get(c) for s in SIDES}} for c in codes]
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(header_style="bold")
-    for column in ("status", *(f"{SIDE_LABELS[s]} ({s})" for s in SIDES)):
-        table.add_column(column, no_wrap=True)
-    for code in codes:
-        table.add_row(code, *(names[s].get(code, "") for s in SIDES))
-    Console(width=160).print(table)
+    columns = (Col("status", ident=True), *(Col(f"{SIDE_LABELS[s]} ({s})") for s in SIDES))
+    named = [(code, *(names[s].get(code, "") for s in SIDES)) for code in codes]
+    print_whole(console(), table(columns, named))
 
 
 @app.command("list")
 def list_(
     status: Annotated[
         str | None,
-        typer.Option(
-            help="a status's code or Chinese name, e.g. processing or 办理中 (`tongban case"
-            " statuses` lists them; an unknown one is refused with the list)"
-        ),
+        typer.Option(help=status_help("Only cases in this status"), callback=check_status),
     ] = None,
-    origin: Annotated[str | None, typer.Option(help="accepting region code")] = None,
-    processing: Annotated[str | None, typer.Option(help="processing region code")] = None,
+    origin: Annotated[
+        str | None, typer.Option(help="accepting region code", callback=known_region)
+    ] = None,
+    processing: Annotated[
+        str | None, typer.Option(help="processing region code", callback=known_region)
+    ] = None,
     item: Annotated[str | None, typer.Option(help="item code")] = None,
-    since: Annotated[str | None, typer.Option(help="started at or after" + PERSON_TIME)] = None,
-    until: Annotated[str | None, typer.Option(help="started before" + PERSON_TIME)] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="started at or after" + PERSON_TIME_HELP, callback=person_time),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="started before" + PERSON_TIME_HELP, callback=person_time)
+    ] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="deadline breached")] = False,
     stuck: Annotated[
         float | None, typer.Option(help="open with no progress for this many hours")
     ] = None,
     region: Annotated[
-        list[str] | None, typer.Option(help="regions to search (default: all configured)")
+        list[str] | None,
+        typer.Option(help="regions to search (default: all configured)", callback=known_regions),
     ] = None,
     page: Annotated[int, typer.Option(min=1)] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     endpoints: EndpointsFile = None,
+    wide: WideOpt = False,
 ) -> None:
     """Cases by status, region, item, date, overdue or stuck; one row per region's workflow.
-    Times shown are Beijing time (北京时间); --json gives them in UTC (ISO 8601)."""
+    Times shown are Beijing time (北京时间); --json gives them in UTC (ISO 8601 with its
+    offset). --wide adds the region pair and the last change."""
     from operators.listing import CaseFilter, list_cases
-    from regions.beijing_time import ZONE_LABEL, in_beijing, parse_person_time
-    from regions.labels import UnknownStatus, resolve_status, shown
+    from regions.beijing_time import in_beijing
+    from regions.labels import resolve_status, shown
 
-    try:
-        wanted = resolve_status(status) if status is not None else None
-        started = [parse_person_time(t) if t else None for t in (since, until)]
-    except UnknownStatus as exc:
-        typer.echo(f"error: --status: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except ValueError as exc:
-        typer.echo(f"error: --since/--until: {exc}", err=True)
-        raise typer.Exit(2) from None
+    wanted = resolve_status(status) if status is not None else None
     config = _endpoints(endpoints)
     case_filter = CaseFilter(
         status=wanted.code if wanted else None,
         origin=origin,
         processing=processing,
         item=item,
-        since=started[0],
-        until=started[1],
+        since=parsed_time(since),
+        until=parsed_time(until),
         overdue=overdue,
         stuck_hours=stuck,
         sides=wanted.sides if wanted else (),
@@ -164,24 +167,31 @@ def list_(
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
-    table = Table(header_style="bold")
-    columns = ("case", "region", "status", "item", "A→B", "deadline", "overdue", "changed")
-    for column in columns:
-        zone = f" ({ZONE_LABEL})" if column in ("deadline", "changed") else ""
-        table.add_column(column + zone, no_wrap=column == "case")
-    for r in rows:
-        table.add_row(
+    columns = (
+        Col("case", ident=True),
+        Col("region"),
+        Col("status"),
+        Col("item", ident=True),
+        Col(f"deadline ({ZONE_LABEL})"),
+        Col("overdue"),
+        Col("A→B", wide=True),
+        Col(f"changed ({ZONE_LABEL})", wide=True),
+    )
+    cells = [
+        (
             r.case_no,
             r.region,
             shown(r.status, r.side),
             r.item_code or "",
-            f"{r.origin_region}→{r.processing_region}",
             f"{in_beijing(r.deadline):%Y-%m-%d %H:%M}" if r.deadline else "",
             "已超期" if r.overdue else "",
+            f"{r.origin_region}→{r.processing_region}",
             f"{in_beijing(r.last_change):%Y-%m-%d %H:%M:%S}" if r.last_change else "",
         )
-    Console(width=160).print(table)
-    typer.echo(f"page {page}: {len(rows)} rows; times in {ZONE_LABEL} (UTC+8)")
+        for r in rows
+    ]
+    print_whole(console(), table(columns, cells, wide=wide))
+    typer.echo(f"page {page}: {len(rows)} rows; times in {ZONE_LABEL} (UTC+08:00)")
 
 
 @app.command("access")
@@ -193,8 +203,9 @@ def access(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     endpoints: EndpointsFile = None,
 ) -> None:
-    """Who opened the case's personal data or files, when and through what (the access log of
-    each region, oldest first). The log holds field names and digests, never the data."""
+    """Who opened the case's personal data or files, when (Beijing time; --json: UTC, ISO 8601)
+    and through what (the access log of each region, oldest first). The log holds field names
+    and digests, never the data."""
     import asyncpg
 
     from regions.access_log import AccessEntry, PostgresAccessLog, merged
@@ -229,8 +240,8 @@ def access(
             else f"未登记经办人（{record['window']}）"
         )
         return (
-            f"{record['at']}  {record['region']}  {who} [{record['role']}, token"
-            f" {record['token_id']}]  {opened}  via {record['route']}"
+            f"{show_iso(record['at'], seconds=True)}  {record['region']}  {who}"
+            f" [{record['role']}, token {record['token_id']}]  {opened}  via {record['route']}"
         )
 
     emit(

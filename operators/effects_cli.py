@@ -16,6 +16,7 @@ import typer
 
 from operators.output import emit
 from regions.beijing_time import show
+from regions.cli_filters import known_region
 from workflows.lifecycle.effects import WATCH_LABELS
 
 if TYPE_CHECKING:
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True, help="Effects carried out by the region's systems.")
 
-RegionOption = Annotated[str | None, typer.Option("--region", help="GB/T 2260 code; all: omit")]
+RegionOption = Annotated[
+    str | None, typer.Option("--region", help="GB/T 2260 code; all: omit", callback=known_region)
+]
 OperatorOption = Annotated[
     str, typer.Option("--by", help="the operator's 工号, kept with the action", min=1)
 ]
@@ -153,7 +156,9 @@ def _done(what: str, order: EffectOrder) -> None:
 @app.command("retry")
 def retry(
     effect_id: Annotated[int, typer.Argument(help="the effect's id (effects list)")],
-    region: Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")],
+    region: Annotated[
+        str, typer.Option("--region", help="GB/T 2260 code of the node", callback=known_region)
+    ],
     by: OperatorOption,
 ) -> None:
     """Carry out a refused or dead effect again. A refused one starts a new attempt series (a
@@ -174,7 +179,9 @@ def retry(
 @app.command("resolve")
 def resolve(
     effect_id: Annotated[int, typer.Argument(help="the effect's id (effects list)")],
-    region: Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")],
+    region: Annotated[
+        str, typer.Option("--region", help="GB/T 2260 code of the node", callback=known_region)
+    ],
     by: OperatorOption,
     note: Annotated[str, typer.Option("--note", help="how it was done instead", min=1)],
 ) -> None:

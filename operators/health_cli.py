@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from regions.beijing_time import show
+from regions.cli_filters import known_region
 
 if TYPE_CHECKING:
     from operators.health import ExchangeHealth
@@ -68,7 +69,9 @@ def render(health: ExchangeHealth) -> list[str]:
 
 @app.callback()
 def health(
-    region: Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")],
+    region: Annotated[
+        str, typer.Option("--region", help="GB/T 2260 code of the node", callback=known_region)
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="The panel as JSON")] = False,
 ) -> None:
     """The exchange health panel of one region, in Chinese (JSON with --json); exit 1 when

@@ -8,10 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from operators.output import emit
+from regions.beijing_time import show_iso
+from regions.cli_filters import known_region
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing records: those parked by the relay.")
 
-RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")]
+RegionOption = Annotated[
+    str, typer.Option("--region", help="GB/T 2260 code of the node", callback=known_region)
+]
 
 
 async def _parked(dsn: str, limit: int) -> list[dict[str, Any]]:
@@ -46,7 +50,7 @@ def parked(
         as_json=as_json,
         empty=f"no parked outbox records in {region}",
         line=lambda r: (
-            f"{r['parked_at'][:19]}  {r['event_id']}  {r['case_no']}"
+            f"{show_iso(r['parked_at'], seconds=True)}  {r['event_id']}  {r['case_no']}"
             f"  {r['event_type'].rsplit('.', 1)[-1]:<22} to {r['recipient']}"
             f"  {r['bytes']:>9} B  {r['reason']}: {r['detail']}"
         ),

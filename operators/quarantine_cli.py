@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from operators.output import emit
+from regions.beijing_time import show_iso
+from regions.cli_filters import known_region
 
 app = typer.Typer(no_args_is_help=True, help="Records a node refused: list, show, re-drive, prune.")
 
@@ -22,7 +24,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-RegionOption = Annotated[str, typer.Option("--region", help="GB/T 2260 code of the node")]
+RegionOption = Annotated[
+    str, typer.Option("--region", help="GB/T 2260 code of the node", callback=known_region)
+]
 
 
 def _settings(region: str) -> NodeSettings:
@@ -59,7 +63,8 @@ def list_records(
     all_records: Annotated[bool, typer.Option("--all", help="Include redriven records")] = False,
     limit: Annotated[int, typer.Option(min=1)] = 200,
 ) -> None:
-    """Quarantined records, newest first (redriven ones only with --all)."""
+    """Quarantined records, newest first (redriven ones only with --all); times in Beijing time,
+    --json in UTC (ISO 8601)."""
     from operators.quarantine import quarantined_records
 
     records = asyncio.run(
@@ -72,7 +77,7 @@ def list_records(
         as_json=as_json,
         empty=f"no quarantined records in {region}",
         line=lambda r: (
-            f"{r['id']:>6}  {r['received_at'][:19]}  {r['reason']:<22}"
+            f"{r['id']:>6}  {show_iso(r['received_at'], seconds=True)}  {r['reason']:<22}"
             f" from {r['claimed_sender'] or '?':<6} {r['bytes']:>8} B"
             f"  {r['topic']}/{r['partition']}/{r['offset']}  {r['detail']}"
         ),
@@ -227,6 +232,6 @@ def senders(
         empty=f"no records refused by {region} in the last {hours:g} h",
         line=lambda f: (
             f"{f['sender']:<7} {f['reason']:<24} {f['records']:>7} records"
-            f" {f['bytes']:>10} B  last {f['last_at'][:19]}"
+            f" {f['bytes']:>10} B  last {show_iso(f['last_at'], seconds=True)}"
         ),
     )

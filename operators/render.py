@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from operators.model import CaseTimeline, Entry
 from regions.beijing_time import ZONE_LABEL, in_beijing, show
+from regions.cli_tables import Col, print_whole, table
 from regions.codes import UnknownRegion, region
 from regions.labels import LANE_SIDES, outcome_label, shown
 
@@ -64,7 +64,7 @@ def status_line(timeline: CaseTimeline) -> str:
     return status
 
 
-def render(timeline: CaseTimeline, console: Console) -> None:
+def render(timeline: CaseTimeline, console: Console, *, wide: bool = False) -> None:
     a, b = timeline.origin_region, timeline.processing_region
     console.print(
         f"[bold]case {timeline.case_no}[/bold]  item {timeline.item_code or '?'}  "
@@ -79,23 +79,31 @@ def render(timeline: CaseTimeline, console: Console) -> None:
     for effect in timeline.open_effects:
         console.print(f"[red]未完成的执行事项[/red] {escape(effect)}", highlight=False)
     for lane, workflow_id in timeline.workflow_ids.items():
-        console.print(f"workflow {lane}  {workflow_id}", highlight=False)
+        console.print(f"workflow {lane}  {workflow_id}", highlight=False, crop=False)
     console.print(f"trace   {', '.join(timeline.trace_ids) or '(not traced)'}", highlight=False)
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     # Times of day in Beijing; the header names the zone and the day the case began.
     day = f" {in_beijing(timeline.entries[0].at):%Y-%m-%d}" if timeline.entries else ""
-    for column in (f"time ({ZONE_LABEL}{day})", "", "region", "what", "detail", "经办人", "event"):
-        table.add_column(column, overflow="fold")
+    columns = (
+        Col(f"time ({ZONE_LABEL}{day})", ident=True),
+        Col("", wide=True),
+        Col("region", ident=True),
+        Col("what"),
+        Col("detail"),
+        Col("经办人"),
+        Col("event", ident=True, wide=True),
+    )
     start = timeline.entries[0].at if timeline.entries else None
-    for entry in timeline.entries:
-        offset = f"+{(entry.at - start).total_seconds():.1f}s" if start else ""
-        table.add_row(
+    rows = [
+        (
             f"{in_beijing(entry.at):%H:%M:%S.%f}"[:-3],
-            offset,
+            f"+{(entry.at - start).total_seconds():.1f}s" if start else "",
             f"{entry.lane} {entry.region}",
             _what(entry),
             _detail(entry),
             entry.actor.label if entry.actor else "",
-            (entry.event_id or "")[:8],
+            entry.event_id or "",
         )
-    console.print(table)
+        for entry in timeline.entries
+    ]
+    options = {"show_edge": False, "pad_edge": False, "box": None}
+    print_whole(console, table(columns, rows, wide=wide, **options))

@@ -217,19 +217,19 @@ def named(record: dict[str, Any], field: str = "status") -> str:
 
 def emit(payload: Any, as_json: bool, title: str = "") -> None:
     """The API's answer as people read it: statuses by their Chinese names (code beside), times
-    in Beijing time. `--json` prints the API's JSON unchanged (UTC, ISO 8601)."""
+    in Beijing time, case numbers and item codes whole at any width (regions/cli_tables.py).
+    `--json` prints the API's JSON unchanged (UTC, ISO 8601 with its offset)."""
     if as_json:
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from regions.cli_tables import Col, console, print_whole, table
 
-    console = Console()
+    out = console()
     if isinstance(payload, dict) and "summary" in payload:
         summary = payload["summary"]
         head = f"[bold]{summary['case_no']}[/bold] {escape(named(summary))}  {title}"
-        console.print(head, highlight=False)
-        console.print(
+        out.print(head, highlight=False, overflow="ignore", crop=False)
+        out.print(
             escape(
                 f"事项 {summary['item_code']} v{summary['item_version']}  "
                 f"{summary['origin_region']} → {summary['processing_region']}"
@@ -238,40 +238,52 @@ def emit(payload: Any, as_json: bool, title: str = "") -> None:
             highlight=False,
         )
         if payload.get("applicant_name_masked"):
-            console.print(f"申请人 {escape(payload['applicant_name_masked'])}", highlight=False)
+            out.print(f"申请人 {escape(payload['applicant_name_masked'])}", highlight=False)
         if payload.get("deadline"):
             deadline = payload.get("deadline_label_zh") or show_iso(payload["deadline"])
             overdue = "  [red]已超期[/red]" if payload.get("overdue") else ""
-            console.print(f"办理时限 {escape(deadline)}{overdue}", highlight=False)
+            out.print(f"办理时限 {escape(deadline)}{overdue}", highlight=False)
         if payload.get("outcome"):
-            console.print(f"结果 {escape(named(payload, 'outcome'))}", highlight=False)
-        table = Table(f"时间（{ZONE_LABEL}）", "地区", "状态", "说明")
-        for step in payload.get("steps", []):
-            at = step.get("at_label_zh") or show_iso(step["at"], seconds=True)
-            table.add_row(
-                at.removesuffix(f" ({ZONE_LABEL})"),
+            out.print(f"结果 {escape(named(payload, 'outcome'))}", highlight=False)
+        steps = [
+            (
+                (step.get("at_label_zh") or show_iso(step["at"], seconds=True)).removesuffix(
+                    f" ({ZONE_LABEL})"
+                ),
                 step["region"],
                 escape(named(step)),
                 escape(step.get("detail", "")),
             )
-        console.print(table)
+            for step in payload.get("steps", [])
+        ]
+        step_columns = (Col(f"时间（{ZONE_LABEL}）"), Col("地区"), Col("状态"), Col("说明"))
+        print_whole(out, table(step_columns, steps))
     elif isinstance(payload, dict) and "items" in payload:
-        table = Table("案件编号", "本地角色", "事项", "状态", f"更新（{ZONE_LABEL}）")
-        for item in payload["items"]:
-            updated = item.get("updated_at_label_zh") or show_iso(item["updated_at"])
-            table.add_row(
+        rows = [
+            (
                 item["case_no"],
                 item.get("side_label_zh") or item["side"],
                 item["item_code"],
                 escape(named(item)),
-                updated.removesuffix(f" ({ZONE_LABEL})"),
+                (item.get("updated_at_label_zh") or show_iso(item["updated_at"])).removesuffix(
+                    f" ({ZONE_LABEL})"
+                ),
             )
-        console.print(table)
-        console.print(f"{len(payload['items'])} / {payload['total']}")
+            for item in payload["items"]
+        ]
+        columns = (
+            Col("案件编号", ident=True),
+            Col("本地角色"),
+            Col("事项", ident=True),
+            Col("状态"),
+            Col(f"更新（{ZONE_LABEL}）"),
+        )
+        print_whole(out, table(columns, rows))
+        out.print(f"{len(payload['items'])} / {payload['total']}")
     elif isinstance(payload, dict) and "status" in payload and "case_no" in payload:
-        console.print(f"{payload['case_no']} {escape(named(payload))}", highlight=False)
+        out.print(f"{payload['case_no']} {escape(named(payload))}", highlight=False, crop=False)
     elif isinstance(payload, dict):
-        console.print(" ".join(f"{k}: {v}" for k, v in payload.items()))
+        out.print(" ".join(f"{k}: {v}" for k, v in payload.items()), crop=False)
 
 
 def post_step(
@@ -290,26 +302,23 @@ def post_step(
     emit(result, as_json)
 
 
-def emit_case_file(payload: dict[str, Any], as_json: bool) -> None:
+def emit_case_file(payload: dict[str, Any], as_json: bool, *, wide: bool = False) -> None:
     """The case file (案卷) as `GET /cases/{no}/file` gives it: who applied, what was handed in,
-    the 补正 history. Personal data: printed for the person who asked, never logged."""
+    the 补正 history. Material names whole at any width; their SHA-256 (what `material` takes),
+    size and type with --wide. Personal data: printed for the person who asked, never logged."""
     if as_json:
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from regions.cli_tables import Col, console, print_whole, table
+    from regions.labels import shown  # the lifecycle's names; loaded only to show a case file
 
-    console = Console()
+    out = console()
     item = f"{payload['item_code']} v{payload['item_version']}"
     if payload.get("item_name"):
         item += f" {payload['item_name']}"
-    from regions.labels import shown  # the lifecycle's names; loaded only to show a case file
-
     status = shown(payload["status"], payload.get("side"))
-    console.print(f"[bold]{payload['case_no']}[/bold] {escape(status)}  案卷", highlight=False)
-    console.print(
-        escape(f"事项 {item}  {payload['origin_region']} → {payload['processing_region']}")
-    )
+    out.print(f"[bold]{payload['case_no']}[/bold] {escape(status)}  案卷", highlight=False)
+    out.print(escape(f"事项 {item}  {payload['origin_region']} → {payload['processing_region']}"))
     applicant = payload.get("applicant")
     if applicant:
         lines = [
@@ -319,38 +328,56 @@ def emit_case_file(payload: dict[str, Any], as_json: bool) -> None:
         if applicant.get("credit_code"):
             lines.append(f"统一社会信用代码 {applicant['credit_code']}")
         for line in lines:
-            console.print(escape(line))
+            out.print(escape(line))
     else:
-        console.print(escape(f"申请人 未能打开: {payload.get('applicant_unavailable') or '—'}"))
-    table = Table("材料", "SHA-256", "大小", "类型", "文件", "核验原件")
+        out.print(escape(f"申请人 未能打开: {payload.get('applicant_unavailable') or '—'}"))
+    materials = []
     for m in payload.get("materials", []):
         checked = m.get("originals_checked")
         state = "已齐" if m["complete"] else ("传输中" if m["has_file"] else "仅登记")
-        table.add_row(
-            escape(m["name"]),
-            m["sha256"][:16] + "…",
-            str(m["size"]) if m.get("size") is not None else "",
-            m.get("media_type") or "",
-            state,
-            escape(f"{checked['by']} {show_iso(checked['at'])}") if checked else "",
+        materials.append(
+            (
+                escape(m["name"]),
+                state,
+                escape(f"{checked['by']} {show_iso(checked['at'])}") if checked else "",
+                m["sha256"],
+                str(m["size"]) if m.get("size") is not None else "",
+                m.get("media_type") or "",
+            )
         )
-    console.print(table)
+    columns = (
+        Col("材料", ident=True),
+        Col("文件"),
+        Col(f"核验原件（{ZONE_LABEL}）"),
+        Col("SHA-256", ident=True, wide=True),
+        Col("大小", wide=True),
+        Col("类型", wide=True),
+    )
+    print_whole(out, table(columns, materials, wide=wide))
     supplements = payload.get("supplements", [])
     if supplements:
-        history = Table("补正", f"时间（{ZONE_LABEL}）", "地区", "状态", "内容", "经办人")
-        for s in supplements:
-            history.add_row(
+        history = [
+            (
                 s.get("kind_label_zh") or s["kind"],
                 show_iso(s["at"], seconds=True).removesuffix(f" ({ZONE_LABEL})"),
                 s["region"],
                 escape(named(s)),
-                s["region"],
                 escape(s["detail"]),
                 escape(s.get("by") or ""),
             )
-        console.print(history)
+            for s in supplements
+        ]
+        history_columns = (
+            Col("补正"),
+            Col(f"时间（{ZONE_LABEL}）"),
+            Col("地区"),
+            Col("状态"),
+            Col("内容"),
+            Col("经办人"),
+        )
+        print_whole(out, table(history_columns, history, wide=wide))
     elif not payload.get("supplements_known", True):
-        console.print("补正记录: 办件流程暂不可读")
+        out.print("补正记录: 办件流程暂不可读")
 
 
 def download(api: str | None, token_env: str, path: str, out: Path, *, what: str) -> int:

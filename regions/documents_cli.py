@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from regions.beijing_time import show
+
 if TYPE_CHECKING:
     from documents.verify import Known, Verdict
     from events.keystore import KeyStore
@@ -52,7 +54,7 @@ def _print(verdict: Verdict) -> None:
         ("case", verdict.case_no),
         ("claimed region", verdict.claimed_region),
         ("signing key", verdict.key_id),
-        ("signed at", verdict.signed_at.isoformat() if verdict.signed_at else None),
+        ("signed at", show(verdict.signed_at, seconds=True) or None),
         ("in records", None if verdict.in_records is None else str(verdict.in_records).lower()),
         ("sha256", verdict.sha256),
     )

@@ -20,6 +20,7 @@ import typer
 from events.directory_admin import DirectoryAdmin
 from events.keystore import KeyStore, KeyStoreError
 from events.trust import DEFAULT_DIRECTORY_VALIDITY, DirectoryError, TrustDirectory
+from regions.beijing_time import show as beijing
 
 app = typer.Typer(no_args_is_help=True, help="Signing and sealing keys, trust directory.")
 
@@ -202,13 +203,18 @@ def show(
         typer.echo(json.dumps(described, ensure_ascii=False, indent=2))
         return
     label = "draft" if draft else "published"
-    typer.echo(f"trust directory v{directory.version} ({label}), issued {directory.issued_at}")
+    issued = beijing(directory.issued_at, seconds=True)
+    typer.echo(f"trust directory v{directory.version} ({label}), issued {issued}")
     problem = directory.expiry_problem(datetime.now(UTC))
-    typer.echo(f"  valid until {directory.valid_until}" if problem is None else f"  {problem}")
+    until = beijing(directory.valid_until, seconds=True) or "—"
+    typer.echo(f"  valid until {until}" if problem is None else f"  {problem}")
     for r in directory.regions:
         typer.echo(f"  {r.code} {r.name}  sealing {r.sealing_key.key_id}")
         for k in r.signing_keys:
-            state = "revoked" if k.revoked else f"{k.not_before:%F %T} .. {k.not_after:%F %T}"
+            period = (
+                f"{beijing(k.not_before, seconds=True)} .. {beijing(k.not_after, seconds=True)}"
+            )
+            state = "revoked" if k.revoked else period
             typer.echo(f"    signing {k.key_id}  {state}")
 
 

@@ -6,9 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from regions.cli_tables import Col, console, print_whole, table
 from regions.codes import REGIONS, UnknownRegion, region
 
 app = typer.Typer(help="GB/T 2260 administrative divisions.", no_args_is_help=True)
@@ -41,7 +40,6 @@ def list_regions(
         ]
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    table = Table("code", "name", "level", "parent", title=f"{len(rows)} regions")
-    for r in rows:
-        table.add_row(r.code, r.name, r.level, r.parent or "")
-    Console().print(table)
+    columns = (Col("code", ident=True), Col("name"), Col("level"), Col("parent", ident=True))
+    cells = [(r.code, r.name, r.level, r.parent or "") for r in rows]
+    print_whole(console(), table(columns, cells, title=f"{len(rows)} regions"))

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from deploy.stack.settings import StackSettings
+from regions.beijing_time import show
 from regions.codes import UnknownRegion
 from regions.codes import region as lookup_region
 from regions.tokens import (
@@ -133,11 +134,11 @@ def list_tokens(
     if not records:
         typer.echo("no tokens" + (f" for {region}" if region else ""))
     for record in records:
-        since = f" {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else ""
+        since = f" {show(record.revoked_at)}" if record.revoked_at else ""
         person = f"{record.person_id} {record.person_name}" if record.person_id else "-"
         typer.echo(
             f"{record.token_id}  {record.region}  {record.role.value:<18}  {record.window:<16}"
-            f"  {person:<20}  expires {record.expires_at:%Y-%m-%d %H:%M}"
+            f"  {person:<20}  expires {show(record.expires_at)}"
             f"  {record.state(now).value}{since}"
         )
 

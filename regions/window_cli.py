@@ -20,10 +20,16 @@ from regions.api_client import (
     post_step,
     scans,
 )
+from regions.cli_filters import check_status, literal_values, one_of, status_help
+from regions.cli_tables import WideOpt
+from workflows.lifecycle.vocabulary import DeliveryConfirmation, FormalReview
 
 app = typer.Typer(no_args_is_help=True, help="Window clerk (收件地 A): submit and follow cases.")
 
 Case = Annotated[str, typer.Argument(help="Case number, e.g. 350000-20261127-KWGDXZFB")]
+# What the workflow's models accept, read from them (a new channel is offered without an edit).
+REVIEW_OUTCOMES = literal_values(FormalReview, "outcome")
+CHANNELS = literal_values(DeliveryConfirmation, "channel")
 Materials = Annotated[
     list[str] | None,
     typer.Option(
@@ -88,7 +94,13 @@ def _step(
 @app.command()
 def review(
     case: Case,
-    outcome: Annotated[str, typer.Option(help="pass, supplement or refuse")],
+    outcome: Annotated[
+        str,
+        typer.Option(
+            help=f"One of: {', '.join(REVIEW_OUTCOMES)}",
+            callback=one_of(REVIEW_OUTCOMES, "outcome"),
+        ),
+    ],
     missing: Annotated[list[str] | None, typer.Option(help="Missing material (repeat)")] = None,
     reason: Annotated[str, typer.Option(help="Reason (needed to refuse)")] = "",
     api: ApiOpt = DEFAULT_API,
@@ -135,7 +147,10 @@ def withdraw(
 @app.command()
 def deliver(
     case: Case,
-    channel: Annotated[str, typer.Option(help="window, mail or online")] = "window",
+    channel: Annotated[
+        str,
+        typer.Option(help=f"One of: {', '.join(CHANNELS)}", callback=one_of(CHANNELS, "channel")),
+    ] = "window",
     tracking_no: Annotated[str | None, typer.Option(help="Courier number (mail)")] = None,
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
@@ -163,16 +178,20 @@ def case_file(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
-    """The case file (案卷): the applicant, the materials, the 补正 history. Each opening is
-    recorded in the region's access log."""
-    emit_case_file(call(api, token_env, "GET", f"/cases/{case}/file", what="loading"), as_json)
+    """The case file (案卷): the applicant, the materials (each one's SHA-256 with --wide), the
+    补正 history; times in Beijing time. Each opening is recorded in the region's access log."""
+    payload = call(api, token_env, "GET", f"/cases/{case}/file", what="loading")
+    emit_case_file(payload, as_json, wide=wide)
 
 
 @app.command("material")
 def material_file(
     case: Case,
-    sha256: Annotated[str, typer.Argument(help="The material's SHA-256 (from the case file)")],
+    sha256: Annotated[
+        str, typer.Argument(help="The material's SHA-256 (the case file shows it with --wide)")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the file")],
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
@@ -187,10 +206,7 @@ def material_file(
 def list_cases(
     status: Annotated[
         str | None,
-        typer.Option(
-            help="Only cases in this status: its code or Chinese name (processing or 办理中);"
-            " `tongban case statuses` lists them, and an unknown one is refused with the list"
-        ),
+        typer.Option(help=status_help("Only cases in this status"), callback=check_status),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
@@ -198,7 +214,7 @@ def list_cases(
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
 ) -> None:
-    """This region's cases, newest first (times in Beijing time)."""
+    """This region's cases, newest first (times in Beijing time; --json: UTC, ISO 8601)."""
     params: dict[str, object] = {"limit": limit, "offset": offset}
     if status:
         params["status"] = status
