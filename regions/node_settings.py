@@ -21,6 +21,7 @@ from pydantic_settings import (
 from effects.settings import EffectRouting
 from events.models import RegionCode
 from events.outbox import DEFAULT_ENVELOPE_BUDGET
+from regions.identity import IdentityProvider
 from regions.kafka_security import KafkaSecurity, Protocol
 from regions.naming import namespace
 from regions.policies import CasePolicies
@@ -89,6 +90,15 @@ class NodeSettings(BaseSettings):
     # a session ends after `console_session_hours` (decision 0032).
     console_idle_minutes: int = Field(default=15, ge=1, le=24 * 60)
     console_session_hours: int = Field(default=8, ge=1, le=24)
+    # The applicants' identity provider (全程网办, decision 0034): its issuer, the audience its
+    # ID tokens name for this node, where it publishes its keys (JWKS) and, for the console's
+    # sign-in, its authorization endpoint. No issuer: the node serves no /applicant routes.
+    identity_issuer: str | None = None
+    identity_audience: str | None = None
+    identity_jwks_url: str | None = None
+    identity_authorize_url: str | None = None
+    # A token naming a key id not yet known refreshes the provider's keys at most this often.
+    identity_jwks_min_refresh_s: float = Field(default=30.0, ge=0)
     # Bearer tokens (SHA-256 hashes only); None: `<trust_dir>/../tokens`.
     tokens_dir: Path | None = None
     # Telemetry (regions/telemetry.py): OTLP over HTTP (traces and metrics) when an endpoint is
@@ -110,6 +120,19 @@ class NodeSettings(BaseSettings):
         if not config:
             return init_settings, env_settings
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, Path(config))
+
+    @property
+    def identity(self) -> IdentityProvider | None:
+        """The identity provider, when the node names one (issuer, audience and keys)."""
+        if self.identity_issuer is None:
+            return None
+        return IdentityProvider(
+            issuer=self.identity_issuer,
+            audience=self.identity_audience or "",
+            jwks_url=self.identity_jwks_url or "",
+            authorize_url=self.identity_authorize_url,
+            jwks_min_refresh_s=self.identity_jwks_min_refresh_s,
+        )
 
     @property
     def kafka(self) -> KafkaSecurity:

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from regions.api import (
+    applicant_routes,
     case_routes,
     document_routes,
     effect_routes,
@@ -67,6 +68,7 @@ def create_app(services: ApiServices, console: ConsoleConfig | None = None) -> F
         document_routes,
         effect_routes,
         health_routes,
+        applicant_routes,
     ):
         app.include_router(module.router)
     # The people's pages (decision 0032), over the same services.

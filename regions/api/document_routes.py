@@ -100,6 +100,11 @@ async def case_documents(
     if case is None:
         raise CaseNotFound(case_no)
     may_open(caller, case)
+    return await documents_of(svc, case_no)
+
+
+async def documents_of(svc: ApiServices, case_no: str) -> list[DocumentEntry]:
+    """Every document of a case here, whoever may see them (the caller checks that)."""
     return [*await _own(svc.pool, svc.region, case_no), *await _received(svc.pool, case_no)]
 
 
@@ -115,8 +120,22 @@ async def open_document(
 ) -> tuple[DocumentEntry, bytes]:
     """A document of the case whose bytes are here (404 otherwise), and its signed PDF; the
     opening is recorded in the access log (under `route`) first."""
-    listed = {d.number: d for d in await case_documents(svc, stores, caller, case_no)}
-    entry = listed.get(number)
+    listed = await case_documents(svc, stores, caller, case_no)
+    return await open_listed(stores, log, who, case_no, listed, number, route)
+
+
+async def open_listed(
+    stores: Stores,
+    log: AccessLog,
+    who: Reader,
+    case_no: str,
+    documents: list[DocumentEntry],
+    number: str,
+    route: str,
+) -> tuple[DocumentEntry, bytes]:
+    """The document `number` among a case's `documents` the reader may see, with its bytes
+    (404 when not here); the opening is recorded in the access log first."""
+    entry = {d.number: d for d in documents}.get(number)
     async with stores.transaction() as tx:
         content = await tx.blobs.get(entry.sha256) if entry is not None and entry.here else None
     if entry is None or content is None:

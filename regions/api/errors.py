@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from regions.access_log import AccessLogUnavailable
 from regions.api.cases import CaseNotFound
 from regions.api.steps import StepRefused
+from regions.identity import IdentityRefused, IdentityUnavailable
 from regions.submission_keys import RULE as KEY_REUSED
 from regions.submission_keys import SubmissionKeyReused
 from regions.window import ApplicationRefused
@@ -86,6 +87,22 @@ async def _refused_application(request: Request, exc: Exception) -> JSONResponse
     return JSONResponse(status_code=422, content=jsonable_encoder(body))
 
 
+async def _identity_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IdentityRefused)
+    why = exc.reason
+    # `rule` is the reason code (expired, wrong_audience …); the token itself is never echoed.
+    return _problem(
+        status.HTTP_401_UNAUTHORIZED,
+        f"the identity token is refused: {exc.message}",
+        exc.reason,
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{why}"'},
+    )
+
+
+async def _identity_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return _unavailable("the identity provider")
+
+
 async def _key_reused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SubmissionKeyReused)
     return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), KEY_REUSED)
@@ -130,6 +147,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ApplicationRefused, _refused_application)
     app.add_exception_handler(SubmissionKeyReused, _key_reused)
+    app.add_exception_handler(IdentityRefused, _identity_refused)
+    app.add_exception_handler(IdentityUnavailable, _identity_unavailable)
     app.add_exception_handler(StepRefused, _refused_step)
     app.add_exception_handler(CaseNotFound, _not_found)
     app.add_exception_handler(AccessLogUnavailable, _access_log_down)

@@ -21,6 +21,7 @@ from regions.api.ports import api_port
 from regions.api.services import ApiServices
 from regions.console.config import ConsoleConfig
 from regions.console.operator_pages import peer_endpoints
+from regions.identity import IdentityVerifier
 from regions.node_lock import NodeCannotStart
 from regions.node_settings import NodeSettings
 from regions.tokens import TokenStore
@@ -44,6 +45,7 @@ def api_services(
         policies=settings.policies,
         tokens=TokenStore(settings.tokens_path),
         effects=settings.effects,
+        identity=IdentityVerifier(settings.identity) if settings.identity else None,
     )
 
 

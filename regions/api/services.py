@@ -10,6 +10,7 @@ from temporalio.client import Client
 from catalog.catalog import Catalog
 from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
+from regions.identity import IdentityVerifier
 from regions.policies import CasePolicies
 from regions.tokens import TokenStore
 
@@ -24,3 +25,5 @@ class ApiServices:
     policies: CasePolicies
     tokens: TokenStore
     effects: EffectRouting = field(default_factory=EffectRouting)
+    # The applicants' identity provider (全程网办); None: no /applicant routes answer.
+    identity: IdentityVerifier | None = None

@@ -228,10 +228,11 @@ _read_form = read_form  # the name tests of the parser use
 
 
 def material_files(
-    form: UploadForm, caller: Principal, *, skip_unchosen: bool = False
+    form: UploadForm, caller: Principal | None, *, skip_unchosen: bool = False
 ) -> tuple[MaterialFile, ...]:
     """The form's files with their names and 核验原件, checked against each other (not yet
-    by content: `take_files`). `skip_unchosen`: a browser's empty file input is no file."""
+    by content: `take_files`). `skip_unchosen`: a browser's empty file input is no file.
+    `caller` None: nobody checks originals (an applicant uploading online)."""
     names = form.text.get(NAMES_FIELD, [])
     if len(names) != len(form.files):
         raise _refused(
@@ -248,13 +249,18 @@ def material_files(
     else:
         files = form.files
     originals = set(form.text.get(ORIGINALS_FIELD, []))
+    if originals and caller is None:
+        raise _refused(
+            "originals_not_checked_online",
+            "核验原件 is a window's check; an applicant uploading online checks no originals",
+        )
     unknown = originals - set(names)
     if unknown:
         raise _refused(
             "unknown_original",
             f"originals_checked names no uploaded material: {'、'.join(sorted(unknown))[:200]}",
         )
-    checked = _checked_by(caller, datetime.now(UTC)) if originals else None
+    checked = _checked_by(caller, datetime.now(UTC)) if originals and caller else None
     for name in names:
         if not 1 <= len(name) <= 200:
             raise _refused("material_name_invalid", "a material's name has 1 to 200 characters")
@@ -334,13 +340,18 @@ class _UploadRoute(APIRoute):
     # 补正: the files' descriptions join the body's `materials` (the step needs at least one).
     merge_materials = False
 
+    async def authenticate(self, request: Request) -> Principal | None:
+        """Who uploads, checked before a byte of the body is read; None: someone who checks
+        no originals (an applicant online, whose route authenticates them here)."""
+        return _authenticated_clerk(request)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle_json = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
             if not _is_multipart(request):
                 return await handle_json(request)
-            caller = _authenticated_clerk(request)
+            caller = await self.authenticate(request)
             form = await read_form(request)
             files = material_files(form, caller)
             body = _json_field(form, self.json_field, self.json_default)

@@ -21,6 +21,7 @@ from regions.tokens import Principal
 from regions.window import Application, case_mode, resolve_item, submit_case
 from workflows.lifecycle import intake
 from workflows.models import (
+    Actor,
     DeliveryConfirmation,
     FormalReview,
     PersonInput,
@@ -156,14 +157,22 @@ async def provide_supplement(
     described (`take_files`, their refs among `materials`), are kept before the step, since
     the workflow may send them to B at once."""
     await own_case(svc, case_no, "origin")
+    return await supplement_step(svc, case_no, materials, described, step_actor(caller))
+
+
+async def supplement_step(
+    svc: ApiServices,
+    case_no: str,
+    materials: SupplementMaterials,
+    described: Sequence[tuple[MaterialRef, bytes]],
+    actor: Actor,
+) -> StepResult:
+    """The 补正 step taken by `actor` (a clerk, or the applicant online) on a case whose
+    accepting side is this region's."""
     if described:
         await keep_files(svc.pool, case_no, described)
     return await take_step(
-        svc.client,
-        intake_workflow_id(case_no),
-        "provide_supplement",
-        materials,
-        step_actor(caller),
+        svc.client, intake_workflow_id(case_no), "provide_supplement", materials, actor
     )
 
 
