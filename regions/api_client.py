@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON for 
 DEFAULT_API: str | None = None  # the token's region's node on this machine
 DEFAULT_TOKEN_ENV = "TONGBAN_TOKEN"
 TIMEOUT_S = 60.0  # a step waits for the workflow to apply it; the stack may be busy
+RETRY_EVERY_S = 0.5  # --wait: how often a node or a case not there yet is asked again
+NOT_REACHED = frozenset({404, 409})  # a step the case has not reached (yet) at this node
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        envvar="TONGBAN_WAIT",
+        min=0,
+        help="Seconds to keep asking while the node is starting or the case has not reached"
+        " this step here yet (409; 404 at B before it arrives); 0: answer at once",
+    ),
+]
 _TOKEN_REGION = re.compile(r"^tb_(\d{6})_")  # regions/tokens.py: tb_<region>_<secret>
 _ANY_HOST = {"", "0.0.0.0", "::"}
 
@@ -176,14 +189,35 @@ def call(
     form: Form | None = None,
     params: dict[str, Any] | None = None,
     what: str,
+    wait: float = 0.0,
+    not_yet: frozenset[int] = frozenset(),
 ) -> Any:
-    """One request with a spinner; a refusal prints the API's reason and exits non-zero."""
+    """One request with a spinner; a refusal prints the API's reason and exits non-zero.
+
+    With `wait` seconds, a node that does not take connections yet (starting) is asked again
+    until it does, and so is an answer in `not_yet` (a step the case has not reached: 409, or
+    404 at B before the case arrived): each of those was refused, nothing was recorded."""
     token = _token(token_env)
+    import httpx
+
+    deadline = time.monotonic() + wait
     with _client(api, token, what) as client:
-        if form is not None:
-            response = client.request(method, path, data=form.data, files=form.files, params=params)
-        else:
-            response = client.request(method, path, json=body, params=params)
+        while True:
+            try:
+                if form is not None:
+                    response = client.request(
+                        method, path, data=form.data, files=form.files, params=params
+                    )
+                else:
+                    response = client.request(method, path, json=body, params=params)
+            except httpx.ConnectError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(RETRY_EVERY_S)
+                continue
+            if response.status_code not in not_yet or time.monotonic() >= deadline:
+                break
+            time.sleep(RETRY_EVERY_S)
     try:
         payload = response.json() if response.content else {}
     except ValueError:
@@ -294,10 +328,18 @@ def post_step(
     step: str,
     body: dict[str, Any],
     as_json: bool,
+    wait: float = 0.0,
 ) -> None:
     """One human step of a case (`side` is "window" or "office"), shown as the API answers."""
     result = call(
-        api, token_env, "POST", f"/{side}/cases/{case}/{step}", body=body, what=f"{step} …"
+        api,
+        token_env,
+        "POST",
+        f"/{side}/cases/{case}/{step}",
+        body=body,
+        what=f"{step} …",
+        wait=wait,
+        not_yet=NOT_REACHED,
     )
     emit(result, as_json)
 

@@ -20,6 +20,7 @@ from stdnum.cn import ric
 from deploy.stack import manager
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.api.ports import api_port
+from regions.beijing_time import ZONE_LABEL, in_beijing, show
 from regions.demo_people import (
     DemoStepFailed,
     PeopleRun,
@@ -83,7 +84,7 @@ def _print_step(console: Console, submitted: datetime) -> Callable[[str, CaseSte
         taken_by = actor is not None and actor.kind in ("person", "policy")
         who = f"  [magenta]经办人 {escape(actor.label)}[/magenta]" if actor and taken_by else ""
         console.print(
-            f"[dim]{step.at:%H:%M:%S.%f}"[:-3] + f" +{elapsed:5.1f}s[/dim]  "
+            f"[dim]{in_beijing(step.at):%H:%M:%S.%f}"[:-3] + f" +{elapsed:5.1f}s[/dim]  "
             f"[bold]{where}[/bold] {side:<10} [cyan]{step.status:<22}[/cyan] {step.detail}{event}"
             f"{who}",
             highlight=False,
@@ -98,7 +99,7 @@ def _print_person(console: Console, submitted: datetime) -> Callable[[PersonStep
         elapsed = (step.at - submitted).total_seconds()
         where = "A 福建" if step.person.region == ORIGIN else "B 广东"
         console.print(
-            f"[dim]{step.at:%H:%M:%S.%f}"[:-3] + f" +{elapsed:5.1f}s[/dim]  "
+            f"[dim]{in_beijing(step.at):%H:%M:%S.%f}"[:-3] + f" +{elapsed:5.1f}s[/dim]  "
             f"[bold]{where}[/bold] [bold yellow]{step.line}[/bold yellow]"
             f"  [dim]{step.method} {step.path} → {step.http_status} {step.status_after}[/dim]",
             highlight=False,
@@ -159,7 +160,9 @@ async def run_demo(
         }
         for node in nodes:
             await wait_until_polling(clients[node.region], node)
-        console.print(f"nodes running (logs in {log_dir})")
+        console.print(
+            f"nodes running (logs in {log_dir}); times of day in {ZONE_LABEL} (UTC+08:00)"
+        )
 
         origin_settings = local_node_settings(ORIGIN, stack, endpoints)
         people: asyncio.Task[PeopleRun] | None = None
@@ -228,7 +231,7 @@ async def run_demo(
         console.print(
             f"[green]case {case_no} closed in both regions[/green]"
             f" (demo took {time.monotonic() - began:.1f}s,"
-            f" at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC)"
+            f" at {show(datetime.now(UTC), seconds=True)})"
         )
         return 0
     finally:

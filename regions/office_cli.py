@@ -12,6 +12,7 @@ from regions.api_client import (
     ApiOpt,
     JsonOpt,
     TokenEnvOpt,
+    WaitOpt,
     post_step,
 )
 from regions.window_cli import Case, case_file, list_cases, material_file
@@ -27,9 +28,15 @@ Reason = Annotated[str, typer.Option(help="Reason, told to the applicant")]
 
 
 def _step(
-    api: str | None, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
+    api: str | None,
+    token_env: str,
+    case: str,
+    step: str,
+    body: dict[str, Any],
+    as_json: bool,
+    wait: float,
 ) -> None:
-    post_step(api, token_env, "office", case, step, body, as_json)
+    post_step(api, token_env, "office", case, step, body, as_json, wait)
 
 
 @app.command()
@@ -38,9 +45,10 @@ def accept(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Accept the case (受理): the promised time limit starts."""
-    _step(api, token_env, case, "acceptance", {"accept": True}, as_json)
+    _step(api, token_env, case, "acceptance", {"accept": True}, as_json, wait)
 
 
 @app.command("not-accept")
@@ -50,9 +58,10 @@ def not_accept(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Do not accept the case (不予受理); the accepting region compensates."""
-    _step(api, token_env, case, "acceptance", {"accept": False, "reason": reason}, as_json)
+    _step(api, token_env, case, "acceptance", {"accept": False, "reason": reason}, as_json, wait)
 
 
 @app.command("request-supplement")
@@ -63,10 +72,11 @@ def request_supplement(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Ask for 补正 through the accepting window; the clock pauses."""
     body = {"missing": missing, "reason": reason}
-    _step(api, token_env, case, "supplement-request", body, as_json)
+    _step(api, token_env, case, "supplement-request", body, as_json, wait)
 
 
 @app.command()
@@ -76,9 +86,10 @@ def approve(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Approve; the result goes back to the accepting region."""
-    _step(api, token_env, case, "decision", {"approve": True, "reason": reason}, as_json)
+    _step(api, token_env, case, "decision", {"approve": True, "reason": reason}, as_json, wait)
 
 
 @app.command()
@@ -88,6 +99,7 @@ def deny(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Deny; the accepting region compensates and tells the applicant why."""
-    _step(api, token_env, case, "decision", {"approve": False, "reason": reason}, as_json)
+    _step(api, token_env, case, "decision", {"approve": False, "reason": reason}, as_json, wait)

@@ -105,7 +105,7 @@ def issue(
     console = Console(stderr=True)
     console.print(
         f"{role.value} token {record.token_id} for {_person(record)}window [bold]{window}[/bold]"
-        f" of {region}, valid until {record.expires_at:%Y-%m-%d %H:%M} UTC."
+        f" of {region}, valid until {show(record.expires_at)}."
         " Shown once; keep it secret:"
     )
     typer.echo(token)
@@ -184,5 +184,5 @@ def revoke(
         return
     typer.echo(
         f"revoked {record.token_id} ({record.role.value}, window {record.window} of"
-        f" {record.region}) at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
+        f" {record.region}) at {show(record.revoked_at, seconds=True)}"
     )

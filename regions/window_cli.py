@@ -10,9 +10,11 @@ import typer
 from regions.api_client import (
     DEFAULT_API,
     DEFAULT_TOKEN_ENV,
+    NOT_REACHED,
     ApiOpt,
     JsonOpt,
     TokenEnvOpt,
+    WaitOpt,
     call,
     download,
     emit,
@@ -63,8 +65,10 @@ def submit(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
-    """Submit an application with its materials; prints the new case number."""
+    """Submit an application with its materials; prints the new case number. With --wait, a
+    node still starting is asked again (a submission it refused is not sent twice)."""
     scanned = scans(materials, originals)
     body = {
         "item_code": item,
@@ -78,7 +82,9 @@ def submit(
         "item_version": item_version,
     }
     form = scanned.form("application", body) if scanned.files else None
-    result = call(api, token_env, "POST", "/window/cases", body=body, form=form, what="submitting")
+    result = call(
+        api, token_env, "POST", "/window/cases", body=body, form=form, what="submitting", wait=wait
+    )
     if as_json:
         emit(result, True)
     else:
@@ -86,9 +92,15 @@ def submit(
 
 
 def _step(
-    api: str | None, token_env: str, case: str, step: str, body: dict[str, Any], as_json: bool
+    api: str | None,
+    token_env: str,
+    case: str,
+    step: str,
+    body: dict[str, Any],
+    as_json: bool,
+    wait: float,
 ) -> None:
-    post_step(api, token_env, "window", case, step, body, as_json)
+    post_step(api, token_env, "window", case, step, body, as_json, wait)
 
 
 @app.command()
@@ -106,10 +118,11 @@ def review(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Record the formal review (形式审查)."""
     body = {"outcome": outcome, "missing": missing or [], "reason": reason}
-    _step(api, token_env, case, "formal-review", body, as_json)
+    _step(api, token_env, case, "formal-review", body, as_json, wait)
 
 
 @app.command()
@@ -120,16 +133,20 @@ def supplement(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Provide 补正 materials (NAME=FILE uploads the file)."""
     scanned = scans(materials, originals)
     body = {"materials": scanned.declared}
     if not scanned.files:
-        _step(api, token_env, case, "supplement", body, as_json)
+        _step(api, token_env, case, "supplement", body, as_json, wait)
         return
     path = f"/window/cases/{case}/supplement"
     form = scanned.form("supplement", body)
-    emit(call(api, token_env, "POST", path, form=form, what="supplement …"), as_json)
+    answer = call(
+        api, token_env, "POST", path, form=form, what="补正 …", wait=wait, not_yet=NOT_REACHED
+    )
+    emit(answer, as_json)
 
 
 @app.command()
@@ -139,9 +156,10 @@ def withdraw(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Withdraw the case at the applicant's request."""
-    _step(api, token_env, case, "withdrawal", {"reason": reason}, as_json)
+    _step(api, token_env, case, "withdrawal", {"reason": reason}, as_json, wait)
 
 
 @app.command()
@@ -155,10 +173,11 @@ def deliver(
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Confirm the result was delivered to the applicant."""
     body = {"channel": channel, "tracking_no": tracking_no}
-    _step(api, token_env, case, "delivery", body, as_json)
+    _step(api, token_env, case, "delivery", body, as_json, wait)
 
 
 @app.command()
