@@ -68,9 +68,11 @@ def create_app(services: ApiServices, console: ConsoleConfig | None = None) -> F
         document_routes,
         effect_routes,
         health_routes,
-        applicant_routes,
     ):
         app.include_router(module.router)
+    if services.identity is not None:
+        # 全程网办 (decision 0034): only a node that names its identity provider serves it.
+        app.include_router(applicant_routes.router)
     # The people's pages (decision 0032), over the same services.
     mount_console(app, services, console)
     return app
