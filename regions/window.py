@@ -174,6 +174,20 @@ _CATALOG_RULES: dict[type[Exception], str] = {
 }
 
 
+def window_modes(item: ServiceItem, origin: str, processing: str) -> tuple[CrossRegionMode, ...]:
+    """The modes a window may take `item` in between these regions, the pair's own first: those
+    the item allows, that a window takes and this node can run; 异地代收代办 and 省内通办 only
+    as the pair implies (two provinces, or one)."""
+    pair = implied_mode(origin, processing)
+    pair_modes = (CrossRegionMode.PROXY, CrossRegionMode.IN_PROVINCE)
+    found = [
+        m
+        for m in item.modes
+        if m in WINDOW_MODES and m in EXECUTABLE_MODES and (m is pair or m not in pair_modes)
+    ]
+    return tuple(sorted(found, key=lambda m: m is not pair))
+
+
 def case_mode(application: Application, origin: str) -> CrossRegionMode:
     """The mode the case runs in: the one the application names, else the region pair's."""
     if application.mode is not None:

@@ -72,7 +72,13 @@ from regions.labels import (
 )
 from regions.material_files import MAX_CASE_FILE_BYTES, FileRefused, take_files
 from regions.submission_keys import SubmissionKey
-from regions.window import Application, ApplicationRefused, resolve_item, submit_case
+from regions.window import (
+    Application,
+    ApplicationRefused,
+    resolve_item,
+    submit_case,
+    window_modes,
+)
 from workflows.lifecycle import intake
 from workflows.models import DeliveryConfirmation, FormalReview, SupplementMaterials, Withdrawal
 
@@ -91,6 +97,7 @@ APPLY_FIELDS = frozenset(
         "item_code",
         "item_version",
         "processing_region",
+        "mode",
         "fee_fen",
         "applicant_name",
         "applicant_id_number",
@@ -453,6 +460,8 @@ def _apply_context(
         "page": "apply",
         "item": item,
         "mode": offer.mode,
+        # The modes the item allows at a window between these regions (decision 0034).
+        "modes": [m.value for m in window_modes(item, svc.region, processing)],
         "processing_region": processing,
         "processing_label": region_label(peer_regions(svc), processing),
         "fee_label": _yuan(item.fee_fen) if item.fee_fen else "不收费",
@@ -514,6 +523,7 @@ async def submit(request: Request, user: WindowClerkPage, svc: ConsoleServices) 
             applicant_phone=_first(form, "applicant_phone").strip(),
             applicant_address=_first(form, "applicant_address").strip(),
             fee_fen=_int(_first(form, "fee_fen")) or 0,
+            mode=_first(form, "mode") or None,
         )
     except ValidationError as exc:
         return _refused_application(

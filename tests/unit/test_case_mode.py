@@ -16,7 +16,7 @@ from catalog.models import CrossRegionMode
 from events.envelope import event_id_for
 from events.models import EventType, InboundEvent, MaterialRef
 from regions.codes import REGIONS
-from regions.window import Application, ApplicationRefused, resolve_item
+from regions.window import Application, ApplicationRefused, resolve_item, window_modes
 from workflows.lifecycle import intake
 from workflows.lifecycle.vocabulary import (
     Actor,
@@ -204,3 +204,12 @@ def test_a_denied_online_case_returns_no_materials() -> None:
     assert Effect.REFUND_FEE in undone
     assert Effect.VOID_RECEIPT in undone
     assert Effect.RETURN_MATERIALS not in undone
+
+
+def test_a_window_offers_the_modes_the_item_allows_there() -> None:
+    pension = default_catalog().resolve("GG-00201-002", ORIGIN)  # 多地联办, 异地代收代办, 省内通办
+    # 多地联办 is not offered until its routes run; 省内通办 only within one province.
+    assert window_modes(pension, ORIGIN, PROCESSING) == (CrossRegionMode.PROXY,)
+    assert window_modes(pension, ORIGIN, "350100") == (CrossRegionMode.IN_PROVINCE,)
+    online_only = default_catalog().resolve("GG-00301-000", ORIGIN)
+    assert window_modes(online_only, ORIGIN, PROCESSING) == ()
