@@ -21,6 +21,7 @@ from regions.api_client import (
     download,
 )
 from regions.beijing_time import ZONE_LABEL, show_iso
+from regions.cli_errors import UsageProblem
 from regions.cli_filters import (
     PERSON_TIME_HELP,
     check_status,
@@ -158,6 +159,12 @@ def list_(
         stuck_hours=stuck,
         sides=wanted.sides if wanted else (),
     )
+    unconfigured = [code for code in region or [] if code not in config.regions]
+    if unconfigured:
+        raise UsageProblem(
+            f"--region {', '.join(unconfigured)}: no endpoints configured for it; one of:"
+            f" {', '.join(config.regions)}"
+        )
     targets = [config.for_region(code) for code in (region or list(config.regions))]
     try:
         rows = asyncio.run(list_cases(targets, case_filter, page=page, page_size=page_size))
@@ -198,7 +205,8 @@ def list_(
 def access(
     case_no: str,
     region: Annotated[
-        list[str] | None, typer.Option(help="regions to read (default: all configured)")
+        list[str] | None,
+        typer.Option(help="regions to read (default: all configured)", callback=known_regions),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     endpoints: EndpointsFile = None,

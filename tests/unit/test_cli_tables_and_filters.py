@@ -288,6 +288,15 @@ def test_operator_commands_refuse_a_region_code_that_is_no_region(command: list[
     _refused(_run([*command, "--region", "123456"]), "123456")
 
 
+def test_case_list_refuses_a_region_it_has_no_endpoints_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import operators.case_cli
+
+    monkeypatch.setattr(operators.case_cli, "_endpoints", lambda _path: _Endpoints())
+    _refused(_run(["case", "list", "--region", "310000"]), "310000", "one of: 350000")
+
+
 def test_case_list_refuses_a_time_it_cannot_read_in_one_line() -> None:
     _refused(_run(["case", "list", "--since", "yesterday"]), "not a time", "ISO 8601")
 
