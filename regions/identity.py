@@ -45,6 +45,7 @@ Reason = Literal[
     "not_yet_valid",
     "claims_missing",
     "claims_invalid",
+    "nonce_mismatch",
     "token_invalid",
 ]
 
@@ -120,14 +121,15 @@ class IdentityVerifier:
             min_refresh_s=provider.jwks_min_refresh_s,
         )
 
-    async def verify(self, token: str | None) -> Applicant:
-        """The applicant the token names; raises `IdentityRefused` or `IdentityUnavailable`."""
+    async def verify(self, token: str | None, nonce: str | None = None) -> Applicant:
+        """The applicant the token names; raises `IdentityRefused` or `IdentityUnavailable`.
+        `nonce`: the sign-in's own (OIDC), which the token must carry."""
         if not token:
             raise IdentityRefused("token_missing", "an identity token is required")
         if len(token) > MAX_TOKEN_CHARS:
             raise IdentityRefused("token_too_large", f"at most {MAX_TOKEN_CHARS} characters")
         try:
-            return await self._verify(token)
+            return await self._verify(token, nonce)
         except (IdentityRefused, IdentityUnavailable):
             raise
         except jwt.PyJWTError as exc:
@@ -135,7 +137,7 @@ class IdentityVerifier:
         except Exception as exc:  # noqa: BLE001 - the boundary: whatever a token does, it is refused
             raise IdentityRefused("token_malformed", type(exc).__name__) from None
 
-    async def _verify(self, token: str) -> Applicant:
+    async def _verify(self, token: str, nonce: str | None) -> Applicant:
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
         if algorithm not in self.provider.algorithms:
@@ -167,6 +169,8 @@ class IdentityVerifier:
             leeway=self.provider.leeway_s,
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
+        if nonce is not None and claims.get("nonce") != nonce:
+            raise IdentityRefused("nonce_mismatch", "the token is not the answer to this sign-in")
         return self._applicant(claims)
 
     def _applicant(self, claims: dict[str, object]) -> Applicant:

@@ -17,7 +17,14 @@ from fastapi.staticfiles import StaticFiles
 from events.trust import DirectoryError
 from regions.api.services import ApiServices
 from regions.codes import UnknownRegion, region
-from regions.console import errors, office_pages, operator_pages, sign_in, window_pages
+from regions.console import (
+    applicant_pages,
+    errors,
+    office_pages,
+    operator_pages,
+    sign_in,
+    window_pages,
+)
 from regions.console.auth import PREFIX
 from regions.console.config import ConsoleConfig, ConsoleState
 from regions.console.pages import STATIC_DIR
@@ -64,6 +71,10 @@ def create_console(services: ApiServices, config: ConsoleConfig | None = None) -
     console.include_router(sign_in.router)
     for router in SECTION_ROUTERS:
         console.include_router(router)
+    if services.identity is not None:
+        # 网上办事 (全程网办, decision 0034): the applicant's own pages and session.
+        applicant_pages.install(console)
+        console.include_router(applicant_pages.router)
     return console
 
 

@@ -8,8 +8,10 @@ asking for a mode the item does not allow is told the rule."""
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +29,11 @@ from regions.tokens import Role
 from tests.integration.api_nodes import ApiNodes, api_nodes, auth
 from tests.integration.exchange_support import tongban
 from tests.integration.lifecycle import MANUAL
-from tests.support.identity_provider import IdentityProviderProcess, spawn_identity_provider
+from tests.support.identity_provider import (
+    IdentityProviderProcess,
+    Person,
+    spawn_identity_provider,
+)
 from tests.waiting import eventually
 from workflows.models import CaseTimings
 
@@ -326,3 +332,104 @@ async def test_an_item_without_the_mode_is_refused_naming_the_rule(
         assert not_online.status_code == 422
         assert not_online.json()["rule"] == "mode_not_allowed"
         assert not_online.json()["allowed_modes"] == ["异地代收代办", "省内通办"]
+
+
+CAROL = ("pseudonym-carol-55d0", "王五", synthetic_id_number(serial="644"))
+_HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
+
+
+def _hidden(page: str) -> dict[str, str]:
+    return {name: html.unescape(value) for name, value in _HIDDEN.findall(page)}
+
+
+async def _console_sign_in(
+    client: httpx.AsyncClient, node: str, provider: IdentityProviderProcess, sub: str
+) -> None:
+    """Through the pages as a browser goes: the node's sign-in page, the provider's, the
+    provider's form_post back to the node's callback."""
+    page = await client.get(f"{node}/console/applicant/sign-in")
+    assert page.status_code == 200, page.text
+    link = re.search(r'href="([^"]+/authorize\?[^"]+)"', page.text)
+    assert link is not None
+    at_provider = await client.get(html.unescape(link.group(1)))
+    assert at_provider.status_code == 200
+    fields = _hidden(at_provider.text)
+    posted = await client.post(f"{provider.url}/authorize", data={**fields, "sub": sub})
+    assert posted.status_code == 200, posted.text
+    back = _hidden(posted.text)
+    action = re.search(r'action="([^"]+)"', posted.text)
+    assert action is not None
+    assert set(back) == {"id_token", "state"}
+    signed_in = await client.post(html.unescape(action.group(1)), data=back)
+    assert signed_in.status_code == 303, signed_in.text
+    assert signed_in.headers["location"] == "/console/applicant/"
+
+
+async def test_the_applicant_s_pages_from_sign_in_to_a_withdrawn_case(
+    online: ApiNodes, provider: IdentityProviderProcess
+) -> None:
+    a = online.urls[A]
+    sub, name, id_number = CAROL
+    provider.add_person(Person(sub=sub, name=name, id_number=id_number, phone_number="13600000000"))
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        # No session: the applicant's pages send to their own sign-in.
+        first = await client.get(f"{a}/console/applicant/")
+        assert first.status_code == 303
+        assert first.headers["location"].startswith("/console/applicant/sign-in")
+        await _console_sign_in(client, a, provider, sub)
+
+        home = await client.get(f"{a}/console/applicant/")
+        assert home.status_code == 200
+        assert "王*" in home.text
+        assert name not in home.text  # the header shows the masked name only
+        form = await client.get(
+            f"{a}/console/applicant/apply",
+            params={"processing_region": B, "item_code": ONLINE_ITEM},
+        )
+        assert form.status_code == 200, form.text
+        hidden = _hidden(form.text)
+        data = {
+            **{k: hidden[k] for k in ("csrf", "submission_key", "item_code", "processing_region")},
+            "phone": "",
+            "delivery": "online",
+            "address": "",
+            "material_names": "居民身份证",
+        }
+        files = {"material": ("id.pdf", _pdf(10_000), "application/pdf")}
+        forged = await client.post(
+            f"{a}/console/applicant/apply", data={**data, "csrf": "x" * 64}, files=files
+        )
+        assert forged.status_code == 403
+        applied = await client.post(f"{a}/console/applicant/apply", data=data, files=files)
+        assert applied.status_code == 303, applied.text
+        case_url = applied.headers["location"]
+        case_no = case_url.split("/cases/")[1].split("?")[0]
+        page = await client.get(f"{a}{case_url}")
+        assert page.status_code == 200
+        assert case_no in page.text
+        assert "全程网办" in page.text
+
+        # This session opens no staff page, and the staff's console no applicant's case.
+        staff = await client.get(f"{a}/console/window/", follow_redirects=False)
+        assert staff.status_code == 303
+        assert staff.headers["location"].startswith("/console/sign-in")
+        async with httpx.AsyncClient(timeout=TIMEOUT) as stranger:
+            other = await stranger.get(f"{a}/console/applicant/cases/{case_no}")
+            assert other.status_code == 303
+
+        withdrawn = await client.post(
+            f"{a}/console/applicant/cases/{case_no}/withdrawal",
+            data={"csrf": hidden["csrf"], "reason": "不再需要"},
+        )
+        assert withdrawn.status_code == 303, withdrawn.text
+        token = _token(provider, CAROL)
+
+        async def ended() -> dict[str, Any]:
+            got = await client.get(f"{a}/applicant/cases/{case_no}", headers=auth(token))
+            view: dict[str, Any] = got.json()
+            return view
+
+        view = await eventually(ended, until=lambda v: v["closed"], what="the withdrawal done")
+        assert view["summary"]["status"] == "closed-rejected"
+        actors = {s["actor"]["kind"] for s in view["steps"] if s["actor"]}
+        assert "applicant" in actors

@@ -226,3 +226,14 @@ async def test_whatever_arrives_as_a_token_is_refused_with_a_reason(token: str) 
     with pytest.raises(IdentityRefused) as refused:
         await verifier.verify(token)
     assert refused.value.reason
+
+
+async def test_a_sign_in_answer_must_carry_the_sign_in_s_nonce() -> None:
+    mint = TokenMint(ISSUER, AUDIENCE)
+    verifier, _ = _verifier(mint)
+    assert await verifier.verify(mint.token(SUB, nonce="n-1"), nonce="n-1")
+    with pytest.raises(IdentityRefused) as refused:
+        await verifier.verify(mint.token(SUB, nonce="n-2"), nonce="n-1")
+    assert refused.value.reason == "nonce_mismatch"
+    with pytest.raises(IdentityRefused):
+        await verifier.verify(mint.token(SUB), nonce="n-1")
