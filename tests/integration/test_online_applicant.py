@@ -433,3 +433,109 @@ async def test_the_applicant_s_pages_from_sign_in_to_a_withdrawn_case(
         assert view["summary"]["status"] == "closed-rejected"
         actors = {s["actor"]["kind"] for s in view["steps"] if s["actor"]}
         assert "applicant" in actors
+
+
+DAVE = ("pseudonym-dave-3e77", "孙七", synthetic_id_number(serial="666"))
+
+
+async def test_a_result_by_post_goes_to_the_post_adapter_and_the_applicant_signs_for_it(
+    online: ApiNodes, provider: IdentityProviderProcess, stack: StackEndpoints
+) -> None:
+    a, b = online.urls[A], online.urls[B]
+    dave = _token(provider, DAVE)
+    officer = online.token(B, Role.PROCESSING_OFFICER, person=("GD3004", "周明"))
+    watch_b = online.token(B, Role.OPERATOR)
+    application = {
+        "item_code": ONLINE_ITEM,
+        "processing_region": B,
+        "phone": "13900000001",
+        "delivery": "mail",
+    }
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        no_address = await client.post(
+            f"{a}/applicant/cases", headers=auth(dave), **_form("application", application, {})
+        )
+        assert no_address.status_code == 422
+        assert no_address.json()["rule"] == "address_required"
+        with_address = {**application, "address": "福州市鼓楼区测试路 1 号"}
+        created = await client.post(
+            f"{a}/applicant/cases",
+            headers=auth(dave),
+            **_form("application", with_address, {"居民身份证": _pdf(8_000)}),
+        )
+        assert created.status_code == 201, created.text
+        case_no = created.json()["case_no"]
+        mine = f"{a}/applicant/cases/{case_no}"
+
+        async def at_b() -> str | None:
+            return await _status(client, b, case_no, watch_b)
+
+        await eventually(at_b, until=lambda s: s == "received", what="the case at B")
+        office = f"{b}/office/cases/{case_no}"
+        for path, body in (
+            ("acceptance", {"accept": True}),
+            ("decision", {"approve": True, "reason": "符合条件"}),
+        ):
+            step = await client.post(f"{office}/{path}", json=body, headers=auth(officer))
+            assert step.status_code == 200, step.text
+
+        async def view() -> dict[str, Any]:
+            got: dict[str, Any] = (await client.get(mine, headers=auth(dave))).json()
+            return got
+
+        waiting = await eventually(
+            view,
+            until=lambda v: v["summary"]["status"] == "result-received",
+            what="the result at A, posted",
+        )
+        assert waiting["closed"] is False
+        conn = await asyncpg.connect(region_dsn(stack.postgres_dsn, A))
+        try:
+
+            async def posted() -> str | None:
+                state: str | None = await conn.fetchval(
+                    "SELECT state FROM effect_orders WHERE case_no = $1 AND effect = $2",
+                    case_no,
+                    "post-result",
+                )
+                return state
+
+            assert await eventually(posted, until=lambda s: s == "done", what="post-result")
+        finally:
+            await conn.close()
+
+        signed = await client.post(
+            f"{mine}/delivery",
+            json={"channel": "mail", "tracking_no": "SF1234567890"},
+            headers=auth(dave),
+        )
+        assert signed.status_code == 200, signed.text
+        assert signed.json()["status"] == "closed"
+        steps = (await view())["steps"]
+        delivered = [s for s in steps if s["status"] == "result-delivered"]
+        assert delivered[0]["detail"] == "by mail SF1234567890"
+        assert delivered[0]["actor"]["kind"] == "applicant"
+        await eventually(at_b, until=lambda s: s == "closed", what="B closed")
+
+
+async def test_a_joint_mode_at_the_window_is_not_available_yet(online: ApiNodes) -> None:
+    clerk = online.token(A, Role.WINDOW_CLERK)
+    application = {
+        "item_code": "GG-00201-002",  # 城乡居民基本养老保险关系转移接续: 多地联办 among its modes
+        "processing_region": B,
+        "applicant_name": "钱八",
+        "applicant_id_number": synthetic_id_number(serial="677"),
+        "applicant_phone": "13700000001",
+        "mode": "多地联办",
+        "materials": [
+            {"name": n, "sha256": "0" * 64, "ref": "window://materials/0"}
+            for n in ("居民身份证", "城乡居民基本养老保险关系转入申请表")
+        ],
+    }
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        got = await client.post(
+            f"{online.urls[A]}/window/cases", json=application, headers=auth(clerk)
+        )
+    assert got.status_code == 422, got.text
+    assert got.json()["rule"] == "mode_not_available"
+    assert got.json()["mode"] == "多地联办"

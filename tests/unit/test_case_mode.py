@@ -4,15 +4,20 @@ what a case records, and the 全程网办 path through the intake lifecycle."""
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import pytest
+from pydantic import SecretStr
 
 from activities.contracts import ApplyEffect, ForwardCase
 from catalog.catalog import default_catalog
 from catalog.catalog import implied_mode as catalog_implied_mode
 from catalog.models import CrossRegionMode
+from effects.adapters import EffectRequest
+from effects.notices import NEEDS_ADDRESS, NEEDS_PHONE, applicant_notice
+from effects.webhook import webhook_body
 from events.envelope import event_id_for
 from events.models import EventType, InboundEvent, MaterialRef
 from regions.codes import REGIONS
@@ -213,3 +218,24 @@ def test_a_window_offers_the_modes_the_item_allows_there() -> None:
     assert window_modes(pension, ORIGIN, "350100") == (CrossRegionMode.IN_PROVINCE,)
     online_only = default_catalog().resolve("GG-00301-000", ORIGIN)
     assert window_modes(online_only, ORIGIN, PROCESSING) == ()
+
+
+def test_the_post_adapter_gets_the_address_and_nothing_shows_it() -> None:
+    assert NEEDS_ADDRESS == {"post-result"} <= NEEDS_PHONE
+    notice = applicant_notice("福建省", CASE, "post-result", 0, "")
+    assert "邮寄" in notice
+    posted = EffectRequest(
+        idempotency_key=f"{CASE}/post-result/1",
+        region=ORIGIN,
+        case_no=CASE,
+        effect="post-result",
+        key="post-result",
+        series=1,
+        notice=notice,
+        phone=SecretStr("13800000000"),
+        address=SecretStr("福州市鼓楼区某路 1 号"),
+    )
+    assert json.loads(webhook_body(posted))["address"] == "福州市鼓楼区某路 1 号"
+    assert "鼓楼" not in repr(posted)
+    told = posted.model_copy(update={"effect": "notify-applicant", "address": None})
+    assert "address" not in json.loads(webhook_body(told))
