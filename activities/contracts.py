@@ -36,6 +36,9 @@ class Effect(StrEnum):
     # 一次性告知书 of A's formal review; its detail is JSON: the complete missing list, due, reason.
     ISSUE_SUPPLEMENT_NOTICE = "issue-supplement-notice"
     REVOKE_ACCEPTANCE_NOTICE = "revoke-acceptance-notice"
+    # 多地联办: a leg's approval undone because another leg of the route refused (its region's
+    # own act, e.g. 撤销准予迁入证明; decision 0035).
+    REVOKE_DECISION = "revoke-decision"
     ESCALATE_OVERDUE = "escalate-overdue"
     # A asked the processing region to cancel and has heard nothing: operators must look.
     ESCALATE_UNANSWERED = "escalate-unanswered"

@@ -14,8 +14,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 # A case number names its accepting region first, so any node can tell from the
-# number alone which region may withdraw the case or provide 补正 materials.
-CASE_NO_PATTERN = r"^(\d{6})-(\d{8})-([0-9A-Z]{8})$"
+# number alone which region may withdraw the case or provide 补正 materials. A leg of a
+# 多地联办 route is a case of its own, numbered after the route's case with the leg's place in
+# the route (`-1` … `-9`, decision 0035): the accepting region is the same.
+CASE_NO_PATTERN = r"^(\d{6})-(\d{8})-([0-9A-Z]{8})(?:-([1-9]))?$"
 CaseNo = Annotated[str, StringConstraints(pattern=CASE_NO_PATTERN)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
@@ -28,6 +30,21 @@ def accepting_region_of(case_no: str) -> str:
     if match is None:
         raise ValueError(f"not a case number: {case_no!r}")
     return match.group(1)
+
+
+def leg_case_no(route_case_no: str, index: int) -> str:
+    """The case number of the route's leg `index` (1-based)."""
+    if not 1 <= index <= 9 or route_of(route_case_no) != route_case_no:
+        raise ValueError(f"no leg {index} of {route_case_no!r}")
+    return f"{route_case_no}-{index}"
+
+
+def route_of(case_no: str) -> str:
+    """The route's case number for a leg's; any other case number is its own."""
+    match = _CASE_NO_RE.match(case_no)
+    if match is None:
+        raise ValueError(f"not a case number: {case_no!r}")
+    return case_no if match.group(4) is None else case_no[: -len(match.group(4)) - 1]
 
 
 class EventType(StrEnum):
@@ -53,6 +70,10 @@ class EventType(StrEnum):
     DOCUMENT_ISSUED = "cn.tongban.case.document-issued"
     DEADLINE_WARNING = "cn.tongban.case.deadline-warning"
     DEADLINE_BREACHED = "cn.tongban.case.deadline-breached"
+    # 多地联办: the route's hub asks a leg's region to undo its approval because another leg
+    # refused; the leg's region answers `revoked` once it has (decision 0035).
+    REVOCATION_REQUESTED = "cn.tongban.case.revocation-requested"
+    REVOKED = "cn.tongban.case.revoked"
 
 
 # Who may send each event type: the accepting (origin) region, or the processing region.
@@ -64,6 +85,7 @@ ORIGIN_ONLY = frozenset(
         EventType.RESULT_DELIVERED,
         EventType.WITHDRAWN,
         EventType.RECALLED,
+        EventType.REVOCATION_REQUESTED,
     }
 )
 PROCESSING_ONLY = frozenset(
@@ -76,6 +98,7 @@ PROCESSING_ONLY = frozenset(
         EventType.DOCUMENT_ISSUED,
         EventType.DEADLINE_WARNING,
         EventType.DEADLINE_BREACHED,
+        EventType.REVOKED,
     }
 )
 # Sent by either party of a case to the other, never by or to a third region (events/verify.py
@@ -147,6 +170,18 @@ class MaterialChunk(_Payload):
     sealed: SealedBox
 
 
+class LegBrief(_Payload):
+    """What a leg's region knows of the 多地联办 route its case belongs to (decision 0035)."""
+
+    route_case_no: CaseNo
+    step: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
+    label: str = Field(min_length=1, max_length=100)  # what the leg's region does
+    issues: str = Field(min_length=1, max_length=100)  # the document an approval issues
+    revocable: bool  # an approval can be revoked when another leg refuses
+    index: int = Field(ge=1, le=9)
+    count: int = Field(ge=2, le=9)
+
+
 class CaseForwarded(_Payload):
     case_no: CaseNo
     item_code: str
@@ -160,6 +195,7 @@ class CaseForwarded(_Payload):
     # The mode the case runs in (the catalog's name); None from an accepting region whose row
     # predates it (decision 0034).
     mode: str | None = Field(default=None, pattern="^(全程网办|异地代收代办|多地联办|省内通办)$")
+    leg: LegBrief | None = None  # set when the case is a leg of a 多地联办 route
 
 
 class CaseDecided(_Payload):
@@ -217,6 +253,20 @@ class CaseCancelled(_Payload):
     revoked: tuple[str, ...]
 
 
+class RevocationRequested(_Payload):
+    """The route's hub asks a leg's region to revoke its approval: another leg refused."""
+
+    case_no: CaseNo
+    reason: str = Field(max_length=2000)
+
+
+class CaseRevoked(_Payload):
+    """A leg's region revoked its approval, as the route's hub asked."""
+
+    case_no: CaseNo
+    reason: str = Field(max_length=2000)
+
+
 class ResultDelivered(_Payload):
     case_no: CaseNo
     # "notice": a refusal or denial delivered with the notice that closes the case.
@@ -271,6 +321,8 @@ PAYLOAD_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.DOCUMENT_ISSUED: DocumentIssued,
     EventType.DEADLINE_WARNING: DeadlineNotice,
     EventType.DEADLINE_BREACHED: DeadlineNotice,
+    EventType.REVOCATION_REQUESTED: RevocationRequested,
+    EventType.REVOKED: CaseRevoked,
 }
 
 

@@ -25,6 +25,8 @@ EVENT_LABELS: Mapping[EventType, str] = {
     EventType.DOCUMENT_ISSUED: "文书签发",
     EventType.DEADLINE_WARNING: "时限预警",
     EventType.DEADLINE_BREACHED: "超期通知",
+    EventType.REVOCATION_REQUESTED: "撤销请求（联办）",
+    EventType.REVOKED: "已撤销决定（联办）",
 }
 
 REJECT_REASON_LABELS: Mapping[RejectReason, str] = {

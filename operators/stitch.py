@@ -48,6 +48,7 @@ COMPENSATIONS = frozenset(
         Effect.VOID_RECEIPT,
         Effect.RETURN_MATERIALS,
         Effect.REVOKE_ACCEPTANCE_NOTICE,
+        Effect.REVOKE_DECISION,
     }
 )
 

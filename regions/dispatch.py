@@ -115,6 +115,7 @@ class InboxDispatcher:
                 "promised_working_days": self._promised_days(item_code),
                 "policy": self._policies.for_item(item_code),
                 "timings": self._policies.timings_for(item_code),
+                "leg": forwarded.data.get("leg"),
                 **rules,
             }
         )

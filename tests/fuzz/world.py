@@ -117,6 +117,8 @@ def _payload(event_type: EventType, case_no: str, now: datetime) -> dict[str, An
         "cn.tongban.case.recalled": {"cause": "answer-timeout", "reason": "逾期未答复"},
         "cn.tongban.case.deadline-warning": {"deadline": later, "kind": "warning"},
         "cn.tongban.case.deadline-breached": {"deadline": later, "kind": "breached"},
+        "cn.tongban.case.revocation-requested": {"reason": "迁出地不予办理"},
+        "cn.tongban.case.revoked": {"reason": "迁出地不予办理"},
     }
     if event_type.value not in payloads:
         raise LookupError(f"no fuzz payload for {event_type.value}: add one to {__name__}")

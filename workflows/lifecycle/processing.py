@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.models import CaseNo, EventType, InboundEvent, MaterialRef, RegionCode
+from events.models import CaseNo, EventType, InboundEvent, LegBrief, MaterialRef, RegionCode
 from workflows.deadlines import CST, DeadlineClock
 from workflows.lifecycle.engine import (
     CaseRecord,
@@ -81,6 +81,7 @@ class Status(StrEnum):
     DENIED = "denied"
     RESULT_SENT = "result-sent"
     CANCELLED = "cancelled"
+    REVOKED = "revoked"  # 多地联办: an approved leg undone because another leg refused
     CLOSED = "closed"
 
 
@@ -97,6 +98,7 @@ LABELS: dict[Status, str] = {
     Status.DENIED: "不予许可",
     Status.RESULT_SENT: "结果已发出",
     Status.CANCELLED: "已撤销",
+    Status.REVOKED: "已撤销决定（联办）",
     Status.CLOSED: "办结",
 }
 TERMINAL = frozenset({Phase.CLOSED})
@@ -123,6 +125,7 @@ class On(StrEnum):
     RECALLED = "recalled"
     RESULT_DELIVERED = "result-delivered"
     DELIVERY_DUE = "delivery-due"
+    REVOCATION_REQUESTED = "revocation-requested"
     OTHER = "other-event"
 
 
@@ -145,7 +148,9 @@ TRIGGER_LABELS: dict[On, str] = {
     On.WITHDRAWN: "A's `withdrawn` event",
     On.RECALLED: "A's `recalled` event",
     On.RESULT_DELIVERED: "A's `result-delivered` event",
-    On.DELIVERY_DUE: "送达确认超时 (timer: `delivery_wait`)",
+    On.DELIVERY_DUE: "送达确认超时 (timer: `delivery_wait`; none for a 联办 leg)",
+    On.REVOCATION_REQUESTED: "the route's hub's `revocation-requested` event (an approved, "
+    "revocable 联办 leg only; otherwise noted as ignored)",
     On.OTHER: "any other event",
 }
 
@@ -193,6 +198,8 @@ class ProcessingStart(BaseModel):
     on_missed_supplement: MissedSupplement = "withdrawn"
     policy: AutoPolicy = AutoPolicy()
     timings: CaseTimings = CaseTimings()
+    # Set when the case is one leg of a 多地联办 route (from the `forwarded` event).
+    leg: LegBrief | None = None
     carry: ProcessingState | None = None  # the state handed over by continue-as-new
 
 
@@ -395,6 +402,16 @@ TABLE: Table[Phase, On] = Table(
             (_S.CLOSED,),
             says="noted: no delivery confirmation from A",
         ),
+        *rows(
+            [P.RESULT_SENT],
+            On.REVOCATION_REQUESTED,
+            P.CLOSED,
+            (_S.REVOKED, _S.CLOSED),
+            effects=(Effect.REVOKE_DECISION,),
+            sends=(_T.REVOKED,),
+            says="多地联办: another leg refused; this region revokes its approval "
+            "(the leg's `revoked_by`) and answers `revoked`",
+        ),
     ]
 )
 
@@ -448,7 +465,19 @@ _EVENT_TRIGGERS = {
     EventType.WITHDRAWN: On.WITHDRAWN,
     EventType.RECALLED: On.RECALLED,
     EventType.RESULT_DELIVERED: On.RESULT_DELIVERED,
+    EventType.REVOCATION_REQUESTED: On.REVOCATION_REQUESTED,
 }
+
+
+def _event_trigger(begin: ProcessingStart, state: ProcessingState, event: InboundEvent) -> On:
+    kind = _EVENT_TRIGGERS.get(event.type, On.OTHER)
+    # Only an approval of a leg that can be undone is revoked; a request for anything else
+    # (another case, a denial, a leg with nothing to undo) is noted and ignored.
+    if kind is On.REVOCATION_REQUESTED and not (
+        begin.leg is not None and begin.leg.revocable and state.outcome == "approved"
+    ):
+        return On.OTHER
+    return kind
 
 
 def automatic(begin: ProcessingStart, state: ProcessingState) -> Trigger[On] | None:
@@ -500,7 +529,7 @@ def due(begin: ProcessingStart, state: ProcessingState) -> tuple[datetime, Trigg
         P.RECEIVED: On.ACCEPTANCE_DUE,
         P.SUPPLEMENT_BEFORE_ACCEPTANCE: missed,
         P.SUPPLEMENT_REQUESTED: missed,
-        P.RESULT_SENT: On.DELIVERY_DUE,
+        P.RESULT_SENT: None if begin.leg is not None else On.DELIVERY_DUE,
     }.get(phase)
     return (state.due, Trigger(timed, "timer")) if timed else None
 
@@ -514,7 +543,7 @@ def next_trigger(
     if state.queue:
         item = state.queue[0]
         assert isinstance(item, InboundEvent)  # only A's workflow hears of delivery failures
-        kind = _EVENT_TRIGGERS.get(item.type, On.OTHER)
+        kind = _event_trigger(begin, state, item)
         first = Trigger(kind, "event", item, event_id=item.event_id, queued=True)
         if TABLE.allows(state.phase, kind):
             return first
@@ -727,7 +756,8 @@ def _decide(begin: B, state: St, tx: Tx, approve: bool, reason: str) -> None:
         deadline=None,
         statutory_deadline=None,
         paused_at=None,
-        due=tx.now + begin.timings.delivery_wait,
+        # A leg of a route waits for the hub: its delivery (the route done) or a revocation.
+        due=None if begin.leg is not None else tx.now + begin.timings.delivery_wait,
     )
 
 
@@ -851,6 +881,18 @@ def _result_delivered(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
     tx.set(due=None)
 
 
+def _revoke(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
+    """Undo an approved leg the route no longer needs: the region's own act of revocation."""
+    event = _event(trigger)
+    assert begin.leg is not None
+    reason = str(event.data.get("reason", ""))[:500]
+    tx.effect(Effect.REVOKE_DECISION, detail=f"{begin.leg.issues}: {reason}".rstrip(": "))
+    sent = tx.send("revoked", EventType.REVOKED, _origin(state), {"reason": reason})
+    tx.step(_S.REVOKED, event_id=sent, detail=reason)
+    tx.step(_S.CLOSED, detail="revoked")
+    tx.set(outcome="revoked", due=None)
+
+
 def _delivery_due(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
     tx.note("no delivery confirmation from the accepting region")
     tx.step(_S.CLOSED, detail=state.outcome or "")
@@ -876,4 +918,5 @@ HANDLERS: dict[On, Handler] = {
     On.RECALLED: _cancel,
     On.RESULT_DELIVERED: _result_delivered,
     On.DELIVERY_DUE: _delivery_due,
+    On.REVOCATION_REQUESTED: _revoke,
 }
