@@ -24,6 +24,7 @@ from activities.contracts import (
     ApplyEffect,
     CommitSteps,
     ForwardCase,
+    OpenLeg,
     RegisterForwarded,
     SendDecision,
     SendEvent,
@@ -112,6 +113,8 @@ class CaseActivities:
                     await self._add_materials(conn, case_no, write)
                 elif isinstance(write, SendDecision):
                     await self._send_decision(conn, case_no, write, now)
+                elif isinstance(write, OpenLeg):
+                    await self._open_leg(conn, case_no, write)
                 else:
                     await self._register_forwarded(conn, case_no, write)
             # The status goes last and unconditionally, so a retry that finds its events
@@ -195,6 +198,7 @@ class CaseActivities:
             or tuple(MaterialRef.model_validate(m) for m in case.materials),
             fee_fen=case.fee_fen,
             mode=case.mode,
+            leg=request.leg,
         )
         await self._write_event(
             conn,
@@ -206,6 +210,49 @@ class CaseActivities:
             now=now,
         )
         await self._send_files(conn, case_no, payload.materials, recipient, now)
+
+    async def _open_leg(self, conn: Conn, route_case_no: str, request: OpenLeg) -> None:
+        """A 多地联办 leg as a case of the accepting region: the route's applicant (sealed for
+        this region, as kept) and case file, plus the documents the legs it waits for issued,
+        complete in this region's file store, so they travel on with the leg's `forwarded`."""
+        store = PostgresCaseStore(conn)
+        route = await store.get(route_case_no)
+        if route is None:
+            raise ApplicationError(
+                f"case {route_case_no} is not recorded in {self._region}", non_retryable=True
+            )
+        issued = await conn.fetch(
+            "SELECT name, sha256, size, media_type, chunk_digests FROM case_files"
+            " WHERE case_no = ANY($1::text[]) AND kind = 'document' AND complete_at IS NOT NULL"
+            " ORDER BY case_no, name",
+            list(request.after),
+        )
+        passed = [
+            MaterialRef(
+                name=row["name"],
+                sha256=row["sha256"],
+                ref=f"sha256:{row['sha256']}",
+                size=row["size"],
+                media_type=row["media_type"],
+                chunks=tuple(row["chunk_digests"]),
+            ).model_dump(mode="json")
+            for row in issued
+        ]
+        await store.add(
+            NewCase(
+                case_no=request.case_no,
+                role="origin",
+                item_code=route.item_code,
+                item_version=route.item_version,
+                origin_region=route.origin_region,
+                processing_region=request.processing_region,
+                applicant_sealed=route.applicant_sealed,
+                materials=[*route.materials, *passed],
+                fee_fen=0,
+                mode=route.mode,
+                applicant_subject=route.applicant_subject,
+            )
+        )
 
     async def _register_forwarded(
         self, conn: Conn, case_no: str, request: RegisterForwarded

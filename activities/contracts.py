@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from events.models import CaseNo, EventType, MaterialRef, RegionCode
+from events.models import CaseNo, EventType, LegBrief, MaterialRef, RegionCode
 
 
 class _Model(BaseModel):
@@ -58,6 +58,19 @@ class ForwardCase(_Model):
 
     kind: Literal["forward"] = "forward"
     materials: tuple[MaterialRef, ...] = ()
+    # Set when the case is a leg of a 多地联办 route: what the leg's region is told of it.
+    leg: LegBrief | None = None
+
+
+class OpenLeg(_Model):
+    """The route's hub opens one leg as a case of its own in the accepting region (decision
+    0035): the route's applicant (sealed for this region, as kept) and case file, plus the
+    documents issued by the legs it waits for, so they travel on to the leg's region."""
+
+    kind: Literal["open-leg"] = "open-leg"
+    case_no: CaseNo  # the leg's
+    processing_region: RegionCode
+    after: tuple[CaseNo, ...] = ()  # the case numbers of the legs whose documents it gets
 
 
 class RegisterForwarded(_Model):
@@ -103,7 +116,13 @@ class ApplyEffect(_Model):
 
 
 CaseWrite = Annotated[
-    ApplyEffect | SendEvent | ForwardCase | SendDecision | RegisterForwarded | AddMaterials,
+    ApplyEffect
+    | SendEvent
+    | ForwardCase
+    | SendDecision
+    | RegisterForwarded
+    | AddMaterials
+    | OpenLeg,
     Field(discriminator="kind"),
 ]
 

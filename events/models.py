@@ -270,7 +270,8 @@ class CaseRevoked(_Payload):
 class ResultDelivered(_Payload):
     case_no: CaseNo
     # "notice": a refusal or denial delivered with the notice that closes the case.
-    channel: Literal["window", "mail", "online", "notice"]
+    # "route": a 多地联办 leg closed by its hub once the whole route's result was delivered.
+    channel: Literal["window", "mail", "online", "notice", "route"]
     tracking_no: str | None = None
 
 

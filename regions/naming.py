@@ -1,6 +1,15 @@
 """Names every node derives from a region code and case number, in one place."""
 
 from events.models import accepting_region_of
+from workflows.naming import intake_workflow_id, processing_workflow_id
+
+__all__ = [
+    "case_workflow_id",
+    "intake_workflow_id",
+    "namespace",
+    "processing_workflow_id",
+    "task_queue",
+]
 
 
 def namespace(region: str) -> str:
@@ -9,14 +18,6 @@ def namespace(region: str) -> str:
 
 def task_queue(region: str) -> str:
     return f"tongban-{region}"
-
-
-def intake_workflow_id(case_no: str) -> str:
-    return f"intake-{case_no}"
-
-
-def processing_workflow_id(case_no: str) -> str:
-    return f"processing-{case_no}"
 
 
 def case_workflow_id(case_no: str, region: str) -> str:

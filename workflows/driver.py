@@ -10,7 +10,7 @@ history is long, carrying the model's state as it is, and only when no Update is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from events.models import DeliveryFailure, InboundEvent
     from workflows.lifecycle import effects as fx
     from workflows.lifecycle.engine import CaseRecord, Result, Trigger, receive
+    from workflows.lifecycle.route import RouteSignal
     from workflows.lifecycle.vocabulary import RuleBroken
     from workflows.models import StepAck
     from workflows.timeline import Recorder
@@ -44,6 +45,9 @@ class Side(Generic[Req, St]):
     closed: Callable[[St], bool]
     # A rule of law refusing a person's input the table allows now (一次性告知), or None.
     refusal: Callable[[Req, St, Any], RuleBroken | None] = field(default=lambda *_: None)
+    # What the case tells its other workflows once a commit decided it (a 多地联办 route's hub
+    # and legs): made after each commit, it returns the state that records what it told.
+    tell: Callable[[Req, St], Awaitable[St]] | None = None
 
 
 # Carrying out effects calls the region's systems: a regular activity (its own retries with
@@ -93,7 +97,7 @@ class Driver(Generic[Req, St]):
     def effect_news(self, news: fx.News) -> None:
         self._news.append(news)
 
-    def receive(self, item: InboundEvent | DeliveryFailure) -> None:
+    def receive(self, item: InboundEvent | DeliveryFailure | RouteSignal) -> None:
         self.state = receive(self.state, item)
 
     async def run(self, history_limit: int) -> bool:
@@ -117,6 +121,8 @@ class Driver(Generic[Req, St]):
                 )
                 if self._input is None and not self.closed and not self._news:
                     return False
+        await self.recorder.save()
+        await self._tell()
         await self.recorder.wait(workflow.all_handlers_finished)
         return True
 
@@ -152,7 +158,12 @@ class Driver(Generic[Req, St]):
         """Commit, have the effects just ordered carried out, then wait."""
         await self.recorder.save()
         self._carry_out()
+        await self._tell()
         await self.recorder.wait(condition, timeout=timeout)
+
+    async def _tell(self) -> None:
+        if self._side.tell is not None:
+            self.state = await self._side.tell(self._request, self.state)
 
     def _apply(self, trigger: Trigger[Any]) -> None:
         result = self._side.step(self._request, self.state, trigger, workflow.now())

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from events.envelope import event_id_for
 from events.models import DeliveryFailure, EventType, InboundEvent
 from workflows.lifecycle.effects import EffectWatch
+from workflows.lifecycle.route import RouteSignal
 from workflows.lifecycle.vocabulary import (
     Actor,
     ApplyEffect,
@@ -52,8 +53,8 @@ class CaseRecord(BaseModel):
     steps: tuple[CaseStep, ...] = ()
     applied_events: tuple[str, ...] = ()  # dedupe: the dispatcher may deliver twice
     # Arrived, not yet applied, in order: the other side's events and, on A, the transport's
-    # word that an event was never receipted.
-    queue: tuple[InboundEvent | DeliveryFailure, ...] = ()
+    # word that an event was never receipted, and a 多地联办 route's hub and legs' signals.
+    queue: tuple[InboundEvent | DeliveryFailure | RouteSignal, ...] = ()
     outcome: str | None = None
     deadline: datetime | None = None  # 承诺时限
     statutory_deadline: datetime | None = None  # 法定时限, where the item has one
@@ -249,9 +250,9 @@ def apply(
     return Result(state.model_copy(update=update), tuple(tx.writes), applied=True)
 
 
-def receive(state: S, item: InboundEvent | DeliveryFailure) -> S:
+def receive(state: S, item: InboundEvent | DeliveryFailure | RouteSignal) -> S:
     """Queue an event once per id: a redelivered event is not applied twice."""
-    key = item.event_id if isinstance(item, InboundEvent) else f"failed:{item.event_id}"
+    key = f"failed:{item.event_id}" if isinstance(item, DeliveryFailure) else item.event_id
     if key in state.applied_events:
         return state
     return state.model_copy(

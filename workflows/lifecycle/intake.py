@@ -12,6 +12,7 @@ Compensation undoes A's effects in reverse order, one step at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from enum import StrEnum
@@ -29,9 +30,11 @@ from events.models import (
     DeliveryFailure,
     EventType,
     InboundEvent,
+    LegBrief,
     MaterialRef,
     RegionCode,
     SupplementRequested,
+    leg_case_no,
 )
 from workflows.deadlines import CST, DeadlineClock
 from workflows.lifecycle.engine import (
@@ -47,6 +50,17 @@ from workflows.lifecycle.engine import (
 from workflows.lifecycle.engine import (
     receive as receive,
 )
+from workflows.lifecycle.route import (
+    Answer,
+    LegStatus,
+    MoveKind,
+    RouteOutcome,
+    RoutePlan,
+    RouteProgress,
+    RouteSignal,
+    moved,
+    next_moves,
+)
 from workflows.lifecycle.vocabulary import (
     COMPENSATION_OF,
     DEEMED_WITHDRAWN_STEP,
@@ -61,6 +75,7 @@ from workflows.lifecycle.vocabulary import (
     FormalReview,
     ForwardCase,
     MissedSupplement,
+    OpenLeg,
     RuleBroken,
     SupplementMaterials,
     Withdrawal,
@@ -83,6 +98,8 @@ class Phase(StrEnum):
     WITHDRAWAL_REQUESTED = "withdrawal-requested"
     RECALL_REQUESTED = "recall-requested"
     RESULT_RECEIVED = "result-received"  # approved; delivery to the applicant awaited
+    ROUTE = "route"  # 多地联办: the route's legs run in their regions (decision 0035)
+    REVOKING = "revocation-requested"  # a 联办 leg: its region is asked to revoke its approval
     COMPENSATING = "compensating"
     CLOSED = "closed"
     CLOSED_REJECTED = "closed-rejected"
@@ -108,6 +125,11 @@ class Status(StrEnum):
     RESULT_RECEIVED = "result-received"
     RESULT_DELIVERED = "result-delivered"
     TRANSFER_FAILED = "transfer-failed"
+    ROUTE = "route"
+    ROUTE_APPROVED = "route-approved"
+    ROUTE_FAILED = "route-failed"
+    REVOCATION_REQUESTED = "revocation-requested"
+    REVOKED = "revoked"
     COMPENSATING = "compensating"
     CLOSED = "closed"
     CLOSED_REJECTED = "closed-rejected"
@@ -131,6 +153,11 @@ LABELS: dict[Status, str] = {
     Status.RESULT_RECEIVED: "已收到结果",
     Status.RESULT_DELIVERED: "已送达",
     Status.TRANSFER_FAILED: "流转失败",
+    Status.ROUTE: "联办中",
+    Status.ROUTE_APPROVED: "联办通过",
+    Status.ROUTE_FAILED: "联办未成",
+    Status.REVOCATION_REQUESTED: "撤销中（联办）",
+    Status.REVOKED: "已撤销（联办）",
     Status.COMPENSATING: "退件处理",
     Status.CLOSED: "办结",
     Status.CLOSED_REJECTED: "退件办结",
@@ -163,6 +190,14 @@ class On(StrEnum):
     DELIVERED = "delivered"
     UNDO = "undo"
     COMPENSATED = "compensated"
+    ROUTE_PASSED = "route-review-passed"
+    LEG_OPENED = "leg-opened"
+    LEG_ANSWERED = "leg-answered"
+    ROUTE_APPROVED = "route-approved"
+    ROUTE_REFUSED = "route-refused"
+    REVOKE = "revoke"
+    REVOKED = "revoked"
+    ROUTE_DONE = "route-done"
     OTHER = "other-event"
 
 
@@ -192,6 +227,15 @@ TRIGGER_LABELS: dict[On, str] = {
     On.DELIVERED: "结果送达: Update `confirm_delivery` or policy",
     On.UNDO: "补偿一步 (one effect undone; `compensation_step_delay` apart)",
     On.COMPENSATED: "补偿完成 (nothing left to undo)",
+    On.ROUTE_PASSED: "形式审查通过, 多地联办 (the same Update or policy as `review-passed`)",
+    On.LEG_OPENED: "联办段开始 (a leg's own workflow, started by the route's hub)",
+    On.LEG_ANSWERED: "a leg's answer (`route_signal` from the leg's workflow: approved, "
+    "refused, cancelled, revoked)",
+    On.ROUTE_APPROVED: "every leg approved (the hub's route model)",
+    On.ROUTE_REFUSED: "a leg refused or the applicant withdrew, and the route is unwound",
+    On.REVOKE: "the hub asks a leg to have its approval revoked (`route_signal`)",
+    On.REVOKED: "the leg region's `revoked` event",
+    On.ROUTE_DONE: "the route's result delivered: the hub closes its legs (`route_signal`)",
     On.OTHER: "any other event",
 }
 
@@ -210,6 +254,10 @@ class IntakeState(CaseRecord):
     review_rounds: int = 0  # 补正 requests of A's own formal review (一次性告知)
     last_supplied: tuple[str, ...] = ()  # the materials the last 补正 at A's review brought
     escalations: int = 0
+    route: RouteProgress | None = None  # 多地联办: the legs' progress (the hub only)
+    # What the workflow has told the route's other workflows: legs started, instructions sent
+    # (the hub), answers reported (a leg); each once, across continue-as-new.
+    route_told: tuple[str, ...] = ()
 
     @property
     def closed(self) -> bool:
@@ -241,6 +289,10 @@ class IntakeRequest(BaseModel):
     mode: CaseMode = "异地代收代办"
     # 全程网办: how the applicant chose to receive the result (网上送达 or 邮寄).
     delivery: Literal["online", "mail"] | None = None
+    # 多地联办 (decision 0035): the route the case runs (the hub), or the leg this case is of
+    # a route whose hub is the case `leg.route_case_no` in this region.
+    route: RoutePlan | None = None
+    leg: LegBrief | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -504,6 +556,87 @@ TABLE: Table[Phase, On] = Table(
             says="`result-delivered` event to B (mail needs a tracking number); 全程网办 "
             "online: taken by the workflow as the result arrives (电子送达)",
         ),
+        # --- 多地联办: the hub (the route's case) -------------------------------------------
+        *rows(
+            [P.FORMAL_REVIEW],
+            On.ROUTE_PASSED,
+            P.ROUTE,
+            (_S.FORMAL_REVIEW_PASSED, _S.ROUTE),
+            effects=(_E.ISSUE_RECEIPT, _E.CHARGE_FEE),
+            says="receipt and fee (if any); the legs that wait for none opened as cases of their "
+            "own (`-1` …) in the same transaction, each forwarded to its region by its workflow",
+        ),
+        *rows(
+            [P.ROUTE],
+            On.LEG_ANSWERED,
+            None,
+            says="the route model takes the answer: legs whose legs are approved start (with "
+            "their documents); after a refusal legs under way are cancelled and approved ones "
+            "revoked, the last approved first",
+        ),
+        *rows(
+            [P.ROUTE],
+            On.WITHDRAW,
+            None,
+            (_S.WITHDRAWAL_REQUESTED, _S.ROUTE),
+            says="the route is given up and unwound as after a refusal",
+        ),
+        *rows(
+            [P.ROUTE],
+            On.ROUTE_APPROVED,
+            P.RESULT_RECEIVED,
+            (_S.ROUTE_APPROVED, _S.RESULT_RECEIVED),
+            effects=(N,),
+            says="every leg approved: applicant told; the legs close when the result is delivered",
+        ),
+        *rows(
+            [P.ROUTE],
+            On.ROUTE_REFUSED,
+            P.COMPENSATING,
+            (_S.ROUTE_FAILED, _S.COMPENSATING),
+            says="the route is unwound in every region; the accepting region compensates its own",
+        ),
+        # --- 多地联办: a leg, in the accepting region -----------------------------------------
+        *rows(
+            [P.RECEIVED],
+            On.LEG_OPENED,
+            P.IN_TRANSIT,
+            (_S.RECEIVED, _S.FORWARDED, _S.IN_TRANSIT),
+            sends=(_T.FORWARDED,),
+            says="no review and no effects of its own (the hub's case has them): `forwarded` "
+            "with the leg's brief; the answer due in `answer_timeout`",
+        ),
+        *rows(
+            [P.RESULT_RECEIVED],
+            On.REVOKE,
+            P.REVOKING,
+            (_S.REVOCATION_REQUESTED,),
+            sends=(_T.REVOCATION_REQUESTED,),
+            says="`revocation-requested` to the leg's region; its answer due in `cancel_timeout`",
+        ),
+        *rows(
+            [P.REVOKING],
+            On.REVOKED,
+            P.CLOSED_REJECTED,
+            (_S.REVOKED, _S.CLOSED_REJECTED),
+            says="the leg's region revoked its approval",
+        ),
+        *rows(
+            [P.REVOKING],
+            On.ANSWER_DUE,
+            None,
+            effects=(_E.ESCALATE_UNANSWERED,),
+            says="operators alarmed; the leg keeps waiting for the revocation",
+        ),
+        *rows(
+            [P.RESULT_RECEIVED],
+            On.ROUTE_DONE,
+            P.CLOSED,
+            (_S.RESULT_DELIVERED, _S.CLOSED),
+            sends=(_T.RESULT_DELIVERED,),
+            says="the route's result reached the applicant: `result-delivered` (channel "
+            "`route`) closes the leg's region too",
+        ),
         *rows(
             [P.COMPENSATING],
             On.UNDO,
@@ -600,12 +733,28 @@ _EVENT_TRIGGERS = {
     EventType.CANCELLED: On.CANCELLED,
     EventType.DEADLINE_WARNING: On.DEADLINE_NOTICE,
     EventType.DEADLINE_BREACHED: On.DEADLINE_NOTICE,
+    EventType.REVOKED: On.REVOKED,
 }
 
 
-def _queued(request: IntakeRequest, item: InboundEvent | DeliveryFailure) -> Trigger[On]:
+def _route_signal(item: RouteSignal) -> Trigger[On]:
+    """The hub's instruction to a leg, or a leg's answer to the hub: the workflow's own."""
+    if item.kind == "answer":
+        return Trigger(On.LEG_ANSWERED, "workflow", item, event_id=item.event_id, queued=True)
+    if item.kind == "cancel":
+        given = Withdrawal(reason=f"联办终止：{item.reason or '其他联办事项未成'}")
+        return Trigger(On.WITHDRAW, "workflow", given, event_id=item.event_id, queued=True)
+    kind = On.REVOKE if item.kind == "revoke" else On.ROUTE_DONE
+    return Trigger(kind, "workflow", item, event_id=item.event_id, queued=True)
+
+
+def _queued(
+    request: IntakeRequest, item: InboundEvent | DeliveryFailure | RouteSignal
+) -> Trigger[On]:
     if isinstance(item, DeliveryFailure):
         return Trigger(On.DELIVERY_FAILED, "event", item, queued=True)
+    if isinstance(item, RouteSignal):
+        return _route_signal(item)
     if deemed_withdrawal(request, item):
         kind = On.DEEMED_WITHDRAWN
     elif item.type is EventType.DECIDED:
@@ -619,6 +768,17 @@ def _queued(request: IntakeRequest, item: InboundEvent | DeliveryFailure) -> Tri
 def automatic(request: IntakeRequest, state: IntakeState) -> Trigger[On] | None:
     """The step the case takes now without a person or a timer, if any."""
     phase = state.phase
+    if phase is P.RECEIVED and request.leg is not None:
+        return Trigger(On.LEG_OPENED, "workflow")
+    if phase is P.ROUTE and state.route is not None:
+        outcome = state.route.outcome()
+        if outcome is RouteOutcome.APPROVED:
+            return Trigger(On.ROUTE_APPROVED, "workflow")
+        if outcome is RouteOutcome.REFUSED:
+            return Trigger(On.ROUTE_REFUSED, "workflow")
+        return None
+    if phase is P.RESULT_RECEIVED and request.leg is not None:
+        return None  # the hub closes the leg or has it revoked
     if phase is P.RECEIVED:
         taken_by = request.received_by
         kind = On.APPLIED_ONLINE if request.online else On.SUBMITTED
@@ -666,7 +826,7 @@ def due(request: IntakeRequest, state: IntakeState) -> tuple[datetime, Trigger[O
         return state.due, Trigger(On.SUPPLEMENT_DUE_REFUSED, "timer")
     if phase in (P.SUPPLEMENT_PENDING, *_B_SUPPLEMENT):
         return state.due, Trigger(On.SUPPLEMENT_DUE, "timer")
-    if phase in (P.IN_TRANSIT, *_ASKED_TO_CANCEL):
+    if phase in (P.IN_TRANSIT, P.REVOKING, *_ASKED_TO_CANCEL):
         return state.due, Trigger(On.ANSWER_DUE, "timer")
     return None
 
@@ -694,6 +854,9 @@ def next_trigger(request: IntakeRequest, state: IntakeState, now: datetime) -> T
 def step(
     request: IntakeRequest, state: IntakeState, trigger: Trigger[On], now: datetime
 ) -> Result[IntakeState]:
+    if request.route is not None and trigger.kind is On.REVIEW_PASSED:
+        # The same review (a person's Update or the policy) passes a 多地联办 case into its route.
+        trigger = dataclasses.replace(trigger, kind=On.ROUTE_PASSED)
     return apply(TABLE, HANDLERS, request, state, trigger, now)
 
 
@@ -733,14 +896,19 @@ def _applied_online(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     _forward(request, state, tx, ONLINE_REVIEW)
 
 
-def _forward(request: R, state: St, tx: Tx, why: str) -> None:
-    """The review passed (the window's, or none: 全程网办): receipt, fee, `forwarded`."""
-    tx.step(_S.FORMAL_REVIEW_PASSED, detail=why)
+def _receipt_and_fee(request: R, state: St, tx: Tx) -> tuple[Effect, ...]:
     done = [*state.done, _E.ISSUE_RECEIPT]
     tx.effect(_E.ISSUE_RECEIPT)
     if request.fee_fen:
         tx.effect(_E.CHARGE_FEE, amount_fen=request.fee_fen)
         done.append(_E.CHARGE_FEE)
+    return tuple(done)
+
+
+def _forward(request: R, state: St, tx: Tx, why: str) -> None:
+    """The review passed (the window's, or none: 全程网办): receipt, fee, `forwarded`."""
+    tx.step(_S.FORMAL_REVIEW_PASSED, detail=why)
+    done = _receipt_and_fee(request, state, tx)
     tx.write(ForwardCase(materials=state.materials))
     tx.step(
         _S.FORWARDED,
@@ -748,7 +916,7 @@ def _forward(request: R, state: St, tx: Tx, why: str) -> None:
         detail=f"to {request.processing_region}",
     )
     tx.step(_S.IN_TRANSIT)
-    tx.set(done=tuple(done), due=tx.now + request.timings.answer_timeout)
+    tx.set(done=done, due=tx.now + request.timings.answer_timeout)
 
 
 def _review(request: R, state: St, trigger: Tr, tx: Tx) -> None:
@@ -836,6 +1004,13 @@ def _supplement_due_refused(request: R, state: St, trigger: Tr, tx: Tx) -> None:
 def _withdraw(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     withdrawal = trigger.payload
     assert isinstance(withdrawal, Withdrawal)
+    if state.phase is P.ROUTE:
+        assert state.route is not None
+        tx.step(_S.WITHDRAWAL_REQUESTED, detail=withdrawal.reason)
+        tx.step(_S.ROUTE, detail="the route is unwound")
+        given_up = state.route.abandon(withdrawal.reason)
+        tx.set(reason=withdrawal.reason, route=_route_moves(request, given_up, tx))
+        return
     if state.phase in _BEFORE_FORWARDING:
         _reject(request, tx, "withdrawn", withdrawal.reason)
         return
@@ -906,6 +1081,8 @@ def _decided(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     tx.set(deadline=None, due=None)  # decided: the 承诺时限 no longer runs
     if decision.outcome == "approved":
         tx.set(outcome="approved")
+        if request.leg is not None:
+            return  # the route's hub tells the applicant when the whole route is done
         if request.online and request.delivery == "mail":
             # The post adapter opens the applicant's address for this call only.
             tx.effect(_E.POST_RESULT, detail="全程网办：邮寄送达")
@@ -986,6 +1163,11 @@ def _delivery_failed(request: R, state: St, trigger: Tr, tx: Tx) -> None:
 def _delivered(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     confirmation = trigger.payload
     assert isinstance(confirmation, DeliveryConfirmation)
+    if request.route is not None:
+        # The route's legs tell their regions themselves when the hub closes them.
+        tx.step(_S.RESULT_DELIVERED, detail=f"by {confirmation.channel}; 联办 legs closed")
+        tx.step(_S.CLOSED, detail=state.outcome or "")
+        return
     sent = tx.send(
         "result-delivered",
         EventType.RESULT_DELIVERED,
@@ -1012,7 +1194,8 @@ def _undo(request: R, state: St, trigger: Tr, tx: Tx) -> None:
 
 def _compensated(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     returned = "" if request.online else "，收取的原件将退还给您"
-    _notify(state, tx, f"申请已终结：{state.reason}。已缴纳的费用将退还{returned}。")
+    if request.leg is None:  # a leg's end is told by its route's hub
+        _notify(state, tx, f"申请已终结：{state.reason}。已缴纳的费用将退还{returned}。")
     if state.outcome == "denied":
         # The denial is B's result too: tell B it reached the applicant, so B can close.
         sent = tx.send(
@@ -1024,6 +1207,145 @@ def _compensated(request: R, state: St, trigger: Tr, tx: Tx) -> None:
         tx.note("denial delivered with the closing notice", event_id=sent)
     tx.step(_S.CLOSED_REJECTED, detail=state.outcome or "")
     tx.set(due=None)
+
+
+# --- 多地联办 (decision 0035) -----------------------------------------------------------------
+
+_MOVES = {
+    MoveKind.START: "开始办理",
+    MoveKind.CANCEL: "请求终止",
+    MoveKind.SKIP: "不再启动",
+    MoveKind.REVOKE: "请求撤销",
+    MoveKind.KEEP: "无需撤销",
+}
+_ANSWERS = {
+    Answer.APPROVED: "已办结",
+    Answer.REFUSED: "不予办理",
+    Answer.CANCELLED: "已终止",
+    Answer.REVOKED: "已撤销",
+}
+
+
+def _plan(request: R) -> RoutePlan:
+    assert request.route is not None
+    return request.route
+
+
+def _leg_no(request: R, step: str) -> tuple[int, str]:
+    """A leg's place in the route (1-based) and its case number."""
+    plan = _plan(request)
+    index = 1 + [leg.step for leg in plan.legs].index(step)
+    return index, leg_case_no(request.case_no, index)
+
+
+def _route_moves(request: R, progress: RouteProgress, tx: Tx) -> RouteProgress:
+    """Make every move the route model asks for now; a leg started is opened as a case."""
+    plan = _plan(request)
+    while moves := next_moves(plan, progress):
+        for move in moves:
+            leg = plan.leg(move.step)
+            index, case_no = _leg_no(request, move.step)
+            if move.kind is MoveKind.START:
+                after = tuple(_leg_no(request, a)[1] for a in leg.after)
+                tx.write(OpenLeg(case_no=case_no, processing_region=leg.region, after=after))
+            undo = f"（{leg.revoked_by}）" if move.kind is MoveKind.REVOKE else ""
+            tx.note(
+                f"第{index}段 {leg.label}（{leg.place} {leg.region}）：{_MOVES[move.kind]}{undo}"
+            )
+            progress = moved(progress, move)
+    return progress
+
+
+def _route_passed(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    review = trigger.payload
+    why = review.reason if isinstance(review, FormalReview) and review.reason else ""
+    tx.step(_S.FORMAL_REVIEW_PASSED, detail=why or "materials complete")
+    done = _receipt_and_fee(request, state, tx)
+    plan = _plan(request)
+    tx.step(_S.ROUTE, detail=" → ".join(f"{leg.label}（{leg.region}）" for leg in plan.legs))
+    tx.set(done=done, route=_route_moves(request, RouteProgress.start(plan), tx), due=None)
+
+
+def _leg_answered(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    signal = trigger.payload
+    assert isinstance(signal, RouteSignal)
+    assert signal.answer is not None
+    assert state.route is not None
+    index, _ = _leg_no(request, signal.step)
+    label = _plan(request).leg(signal.step).label
+    tx.note(f"第{index}段 {label}：{_ANSWERS[signal.answer]}", event_id=signal.event_id)
+    progress = state.route.answered(signal.step, signal.answer)
+    tx.set(route=_route_moves(request, progress, tx))
+
+
+def _route_approved(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    tx.step(_S.ROUTE_APPROVED, detail="every leg of the route approved")
+    tx.step(_S.RESULT_RECEIVED)
+    tx.set(outcome="route-approved")
+    _notify(state, tx, "联办事项已全部办结，请按约定的方式领取办理结果。")
+
+
+def _route_refused(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    assert state.route is not None
+    if state.route.abandoned:
+        tx.step(_S.ROUTE_FAILED, detail=f"withdrawn: {state.route.abandoned}")
+        _reject(request, tx, "withdrawn", state.route.abandoned)
+        return
+    plan = _plan(request)
+    refused = "、".join(
+        f"第{_leg_no(request, leg.step)[0]}段 {plan.leg(leg.step).label}"
+        for leg in state.route.legs
+        if leg.status is LegStatus.REFUSED
+    )
+    reason = f"{refused}不予办理；已办结的各段已由其所在地撤销"
+    tx.step(_S.ROUTE_FAILED, detail=reason)
+    _reject(request, tx, "route-failed", reason)
+
+
+def _leg_opened(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    leg = request.leg
+    assert leg is not None
+    tx.step(
+        _S.RECEIVED,
+        detail=f"联办 {leg.route_case_no} 第{leg.index}/{leg.count}段：{leg.label}",
+    )
+    tx.write(ForwardCase(materials=state.materials, leg=leg))
+    tx.step(
+        _S.FORWARDED, event_id=tx.event_id("forwarded"), detail=f"to {request.processing_region}"
+    )
+    tx.step(_S.IN_TRANSIT)
+    tx.set(due=tx.now + request.timings.answer_timeout)
+
+
+def _revoke(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    signal = trigger.payload
+    assert isinstance(signal, RouteSignal)
+    sent = tx.send(
+        "revocation-requested",
+        EventType.REVOCATION_REQUESTED,
+        request.processing_region,
+        {"reason": signal.reason},
+    )
+    tx.step(_S.REVOCATION_REQUESTED, event_id=sent, detail=signal.reason)
+    tx.set(reason=signal.reason, due=tx.now + request.timings.cancel_timeout)
+
+
+def _revoked(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    event = _event(trigger)
+    tx.step(_S.REVOKED, event_id=event.event_id, detail=str(event.data.get("reason", "")))
+    tx.step(_S.CLOSED_REJECTED, detail="revoked")
+    tx.set(outcome="revoked", due=None)
+
+
+def _route_done(request: R, state: St, trigger: Tr, tx: Tx) -> None:
+    sent = tx.send(
+        "result-delivered",
+        EventType.RESULT_DELIVERED,
+        request.processing_region,
+        {"channel": "route"},
+    )
+    tx.step(_S.RESULT_DELIVERED, event_id=sent, detail="联办事项已办结")
+    tx.step(_S.CLOSED, detail=state.outcome or "")
 
 
 HANDLERS: dict[On, Handler] = {
@@ -1049,4 +1371,12 @@ HANDLERS: dict[On, Handler] = {
     On.DELIVERED: _delivered,
     On.UNDO: _undo,
     On.COMPENSATED: _compensated,
+    On.ROUTE_PASSED: _route_passed,
+    On.LEG_ANSWERED: _leg_answered,
+    On.ROUTE_APPROVED: _route_approved,
+    On.ROUTE_REFUSED: _route_refused,
+    On.LEG_OPENED: _leg_opened,
+    On.REVOKE: _revoke,
+    On.REVOKED: _revoked,
+    On.ROUTE_DONE: _route_done,
 }

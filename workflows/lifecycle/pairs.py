@@ -56,6 +56,26 @@ TERMINAL_PAIRS: tuple[TerminalPair, ...] = (
         ("cancelled",),
         "A recalled (no answer in time, resends ran out) and B cancelled",
     ),
+    # 多地联办 (decision 0035): the hub's own case number has no processing side; each leg is a
+    # case of its own and pairs as above, or ends revoked on both sides.
+    TerminalPair(
+        intake.Phase.CLOSED,
+        "route-approved",
+        (None,),
+        "every leg of the route approved and the result delivered (the hub)",
+    ),
+    TerminalPair(
+        intake.Phase.CLOSED_REJECTED,
+        "route-failed",
+        (None,),
+        "a leg refused; the route was unwound (the hub)",
+    ),
+    TerminalPair(
+        intake.Phase.CLOSED_REJECTED,
+        "revoked",
+        ("revoked",),
+        "a leg's approval revoked by its region when another leg refused",
+    ),
     TerminalPair(
         intake.Phase.CLOSED_REJECTED,
         "refused-at-intake",

@@ -13,6 +13,7 @@ too). Answers may come twice or late: recording the same answer again changes no
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,6 +89,29 @@ class RouteOutcome(StrEnum):
     REFUSED = "refused"  # a leg refused and the route is unwound
 
 
+class RouteSignal(BaseModel):
+    """What the hub and a leg's own workflow in the accepting region tell each other: a leg's
+    answer (to the hub), or the hub's instruction (to a leg). Queued and applied once by id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    step: str
+    kind: Literal["answer", "cancel", "revoke", "deliver"]
+    answer: Answer | None = None
+    reason: str = Field(default="", max_length=500)
+
+    @classmethod
+    def answered(cls, step: str, answer: Answer) -> RouteSignal:
+        return cls(event_id=f"leg/{step}/{answer.value}", step=step, kind="answer", answer=answer)
+
+    @classmethod
+    def instruct(
+        cls, step: str, kind: Literal["cancel", "revoke", "deliver"], reason: str = ""
+    ) -> RouteSignal:
+        return cls(event_id=f"hub/{step}/{kind}", step=step, kind=kind, reason=reason)
+
+
 class LegProgress(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -101,6 +125,9 @@ class RouteProgress(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     legs: tuple[LegProgress, ...]
+    # Why the accepting region gave the route up (the applicant withdrew), if it did: the
+    # route then unwinds as after a refusal.
+    abandoned: str = ""
 
     @classmethod
     def start(cls, plan: RoutePlan) -> RouteProgress:
@@ -116,23 +143,30 @@ class RouteProgress(BaseModel):
         raise KeyError(step)
 
     def _with(self, step: str, status: LegStatus, approved_as: int | None = None) -> RouteProgress:
-        return RouteProgress(
-            legs=tuple(
-                leg.model_copy(
-                    update={
-                        "status": status,
-                        "approved_as": approved_as if approved_as is not None else leg.approved_as,
-                    }
+        return self.model_copy(
+            update={
+                "legs": tuple(
+                    leg.model_copy(
+                        update={
+                            "status": status,
+                            "approved_as": approved_as
+                            if approved_as is not None
+                            else leg.approved_as,
+                        }
+                    )
+                    if leg.step == step
+                    else leg
+                    for leg in self.legs
                 )
-                if leg.step == step
-                else leg
-                for leg in self.legs
-            )
+            }
         )
 
     @property
     def failed(self) -> bool:
-        return any(leg.status is LegStatus.REFUSED for leg in self.legs)
+        return bool(self.abandoned) or any(leg.status is LegStatus.REFUSED for leg in self.legs)
+
+    def abandon(self, reason: str) -> RouteProgress:
+        return self.model_copy(update={"abandoned": reason or "abandoned"})
 
     def started(self, step: str) -> RouteProgress:
         """The leg was forwarded to its region."""
@@ -160,7 +194,7 @@ class RouteProgress(BaseModel):
         return self
 
     def outcome(self) -> RouteOutcome:
-        if all(leg.status is LegStatus.APPROVED for leg in self.legs):
+        if not self.abandoned and all(leg.status is LegStatus.APPROVED for leg in self.legs):
             return RouteOutcome.APPROVED
         settled = (
             LegStatus.REFUSED,
