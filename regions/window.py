@@ -26,7 +26,13 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from catalog.catalog import Catalog, default_catalog, implied_mode
-from catalog.errors import ItemMismatch, ModeNotAllowed, SameRegion, UnknownItem
+from catalog.errors import (
+    ItemMismatch,
+    ModeNotAllowed,
+    RouteBindingError,
+    SameRegion,
+    UnknownItem,
+)
 from catalog.models import CrossRegionMode, ServiceItem
 from events.credentials import RegionCredentials
 from events.models import Applicant, MaterialRef, RegionCode
@@ -39,9 +45,11 @@ from regions.codes import UnknownRegion
 from regions.material_files import FileRefused, MaterialFile, keep_files, take_files
 from regions.naming import intake_workflow_id, task_queue
 from regions.policies import CasePolicies
+from regions.route_plans import plan_route
 from regions.submission_keys import RecordedApplication, SubmissionKey, case_of_submission
 from workflows.intake import IntakeWorkflow
 from workflows.lifecycle import intake
+from workflows.lifecycle.route import RoutePlan
 from workflows.models import Actor, CaseOutcome, IntakeRequest
 from workflows.search import CASE_NO, CASE_STATUS, ITEM_CODE, ORIGIN_REGION, PROCESSING_REGION
 
@@ -127,6 +135,9 @@ class Application(BaseModel):
     # How the case runs (国办发〔2020〕35号); None: the mode the region pair implies. The item
     # must allow it; 全程网办 is the applicant's own channel (/applicant), not a window's.
     mode: CrossRegionMode | None = None
+    # 多地联办 only: the region of each place of the item's route (迁入地, 迁出地 …); the
+    # processing region is the one that performs the route's last leg (decision 0035).
+    route_places: dict[str, RegionCode] | None = Field(default=None, max_length=9)
 
     def applicant(self) -> Applicant:
         return Applicant(
@@ -160,10 +171,9 @@ class ApplicationRefused(Exception):
 
 # Modes an application may name at a window: 全程网办 is the applicant's own channel.
 WINDOW_MODES = (CrossRegionMode.PROXY, CrossRegionMode.IN_PROVINCE, CrossRegionMode.JOINT)
-# Modes whose cases this node can run; 多地联办 needs its route's legs (issue 19, part 2).
-EXECUTABLE_MODES = frozenset(
-    {CrossRegionMode.ONLINE, CrossRegionMode.PROXY, CrossRegionMode.IN_PROVINCE}
-)
+# The modes the window's console form offers: its form has no fields for a route's places
+# yet, so 多地联办 is taken through the API (`route_places`) only.
+FORM_MODES = (CrossRegionMode.PROXY, CrossRegionMode.IN_PROVINCE)
 
 
 _CATALOG_RULES: dict[type[Exception], str] = {
@@ -180,11 +190,7 @@ def window_modes(item: ServiceItem, origin: str, processing: str) -> tuple[Cross
     as the pair implies (two provinces, or one)."""
     pair = implied_mode(origin, processing)
     pair_modes = (CrossRegionMode.PROXY, CrossRegionMode.IN_PROVINCE)
-    found = [
-        m
-        for m in item.modes
-        if m in WINDOW_MODES and m in EXECUTABLE_MODES and (m is pair or m not in pair_modes)
-    ]
+    found = [m for m in item.modes if m in FORM_MODES and (m is pair or m not in pair_modes)]
     return tuple(sorted(found, key=lambda m: m is not pair))
 
 
@@ -210,7 +216,7 @@ def resolve_item(
 
     Raises `ApplicationRefused` naming the rule: unknown_item, item_version_mismatch,
     mode_not_allowed (the item does not allow the mode), mode_not_at_window (a mode `channel`
-    does not take), mode_not_available (not executable yet), same_region, unknown_region,
+    does not take), same_region, unknown_region,
     missing_materials, fee_mismatch.
     """
     mode = case_mode(application, origin)
@@ -239,15 +245,6 @@ def resolve_item(
             mode=mode.value,
             allowed_modes=[m.value for m in item.modes if m in channel],
         )
-    if mode not in EXECUTABLE_MODES:
-        raise ApplicationRefused(
-            "mode_not_available",
-            f"item {item.code}: {mode.value} cases cannot be run here yet (its route's legs"
-            " are not executable); apply in another mode the item allows",
-            item_code=item.code,
-            mode=mode.value,
-            allowed_modes=[m.value for m in item.modes if m in EXECUTABLE_MODES],
-        )
     if application.item_version is not None and application.item_version != item.version:
         raise ApplicationRefused(
             "item_version_mismatch",
@@ -266,6 +263,51 @@ def resolve_item(
             f" not {application.fee_fen}",
         )
     return item
+
+
+def route_plan(
+    catalog: Catalog, item: ServiceItem, application: Application, origin: str
+) -> RoutePlan | None:
+    """A 多地联办 application's route with its places bound (None for any other mode).
+
+    Raises `ApplicationRefused` naming the rule: the binding's (route_place_unbound,
+    route_place_unknown, route_places_same_region, unknown_region), route_places_not_joint,
+    route_place_is_origin, route_processing_region, and the catalog's for any place's region
+    (every region of the route must resolve the same item version)."""
+    if case_mode(application, origin) is not CrossRegionMode.JOINT:
+        if application.route_places:
+            raise ApplicationRefused(
+                "route_places_not_joint", "route places are named only for a 多地联办 case"
+            )
+        return None
+    try:
+        plan = plan_route(item, application.route_places or {})
+    except RouteBindingError as exc:
+        raise ApplicationRefused(exc.rule, str(exc), item_code=item.code) from exc
+    regions = {leg.region for leg in plan.legs}
+    if origin in regions:
+        # A leg in the accepting region itself would go over the exchange to itself.
+        raise ApplicationRefused(
+            "route_place_is_origin",
+            f"{origin} is one of the route's places; a route is accepted here only when this"
+            " region performs none of its legs",
+            item_code=item.code,
+        )
+    if application.processing_region != plan.legs[-1].region:
+        raise ApplicationRefused(
+            "route_processing_region",
+            f"the processing region of a 多地联办 case is the region of its last leg"
+            f" ({plan.legs[-1].place} {plan.legs[-1].region})",
+            item_code=item.code,
+        )
+    for region in sorted(regions):
+        try:
+            catalog.shared_item(item.code, origin, region, CrossRegionMode.JOINT)
+        except (UnknownItem, ItemMismatch, ModeNotAllowed, SameRegion) as exc:
+            raise ApplicationRefused(_CATALOG_RULES[type(exc)], str(exc)) from exc
+        except UnknownRegion as exc:
+            raise ApplicationRefused("unknown_region", str(exc.args[0])) from exc
+    return plan
 
 
 def material_ref(name: str, content: bytes | None = None) -> MaterialRef:
@@ -339,6 +381,7 @@ async def submit_case(
         channel=(CrossRegionMode.ONLINE,) if online else WINDOW_MODES,
     )
     mode = case_mode(application, region)
+    route = route_plan(catalog or default_catalog(), item, application, region)
     required_materials = tuple(m.name for m in item.carried_materials())
     now = datetime.now(UTC)
     recorded = RecordedApplication(
@@ -400,6 +443,7 @@ async def submit_case(
         on_missed_supplement=item.on_missed_supplement.value,
         mode=mode.value,
         delivery=online.delivery if online else None,
+        route=route,
     )
     try:
         return await client.start_workflow(

@@ -21,7 +21,13 @@ from effects.webhook import webhook_body
 from events.envelope import event_id_for
 from events.models import EventType, InboundEvent, MaterialRef
 from regions.codes import REGIONS
-from regions.window import Application, ApplicationRefused, resolve_item, window_modes
+from regions.window import (
+    Application,
+    ApplicationRefused,
+    resolve_item,
+    route_plan,
+    window_modes,
+)
 from workflows.lifecycle import intake
 from workflows.lifecycle.vocabulary import (
     Actor,
@@ -109,10 +115,11 @@ def test_online_is_the_applicant_s_channel_and_joint_is_not_executable_yet() -> 
             for n in ("居民身份证", "城乡居民基本养老保险关系转入申请表")
         ],
     )
-    with pytest.raises(ApplicationRefused) as joint_refused:
-        resolve_item(catalog, joint, ORIGIN)
-    assert joint_refused.value.rule == "mode_not_available"
-    assert joint_refused.value.context["mode"] == "多地联办"
+    # 多地联办 runs its route (decision 0035): the application names the route's places.
+    item = resolve_item(catalog, joint, ORIGIN)
+    with pytest.raises(ApplicationRefused) as unbound:
+        route_plan(catalog, item, joint, ORIGIN)
+    assert unbound.value.rule == "route_place_unbound"
 
 
 def _online(delivery: str, fee_fen: int = 0) -> intake.IntakeRequest:
