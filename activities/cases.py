@@ -114,7 +114,7 @@ class CaseActivities:
                 elif isinstance(write, SendDecision):
                     await self._send_decision(conn, case_no, write, now)
                 elif isinstance(write, OpenLeg):
-                    await self._open_leg(conn, case_no, write)
+                    await self._open_leg(conn, case_no, write, now)
                 else:
                     await self._register_forwarded(conn, case_no, write)
             # The status goes last and unconditionally, so a retry that finds its events
@@ -211,7 +211,9 @@ class CaseActivities:
         )
         await self._send_files(conn, case_no, payload.materials, recipient, now)
 
-    async def _open_leg(self, conn: Conn, route_case_no: str, request: OpenLeg) -> None:
+    async def _open_leg(
+        self, conn: Conn, route_case_no: str, request: OpenLeg, now: datetime
+    ) -> None:
         """A 多地联办 leg as a case of the accepting region: the route's applicant (sealed for
         this region, as kept) and case file, plus the documents the legs it waits for issued,
         complete in this region's file store, so they travel on with the leg's `forwarded`."""
@@ -238,6 +240,21 @@ class CaseActivities:
             ).model_dump(mode="json")
             for row in issued
         ]
+        # Sealed data names its case: the leg gets the applicant sealed under its own number.
+        kept = SealedBox.model_validate(route.applicant_sealed)
+        applicant = open_box(
+            kept,
+            case_no=route_case_no,
+            private_key=self._credentials.own_sealing_key(kept.key_id),
+        )
+        key_id, own_key = sealing_key(self._credentials.directory(), self._region, now)
+        sealed = seal(
+            applicant,
+            case_no=request.case_no,
+            recipient=self._region,
+            key_id=key_id,
+            recipient_public=own_key,
+        )
         await store.add(
             NewCase(
                 case_no=request.case_no,
@@ -246,7 +263,7 @@ class CaseActivities:
                 item_version=route.item_version,
                 origin_region=route.origin_region,
                 processing_region=request.processing_region,
-                applicant_sealed=route.applicant_sealed,
+                applicant_sealed=sealed.model_dump(mode="json"),
                 materials=[*route.materials, *passed],
                 fee_fen=0,
                 mode=route.mode,
