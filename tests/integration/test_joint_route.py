@@ -30,13 +30,14 @@ HUB, OUT, IN = "350000", "440000", "110000"
 PLACES = {"迁入地": IN, "迁出地": OUT}
 MOVED_FOR_WORK = "QR-00101-001"  # 工作调动户口迁移
 ADMITTED_STUDENT = "QR-00101-002"  # 大中专院校录取学生户口迁移
+PENSION = "GG-00201-002"  # 城乡居民基本养老保险关系转移接续: 转出地 → 转入地
 PORT_BASE = 18720
 TIMEOUT = httpx.Timeout(60.0)
 # The window passes the formal review, the legs' offices accept on their own; each leg's
 # decision is its officer's (below), and the hub hands the result over at once.
 POLICY = AutoPolicy(formal_review="pass", acceptance="accept", decision="manual", delivery="window")
 POLICIES = CasePolicies(
-    items={MOVED_FOR_WORK: POLICY, ADMITTED_STUDENT: POLICY},
+    items={MOVED_FOR_WORK: POLICY, ADMITTED_STUDENT: POLICY, PENSION: POLICY},
     default=POLICY,
     timings=CaseTimings(
         answer_timeout=timedelta(seconds=120),
@@ -66,12 +67,14 @@ class Route:
     def headers(self, region: str, role: Role) -> dict[str, str]:
         return auth(self.nodes.token(region, role))
 
-    async def apply(self, item: str, materials: tuple[str, ...]) -> str:
+    async def apply(
+        self, item: str, materials: tuple[str, ...], places: dict[str, str] = PLACES
+    ) -> str:
         body = {
             "item_code": item,
-            "processing_region": IN,  # the region of the route's last leg (落户)
+            "processing_region": IN,  # the region of the route's last leg
             "mode": "多地联办",
-            "route_places": PLACES,
+            "route_places": places,
             "applicant_name": "测试申请人",
             "applicant_id_number": synthetic_id_number(serial=f"{secrets.randbelow(1000):03d}"),
             "applicant_phone": "13800000000",
@@ -178,3 +181,20 @@ async def test_a_refused_move_out_has_the_admission_revoked_by_its_region(route:
     hub = await route.view(HUB, case_no)
     assert hub is not None
     assert hub["outcome"] == "route-failed"
+
+
+async def test_a_pension_transfer_moves_from_one_region_to_the_other(route: Route) -> None:
+    """转出地 广东 issues the 参保缴费凭证 and transfers; 转入地 北京 takes the account over."""
+    places = {"转出地": OUT, "转入地": IN}
+    case_no = await route.apply(
+        PENSION, ("居民身份证", "城乡居民基本养老保险关系转入申请表"), places
+    )
+    transfer_out, take_over = f"{case_no}-1", f"{case_no}-2"
+    await route.decide(OUT, transfer_out, approve=True, reason="已转出个人账户储存额")
+    await route.decide(IN, take_over, approve=True, reason="已接续")
+    await route.reaches(HUB, case_no, "closed")
+    for leg, region in ((transfer_out, OUT), (take_over, IN)):
+        await route.reaches(region, leg, "closed")
+        view = await route.view(region, leg)
+        assert view is not None
+        assert view["outcome"] == "approved"
