@@ -39,10 +39,26 @@ RegionOption = Annotated[
 ]
 
 
-def _settings(regions: list[str] | None = None) -> StackSettings:
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="default: the dev stack; cluster: Temporal's own server on PostgreSQL and three "
+        "Kafka brokers with TLS under state/cluster/ (default: $TONGBAN_STACK_PROFILE).",
+    ),
+]
+_PROFILES = ("default", "cluster")
+
+
+def _settings(regions: list[str] | None = None, profile: str | None = None) -> StackSettings:
+    if profile is not None and profile not in _PROFILES:
+        raise typer.BadParameter(f"{profile!r} is not one of {', '.join(_PROFILES)}")
+    update: dict[str, object] = {}
     if regions:
-        return StackSettings(regions=tuple(regions))
-    return StackSettings()
+        update["regions"] = tuple(regions)
+    if profile is not None:
+        update["stack_profile"] = profile
+    return StackSettings(**update)  # type: ignore[arg-type]
 
 
 def _report(message: str) -> None:
@@ -50,12 +66,13 @@ def _report(message: str) -> None:
 
 
 @app.command()
-def up(region: RegionOption = None) -> None:
+def up(region: RegionOption = None, profile: ProfileOption = None) -> None:
     """Start what is missing (detached), wait until everything answers, provision regions."""
     from deploy.stack import manager
     from deploy.stack.migrations import MigrationError
+    from deploy.stack.temporal_build import TemporalBuildError
 
-    settings = _settings(region)
+    settings = _settings(region, profile)
     began = time.monotonic()
     try:
         endpoints = asyncio.run(manager.up(settings, report=_report))
@@ -67,8 +84,11 @@ def up(region: RegionOption = None) -> None:
     except MigrationError as err:
         err_console.print(f"[bold red]migration failed:[/bold red] {err}", markup=False)
         raise typer.Exit(1) from err
+    except TemporalBuildError as err:
+        err_console.print(f"[bold red]temporal build failed:[/bold red] {err}", markup=False)
+        raise typer.Exit(1) from err
     console.print(
-        f"[green]stack up[/green] in {time.monotonic() - began:.1f}s "
+        f"[green]stack up[/green] ({settings.stack_profile}) in {time.monotonic() - began:.1f}s "
         f"(regions {', '.join(settings.regions)})"
     )
     _print_table(asyncio.run(manager.status(settings)))
@@ -78,11 +98,11 @@ def up(region: RegionOption = None) -> None:
 
 
 @app.command()
-def down() -> None:
+def down(profile: ProfileOption = None) -> None:
     """Stop only the processes that `up` started."""
     from deploy.stack import manager
 
-    manager.down(_settings(), report=_report)
+    manager.down(_settings(profile=profile), report=_report)
 
 
 @app.command()
@@ -94,12 +114,13 @@ def status(
             "--check", help="For scripts: exit 3 when any service is down (default: always 0)."
         ),
     ] = False,
+    profile: ProfileOption = None,
 ) -> None:
     """Show each service: up/down, address, pid, log. A stack that is down is a state, not
     an error: the exit code is 0 unless --check is given."""
     from deploy.stack import manager
 
-    rows = asyncio.run(manager.status(_settings()))
+    rows = asyncio.run(manager.status(_settings(profile=profile)))
     if as_json:
         typer.echo(json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False))
     else:
@@ -180,6 +201,36 @@ def join_region(
     )
     if password_env is None:
         console.print(f"password in {kafka_acls.password_path(settings.state_dir, region)}")
+
+
+@app.command()
+def certs(
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="Where the CA and certificates go (default: state/cluster/certs)."
+        ),
+    ] = None,
+    region: RegionOption = None,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--host",
+            help="A name or address servers are dialled by (repeatable; default: localhost "
+            "127.0.0.1).",
+        ),
+    ] = None,
+) -> None:
+    """Issue the CA, Temporal frontend and internode, Kafka broker, exchange admin and one
+    client certificate per region (CN region-<code>); existing valid ones are kept."""
+    from deploy.stack import certs as stack_certs
+
+    settings = _settings(region)
+    root = directory or settings.cluster_dir / "certs"
+    hosts = tuple(host) if host else stack_certs.LOCAL_NAMES
+    issued = stack_certs.issue_all(root, stack_certs.standard_leaves(settings.regions, hosts))
+    console.print(f"issued: {', '.join(issued) or 'nothing (all valid)'}")
+    console.print(f"in: {root}")
 
 
 def _print_table(rows: list[ServiceStatus]) -> None:

@@ -57,6 +57,8 @@ class ServiceStatus:
 class StackState:
     services: dict[str, ProcessRecord] = field(default_factory=dict)
     endpoints: dict[str, str | None] = field(default_factory=dict)
+    # The cluster profile: what a region's node needs beyond addresses (cluster.access).
+    access: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> StackState:
@@ -67,23 +69,29 @@ class StackState:
             name: ProcessRecord.from_json(record)
             for name, record in data.get("services", {}).items()
         }
-        return cls(services=services, endpoints=dict(data.get("endpoints", {})))
+        return cls(
+            services=services,
+            endpoints=dict(data.get("endpoints", {})),
+            access=dict(data.get("access", {})),
+        )
 
     def save(self, path: Path) -> None:
         if not self.services and not self.endpoints:
             path.unlink(missing_ok=True)
             return
-        data = {
+        data: dict[str, Any] = {
             "services": {name: record.to_json() for name, record in self.services.items()},
             "endpoints": self.endpoints,
         }
+        if self.access:
+            data["access"] = self.access
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         tmp.replace(path)  # atomic: a reader never sees half a file
 
 
 @contextlib.contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
+def locked(state_dir: Path) -> Iterator[None]:
     """One `up`/`down` at a time per state dir (two terminals, parallel test sessions)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     with (state_dir / "stack.lock").open("w") as handle:
@@ -103,16 +111,20 @@ def _absolute(settings: StackSettings) -> StackSettings:
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class Outcome:
     address: str
     record: ProcessRecord | None  # None: not ours (configured, or found already running)
 
 
 async def up(settings: StackSettings, *, report: Report = _quiet) -> StackEndpoints:
+    if settings.stack_profile == "cluster":
+        from deploy.stack import cluster
+
+        return await cluster.up(settings, report=report)
     settings = _absolute(settings)
-    with _locked(settings.state_dir):
+    with locked(settings.state_dir):
         state = StackState.load(settings.stack_file)
-        names_and_starts: list[tuple[str, Awaitable[_Outcome]]] = [
+        names_and_starts: list[tuple[str, Awaitable[Outcome]]] = [
             ("kafka", _kafka_up(settings, state, report)),
             ("temporal", _temporal_up(settings, state, report)),
             ("postgres", _postgres_up(settings, state, report)),
@@ -122,7 +134,7 @@ async def up(settings: StackSettings, *, report: Report = _quiet) -> StackEndpoi
         )
         # Record what did start before reporting a failure, so `down` can still stop it.
         failure: BaseException | None = None
-        outcomes: dict[str, _Outcome] = {}
+        outcomes: dict[str, Outcome] = {}
         for (name, _), result in zip(names_and_starts, results, strict=True):
             if isinstance(result, BaseException):
                 failure = failure or result
@@ -151,7 +163,7 @@ async def up(settings: StackSettings, *, report: Report = _quiet) -> StackEndpoi
                 endpoints.kafka_bootstrap, [inbox_topic(r) for r in settings.regions]
             ),
             temporal.ensure_namespaces(endpoints.temporal_address, settings.regions),
-            _provision_postgres(settings, endpoints.postgres_dsn, report),
+            provision_postgres(settings, endpoints.postgres_dsn, report),
         )
         return endpoints
 
@@ -165,11 +177,11 @@ async def provision(settings: StackSettings, *, report: Report = _quiet) -> None
     report(f"provisioning regions {', '.join(settings.regions)}")
     await asyncio.gather(
         temporal.ensure_namespaces(settings.temporal_address, settings.regions),
-        _provision_postgres(settings, settings.postgres_dsn, report),
+        provision_postgres(settings, settings.postgres_dsn, report),
     )
 
 
-async def _provision_postgres(settings: StackSettings, server_dsn: str, report: Report) -> None:
+async def provision_postgres(settings: StackSettings, server_dsn: str, report: Report) -> None:
     await postgres.ensure_databases(server_dsn, settings.regions)
     for region in settings.regions:
         applied = await migrations.apply_migrations(
@@ -179,13 +191,13 @@ async def _provision_postgres(settings: StackSettings, server_dsn: str, report: 
             report(f"postgres tongban_{region}: applied {', '.join(applied)}")
 
 
-async def _external(name: str, address: str, probe: Callable[[str], Awaitable[bool]]) -> _Outcome:
+async def _external(name: str, address: str, probe: Callable[[str], Awaitable[bool]]) -> Outcome:
     if not await probe(address):
         raise ServiceStartError(name, f"the configured address {address} does not answer", "")
-    return _Outcome(address, None)
+    return Outcome(address, None)
 
 
-async def _adopt_or_start(
+async def adopt_or_start(
     name: str,
     address: str,
     probe: Callable[[str], Awaitable[bool]],
@@ -194,17 +206,19 @@ async def _adopt_or_start(
     logs: list[Path],
     settings: StackSettings,
     report: Report,
-) -> _Outcome:
+) -> Outcome:
     """Leave a running service alone; otherwise launch it and wait until it answers."""
     ours = recorded is not None and still_ours(recorded)
     if ours and recorded is not None:
         if await wait_until(lambda: probe(address), timeout_s=settings.start_timeout_s):
             report(f"{name}: already running (pid {recorded.pid})")
-            return _Outcome(address, recorded)
-        raise ServiceStartError(name, f"pid {recorded.pid} runs but does not answer", _tails(logs))
+            return Outcome(address, recorded)
+        raise ServiceStartError(
+            name, f"pid {recorded.pid} runs but does not answer", log_tails(logs)
+        )
     if await probe(address):
         report(f"{name}: {address} already answers; not started by this stack, left alone")
-        return _Outcome(address, None)
+        return Outcome(address, None)
 
     report(f"{name}: starting")
     started = await asyncio.to_thread(launch)
@@ -213,18 +227,18 @@ async def _adopt_or_start(
     )
     if answered:
         report(f"{name}: up (pid {started.record.pid})")
-        return _Outcome(address, started.record)
+        return Outcome(address, started.record)
     code = started.exited()
     reason = f"exited with status {code}" if code is not None else "did not answer in time"
     await asyncio.to_thread(stop_process, started.record)
-    raise ServiceStartError(name, reason, _tails(logs))
+    raise ServiceStartError(name, reason, log_tails(logs))
 
 
-def _tails(logs: list[Path]) -> str:
+def log_tails(logs: list[Path]) -> str:
     return "\n".join(f"--- {log}\n{log_tail(log)}" for log in logs)
 
 
-async def _kafka_up(settings: StackSettings, state: StackState, report: Report) -> _Outcome:
+async def _kafka_up(settings: StackSettings, state: StackState, report: Report) -> Outcome:
     if settings.kafka_bootstrap:
         return await _external("kafka", settings.kafka_bootstrap, kafka.answers)
     paths = kafka.KafkaPaths.under(settings.state_dir)
@@ -233,7 +247,7 @@ async def _kafka_up(settings: StackSettings, state: StackState, report: Report) 
         prepared, cmd = kafka.prepare(settings)
         return start_detached(cmd, prepared.stdout_log, cwd=prepared.root)
 
-    outcome = await _adopt_or_start(
+    outcome = await adopt_or_start(
         "kafka",
         kafka.bootstrap(settings),
         kafka.answers,
@@ -252,7 +266,7 @@ async def _kafka_up(settings: StackSettings, state: StackState, report: Report) 
     return outcome
 
 
-async def _temporal_up(settings: StackSettings, state: StackState, report: Report) -> _Outcome:
+async def _temporal_up(settings: StackSettings, state: StackState, report: Report) -> Outcome:
     if settings.temporal_address:
         return await _external("temporal", settings.temporal_address, temporal.answers)
     db, log = temporal.state_paths(settings.state_dir)
@@ -261,7 +275,7 @@ async def _temporal_up(settings: StackSettings, state: StackState, report: Repor
         db.parent.mkdir(parents=True, exist_ok=True)
         return start_detached(temporal.dev_server_command(settings, db), log, cwd=db.parent)
 
-    return await _adopt_or_start(
+    return await adopt_or_start(
         "temporal",
         temporal.address(settings),
         temporal.answers,
@@ -277,10 +291,10 @@ async def _postgres_answers(
     settings: StackSettings, paths: postgres.PostgresPaths, dsn: str
 ) -> None:
     if not await wait_until(lambda: postgres.answers(dsn), timeout_s=settings.start_timeout_s):
-        raise ServiceStartError("postgres", "does not answer SELECT 1", _tails([paths.log]))
+        raise ServiceStartError("postgres", "does not answer SELECT 1", log_tails([paths.log]))
 
 
-async def _postgres_up(settings: StackSettings, state: StackState, report: Report) -> _Outcome:
+async def _postgres_up(settings: StackSettings, state: StackState, report: Report) -> Outcome:
     if settings.postgres_dsn:
         return await _external("postgres", settings.postgres_dsn, postgres.answers)
     paths = postgres.PostgresPaths.under(settings.state_dir)
@@ -292,7 +306,7 @@ async def _postgres_up(settings: StackSettings, state: StackState, report: Repor
         # Starts the server, or finds the one already running on this data directory.
         server = await asyncio.to_thread(postgres.start, paths)
     except (subprocess.SubprocessError, OSError) as err:
-        raise ServiceStartError("postgres", str(err), _tails([paths.log])) from err
+        raise ServiceStartError("postgres", str(err), log_tails([paths.log])) from err
     await _postgres_answers(settings, paths, server.dsn)
     if await postgres.raise_connection_limit(server.dsn):
         report(f"postgres: restarting once for max_connections = {postgres.MAX_CONNECTIONS}")
@@ -306,15 +320,20 @@ async def _postgres_up(settings: StackSettings, state: StackState, report: Repor
         # The data directory is the stack's own, so its server is ours to stop.
         record = record_existing(server.pid, paths.log)
     report(f"postgres: {'already running' if was_running else 'up'} (pid {server.pid})")
-    return _Outcome(server.dsn, record)
+    return Outcome(server.dsn, record)
 
 
 # -------------------------------------------------------------------------------- down
 
 
 def down(settings: StackSettings, *, report: Report = _quiet) -> None:
+    if settings.stack_profile == "cluster":
+        from deploy.stack import cluster
+
+        cluster.down(settings, report=report)
+        return
     settings = _absolute(settings)
-    with _locked(settings.state_dir):
+    with locked(settings.state_dir):
         state = StackState.load(settings.stack_file)
         stoppers = {
             "kafka": lambda record: stop_process(record, timeout_s=30.0),
@@ -352,6 +371,10 @@ def _stop_postgres(settings: StackSettings, record: ProcessRecord) -> bool:
 
 
 async def status(settings: StackSettings) -> list[ServiceStatus]:
+    if settings.stack_profile == "cluster":
+        from deploy.stack import cluster
+
+        return await cluster.status(settings)
     settings = _absolute(settings)
     state = StackState.load(settings.stack_file)
     pg_paths = postgres.PostgresPaths.under(settings.state_dir)
@@ -414,7 +437,7 @@ def stop_service(settings: StackSettings, name: str, *, report: Report = _quiet)
     if name not in SERVICES:
         raise ValueError(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
     settings = _absolute(settings)
-    with _locked(settings.state_dir):
+    with locked(settings.state_dir):
         state = StackState.load(settings.stack_file)
         record = state.services.get(name)
         if record is None:

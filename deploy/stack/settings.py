@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
@@ -55,6 +55,9 @@ class StackSettings(BaseSettings):
     temporal_ui_port: int = 8233
     kafka_heap: str = "512m"
     start_timeout_s: float = Field(default=120.0, gt=0)
+    # `cluster`: Temporal's own server on PostgreSQL and three Kafka brokers with TLS, under
+    # <state_dir>/cluster/ on their own ports (decision 0037); `default`: the dev stack.
+    stack_profile: Literal["default", "cluster"] = "default"
 
     @field_validator("regions", mode="before")
     @classmethod
@@ -104,7 +107,14 @@ class StackSettings(BaseSettings):
         return self.kafka_sasl_port or self.kafka_port + 2
 
     @property
+    def cluster_dir(self) -> Path:
+        return self.state_dir / "cluster"
+
+    @property
     def stack_file(self) -> Path:
+        """The profile's record of processes and endpoints."""
+        if self.stack_profile == "cluster":
+            return self.cluster_dir / STACK_FILE
         return self.state_dir / STACK_FILE
 
 

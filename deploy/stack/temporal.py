@@ -21,7 +21,7 @@ from temporalio.api.workflowservice.v1 import (
     RegisterNamespaceRequest,
 )
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from deploy.stack.settings import StackSettings
 
@@ -101,30 +101,41 @@ def dev_server_command(settings: StackSettings, db: Path) -> list[str]:
     return cmd
 
 
-async def _connect(target: str, timeout_s: float) -> Client:
-    return await asyncio.wait_for(Client.connect(target, namespace="default"), timeout_s)
+async def _connect(target: str, timeout_s: float, tls: TLSConfig | None = None) -> Client:
+    return await asyncio.wait_for(
+        Client.connect(target, namespace="default", tls=tls or False), timeout_s
+    )
 
 
-async def answers(target: str, *, timeout_s: float = 5.0) -> bool:
-    """True when the frontend accepts a connection and describes the default namespace."""
+async def answers(
+    target: str,
+    *,
+    timeout_s: float = 5.0,
+    tls: TLSConfig | None = None,
+    namespace: str = "default",
+) -> bool:
+    """True when the frontend accepts a connection and describes the namespace (the dev
+    server's `default`; Temporal's own server has only `temporal-system` until one is made)."""
     try:
-        client = await _connect(target, timeout_s)
+        client = await _connect(target, timeout_s, tls)
         await client.workflow_service.describe_namespace(
-            DescribeNamespaceRequest(namespace="default"), timeout=timedelta(seconds=timeout_s)
+            DescribeNamespaceRequest(namespace=namespace), timeout=timedelta(seconds=timeout_s)
         )
     except (RPCError, RuntimeError, OSError, TimeoutError):
         return False
     return True
 
 
-async def ensure_namespaces(target: str, regions: Iterable[str]) -> None:
+async def ensure_namespaces(
+    target: str, regions: Iterable[str], tls: TLSConfig | None = None
+) -> None:
     """Register missing region namespaces and their search attributes.
 
     `start-dev --search-attribute` only registers attributes for namespaces it creates in
     that same start; a namespace added later, or an attribute added to an existing
     namespace, must be registered through the operator service.
     """
-    client = await _connect(target, 15.0)
+    client = await _connect(target, 15.0, tls)
     for region in regions:
         name = namespace(region)
         await _ensure_namespace(client, name)
@@ -179,8 +190,10 @@ async def _ensure_search_attributes(client: Client, name: str) -> None:
             await asyncio.sleep(0.5)
 
 
-async def search_attributes(target: str, region: str) -> dict[str, IndexedValueType.ValueType]:
-    client = await _connect(target, 15.0)
+async def search_attributes(
+    target: str, region: str, tls: TLSConfig | None = None
+) -> dict[str, IndexedValueType.ValueType]:
+    client = await _connect(target, 15.0, tls)
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace(region))
     )

@@ -1,0 +1,132 @@
+"""Temporal's own server, built from its Go module once and kept in a cache outside the repo.
+
+`go install go.temporal.io/server/cmd/server@<version>` and `.../cmd/tools/sql@<version>`
+(the SQL schema tool) with the Go toolchain the module needs, into
+`~/.cache/tongban/temporal-<version>/`, with the PostgreSQL schema files copied beside them
+from the module source, so the cache is complete even after `go clean -modcache`. A cache
+that holds both binaries and the schema is used as it is: a cold build takes minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPORAL_VERSION = "1.32.2"
+# v1.32.2 declares go >= 1.26.10; GOTOOLCHAIN fetches that toolchain through the module proxy.
+GO_TOOLCHAIN = "go1.27.3"
+_MODULE = "go.temporal.io/server"
+_COMMANDS = {"server": "cmd/server", "temporal-sql-tool": "cmd/tools/sql"}
+_SCHEMA = Path("schema") / "postgresql" / "v12"
+
+
+class TemporalBuildError(RuntimeError):
+    """The Go toolchain could not build (or find the source of) Temporal's server."""
+
+
+@dataclass(frozen=True)
+class TemporalBuild:
+    root: Path
+
+    @classmethod
+    def cached(
+        cls, version: str = TEMPORAL_VERSION, cache_home: Path | None = None
+    ) -> TemporalBuild:
+        home = cache_home or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cls(home / "tongban" / f"temporal-{version}")
+
+    @property
+    def server(self) -> Path:
+        return self.root / "server"
+
+    @property
+    def sql_tool(self) -> Path:
+        return self.root / "temporal-sql-tool"
+
+    @property
+    def schema(self) -> Path:
+        """`temporal/versioned` and `visibility/versioned` for PostgreSQL 12+."""
+        return self.root / "schema"
+
+    @property
+    def build_log(self) -> Path:
+        return self.root.parent / f"{self.root.name}.build.log"
+
+    def complete(self) -> bool:
+        return (
+            self.server.is_file()
+            and self.sql_tool.is_file()
+            and (self.schema / "temporal" / "versioned").is_dir()
+            and (self.schema / "visibility" / "versioned").is_dir()
+        )
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise TemporalBuildError("the Go toolchain (go) is needed once to build Temporal's server")
+    return go
+
+
+def _go_env() -> dict[str, str]:
+    return {**os.environ, "GOTOOLCHAIN": GO_TOOLCHAIN}
+
+
+def ensure_built(version: str = TEMPORAL_VERSION, build: TemporalBuild | None = None) -> float:
+    """Build what the cache lacks; returns the seconds spent (0.0 when the cache was complete).
+
+    Builds into a staging folder and renames it, so an interrupted build never leaves a cache
+    that looks complete.
+    """
+    target = build or TemporalBuild.cached(version)
+    if target.complete():
+        return 0.0
+    began = time.monotonic()
+    staging = target.root.with_name(target.root.name + ".partial")
+    staging.mkdir(parents=True, exist_ok=True)
+    go = _go()
+    env = {**_go_env(), "GOBIN": str(staging)}
+    with target.build_log.open("ab") as log:
+        for name, package in _COMMANDS.items():
+            built = subprocess.run(
+                [go, "install", f"{_MODULE}/{package}@v{version}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+            if built.returncode != 0:
+                raise TemporalBuildError(
+                    f"go install {_MODULE}/{package}@v{version} failed ({built.returncode}); "
+                    f"see {target.build_log}"
+                )
+            installed = staging / Path(package).name
+            if name != installed.name:
+                installed.replace(staging / name)
+    schema = _module_source(go, version) / _SCHEMA
+    if not schema.is_dir():
+        raise TemporalBuildError(f"no PostgreSQL schema at {schema}")
+    shutil.rmtree(staging / "schema", ignore_errors=True)
+    shutil.copytree(schema, staging / "schema")
+    _make_writable(staging / "schema")  # the module cache is read-only; a rebuild replaces it
+    shutil.rmtree(target.root, ignore_errors=True)
+    staging.rename(target.root)
+    return time.monotonic() - began
+
+
+def _make_writable(root: Path) -> None:
+    for path in (root, *root.rglob("*")):
+        path.chmod(path.stat().st_mode | 0o200)
+
+
+def _module_source(go: str, version: str) -> Path:
+    found = subprocess.run(
+        [go, "env", "GOMODCACHE"], env=_go_env(), capture_output=True, text=True, check=False
+    )
+    if found.returncode != 0 or not found.stdout.strip():
+        raise TemporalBuildError(f"go env GOMODCACHE failed: {found.stderr.strip()}")
+    return Path(found.stdout.strip()) / f"{_MODULE}@v{version}"
