@@ -164,6 +164,13 @@ def swimlane_html(timeline: CaseTimeline) -> str:
             ("compensation", "#fef3c7"),
         )
     )
+    route_html = (
+        '<ol class="route">'
+        + "".join(f"<li>{escape(leg)}</li>" for leg in timeline.route)
+        + "</ol>\n"
+        if timeline.route
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <title>case {escape(timeline.case_no)}</title><style>{_CSS}</style></head>
@@ -173,7 +180,7 @@ def swimlane_html(timeline: CaseTimeline) -> str:
 {" · <b>已超期 OVERDUE</b>" if timeline.overdue else ""}</p>
 <p class="meta">trace {escape(", ".join(timeline.trace_ids) or "(not traced)")}</p>
 <p class="legend">{legend}</p>
-{svg}
+{route_html}{svg}
 <p class="meta">times: {ZONE_LABEL} (UTC+8)</p>
 <table><tr><th>time ({ZONE_LABEL})</th><th>region</th><th>what</th><th>经办人</th><th>event</th>
 <th>trace</th></tr>{rows_html}</table>

@@ -140,3 +140,6 @@ class CaseTimeline(_Model):
     entries: tuple[Entry, ...]
     # "A refund-fee 被拒绝: 账户已注销": effects that keep a lane's case open (decision 0029)
     open_effects: tuple[str, ...] = ()
+    # 多地联办: the route's legs, one line each (`第1段 … · 110000 · <case> · 已办结`); each leg
+    # is a case of its own, shown with `case show <leg case>`.
+    route: tuple[str, ...] = ()

@@ -78,6 +78,8 @@ def render(timeline: CaseTimeline, console: Console, *, wide: bool = False) -> N
         console.print(f"办理时限 {show(timeline.deadline)}", highlight=False)
     for effect in timeline.open_effects:
         console.print(f"[red]未完成的执行事项[/red] {escape(effect)}", highlight=False)
+    for leg in timeline.route:
+        console.print(f"联办路线 {escape(leg)}", highlight=False, soft_wrap=True)
     for lane, workflow_id in timeline.workflow_ids.items():
         console.print(f"workflow {lane}  {workflow_id}", highlight=False, crop=False)
     console.print(f"trace   {', '.join(timeline.trace_ids) or '(not traced)'}", highlight=False)

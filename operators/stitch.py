@@ -186,4 +186,5 @@ def stitch(case_no: str, a: RegionRecords, b: RegionRecords | None) -> CaseTimel
             if p is not None
             for w in p.effects_open
         ),
+        route=tuple(leg.line() for leg in pa.route) if pa else (),
     )

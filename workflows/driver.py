@@ -90,6 +90,10 @@ class Driver(Generic[Req, St]):
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
+    def request(self) -> Req:
+        return self._request
+
+    @property
     def closed(self) -> bool:
         """The lifecycle is closed and no effect it ordered is still open."""
         return self._side.closed(self.state) and not self.state.effects

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.effect_signals import EffectSignals
     from workflows.lifecycle import intake as model
     from workflows.lifecycle import route_calls
-    from workflows.lifecycle.route import RouteSignal
+    from workflows.lifecycle.route import RouteSignal, route_view
     from workflows.models import (
         CaseOutcome,
         CaseProgress,
@@ -111,7 +111,9 @@ class IntakeWorkflow(EffectSignals):
 
     @workflow.query
     def progress(self) -> CaseProgress:
-        return progress(self._case.state, self._case.closed)
+        state, request = self._case.state, self._case.request
+        route = route_view(state.case_no, request.route, state.route)
+        return progress(state, self._case.closed, route)
 
     @workflow.update
     async def record_formal_review(self, review: FormalReview) -> StepAck:

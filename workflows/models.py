@@ -15,6 +15,7 @@ from events.models import CaseNo, RegionCode
 from workflows.lifecycle.effects import EffectWatch
 from workflows.lifecycle.intake import IntakeRequest, IntakeState
 from workflows.lifecycle.processing import ProcessingStart, ProcessingState
+from workflows.lifecycle.route import RouteLegView
 from workflows.lifecycle.vocabulary import (
     COMPENSATION_OF,
     REVOCATION_OF,
@@ -100,6 +101,8 @@ class CaseProgress(_Model):
     steps: tuple[CaseStep, ...] = ()
     # Effects not done yet (decision 0029): refused, dead or late ones need an operator.
     effects_open: tuple[EffectWatch, ...] = ()
+    # 多地联办 (decision 0035): the route's legs, on the hub's case only.
+    route: tuple[RouteLegView, ...] = ()
 
 
 class CaseOutcome(_Model):

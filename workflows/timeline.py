@@ -19,6 +19,7 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 with workflow.unsafe.imports_passed_through():
     from activities.cases import CaseActivities
     from workflows.lifecycle.engine import CaseRecord
+    from workflows.lifecycle.route import RouteLegView
     from workflows.models import CaseProgress, CaseWrite, CommitSteps
     from workflows.search import CASE_STATUS, DEADLINE, OVERDUE
 
@@ -113,8 +114,9 @@ class Recorder:
         await workflow.wait_condition(condition, timeout=timeout)
 
 
-def progress(state: CaseRecord, closed: bool) -> CaseProgress:
+def progress(state: CaseRecord, closed: bool, route: tuple[RouteLegView, ...] = ()) -> CaseProgress:
     return CaseProgress(
+        route=route,
         case_no=state.case_no,
         region=state.region,
         status=state.status,

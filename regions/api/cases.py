@@ -11,7 +11,7 @@ from events.models import Applicant, SealedBox
 from events.sealing import SealError, open_box
 from events.stores.cases import CaseRecord
 from events.stores.postgres import PostgresCaseStore
-from regions.api.models import CasePage, CaseSummary, CaseView, StepView
+from regions.api.models import CasePage, CaseSummary, CaseView, RouteLeg, StepView
 from regions.naming import intake_workflow_id, processing_workflow_id
 from workflows.models import CaseProgress
 
@@ -106,4 +106,5 @@ async def case_view(
         deadline=seen.deadline,
         overdue=seen.overdue,
         steps=tuple(StepView.of(step, summary.side) for step in seen.steps),
+        route=tuple(RouteLeg.of(leg) for leg in seen.route),
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from regions.beijing_time import show
 from regions.labels import SIDE_LABELS, Side, outcome_label, status_label
+from workflows.lifecycle.route import RouteLegView
 from workflows.models import CaseStep
 
 
@@ -100,6 +101,32 @@ class CaseSummary(_Out):
         return show(self.updated_at)
 
 
+class RouteLeg(_Out):
+    """多地联办: one leg of the route, as the hub's case lists it (decision 0035)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    index: int
+    label: str
+    place: str
+    region: str
+    case_no: str
+    status: str
+    status_label_zh: str
+
+    @classmethod
+    def of(cls, leg: RouteLegView) -> RouteLeg:
+        return cls(
+            index=leg.index,
+            label=leg.label,
+            place=leg.place,
+            region=leg.region,
+            case_no=leg.case_no,
+            status=leg.status.value,
+            status_label_zh=leg.status_label,
+        )
+
+
 class CaseView(_Out):
     """A case as one region sees it. The applicant appears only as a masked name."""
 
@@ -110,6 +137,7 @@ class CaseView(_Out):
     deadline: datetime | None = None
     overdue: bool = False
     steps: tuple[StepView, ...] = ()
+    route: tuple[RouteLeg, ...] = ()  # 多地联办: the legs, on the route's own case
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -154,6 +154,12 @@ async def test_a_household_move_across_three_regions_completes_leg_by_leg(route:
     hub = await route.view(HUB, case_no)
     assert hub is not None
     assert hub["outcome"] == "route-approved"
+    # The hub's case shows the whole route: each leg, where it ran, its own case number.
+    assert [(leg["case_no"], leg["region"], leg["status"]) for leg in hub["route"]] == [
+        (admit, IN, "approved"),
+        (move_out, OUT, "approved"),
+        (settle, IN, "approved"),
+    ]
     assert {"route", "route-approved", "result-delivered"} <= {s["status"] for s in hub["steps"]}
 
 
@@ -181,6 +187,11 @@ async def test_a_refused_move_out_has_the_admission_revoked_by_its_region(route:
     hub = await route.view(HUB, case_no)
     assert hub is not None
     assert hub["outcome"] == "route-failed"
+    assert [(leg["status"], leg["status_label_zh"]) for leg in hub["route"]] == [
+        ("revoked", "已撤销"),
+        ("refused", "不予办理"),
+        ("skipped", "未启动"),
+    ]
 
 
 async def test_a_pension_transfer_moves_from_one_region_to_the_other(route: Route) -> None:

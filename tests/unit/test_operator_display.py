@@ -17,6 +17,7 @@ from operators.render import render
 from operators.stitch import stitch
 from regions.cli import app as tongban
 from tests.unit.test_timeline_stitch import CASE, records
+from workflows.lifecycle.route import LegStatus, RouteLegView
 
 
 def _timeline() -> CaseTimeline:
@@ -125,3 +126,38 @@ def test_case_statuses_lists_every_status_with_both_names() -> None:
         "processing": "已接收（待受理）",
     }
     assert rows["denied"]["origin"] is None
+
+
+def test_a_route_case_lists_its_legs_in_case_show_and_the_swimlane() -> None:
+    a, b = records()
+    assert a.progress is not None
+    legs = (
+        RouteLegView(
+            index=1,
+            step="admit",
+            label="审核并签发准予迁入证明",
+            place="迁入地",
+            region="110000",
+            case_no=f"{CASE}-1",
+            status=LegStatus.REVOKED,
+        ),
+        RouteLegView(
+            index=2,
+            step="move-out",
+            label="办理迁出",
+            place="迁出地",
+            region="440000",
+            case_no=f"{CASE}-2",
+            status=LegStatus.REFUSED,
+        ),
+    )
+    a = a.model_copy(update={"progress": a.progress.model_copy(update={"route": legs})})
+    timeline = stitch(CASE, a, b)
+    console = Console(width=80, record=True)
+    render(timeline, console)
+    text = console.export_text()
+    assert f"联办路线 第1段 审核并签发准予迁入证明 · 迁入地 110000 · {CASE}-1 · 已撤销" in text
+    assert f"联办路线 第2段 办理迁出 · 迁出地 440000 · {CASE}-2 · 不予办理" in text
+    assert f"<li>第2段 办理迁出 · 迁出地 440000 · {CASE}-2 · 不予办理</li>" in swimlane_html(
+        timeline
+    )

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.models import RegionCode
+from events.models import RegionCode, leg_case_no
 
 
 class PlannedLeg(BaseModel):
@@ -214,6 +214,49 @@ class MoveKind(StrEnum):
     SKIP = "skip"  # never start it
     REVOKE = "revoke"  # ask its region to undo its approval
     KEEP = "keep"  # an approval with nothing to undo stands
+
+
+class RouteLegView(BaseModel):
+    """One leg of a route as people see it: where it runs, its own case number, how far it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int
+    step: str
+    label: str
+    place: str
+    region: RegionCode
+    case_no: str
+    status: LegStatus
+
+    @property
+    def status_label(self) -> str:
+        return LEG_LABELS[self.status]
+
+    def line(self) -> str:
+        """`第1段 审核并签发准予迁入证明 · 迁入地 110000 · <case> · 已办结`, for listings."""
+        where = f"{self.place} {self.region}"
+        return f"第{self.index}段 {self.label} · {where} · {self.case_no} · {self.status_label}"
+
+
+def route_view(
+    case_no: str, plan: RoutePlan | None, progress: RouteProgress | None
+) -> tuple[RouteLegView, ...]:
+    """The route of the hub's case `case_no`, leg by leg; empty for any other case."""
+    if plan is None or progress is None:
+        return ()
+    return tuple(
+        RouteLegView(
+            index=index,
+            step=leg.step,
+            label=leg.label,
+            place=leg.place,
+            region=leg.region,
+            case_no=leg_case_no(case_no, index),
+            status=progress.status(leg.step),
+        )
+        for index, leg in enumerate(plan.legs, start=1)
+    )
 
 
 class Move(BaseModel):
