@@ -117,6 +117,8 @@ class CaseFileView(_Out):
     item_name: str | None = None
     origin_region: str
     processing_region: str
+    # The mode the case runs in, by its Chinese name (全程网办 …); None: the pair's (older rows).
+    mode: str | None = None
     applicant: ApplicantView | None = None
     # Why the applicant is not shown (sealed for another region, no key to open it).
     applicant_unavailable: str | None = None
@@ -307,6 +309,7 @@ async def open_case_file(
         item_name=_item_name(svc, case),
         origin_region=case.origin_region,
         processing_region=case.processing_region,
+        mode=case.mode,
         applicant=applicant,
         applicant_unavailable=unavailable,
         materials=_materials(case, files),

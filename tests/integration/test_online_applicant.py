@@ -185,6 +185,7 @@ async def test_online_case_from_sign_in_to_electronic_delivery(
 
         async def b_file() -> set[str]:
             got = await client.get(f"{b}/cases/{case_no}/file", headers=auth(officer))
+            assert got.json()["mode"] == "全程网办"  # the officer sees how the case runs
             return {m["name"] for m in got.json()["materials"] if m["complete"]}
 
         await eventually(
