@@ -67,7 +67,7 @@ async def _status(conn: asyncpg.Connection, case_no: str) -> str | None:
     return str(value) if value is not None else None
 
 
-async def _end(client: Client, workflow_id: str) -> CaseOutcome:
+async def workflow_end(client: Client, workflow_id: str) -> CaseOutcome:
     """The workflow's own end (its result, across continue-as-new)."""
     end = await client.get_workflow_handle(workflow_id, result_type=CaseOutcome).result()
     return cast(CaseOutcome, end)
@@ -75,8 +75,8 @@ async def _end(client: Client, workflow_id: str) -> CaseOutcome:
 
 async def _check_pair(case: Case, clients: dict[str, Client], f: Findings) -> None:
     no = case.case_no
-    a = await _end(clients[case.origin], intake_workflow_id(no))
-    b = await _end(clients[case.processing], processing_workflow_id(no))
+    a = await workflow_end(clients[case.origin], intake_workflow_id(no))
+    b = await workflow_end(clients[case.processing], processing_workflow_id(no))
     a_phase = intake.Phase(a.status) if a.status in set(intake.Phase) else None
     if a_phase is None or not agree(a_phase, a.outcome, b.outcome):
         f.lose(no, f"the two ends disagree: A {a.status}/{a.outcome}, B {b.status}/{b.outcome}")
@@ -99,7 +99,29 @@ async def _check_case(
             (f.lose if found == 0 else f.duplicate)(no, f"{found} workflows in {region}")
     if no not in f.lost:
         await _check_pair(case, clients, f)
-    for region in (case.origin, case.processing):
+    await check_exchange(no, (case.origin, case.processing), conns, f)
+    fees = Counter(
+        r["effect"]
+        for r in await conns[case.origin].fetch(
+            "SELECT effect FROM effect_orders WHERE case_no = $1 AND effect LIKE '%-fee'", no
+        )
+    )
+    expected_fees = Counter(
+        {"charge-fee": 1, "refund-fee": 1 if s.refunded else 0} if s.fee_fen else {}
+    )
+    if +fees != +expected_fees:
+        target = f.duplicate if any(fees[k] > expected_fees[k] for k in fees) else f.lose
+        target(no, f"{s.name}: fee effects {dict(fees)}, expected {dict(+expected_fees)}")
+    if systems is not None and no not in f.lost:
+        _check_effects_done(case, systems, f)
+
+
+async def check_exchange(
+    no: str, regions: tuple[str, ...], conns: dict[str, asyncpg.Connection], f: Findings
+) -> None:
+    """In each region a case runs in: no effect ordered twice, every event sent and every
+    business event receipted, every inbox row delivered."""
+    for region in regions:
         journal = await conns[region].fetch(
             "SELECT effect, amount_fen, detail FROM effect_orders WHERE case_no = $1", no
         )
@@ -124,20 +146,6 @@ async def _check_case(
         )
         if undelivered:
             f.lose(no, f"{undelivered} inbox rows never delivered in {region}")
-    fees = Counter(
-        r["effect"]
-        for r in await conns[case.origin].fetch(
-            "SELECT effect FROM effect_orders WHERE case_no = $1 AND effect LIKE '%-fee'", no
-        )
-    )
-    expected_fees = Counter(
-        {"charge-fee": 1, "refund-fee": 1 if s.refunded else 0} if s.fee_fen else {}
-    )
-    if +fees != +expected_fees:
-        target = f.duplicate if any(fees[k] > expected_fees[k] for k in fees) else f.lose
-        target(no, f"{s.name}: fee effects {dict(fees)}, expected {dict(+expected_fees)}")
-    if systems is not None and no not in f.lost:
-        _check_effects_done(case, systems, f)
 
 
 def _check_effects_done(case: Case, systems: ReceiverStore, f: Findings) -> None:

@@ -53,6 +53,7 @@ T_NO_ANSWER = "GG-99011-000"  # 300 fen
 T_LATE_ACCEPTANCE = "GG-99012-000"  # B's officer never decides on acceptance (Art. 32)
 T_BEFORE_ACCEPTANCE = "GG-99013-000"  # B asks for 补正 before accepting; 补正 due in 2 days
 T_REFUSE_MISSED = "GG-99014-000"  # on_missed_supplement: refused
+T_ROUTE = "GG-99015-000"  # 多地联办: 迁入地 准迁 → 迁出地 迁出 → 迁入地 落户
 
 # Each test item selects the policies a scenario needs.
 TEST_POLICIES = CasePolicies(
@@ -69,6 +70,8 @@ TEST_POLICIES = CasePolicies(
         T_LATE_ACCEPTANCE: AutoPolicy(acceptance="manual", decision="manual"),
         T_BEFORE_ACCEPTANCE: AutoPolicy(acceptance="manual"),
         T_REFUSE_MISSED: AutoPolicy(decision="manual"),
+        # The window passes the review and the legs' offices accept; each leg's officer decides.
+        T_ROUTE: AutoPolicy(decision="manual"),
     },
     timings=FAST,
     promised_working_days=20,
