@@ -164,8 +164,8 @@ class Problem(_Out):
     detail: str
     rule: str | None = None
     errors: list[dict[str, object]] = Field(default_factory=list)
-    # A refusal about an item's modes (`mode_not_allowed`, `mode_not_available`,
-    # `mode_not_at_window`) names the item, the mode asked and the modes it allows there.
+    # A refusal about an item's modes (`mode_not_allowed`, `mode_not_at_window`) names the
+    # item, the mode asked and the modes it allows there.
     item_code: str | None = None
     item_version: int | None = None
     mode: str | None = None

@@ -519,7 +519,9 @@ async def test_a_result_by_post_goes_to_the_post_adapter_and_the_applicant_signs
         await eventually(at_b, until=lambda s: s == "closed", what="B closed")
 
 
-async def test_a_joint_mode_at_the_window_is_not_available_yet(online: ApiNodes) -> None:
+async def test_a_joint_application_without_its_places_is_refused_naming_the_rule(
+    online: ApiNodes,
+) -> None:
     clerk = online.token(A, Role.WINDOW_CLERK)
     application = {
         "item_code": "GG-00201-002",  # 城乡居民基本养老保险关系转移接续: 多地联办 among its modes
@@ -538,5 +540,5 @@ async def test_a_joint_mode_at_the_window_is_not_available_yet(online: ApiNodes)
             f"{online.urls[A]}/window/cases", json=application, headers=auth(clerk)
         )
     assert got.status_code == 422, got.text
-    assert got.json()["rule"] == "mode_not_available"
-    assert got.json()["mode"] == "多地联办"
+    # A typed refusal, not a server error: 多地联办 binds its route's places (decision 0035).
+    assert got.json()["rule"] == "route_place_unbound"

@@ -97,7 +97,7 @@ def test_a_window_asking_for_a_mode_the_item_does_not_allow_is_told_the_rule() -
     }
 
 
-def test_online_is_the_applicant_s_channel_and_joint_is_not_executable_yet() -> None:
+def test_online_is_the_applicant_s_channel_and_joint_names_its_places() -> None:
     catalog = default_catalog()
     online = _application("GG-00105-000", CrossRegionMode.ONLINE)
     with pytest.raises(ApplicationRefused) as at_window:
