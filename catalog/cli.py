@@ -134,6 +134,17 @@ def _print_item(item: ServiceItem) -> None:
             out.print(f"{title}:")
             for n, line in enumerate(lines, 1):
                 out.print(f"  {n}. {line}", highlight=False)
+    if item.route is not None:
+        out.print(f"多地联办 route ({'、'.join(item.route.places)}):")
+        for n, leg in enumerate(item.route.legs, 1):
+            after = f", after {', '.join(leg.after)}" if leg.after else ""
+            undo = f"; undone by {leg.revoked_by}" if leg.revoked_by else ""
+            out.print(
+                f"  {n}. {leg.step}: {leg.label} @ {leg.place} → {leg.issues}"
+                f" ({leg.promised_days} working days{after}){undo}",
+                highlight=False,
+                soft_wrap=True,  # a leg is one line, its step code whole, at any width
+            )
     for source in item.sources:
         out.print(f"source: {source.title} {source.url}", highlight=False)
     if item.notes:

@@ -92,6 +92,16 @@ def test_an_items_materials_are_whole_as_the_window_must_type_them(width: int) -
 
 
 @pytest.mark.parametrize("width", WIDTHS)
+def test_a_joint_items_route_lists_each_leg_on_one_line(width: int) -> None:
+    item = default_catalog().national["QR-00101-001"]
+    assert item.route is not None
+    result = _run(["catalog", "show", item.code], width)
+    assert result.exit_code == 0, result.output
+    for n, leg in enumerate(item.route.legs, 1):
+        assert _whole(result.stdout, f"{n}. {leg.step}: {leg.label} @ {leg.place}")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
 def test_case_statuses_keep_every_code_whole(width: int) -> None:
     result = _run(["case", "statuses"], width)
     assert result.exit_code == 0, result.output

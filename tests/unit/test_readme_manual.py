@@ -13,9 +13,10 @@ from pathlib import Path
 from stdnum.cn import ric
 from typer.testing import CliRunner
 
+from catalog.catalog import default_catalog
 from regions import cli
 from regions.demo import synthetic_id_number
-from regions.window import Application
+from regions.window import Application, resolve_item, route_plan
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 ROW = re.compile(r"^\| `(?P<group>[a-z-]+)` \| (?P<what>[^|]+) \| `(?P<example>[^`]+)` \|$", re.M)
@@ -27,12 +28,21 @@ def _groups() -> set[str]:
     return names
 
 
-def test_the_application_json_is_one_the_window_takes() -> None:
-    (block,) = re.findall(r"```json\n(.*?)```", README, re.S)
-    application = Application.model_validate(json.loads(block))
-    assert ric.is_valid(application.applicant_id_number)
-    # Synthetic, as the tests make one: it belongs to nobody.
-    assert application.applicant_id_number == synthetic_id_number()
+def test_each_application_json_is_one_the_window_takes() -> None:
+    blocks = re.findall(r"```json\n(.*?)```", README, re.S)
+    assert len(blocks) == 2  # the application.json, and a 多地联办 one
+    for block in blocks:
+        application = Application.model_validate(json.loads(block))
+        assert ric.is_valid(application.applicant_id_number)
+        # Synthetic, as the tests make one: it belongs to nobody.
+        assert application.applicant_id_number == synthetic_id_number()
+    # The 多地联办 example binds its route (its materials come as files beside it).
+    joint = Application.model_validate(json.loads(blocks[1]))
+    catalog = default_catalog()
+    item = resolve_item(catalog, joint, "350000", tolerate_missing=True)
+    plan = route_plan(catalog, item, joint, "350000")
+    assert plan is not None
+    assert [leg.region for leg in plan.legs] == ["110000", "440000", "110000"]
 
 
 def test_every_command_group_has_a_line_and_an_example() -> None:
