@@ -21,6 +21,7 @@ from regions.policies import CasePolicies
 from regions.tokens import Role
 from regions.window import material_ref
 from tests.integration.api_nodes import ApiNodes, api_nodes, auth
+from tests.support.console import csrf_of
 from tests.waiting import eventually
 from workflows.models import AutoPolicy, CaseTimings
 
@@ -119,6 +120,22 @@ class Route:
             what=f"{case_no} {status} in {region}",
         )
 
+    async def console_page(self, case_no: str) -> str:
+        """The case's page in the hub's console, as its window clerk opens it."""
+        node = self.nodes.urls[HUB]
+        form = await self.client.get(f"{node}/console/sign-in")
+        assert form.status_code == 200, form.text
+        token = self.nodes.token(HUB, Role.WINDOW_CLERK)
+        signed_in = await self.client.post(
+            f"{node}/console/sign-in",
+            data={"token": token, "csrf": csrf_of(form.text)},
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        page = await self.client.get(f"{node}/console/window/cases/{case_no}")
+        assert page.status_code == 200, page.text
+        return page.text
+
     async def decide(self, region: str, case_no: str, *, approve: bool, reason: str) -> None:
         await self.reaches(region, case_no, "processing")
         response = await self.client.post(
@@ -161,6 +178,12 @@ async def test_a_household_move_across_three_regions_completes_leg_by_leg(route:
         (settle, IN, "approved"),
     ]
     assert {"route", "route-approved", "result-delivered"} <= {s["status"] for s in hub["steps"]}
+    # The window's console page of the case shows the route too, each leg linked.
+    page = await route.console_page(case_no)
+    assert "联办路线" in page
+    for leg in (admit, move_out, settle):
+        assert f'/window/cases/{leg}">{leg}</a>' in page
+    assert page.count("已办结") >= 3
 
 
 async def test_a_refused_move_out_has_the_admission_revoked_by_its_region(route: Route) -> None:
