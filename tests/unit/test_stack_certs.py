@@ -32,6 +32,7 @@ def test_every_leaf_is_signed_by_the_ca_for_its_use(tmp_path: Path) -> None:
     assert set(issued[1:]) == {
         certs.TEMPORAL_FRONTEND,
         certs.TEMPORAL_INTERNODE,
+        certs.TEMPORAL_UI,
         certs.KAFKA_BROKER,
         certs.EXCHANGE_ADMIN,
         "region-350000",
@@ -45,6 +46,7 @@ def test_every_leaf_is_signed_by_the_ca_for_its_use(tmp_path: Path) -> None:
     assert _usages(_cert(authority.files(certs.TEMPORAL_FRONTEND).cert)) == {server}
     assert _usages(_cert(authority.files(certs.KAFKA_BROKER).cert)) == {server, client}
     assert _usages(_cert(authority.files("region-350000").cert)) == {client}
+    assert _usages(_cert(authority.files(certs.TEMPORAL_UI).cert)) == {client}
 
 
 def test_servers_carry_the_local_names_and_keys_are_private(tmp_path: Path) -> None:
@@ -98,7 +100,7 @@ def test_a_replaced_ca_reissues_every_leaf(tmp_path: Path) -> None:
     (tmp_path / "ca.crt").unlink()
     renewed = certs.issue_all(tmp_path, certs.standard_leaves(REGIONS))
     assert renewed[0] == certs.CA_NAME
-    assert len(renewed) == 7
+    assert len(renewed) == 8
     ca = _cert(tmp_path / "ca.crt")
     _cert(
         certs.CertificateAuthority(tmp_path).files("region-350000").cert

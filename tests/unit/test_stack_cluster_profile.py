@@ -49,7 +49,7 @@ def test_no_cluster_port_is_one_the_default_stack_uses(tmp_path: Path) -> None:
         5432,
     }
     layout = _layout(tmp_path)
-    ports = [layout.postgres_port, layout.temporal_http_port]
+    ports = [layout.postgres_port, layout.temporal_http_port, layout.temporal_ui_port]
     for service in TEMPORAL_SERVICES:
         ports += layout.temporal_ports(service)
     for broker in BROKER_IDS:
@@ -102,6 +102,19 @@ def test_each_temporal_service_is_its_own_process(tmp_path: Path) -> None:
     assert all(cmd[-2] == "--service" for cmd in commands)
 
 
+def test_the_web_ui_reaches_the_frontend_with_its_own_client_certificate(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    cluster_temporal.write_ui_config(layout)
+    command = cluster_temporal.ui_command(TemporalBuild(tmp_path / "build"), layout)
+    env = command[command.index("--env") + 1]
+    config_dir = Path(command[command.index("--root") + 1]) / command[command.index("--config") + 1]
+    config = json.loads((config_dir / f"{env}.yaml").read_text())
+    assert config["temporalGrpcAddress"] == layout.temporal_address
+    assert config["port"] == layout.temporal_ui_port
+    assert config["tls"]["certFile"].endswith(f"{certs.TEMPORAL_UI}.crt")
+    assert config["tls"]["enableHostVerification"] is True
+
+
 def test_three_brokers_form_one_quorum_with_tls_and_durable_topics(tmp_path: Path) -> None:
     layout = _layout(tmp_path)
     configs = [_properties(cluster_kafka.rendered_config(layout, b)) for b in BROKER_IDS]
@@ -128,8 +141,8 @@ def test_a_complete_build_cache_is_used_without_the_go_toolchain(
     build = TemporalBuild(tmp_path / "temporal-1.32.2")
     for kind in ("temporal", "visibility"):
         (build.schema / kind / "versioned").mkdir(parents=True)
-    build.server.write_bytes(b"")
-    build.sql_tool.write_bytes(b"")
+    for binary in (build.server, build.sql_tool, build.ui_server):
+        binary.write_bytes(b"")
     monkeypatch.setenv("PATH", str(tmp_path / "no-go-here"))
     assert build.complete()
     assert ensure_built(build=build) == 0.0
