@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from deploy.stack import certs, cluster_kafka, cluster_temporal
+from deploy.stack.cli import app
 from deploy.stack.cluster_layout import BROKER_IDS, TEMPORAL_SERVICES, ClusterLayout
 from deploy.stack.cluster_postgres import ClusterPostgres
 from deploy.stack.settings import StackSettings
@@ -153,3 +155,21 @@ def test_an_incomplete_cache_is_not_taken_for_a_build(tmp_path: Path) -> None:
     build.root.mkdir()
     build.server.write_bytes(b"")
     assert not build.complete()
+
+
+def test_stack_certs_issues_into_the_given_folder_once(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["certs", "--dir", str(tmp_path / "certs"), "--region", "350000"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "certs" / "region-350000.crt").is_file()
+    assert not (tmp_path / "certs" / "region-440000.crt").exists()
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "nothing (all valid)" in again.output
+
+
+def test_an_unknown_profile_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["status", "--profile", "production"])
+    assert result.exit_code == 2
+    assert "production" in result.output
