@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import rfc8785
@@ -175,25 +176,14 @@ class CaseActivities:
             )
         if await already_enqueued(conn, event_id_for(case_no, "forwarded", self._region)):
             return
-        own_box = SealedBox.model_validate(case.applicant_sealed)
-        applicant = open_box(
-            own_box, case_no=case_no, private_key=self._credentials.own_sealing_key(own_box.key_id)
-        )
         recipient = case.processing_region
-        key_id, recipient_key = sealing_key(self._credentials.directory(), recipient, now)
         payload = CaseForwarded(
             case_no=case_no,
             item_code=case.item_code,
             item_version=case.item_version,
             origin_region=self._region,
             processing_region=recipient,
-            applicant=seal(
-                applicant,
-                case_no=case_no,
-                recipient=recipient,
-                key_id=key_id,
-                recipient_public=recipient_key,
-            ),
+            applicant=self._reseal(case.applicant_sealed, case_no, case_no, recipient, now),
             materials=request.materials
             or tuple(MaterialRef.model_validate(m) for m in case.materials),
             fee_fen=case.fee_fen,
@@ -241,19 +231,8 @@ class CaseActivities:
             for row in issued
         ]
         # Sealed data names its case: the leg gets the applicant sealed under its own number.
-        kept = SealedBox.model_validate(route.applicant_sealed)
-        applicant = open_box(
-            kept,
-            case_no=route_case_no,
-            private_key=self._credentials.own_sealing_key(kept.key_id),
-        )
-        key_id, own_key = sealing_key(self._credentials.directory(), self._region, now)
-        sealed = seal(
-            applicant,
-            case_no=request.case_no,
-            recipient=self._region,
-            key_id=key_id,
-            recipient_public=own_key,
+        sealed = self._reseal(
+            route.applicant_sealed, route_case_no, request.case_no, self._region, now
         )
         await store.add(
             NewCase(
@@ -269,6 +248,20 @@ class CaseActivities:
                 mode=route.mode,
                 applicant_subject=route.applicant_subject,
             )
+        )
+
+    def _reseal(
+        self, kept: dict[str, Any], kept_as: str, case_no: str, recipient: str, now: datetime
+    ) -> SealedBox:
+        """The applicant this region keeps (sealed for itself under case `kept_as`), sealed
+        for `recipient` under `case_no`."""
+        box = SealedBox.model_validate(kept)
+        applicant = open_box(
+            box, case_no=kept_as, private_key=self._credentials.own_sealing_key(box.key_id)
+        )
+        key_id, public = sealing_key(self._credentials.directory(), recipient, now)
+        return seal(
+            applicant, case_no=case_no, recipient=recipient, key_id=key_id, recipient_public=public
         )
 
     async def _register_forwarded(
