@@ -59,11 +59,13 @@ async def test_a_third_region_joins_a_running_pair(
 ) -> None:
     await manager.up(stack_settings.model_copy(update={"regions": (A,)}))
     trust = _private_trust_folder(stack_settings, tmp_path)
-    # Nodes inherit these; the API port base keeps this stack's nodes off other stacks' ports.
+    # Nodes inherit these; the API port base keeps this stack's nodes off other stacks' ports,
+    # and below the kernel's ephemeral range (32768-60999), where an outgoing connection may
+    # hold the port a node wants (CI: 38302 taken).
     env = {
         **AUTOMATIC_ENV,
         "TONGBAN_NODE_TRUST_DIR": str(trust),
-        "TONGBAN_NODE_API_PORT_BASE": "38300",
+        "TONGBAN_NODE_API_PORT_BASE": "18780",
     }
     async with start_pair(stack, stack_settings, A, B, env=env) as pair:
         version_before = KeyStore(trust).directory().version
