@@ -64,9 +64,15 @@ class Step:
 
 
 def _statuses(view: dict[str, Any] | None) -> tuple[str | None, set[str]]:
+    """Where the case stands as its workflow says (its last step), as the console shows a
+    clerk; the `cases` row's status only when the workflow did not answer. (CI, kill -9 of A:
+    the row still said formal-review minutes after the workflow had asked for 补正, and the
+    runner kept sending a review the workflow refused, until the 补正 ran out.)"""
     if view is None:
         return None, set()
-    return view["summary"]["status"], {s["status"] for s in view.get("steps", ())}
+    steps = view.get("steps") or ()
+    current = steps[-1]["status"] if steps else view["summary"]["status"]
+    return current, {s["status"] for s in steps}
 
 
 def next_step(case: Case, a: dict[str, Any] | None, b: dict[str, Any] | None) -> Step | None:
