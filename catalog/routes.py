@@ -93,12 +93,6 @@ class Route(BaseModel):
                 )
         return legs
 
-    def leg(self, step: str) -> Leg:
-        for leg in self.legs:
-            if leg.step == step:
-                return leg
-        raise KeyError(step)
-
     def working_days(self) -> int:
         """The longest chain of legs' promised days: the least time the route can promise."""
         finished: dict[str, int] = {}
@@ -107,10 +101,6 @@ class Route(BaseModel):
                 max((finished[a] for a in leg.after), default=0) + leg.promised_days
             )
         return max(finished.values())
-
-    def last_place(self) -> str:
-        """The place that finishes the case: the competent region a case shows as 办理地."""
-        return self.legs[-1].place
 
 
 def bind(route: Route, places: Mapping[str, str]) -> dict[str, str]:

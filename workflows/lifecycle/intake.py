@@ -1234,7 +1234,7 @@ def _plan(request: R) -> RoutePlan:
 def _leg_no(request: R, step: str) -> tuple[int, str]:
     """A leg's place in the route (1-based) and its case number."""
     plan = _plan(request)
-    index = 1 + [leg.step for leg in plan.legs].index(step)
+    index = plan.number(step)
     return index, leg_case_no(request.case_no, index)
 
 

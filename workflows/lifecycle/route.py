@@ -46,6 +46,10 @@ class RoutePlan(BaseModel):
                 return leg
         raise KeyError(step)
 
+    def number(self, step: str) -> int:
+        """The leg's place in the route, from 1: its case number's suffix."""
+        return 1 + self.legs.index(self.leg(step))
+
 
 class LegStatus(StrEnum):
     WAITING = "waiting"  # the legs it waits for are not all approved yet

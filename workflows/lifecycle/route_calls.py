@@ -41,7 +41,7 @@ def leg_request(route: intake.IntakeRequest, step: str) -> intake.IntakeRequest:
     assert route.route is not None
     plan = route.route
     leg = plan.leg(step)
-    index = 1 + plan.legs.index(leg)
+    index = plan.number(step)
     return intake.IntakeRequest(
         case_no=leg_case_no(route.case_no, index),
         item_code=route.item_code,
