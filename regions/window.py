@@ -34,6 +34,7 @@ from catalog.errors import (
     UnknownItem,
 )
 from catalog.models import CrossRegionMode, ServiceItem
+from catalog.routes import Place
 from events.credentials import RegionCredentials
 from events.models import Applicant, MaterialRef, RegionCode
 from events.sealing import seal
@@ -137,7 +138,7 @@ class Application(BaseModel):
     mode: CrossRegionMode | None = None
     # 多地联办 only: the region of each place of the item's route (迁入地, 迁出地 …); the
     # processing region is the one that performs the route's last leg (decision 0035).
-    route_places: dict[str, RegionCode] | None = Field(default=None, max_length=9)
+    route_places: dict[Place, RegionCode] | None = Field(default=None, max_length=9)
 
     def applicant(self) -> Applicant:
         return Applicant(

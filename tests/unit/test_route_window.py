@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from catalog.catalog import default_catalog
 from regions.window import Application, ApplicationRefused, resolve_item, route_plan
@@ -74,3 +75,9 @@ def test_another_mode_runs_no_route() -> None:
 )
 def test_a_route_that_cannot_run_is_refused_by_rule(changes: dict[str, Any], rule: str) -> None:
     assert refusal(application(**changes)) == rule
+
+
+def test_a_place_name_longer_than_any_route_place_is_refused_before_binding() -> None:
+    with pytest.raises(ValidationError) as refused:
+        application(route_places={"迁" * 21: "330000", **PLACES})
+    assert refused.value.errors()[0]["type"] == "string_too_long"
