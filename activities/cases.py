@@ -118,10 +118,11 @@ class CaseActivities:
                     await self._open_leg(conn, case_no, write, now)
                 else:
                     await self._register_forwarded(conn, case_no, write)
-            # The status goes last and unconditionally, so a retry that finds its events
-            # already written still leaves the case where the workflow is.
+            # The status goes last and whenever it is the newest, so a retry that finds its
+            # events already written still leaves the case where the workflow is, and a stale
+            # attempt that runs after a newer commit leaves it there too.
             recorded = request.status is None or await PostgresCaseStore(conn).set_status(
-                case_no, request.status
+                case_no, request.status, request.steps
             )
             if not recorded:
                 raise ApplicationError(f"case {case_no} is not recorded in {self._region}")

@@ -135,6 +135,9 @@ class CommitSteps(_Model):
     case_no: CaseNo
     writes: tuple[CaseWrite, ...] = ()
     status: str | None = None
+    # How many steps the case had taken on reaching `status`: the row keeps the status of the
+    # most steps, so an attempt that outlives a newer commit cannot move the case back.
+    steps: int = Field(ge=0)
 
 
 # --- Effects carried out by the region's systems (decision 0029) ------------------------------

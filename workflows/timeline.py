@@ -70,7 +70,8 @@ class Recorder:
         where the case left this region."""
         if self.saved:
             return
-        status = self._current().status
+        state = self._current()
+        status = state.status
         count = len(self._writes)
         commit: Commit = (
             CaseActivities.forward_case if self.forwarding else CaseActivities.commit_steps
@@ -81,6 +82,7 @@ class Recorder:
                 case_no=self.case_no,
                 writes=tuple(self._writes),
                 status=status if status != self._saved_status else None,
+                steps=len(state.steps),
             ),
             **STEP_OPTIONS,
         )

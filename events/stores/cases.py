@@ -62,8 +62,10 @@ class CaseStore(Protocol):
     async def of_applicant(self, subject: str, limit: int) -> list[CaseRecord]:
         """The cases of one online applicant (by subject digest), newest first."""
 
-    async def set_status(self, case_no: str, status: str) -> bool:
-        """False when no such case is recorded."""
+    async def set_status(self, case_no: str, status: str, steps: int) -> bool:
+        """Record the status the case reached after `steps` steps, unless a status reached
+        after more steps is recorded already (a late commit never moves a case back).
+        False when no such case is recorded."""
 
     async def add_materials(self, case_no: str, materials: Sequence[dict[str, Any]]) -> None:
         """Join materials to the case file; one already there (same entry) is not added again."""

@@ -101,6 +101,7 @@ class Tables:
     message_log: list[LogRow] = field(default_factory=list)
     anchors: dict[tuple[str, int, bytes], str] = field(default_factory=dict)
     cases: dict[str, CaseRecord] = field(default_factory=dict)
+    status_steps: dict[str, int] = field(default_factory=dict)
     file_blobs: dict[str, bytes] = field(default_factory=dict)
     case_files: dict[tuple[str, str], CaseFile] = field(default_factory=dict)
     file_parts: dict[tuple[str, str, int, str], FilePart] = field(default_factory=dict)
@@ -462,12 +463,15 @@ class MemoryCaseStore:
         mine.sort(key=lambda r: (r.created_at or self._tx.now, r.case_no), reverse=True)
         return mine[:limit]
 
-    async def set_status(self, case_no: str, status: str) -> bool:
+    async def set_status(self, case_no: str, status: str, steps: int) -> bool:
         found = self._rows.get(case_no)
         if found is None:
             return False
         _storable(status)
-        self._rows[case_no] = replace(found, status=status, updated_at=self._tx.now)
+        recorded = self._tx.tables.status_steps
+        if recorded.get(case_no, 0) <= steps:
+            recorded[case_no] = steps
+            self._rows[case_no] = replace(found, status=status, updated_at=self._tx.now)
         return True
 
     async def add_materials(self, case_no: str, materials: Sequence[dict[str, Any]]) -> None:

@@ -551,13 +551,19 @@ class PostgresCaseStore:
         )
         return [_case(r) for r in rows]
 
-    async def set_status(self, case_no: str, status: str) -> bool:
+    async def set_status(self, case_no: str, status: str, steps: int) -> bool:
         updated = await self._db.execute(
-            "UPDATE cases SET status = $2, updated_at = now() WHERE case_no = $1",
+            "UPDATE cases SET status = $2, status_steps = $3, updated_at = now()"
+            " WHERE case_no = $1 AND status_steps <= $3",
             case_no,
             status,
+            steps,
         )
-        return updated != "UPDATE 0"
+        if updated != "UPDATE 0":
+            return True
+        # Not written: either no such case, or it already rests where a later step put it.
+        found = await self._db.fetchval("SELECT 1 FROM cases WHERE case_no = $1", case_no)
+        return found is not None
 
     async def add_materials(self, case_no: str, materials: Sequence[dict[str, Any]]) -> None:
         await self._db.execute(

@@ -204,8 +204,8 @@ async def test_cases_round_trip_and_are_unique_per_number_and_window_key(stores:
         assert found.materials == _case(first).materials
         assert found.status == "received"
         assert await tx.cases.processing_region(first) == "440000"
-        assert await tx.cases.set_status(first, "forwarded")
-        assert not await tx.cases.set_status("350000-20261127-CCCCCCCC", "forwarded")
+        assert await tx.cases.set_status(first, "forwarded", 2)
+        assert not await tx.cases.set_status("350000-20261127-CCCCCCCC", "forwarded", 2)
         page, total = await tx.cases.page("received", 10, 0)
         assert ([c.case_no for c in page], total) == ([second], 1)
         assert await tx.cases.count_by_role_and_status() == {
@@ -266,3 +266,21 @@ async def test_a_record_is_quarantined_once_per_place_and_redriven_once(stores: 
         again = await tx.quarantine.take(1)
         assert again is not None
         assert again.redriven_at is not None
+
+
+async def test_a_late_commit_never_moves_a_case_back(stores: Stores) -> None:
+    # The shape of the kill -9 run: the commit of step 1 arrives after the commit of step 3.
+    case_no = "350000-20261127-DDDDDDDD"
+    async with stores.transaction() as tx:
+        assert await tx.cases.add(_case(case_no))
+        assert await tx.cases.set_status(case_no, "supplement-pending", 3)
+        assert await tx.cases.set_status(case_no, "formal-review", 1)
+        found = await tx.cases.get(case_no)
+        assert found is not None
+        assert found.status == "supplement-pending"
+        # The same step count again (a retried commit) and a later step both still write.
+        assert await tx.cases.set_status(case_no, "supplement-pending", 3)
+        assert await tx.cases.set_status(case_no, "forwarded", 4)
+        found = await tx.cases.get(case_no)
+        assert found is not None
+        assert found.status == "forwarded"

@@ -152,7 +152,7 @@ async def test_a_step_whose_event_is_too_large_fails_for_good(fujian: RegionCred
         data={"case_no": CASE, "reason": "撤回" * 1000},
     )
     with pytest.raises(ApplicationError) as failed:
-        await activities.commit_steps(CommitSteps(case_no=CASE, writes=(step,)))
+        await activities.commit_steps(CommitSteps(case_no=CASE, writes=(step,), steps=1))
     assert failed.value.non_retryable
     assert failed.value.type == ENVELOPE_TOO_LARGE
     assert "over the outbox budget of 2048 bytes" in failed.value.message
