@@ -22,7 +22,7 @@ from events.audit import audit_message_log
 from events.models import EventType
 from regions.naming import intake_workflow_id, processing_workflow_id
 from tests.faults.runner import Case
-from tests.faults.workload import PROCESSING_STATUS, effect_store
+from tests.faults.workload import effect_store
 from tests.integration.exchange_support import credentials
 from tests.support.effect_receiver import ReceiverStore
 from tests.waiting import NeverHappened, eventually
@@ -90,7 +90,8 @@ async def _check_case(
     systems: ReceiverStore | None = None,
 ) -> None:
     no, s = case.case_no, case.scenario
-    for region, expected in ((case.origin, s.origin_status), (case.processing, PROCESSING_STATUS)):
+    ends = ((case.origin, s.origin_status), (case.processing, s.processing_status))
+    for region, expected in ends:
         got = await _status(conns[region], no)
         if got != expected:
             f.lose(no, f"{s.name}: {region} status {got}, expected {expected}")

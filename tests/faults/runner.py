@@ -22,7 +22,6 @@ from regions.tokens import Role
 from regions.window import material_ref
 from tests.faults.workload import (
     B_SUPPLEMENT,
-    PROCESSING_STATUS,
     WINDOW_SUPPLEMENT,
     WITHDRAWN,
     Scenario,
@@ -51,7 +50,7 @@ class Case:
     def settled(self) -> bool:
         return (
             self.seen.get(self.origin) == self.scenario.origin_status
-            and self.seen.get(self.processing) == PROCESSING_STATUS
+            and self.seen.get(self.processing) == self.scenario.processing_status
         )
 
 

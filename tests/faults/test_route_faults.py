@@ -39,6 +39,7 @@ LEG_REGIONS = (ENDS, MIDDLE, ENDS)  # 准迁, 迁出, 落户
 CASES = 8
 REFUSED = frozenset({1, 5})  # these routes' 迁出 is refused
 TIMEOUT = httpx.Timeout(20.0)
+HUB_ENDED = frozenset(p.value for p in intake.TERMINAL)
 
 
 @dataclass
@@ -113,7 +114,7 @@ class Routes:
 
     async def round(self, case: RouteCase) -> bool:
         """One look at a route and each officer's step now due; True once its hub is closed."""
-        if await self.status(HUB, case.case_no) in ("closed", "closed-rejected"):
+        if await self.status(HUB, case.case_no) in HUB_ENDED:
             return True
         for leg in case.legs():
             if leg in case.decided:

@@ -95,6 +95,9 @@ class Scenario:
     # What the accepting region's systems must have done, once each, by the case's end: the
     # effects its lifecycle orders on this path (docs/lifecycle.md).
     origin_effects: tuple[str, ...] = ()
+    # cases.status in the processing region at the end: closed after a decision or a refusal,
+    # a withdrawal's own ending after one.
+    processing_status: str = B.CLOSED.value
 
 
 _TAKEN = ("take-materials", "issue-receipt")
@@ -123,11 +126,9 @@ B_SUPPLEMENT = Scenario(
     origin_effects=(*_TAKEN, "charge-fee", _NOTIFY, _NOTIFY),
 )  # fmt: skip
 WITHDRAWN = Scenario(
-    "withdrawn", T_B_DECIDES, 0, (), A.CLOSED_REJECTED, refunded=False,
-    origin_effects=(*_TAKEN, *_UNDONE),
+    "withdrawn", T_B_DECIDES, 0, (), A.CLOSED_WITHDRAWN, refunded=False,
+    origin_effects=(*_TAKEN, *_UNDONE), processing_status=B.CLOSED_WITHDRAWN.value,
 )  # fmt: skip
-# The processing side always ends closed (after a decision, not-accepted, or cancellation).
-PROCESSING_STATUS = B.CLOSED.value
 
 MIX = (APPROVED, NOT_ACCEPTED, DENIED, WINDOW_SUPPLEMENT, B_SUPPLEMENT, WITHDRAWN)
 # The 省内 pair gets a smaller share: the suite's budget is per fault, not per pair.

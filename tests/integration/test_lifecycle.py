@@ -195,7 +195,7 @@ async def test_missing_mandatory_material_and_no_supplement_in_time(
     pair: ProvincePair, origin: NodeSettings, dsn_a: str
 ) -> None:
     """A (automatic review): formal-review → supplement-pending → (the 补正 working days pass) →
-    deemed-withdrawn (视为撤回) → compensating → closed-rejected, as for a withdrawal."""
+    deemed-withdrawn (视为撤回) → compensating → closed-deemed-withdrawn (its own ending)."""
     case_no = await submit(
         pair, origin, T_MISSING, tolerate_missing=True, materials=(material("身份证"),)
     )
@@ -205,7 +205,7 @@ async def test_missing_mandatory_material_and_no_supplement_in_time(
         "supplement-pending",
         "deemed-withdrawn",
         "compensating",
-        "closed-rejected",
+        "closed-deemed-withdrawn",
     ]
     assert a.outcome == "deemed-withdrawn"
     assert agree(IntakePhase(a.status), a.outcome, None)
@@ -298,22 +298,27 @@ async def test_supplement_not_provided_in_time_is_deemed_withdrawn(
     pair: ProvincePair, origin: NodeSettings, dsn_a: str, dsn_b: str
 ) -> None:
     """B: supplement-requested → (the item's 补正 working days pass) → deemed-withdrawn (视为撤回,
-    acceptance notice revoked) → closed; `cancelled` under step `deemed-withdrawn`. A:
-    supplement-requested → processing → deemed-withdrawn → compensating, as for a withdrawal."""
+    acceptance notice revoked) → closed-deemed-withdrawn; `cancelled` under step
+    `deemed-withdrawn`. A: supplement-requested → processing → deemed-withdrawn → compensating
+    → closed-deemed-withdrawn: the same ending of its own on both sides."""
     case_no = await submit(pair, origin, T_B_DECIDES)
     await b_reaches(pair, case_no, "processing")
     await processing(pair, case_no).execute_update(
         "request_supplement", SupplementRequest(missing=("证明",))
     )
     b = await b_closed(pair, case_no)
-    assert statuses(b)[-3:] == ["supplement-requested", "deemed-withdrawn", "closed"]
+    assert statuses(b)[-3:] == [
+        "supplement-requested",
+        "deemed-withdrawn",
+        "closed-deemed-withdrawn",
+    ]
     a = await a_closed(pair, case_no)
     assert (a.status, a.outcome, b.outcome) == (
-        "closed-rejected",
+        "closed-deemed-withdrawn",
         "deemed-withdrawn",
         "deemed-withdrawn",
     )
-    assert statuses(a)[-3:] == ["deemed-withdrawn", "compensating", "closed-rejected"]
+    assert statuses(a)[-3:] == ["deemed-withdrawn", "compensating", "closed-deemed-withdrawn"]
     assert agree(IntakePhase(a.status), a.outcome, b.outcome)
     assert [e for e, _ in await journal(dsn_b, case_no)] == [
         "issue-acceptance-notice",
@@ -376,9 +381,9 @@ async def test_supplement_before_acceptance_then_accepted(
 async def test_supplement_before_acceptance_not_provided_is_deemed_withdrawn(
     pair: ProvincePair, origin: NodeSettings, dsn_b: str
 ) -> None:
-    """B: supplement-before-acceptance → (2 working days) → deemed-withdrawn → closed, nothing
-    issued to revoke. A: supplement-before-acceptance → in-transit → deemed-withdrawn →
-    compensating → closed-rejected."""
+    """B: supplement-before-acceptance → (2 working days) → deemed-withdrawn →
+    closed-deemed-withdrawn, nothing issued to revoke. A: supplement-before-acceptance →
+    in-transit → deemed-withdrawn → compensating → closed-deemed-withdrawn."""
     case_no = await submit(pair, origin, T_BEFORE_ACCEPTANCE)
     await b_reaches(pair, case_no, "received")
     await processing(pair, case_no).execute_update(
@@ -386,8 +391,14 @@ async def test_supplement_before_acceptance_not_provided_is_deemed_withdrawn(
     )
     b = await b_closed(pair, case_no, timeout=40)
     a = await a_closed(pair, case_no, timeout=30)
-    assert statuses(b) == ["received", "supplement-before-acceptance", "deemed-withdrawn", "closed"]
+    assert statuses(b) == [
+        "received",
+        "supplement-before-acceptance",
+        "deemed-withdrawn",
+        "closed-deemed-withdrawn",
+    ]
     assert (a.outcome, b.outcome) == ("deemed-withdrawn", "deemed-withdrawn")
+    assert a.status == b.status == "closed-deemed-withdrawn"
     assert agree(IntakePhase(a.status), a.outcome, b.outcome)
     assert await journal(dsn_b, case_no) == []
 
@@ -438,12 +449,12 @@ async def test_a_second_supplement_request_only_for_what_the_last_supplement_rai
 async def test_withdrawal_before_forwarding(
     pair: ProvincePair, origin: NodeSettings, dsn_a: str
 ) -> None:
-    """A: formal-review → (withdraw) → compensating → closed-rejected; nothing reaches B."""
+    """A: formal-review → (withdraw) → compensating → closed-withdrawn; nothing reaches B."""
     case_no = await submit(pair, origin, T_MANUAL)
     await a_reaches(pair, case_no, "formal-review")
     await intake(pair, case_no).execute_update("withdraw", Withdrawal(reason="申请人撤回"))
     a = await a_closed(pair, case_no)
-    assert a.outcome == "withdrawn"
+    assert (a.status, a.outcome) == ("closed-withdrawn", "withdrawn")
     assert "forwarded" not in statuses(a)
     assert await journal(dsn_a, case_no) == [(TAKE, 0), (RETURN, 0), (NOTIFY, 0)]
 
@@ -451,15 +462,16 @@ async def test_withdrawal_before_forwarding(
 async def test_withdrawal_after_acceptance_cancels_the_processing_side(
     pair: ProvincePair, origin: NodeSettings, dsn_a: str, dsn_b: str
 ) -> None:
-    """A: processing → withdrawal-requested → compensating → closed-rejected. B: processing →
-    cancelled (acceptance notice revoked) → closed."""
+    """A: processing → withdrawal-requested → compensating → closed-withdrawn. B: processing →
+    cancelled (acceptance notice revoked) → closed-withdrawn: a withdrawal ends in its own
+    status on both sides, not as a refusal."""
     case_no = await submit(pair, origin, T_B_DECIDES_FEE, fee_fen=800)
     await a_reaches(pair, case_no, "processing")
     await intake(pair, case_no).execute_update("withdraw", Withdrawal(reason="不再需要"))
     a, b = await a_closed(pair, case_no), await b_closed(pair, case_no)
-    assert statuses(b)[-2:] == ["cancelled", "closed"]
+    assert statuses(b)[-2:] == ["cancelled", "closed-withdrawn"]
     assert b.outcome == "cancelled"
-    assert statuses(a)[-3:] == ["withdrawal-requested", "compensating", "closed-rejected"]
+    assert statuses(a)[-3:] == ["withdrawal-requested", "compensating", "closed-withdrawn"]
     assert [e for e, _ in await journal(dsn_b, case_no)] == [
         "issue-acceptance-notice",
         "revoke-acceptance-notice",

@@ -431,7 +431,7 @@ async def test_the_applicant_s_pages_from_sign_in_to_a_withdrawn_case(
             return view
 
         view = await eventually(ended, until=lambda v: v["closed"], what="the withdrawal done")
-        assert view["summary"]["status"] == "closed-rejected"
+        assert view["summary"]["status"] == "closed-withdrawn"
         actors = {s["actor"]["kind"] for s in view["steps"] if s["actor"]}
         assert "applicant" in actors
 

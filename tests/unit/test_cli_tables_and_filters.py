@@ -26,8 +26,8 @@ from operators.stitch import stitch
 from regions import cli
 from regions.api_client import emit, emit_case_file
 from regions.cli_errors import USAGE
-from regions.cli_filters import literal_values, status_codes
-from regions.labels import SIDES, status_labels
+from regions.cli_filters import literal_values, status_codes, status_help
+from regions.labels import SIDES, StatusFilter, resolve_status, status_labels
 from tests.unit.test_timeline_stitch import CASE, records
 from workflows.lifecycle.vocabulary import DeliveryConfirmation, FormalReview
 
@@ -328,6 +328,22 @@ def test_help_lists_the_statuses_and_says_the_zone_of_times() -> None:
 
 def test_status_codes_are_the_lifecycles_own() -> None:
     assert set(status_codes()) == {c for side in SIDES for c in status_labels(side)}
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("撤回办结", "closed-withdrawn"), ("视为撤回办结", "closed-deemed-withdrawn")],
+)
+def test_a_withdrawal_has_its_own_ending_on_both_sides_and_in_the_filters(
+    name: str, code: str
+) -> None:
+    """Issue 24 item 5: neither ending is a refusal's (退件办结) or a denial's; each is a status
+    of both sides, and a filter takes it by code or by its Chinese name."""
+    assert resolve_status(name) == StatusFilter(code, SIDES)
+    assert resolve_status(code) == StatusFilter(code, SIDES)
+    for side in SIDES:
+        assert status_labels(side)[code] == name
+    assert code in status_help("status")
 
 
 # --- Times people read say their zone -----------------------------------------------------------

@@ -389,9 +389,12 @@ def check(world: World) -> None:
     assert b is None or b.closed
     b_outcome = b.outcome if b is not None else None
     assert agree(a.phase, a.outcome, b_outcome), f"split: A {a.phase}/{a.outcome}, B {b_outcome}"
+    if b is not None and a.outcome in ("withdrawn", "deemed-withdrawn"):
+        # A withdrawal and a 视为撤回 end in the same status of their own on both sides.
+        assert b.status == a.status, f"A {a.status}, B {b.status}"
     refunds = world.journal["A"].count(Effect.REFUND_FEE)
     if world.a_req.fee_fen and Effect.CHARGE_FEE in world.journal["A"]:
-        assert refunds == (a.phase is A.Phase.CLOSED_REJECTED)
+        assert refunds == (a.phase is not A.Phase.CLOSED)
     else:
         assert refunds == 0
     # Every material A's case file holds when it forwards reaches B's; B's 补正 too.

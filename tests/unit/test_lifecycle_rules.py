@@ -200,7 +200,7 @@ def test_a_missed_supplement_after_acceptance_is_deemed_withdrawn_on_both_sides(
     b.fire()
     assert b.state.closed
     assert b.state.outcome == "deemed-withdrawn"
-    assert b.statuses()[-2:] == ["deemed-withdrawn", "closed"]
+    assert b.statuses()[-2:] == ["deemed-withdrawn", "closed-deemed-withdrawn"]
     assert [e.effect for e in b.effects()] == [
         Effect.ISSUE_ACCEPTANCE_NOTICE,
         Effect.REVOKE_ACCEPTANCE_NOTICE,
@@ -232,6 +232,13 @@ def test_a_missed_supplement_after_acceptance_is_deemed_withdrawn_on_both_sides(
     assert trigger.kind is A.On.DEEMED_WITHDRAWN
     a = A.step(request, a, trigger, at(2, 25)).state
     assert (a.phase, a.outcome) == (A.Phase.COMPENSATING, "deemed-withdrawn")
+    # Nothing to undo: A ends at once, in 视为撤回's own ending like B, not as a refusal.
+    trigger = A.next_trigger(request, a, at(2, 25))
+    assert trigger is not None
+    assert trigger.kind is A.On.COMPENSATED_DEEMED_WITHDRAWN
+    a = A.step(request, a, trigger, at(2, 25)).state
+    assert a.closed
+    assert a.status == b.state.status == "closed-deemed-withdrawn"
 
 
 @pytest.mark.parametrize(

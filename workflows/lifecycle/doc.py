@@ -61,6 +61,10 @@ INTAKE_TESTS: dict[intake.On, str] = {
     intake.On.DELIVERED: "L `test_supplement_at_the_window_…`; O (电子送达)",
     intake.On.UNDO: "L `test_not_accepted_compensates_in_reverse_order`; C",
     intake.On.COMPENSATED: "L `test_denied_compensates`",
+    intake.On.COMPENSATED_WITHDRAWN: "L `test_withdrawal_before_forwarding`, "
+    "`test_withdrawal_after_acceptance_…`; O (the applicant withdraws online)",
+    intake.On.COMPENSATED_DEEMED_WITHDRAWN: "L `test_missing_mandatory_material_and_no_…`, "
+    "`test_supplement_not_provided_in_time_is_deemed_withdrawn`",
 }
 PROCESSING_TESTS: dict[processing.On, str] = {
     processing.On.FORWARDED: "P `test_a_case_goes_to_guangdong_and_back`",

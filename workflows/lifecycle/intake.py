@@ -102,7 +102,9 @@ class Phase(StrEnum):
     REVOKING = "revocation-requested"  # a 联办 leg: its region is asked to revoke its approval
     COMPENSATING = "compensating"
     CLOSED = "closed"
-    CLOSED_REJECTED = "closed-rejected"
+    CLOSED_REJECTED = "closed-rejected"  # refused, not accepted, denied, transfer failed
+    CLOSED_WITHDRAWN = "closed-withdrawn"  # the applicant withdrew (撤回)
+    CLOSED_DEEMED_WITHDRAWN = "closed-deemed-withdrawn"  # a 补正 missed (视为撤回)
 
 
 class Status(StrEnum):
@@ -133,6 +135,8 @@ class Status(StrEnum):
     COMPENSATING = "compensating"
     CLOSED = "closed"
     CLOSED_REJECTED = "closed-rejected"
+    CLOSED_WITHDRAWN = "closed-withdrawn"
+    CLOSED_DEEMED_WITHDRAWN = "closed-deemed-withdrawn"
 
 
 LABELS: dict[Status, str] = {
@@ -161,8 +165,12 @@ LABELS: dict[Status, str] = {
     Status.COMPENSATING: "退件处理",
     Status.CLOSED: "办结",
     Status.CLOSED_REJECTED: "退件办结",
+    Status.CLOSED_WITHDRAWN: "撤回办结",
+    Status.CLOSED_DEEMED_WITHDRAWN: "视为撤回办结",
 }
-TERMINAL = frozenset({Phase.CLOSED, Phase.CLOSED_REJECTED})
+TERMINAL = frozenset(
+    {Phase.CLOSED, Phase.CLOSED_REJECTED, Phase.CLOSED_WITHDRAWN, Phase.CLOSED_DEEMED_WITHDRAWN}
+)
 
 
 class On(StrEnum):
@@ -190,6 +198,8 @@ class On(StrEnum):
     DELIVERED = "delivered"
     UNDO = "undo"
     COMPENSATED = "compensated"
+    COMPENSATED_WITHDRAWN = "compensated-withdrawn"
+    COMPENSATED_DEEMED_WITHDRAWN = "compensated-deemed-withdrawn"
     ROUTE_PASSED = "route-review-passed"
     LEG_OPENED = "leg-opened"
     LEG_ANSWERED = "leg-answered"
@@ -227,6 +237,8 @@ TRIGGER_LABELS: dict[On, str] = {
     On.DELIVERED: "结果送达: Update `confirm_delivery` or policy",
     On.UNDO: "补偿一步 (one effect undone; `compensation_step_delay` apart)",
     On.COMPENSATED: "补偿完成 (nothing left to undo)",
+    On.COMPENSATED_WITHDRAWN: "补偿完成, the applicant having withdrawn (outcome `withdrawn`)",
+    On.COMPENSATED_DEEMED_WITHDRAWN: "补偿完成 after 视为撤回 (outcome `deemed-withdrawn`)",
     On.ROUTE_PASSED: "形式审查通过, 多地联办 (the same Update or policy as `review-passed`)",
     On.LEG_OPENED: "联办段开始 (a leg's own workflow, started by the route's hub)",
     On.LEG_ANSWERED: "a leg's answer (`route_signal` from the leg's workflow: approved, "
@@ -653,6 +665,22 @@ TABLE: Table[Phase, On] = Table(
             sends=(_T.RESULT_DELIVERED,),
             says="applicant told why; a denial is reported to B as delivered with the notice",
         ),
+        *rows(
+            [P.COMPENSATING],
+            On.COMPENSATED_WITHDRAWN,
+            P.CLOSED_WITHDRAWN,
+            (_S.CLOSED_WITHDRAWN,),
+            effects=(N,),
+            says="applicant told the withdrawal is done: its own ending, not a refusal",
+        ),
+        *rows(
+            [P.COMPENSATING],
+            On.COMPENSATED_DEEMED_WITHDRAWN,
+            P.CLOSED_DEEMED_WITHDRAWN,
+            (_S.CLOSED_DEEMED_WITHDRAWN,),
+            effects=(N,),
+            says="applicant told the case is deemed withdrawn: its own ending, not a refusal",
+        ),
     ]
 )
 
@@ -809,7 +837,7 @@ def automatic(request: IntakeRequest, state: IntakeState) -> Trigger[On] | None:
         return Trigger(On.DELIVERED, "policy", confirmation)
     if phase is P.COMPENSATING:
         if not state.done:
-            return Trigger(On.COMPENSATED, "workflow")
+            return Trigger(ENDINGS.get(state.outcome or "", On.COMPENSATED), "workflow")
         if not request.timings.compensation_step_delay:
             return Trigger(On.UNDO, "workflow")
     return None
@@ -1192,6 +1220,19 @@ def _undo(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     tx.set(done=state.done[:-1], due=tx.now + request.timings.compensation_step_delay)
 
 
+# A withdrawal and a 视为撤回 end in their own status, not as a refusal (issue 24 item 5): the
+# outcome the compensation ran for picks the trigger, and the trigger the ending.
+ENDINGS: dict[str, On] = {
+    "withdrawn": On.COMPENSATED_WITHDRAWN,
+    "deemed-withdrawn": On.COMPENSATED_DEEMED_WITHDRAWN,
+}
+CLOSED_BY: dict[On, Status] = {
+    On.COMPENSATED: _S.CLOSED_REJECTED,
+    On.COMPENSATED_WITHDRAWN: _S.CLOSED_WITHDRAWN,
+    On.COMPENSATED_DEEMED_WITHDRAWN: _S.CLOSED_DEEMED_WITHDRAWN,
+}
+
+
 def _compensated(request: R, state: St, trigger: Tr, tx: Tx) -> None:
     returned = "" if request.online else "，收取的原件将退还给您"
     if request.leg is None:  # a leg's end is told by its route's hub
@@ -1205,7 +1246,7 @@ def _compensated(request: R, state: St, trigger: Tr, tx: Tx) -> None:
             {"channel": "notice"},
         )
         tx.note("denial delivered with the closing notice", event_id=sent)
-    tx.step(_S.CLOSED_REJECTED, detail=state.outcome or "")
+    tx.step(CLOSED_BY[trigger.kind], detail=state.outcome or "")
     tx.set(due=None)
 
 
@@ -1371,6 +1412,8 @@ HANDLERS: dict[On, Handler] = {
     On.DELIVERED: _delivered,
     On.UNDO: _undo,
     On.COMPENSATED: _compensated,
+    On.COMPENSATED_WITHDRAWN: _compensated,
+    On.COMPENSATED_DEEMED_WITHDRAWN: _compensated,
     On.ROUTE_PASSED: _route_passed,
     On.LEG_ANSWERED: _leg_answered,
     On.ROUTE_APPROVED: _route_approved,

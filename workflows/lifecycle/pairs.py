@@ -38,13 +38,13 @@ TERMINAL_PAIRS: tuple[TerminalPair, ...] = (
         "the item's rules refuse it)",
     ),
     TerminalPair(
-        intake.Phase.CLOSED_REJECTED,
+        intake.Phase.CLOSED_WITHDRAWN,
         "withdrawn",
         ("cancelled", None),
         "B cancelled on the withdrawal; or the applicant withdrew before forwarding",
     ),
     TerminalPair(
-        intake.Phase.CLOSED_REJECTED,
+        intake.Phase.CLOSED_DEEMED_WITHDRAWN,
         "deemed-withdrawn",
         ("deemed-withdrawn", None),
         "视为撤回: a 补正 missed at B (B ended the case; also over a withdrawal or recall), or "

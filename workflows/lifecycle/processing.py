@@ -63,7 +63,9 @@ class Phase(StrEnum):
     SUPPLEMENT_BEFORE_ACCEPTANCE = "supplement-before-acceptance"  # 补正 asked before 受理
     SUPPLEMENT_REQUESTED = "supplement-requested"  # clock paused
     RESULT_SENT = "result-sent"
-    CLOSED = "closed"
+    CLOSED = "closed"  # decided and delivered, not accepted, recalled by A or revoked
+    CLOSED_WITHDRAWN = "closed-withdrawn"  # the applicant withdrew (撤回)
+    CLOSED_DEEMED_WITHDRAWN = "closed-deemed-withdrawn"  # a 补正 missed (视为撤回)
 
 
 class Status(StrEnum):
@@ -83,6 +85,8 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
     REVOKED = "revoked"  # 多地联办: an approved leg undone because another leg refused
     CLOSED = "closed"
+    CLOSED_WITHDRAWN = "closed-withdrawn"
+    CLOSED_DEEMED_WITHDRAWN = "closed-deemed-withdrawn"
 
 
 LABELS: dict[Status, str] = {
@@ -100,8 +104,10 @@ LABELS: dict[Status, str] = {
     Status.CANCELLED: "已撤销",
     Status.REVOKED: "已撤销决定（联办）",
     Status.CLOSED: "办结",
+    Status.CLOSED_WITHDRAWN: "撤回办结",
+    Status.CLOSED_DEEMED_WITHDRAWN: "视为撤回办结",
 }
-TERMINAL = frozenset({Phase.CLOSED})
+TERMINAL = frozenset({Phase.CLOSED, Phase.CLOSED_WITHDRAWN, Phase.CLOSED_DEEMED_WITHDRAWN})
 
 
 class On(StrEnum):
@@ -288,8 +294,8 @@ TABLE: Table[Phase, On] = Table(
         *rows(
             _WAITING_FOR_SUPPLEMENT,
             On.SUPPLEMENT_DUE,
-            P.CLOSED,
-            (_S.DEEMED_WITHDRAWN, _S.CLOSED),
+            P.CLOSED_DEEMED_WITHDRAWN,
+            (_S.DEEMED_WITHDRAWN, _S.CLOSED_DEEMED_WITHDRAWN),
             effects=REVOCATIONS,
             sends=(_T.CANCELLED,),
             says="视为撤回: what B issued is revoked; `cancelled` (step `deemed-withdrawn`)",
@@ -359,8 +365,8 @@ TABLE: Table[Phase, On] = Table(
         *rows(
             _UNDECIDED,
             On.WITHDRAWN,
-            P.CLOSED,
-            (_S.CANCELLED, _S.CLOSED),
+            P.CLOSED_WITHDRAWN,
+            (_S.CANCELLED, _S.CLOSED_WITHDRAWN),
             effects=REVOCATIONS,
             sends=(_T.CANCELLED,),
             says="what B issued is revoked; `cancelled` event",
@@ -779,7 +785,7 @@ def _supplement_due(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
         revoked.append(undo.value)
     sent = tx.send(DEEMED_WITHDRAWN_STEP, EventType.CANCELLED, _origin(state), {"revoked": revoked})
     tx.step(_S.DEEMED_WITHDRAWN, event_id=sent, detail=f"视为撤回: {MISSED_SUPPLEMENT}")
-    tx.step(_S.CLOSED, detail="deemed-withdrawn")
+    tx.step(_S.CLOSED_DEEMED_WITHDRAWN, detail="deemed-withdrawn")
     tx.set(
         outcome="deemed-withdrawn",
         issued=(),
@@ -863,7 +869,8 @@ def _cancel(begin: B, state: St, trigger: Tr, tx: Tx) -> None:
         revoked.append(undo.value)
     sent = tx.send("cancelled", EventType.CANCELLED, _origin(state), {"revoked": revoked})
     tx.step(_S.CANCELLED, event_id=sent)
-    tx.step(_S.CLOSED, detail="cancelled")
+    ending = _S.CLOSED_WITHDRAWN if trigger.kind is On.WITHDRAWN else _S.CLOSED
+    tx.step(ending, detail="cancelled")
     tx.set(
         outcome="cancelled",
         issued=(),

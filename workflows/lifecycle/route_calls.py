@@ -76,8 +76,10 @@ def leg_answers(state: intake.IntakeState) -> tuple[Answer, ...]:
         return (
             (Answer.APPROVED, Answer.REVOKED) if state.outcome == "revoked" else (Answer.APPROVED,)
         )
+    if state.phase in (Phase.CLOSED_WITHDRAWN, Phase.CLOSED_DEEMED_WITHDRAWN):
+        return (Answer.CANCELLED,)
     if state.phase is Phase.CLOSED_REJECTED:
-        stopped = state.outcome in ("withdrawn", "transfer-failed", "deemed-withdrawn")
+        stopped = state.outcome == "transfer-failed"
         return (Answer.CANCELLED,) if stopped else (Answer.REFUSED,)
     return ()
 
