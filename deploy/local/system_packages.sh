@@ -3,8 +3,9 @@
 #   ensure_demo_packages  what `make demo` runs: Python's venv, Java 17+ and Maven (they resolve
 #                         and run the local Kafka), the CJK font the signed documents embed;
 #   ensure_test_packages  all of that, plus what only the tests use: Chromium (the browser
-#                         tests and the swimlane page) and poppler-utils (pdftoppm, pdftotext
-#                         read the documents back).
+#                         tests and the swimlane page), poppler-utils (pdftoppm, pdftotext
+#                         read the documents back) and docker-compose (its `config` validates
+#                         the production compose file; no container engine is needed).
 #
 # A package is installed only when it is missing, by name, with apt-get as root: never an
 # upgrade of anything installed (no `apt-get upgrade`, `--no-upgrade` on install) and no
@@ -86,6 +87,12 @@ ensure_poppler() {
   fi
 }
 
+ensure_compose() {
+  if ! command -v docker-compose >/dev/null 2>&1; then
+    _offer "the deployment tests validate the compose file with docker-compose config" docker-compose
+  fi
+}
+
 ensure_demo_packages() {
   ensure_python_venv "$1"
   ensure_java_and_maven "$1"
@@ -96,4 +103,5 @@ ensure_test_packages() {
   ensure_demo_packages "$1"
   ensure_chromium
   ensure_poppler
+  ensure_compose
 }

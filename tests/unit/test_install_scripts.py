@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
 BASH = "/bin/bash"
 DEMO_PACKAGES = {"python3-venv", "openjdk-17-jre-headless", "maven", "fonts-wqy-zenhei"}
-TEST_ONLY_PACKAGES = {"chromium", "poppler-utils"}
-TOOLS = ("java", "mvn", "chromium", "pdftoppm", "pdftotext")
+TEST_ONLY_PACKAGES = {"chromium", "poppler-utils", "docker-compose"}
+TOOLS = ("java", "mvn", "chromium", "pdftoppm", "pdftotext", "docker-compose")
 
 
 def _stub(path: Path, body: str) -> None:
