@@ -138,7 +138,9 @@ def _act(region: str, action: Callable[[asyncpg.Pool, Any], Awaitable[T]]) -> T:
             settings.postgres_dsn.get_secret_value(), min_size=1, max_size=2
         )
         try:
-            client = await connect_temporal(settings.temporal_address, settings.namespace)
+            client = await connect_temporal(
+                settings.temporal_address, settings.namespace, security=settings.temporal
+            )
             return await action(pool, client)
         finally:
             await pool.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource
 
@@ -50,6 +52,7 @@ def local_node_settings(
             "kafka_bootstrap": endpoints.kafka_bootstrap,
             "postgres_dsn": region_dsn(endpoints.postgres_dsn, region),
             "trust_dir": trust_dir(stack),
+            **cluster_access(stack, region),
         },
     )
 
@@ -69,3 +72,27 @@ def local_node_settings(
             return (*configured, fallback)
 
     return LocalNodeSettings(region=region)
+
+
+def cluster_access(stack: StackSettings, region: str) -> dict[str, Any]:
+    """On the cluster profile, what the region's node needs beyond addresses, as `tongban stack
+    up --profile cluster` recorded it: its Temporal client certificate (mTLS) and its SCRAM
+    principal over TLS (the password read from its file). Nothing on the local dev stack."""
+    if stack.stack_profile != "cluster" or not stack.stack_file.is_file():
+        return {}
+    access: dict[str, Any] = json.loads(stack.stack_file.read_text()).get("access", {})
+    node = access.get("nodes", {}).get(region)
+    if node is None:
+        return {}
+    password = Path(node["kafka_sasl_password_file"]).read_text().strip()
+    return {
+        "temporal_tls_ca": access["ca"],
+        "temporal_tls_cert": node["temporal_tls_cert"],
+        "temporal_tls_key": node["temporal_tls_key"],
+        "temporal_tls_server_name": access["temporal_tls_server_name"],
+        "kafka_security_protocol": access["kafka_security_protocol"],
+        "kafka_sasl_mechanism": access["kafka_sasl_mechanism"],
+        "kafka_sasl_username": node["kafka_sasl_username"],
+        "kafka_sasl_password": password,
+        "kafka_ssl_cafile": access["ca"],
+    }

@@ -57,19 +57,26 @@ from regions.naming import task_queue
 from regions.node_lock import NodeCannotStart, region_lock
 from regions.node_settings import NodeSettings
 from regions.telemetry import configure, node_config, temporal_interceptors
+from regions.temporal_security import TemporalSecurity
 from workflows.registry import WORKFLOWS, write_bytecode
 
 log = logging.getLogger(__name__)
 
 
 async def connect_temporal(
-    address: str, namespace: str, interceptors: Sequence[Interceptor] = ()
+    address: str,
+    namespace: str,
+    interceptors: Sequence[Interceptor] = (),
+    security: TemporalSecurity | None = None,
 ) -> Client:
+    security = security or TemporalSecurity()
     return await Client.connect(
         address,
         namespace=namespace,
         data_converter=pydantic_data_converter,
         interceptors=interceptors,
+        tls=security.tls(),
+        api_key=security.key(),
     )
 
 
@@ -150,7 +157,9 @@ async def node_services(
     try:
         interceptors: list[Interceptor] = [*temporal_interceptors()]  # trace context
         interceptors += [_CrashAfterSignal(crash)] if crash.armed else []
-        client = await connect_temporal(settings.temporal_address, settings.namespace, interceptors)
+        client = await connect_temporal(
+            settings.temporal_address, settings.namespace, interceptors, settings.temporal
+        )
         floor = await read_floor(pool, key_store(settings))
         credentials = credentials_for(settings, floor)
         adapters = build_adapters(settings.effects, credentials.signer)

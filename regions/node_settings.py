@@ -25,6 +25,7 @@ from regions.identity import IdentityProvider
 from regions.kafka_security import KafkaSecurity, Protocol
 from regions.naming import namespace
 from regions.policies import CasePolicies
+from regions.temporal_security import TemporalSecurity
 
 
 class NodeSettings(BaseSettings):
@@ -38,6 +39,13 @@ class NodeSettings(BaseSettings):
     role: Literal["full", "worker"] = "full"
     temporal_address: str
     temporal_namespace: str = ""
+    # Temporal's frontend over mutual TLS on a cluster (regions/temporal_security.py); none set:
+    # in the clear, as the local dev server speaks.
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
     kafka_bootstrap: str
     postgres_dsn: SecretStr
     trust_dir: Path
@@ -142,6 +150,16 @@ class NodeSettings(BaseSettings):
             sasl_username=self.kafka_sasl_username,
             sasl_password=self.kafka_sasl_password,
             ssl_cafile=self.kafka_ssl_cafile,
+        )
+
+    @property
+    def temporal(self) -> TemporalSecurity:
+        return TemporalSecurity(
+            tls_ca=self.temporal_tls_ca,
+            tls_cert=self.temporal_tls_cert,
+            tls_key=self.temporal_tls_key,
+            tls_server_name=self.temporal_tls_server_name,
+            api_key=self.temporal_api_key,
         )
 
     @property
