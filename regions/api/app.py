@@ -8,6 +8,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
+from console.app import mount_console
+from console.config import ConsoleConfig
 from regions.api import (
     applicant_routes,
     case_routes,
@@ -20,8 +22,6 @@ from regions.api import (
     window_routes,
 )
 from regions.api.services import ApiServices
-from regions.console.app import mount_console
-from regions.console.config import ConsoleConfig
 
 # Swagger UI's own files, served by the node from the installed `swagger-ui-bundle-v2`
 # package: /docs works on a network without internet access (issue 24). ReDoc is not served

@@ -15,12 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from catalog.catalog import Catalog, default_catalog
+from console.config import ConsoleConfig
+from console.operator_pages import peer_endpoints
 from events.credentials import RegionCredentials
 from regions.api.app import create_app
 from regions.api.ports import api_port
 from regions.api.services import ApiServices
-from regions.console.config import ConsoleConfig
-from regions.console.operator_pages import peer_endpoints
 from regions.identity import IdentityVerifier
 from regions.node_lock import NodeCannotStart
 from regions.node_settings import NodeSettings

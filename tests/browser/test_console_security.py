@@ -32,9 +32,9 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from console.app import SECTION_ROUTERS
+from console.auth import COOKIE, PREFIX
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
-from regions.console.app import SECTION_ROUTERS
-from regions.console.auth import COOKIE, PREFIX
 from regions.tokens import Role
 from tests.browser.console import ConsoleBrowser
 from tests.browser.test_console_end_to_end import A, Applicant, B, manual_pair

@@ -22,15 +22,15 @@ import jinja2
 import pytest
 from fastapi import FastAPI, Request
 
+from console.app import console_of
+from console.auth import COOKIE, CheckedForm, WindowClerkPage
+from console.pages import render_form, templates
+from console.sessions import MemorySessionStore, PostgresSessionStore, SessionStore
 from deploy.stack.migrations import apply_migrations
 from deploy.stack.settings import StackEndpoints, StackSettings
 from events.credentials import RegionCredentials
 from events.keystore import KeyStore
 from regions.api.steps import StepRefused
-from regions.console.app import console_of
-from regions.console.auth import COOKIE, CheckedForm, WindowClerkPage
-from regions.console.pages import render_form, templates
-from regions.console.sessions import MemorySessionStore, PostgresSessionStore, SessionStore
 from regions.database import create_pool
 from regions.tokens import Role, TokenStore, token_id
 from tests.support.console import Clock, console_app, console_client, csrf_of, issue, sign_in
@@ -104,11 +104,11 @@ def _no_cases(monkeypatch: pytest.MonkeyPatch) -> None:
     async def none(*_: object) -> list[object]:
         return []
 
+    import console.office_pages
+    import console.operator_pages
     import operators.listing
-    import regions.console.office_pages
-    import regions.console.operator_pages
 
-    for module in (operators.listing, regions.console.office_pages, regions.console.operator_pages):
+    for module in (operators.listing, console.office_pages, console.operator_pages):
         monkeypatch.setattr(module, "region_cases", none)
 
 

@@ -14,11 +14,11 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 
 from catalog.catalog import Catalog, default_catalog
+from console.config import ConsoleConfig
+from console.sessions import SessionStore
 from events.credentials import RegionCredentials
 from regions.api.app import create_app
 from regions.api.services import ApiServices
-from regions.console.config import ConsoleConfig
-from regions.console.sessions import SessionStore
 from regions.tokens import Role, TokenStore
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -17,12 +17,12 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from console import operator_pages as ops
+from console.sessions import MemorySessionStore
 from events.credentials import RegionCredentials
 from events.keystore import KeyStore
 from events.relay import PARK_TOO_LARGE
 from operators.attention import AttentionCase, AttentionReason
-from regions.console import operator_pages as ops
-from regions.console.sessions import MemorySessionStore
 from regions.tokens import Role, TokenStore
 from tests.support.console import Clock, console_app, console_client, issue, sign_in
 

@@ -18,6 +18,8 @@ from httpx import AsyncClient
 from starlette.datastructures import FormData
 
 from catalog.catalog import default_catalog
+from console import office_pages as office
+from console.sessions import MemorySessionStore
 from events.credentials import RegionCredentials
 from events.envelope import event_id_for
 from events.keystore import KeyStore
@@ -28,8 +30,6 @@ from regions.api.file_routes import ApplicantView, CaseFileView, MaterialView, O
 from regions.api.models import StepResult
 from regions.api.services import ApiServices
 from regions.api.steps import StepRefused
-from regions.console import office_pages as office
-from regions.console.sessions import MemorySessionStore
 from regions.policies import CasePolicies
 from regions.tokens import Principal, Role, TokenStore
 from tests.support.console import Clock, console_app, console_client, csrf_of, issue, sign_in

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from console import operator_pages as ops
+from console.sessions import MemorySessionStore
 from effects import orders as effect_orders
 from effects.orders import EffectOrder, OrderRefused
 from events.credentials import RegionCredentials
 from events.keystore import KeyStore
 from operators.listing import CaseFilter, CaseRow
 from operators.model import RegionRecords
-from regions.console import operator_pages as ops
-from regions.console.sessions import MemorySessionStore
 from regions.tokens import Role, TokenStore
 from tests.support.console import Clock, console_app, console_client, csrf_of, issue, sign_in
 from tests.unit.test_timeline_stitch import CASE, records

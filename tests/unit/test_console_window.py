@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from console.sessions import MemorySessionStore
+from console.window_pages import person_steps
 from events.credentials import RegionCredentials
-from regions.console.sessions import MemorySessionStore
-from regions.console.window_pages import person_steps
 from regions.tokens import Role, TokenStore
 from tests.support.console import Clock, console_app, console_client, csrf_of, issue, sign_in
 from workflows.lifecycle.intake import On

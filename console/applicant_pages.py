@@ -14,6 +14,24 @@ from starlette.responses import RedirectResponse
 
 from catalog.errors import CatalogError
 from catalog.models import CrossRegionMode, DeliveryChannel
+from console.applicant_session import (
+    CALLBACK,
+    COOKIE,
+    CSRF_FIELD,
+    HOME,
+    SIGN_IN_COOKIE,
+    ApplicantCsrfRefused,
+    ApplicantSession,
+    ApplicantSignInRequired,
+    SignedInApplicant,
+    check_csrf,
+    nonce_for,
+    secure,
+    sign_in_start,
+)
+from console.errors import PageError, error_page
+from console.pages import Refusal, csrf_input, refusal_of, render
+from console.window_pages import peer_regions, region_label
 from regions.api.applicant_cases import (
     OnlineApplication,
     applicant_actor,
@@ -30,24 +48,6 @@ from regions.api.steps import StepRefused, take_step
 from regions.api.uploads import NAMES_FIELD, UploadForm, material_files, read_form
 from regions.api.window_routes import supplement_step
 from regions.codes import UnknownRegion
-from regions.console.applicant_session import (
-    CALLBACK,
-    COOKIE,
-    CSRF_FIELD,
-    HOME,
-    SIGN_IN_COOKIE,
-    ApplicantCsrfRefused,
-    ApplicantSession,
-    ApplicantSignInRequired,
-    SignedInApplicant,
-    check_csrf,
-    nonce_for,
-    secure,
-    sign_in_start,
-)
-from regions.console.errors import PageError, error_page
-from regions.console.pages import Refusal, csrf_input, refusal_of, render
-from regions.console.window_pages import peer_regions, region_label
 from regions.identity import IdentityRefused, IdentityUnavailable
 from regions.labels import outcome_label, status_label
 from regions.material_files import FileRefused, take_files

@@ -18,11 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from regions.access_log import AccessLogUnavailable
-from regions.api.cases import CaseNotFound
-from regions.api.errors import DATABASE_DOWN, RETRY_AFTER_S
-from regions.api.steps import StepRefused
-from regions.console.auth import (
+from console.auth import (
     COOKIE,
     PREFIX,
     ROLE_LABELS,
@@ -30,7 +26,11 @@ from regions.console.auth import (
     RoleRefused,
     SignInRequired,
 )
-from regions.console.pages import Refusal, refusal_of, render
+from console.pages import Refusal, refusal_of, render
+from regions.access_log import AccessLogUnavailable
+from regions.api.cases import CaseNotFound
+from regions.api.errors import DATABASE_DOWN, RETRY_AFTER_S
+from regions.api.steps import StepRefused
 from regions.submission_keys import SubmissionKeyReused
 from regions.window import ApplicationRefused
 

@@ -19,11 +19,11 @@ from markupsafe import Markup, escape
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import HTMLResponse
 
+from console.auth import CSRF_FIELD, PREFIX, ConsoleUser
+from console.config import ConsoleState
 from regions import beijing_time
 from regions.api.cases import CaseNotFound
 from regions.api.steps import StepRefused
-from regions.console.auth import CSRF_FIELD, PREFIX, ConsoleUser
-from regions.console.config import ConsoleState
 from regions.submission_keys import RULE as KEY_REUSED
 from regions.submission_keys import SubmissionKeyReused
 from regions.window import ApplicationRefused

@@ -14,10 +14,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from events.trust import DirectoryError
-from regions.api.services import ApiServices
-from regions.codes import UnknownRegion, region
-from regions.console import (
+from console import (
     applicant_pages,
     errors,
     office_pages,
@@ -25,11 +22,14 @@ from regions.console import (
     sign_in,
     window_pages,
 )
-from regions.console.auth import PREFIX
-from regions.console.config import ConsoleConfig, ConsoleState
-from regions.console.pages import STATIC_DIR
-from regions.console.security import ConsoleHeaders
-from regions.console.sessions import PostgresSessionStore
+from console.auth import PREFIX
+from console.config import ConsoleConfig, ConsoleState
+from console.pages import STATIC_DIR
+from console.security import ConsoleHeaders
+from console.sessions import PostgresSessionStore
+from events.trust import DirectoryError
+from regions.api.services import ApiServices
+from regions.codes import UnknownRegion, region
 
 SECTION_ROUTERS = (window_pages.router, office_pages.router, operator_pages.router)
 

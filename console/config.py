@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from regions.console.sessions import SessionStore
+from console.sessions import SessionStore
 
 if TYPE_CHECKING:
     from operators.endpoints import OperatorEndpoints
@@ -30,7 +30,7 @@ class ConsoleConfig:
     # None: the region's Postgres (`PostgresSessionStore` on the API's pool).
     sessions: SessionStore | None = None
     # Where the operators' pages read other regions' records (a case's other lane); None: this
-    # region's only (regions/console/operator_pages.py `peer_endpoints`).
+    # region's only (console/operator_pages.py `peer_endpoints`).
     peers: OperatorEndpoints | None = None
 
 

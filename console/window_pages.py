@@ -32,6 +32,17 @@ from starlette.responses import RedirectResponse, Response
 from catalog.catalog import implied_mode
 from catalog.errors import CatalogError, UnknownItem
 from catalog.models import ServiceItem
+from console.auth import (
+    CSRF_FIELD,
+    PREFIX,
+    CheckedForm,
+    ConsoleServices,
+    ConsoleUser,
+    WindowClerkPage,
+    check_csrf,
+)
+from console.errors import PageError
+from console.pages import Refusal, render, render_form
 from events.models import MAX_FILE_BYTES
 from events.stores.postgres import PostgresStores
 from events.trust import DirectoryError
@@ -52,17 +63,6 @@ from regions.api.uploads import (
     read_form,
 )
 from regions.codes import REGIONS, UnknownRegion
-from regions.console.auth import (
-    CSRF_FIELD,
-    PREFIX,
-    CheckedForm,
-    ConsoleServices,
-    ConsoleUser,
-    WindowClerkPage,
-    check_csrf,
-)
-from regions.console.errors import PageError
-from regions.console.pages import Refusal, render, render_form
 from regions.labels import (
     UnknownStatus,
     outcome_label,

@@ -18,8 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request, status
 from starlette.responses import RedirectResponse, Response
 
-from regions.codes import UnknownRegion, region
-from regions.console.auth import (
+from console.auth import (
     COOKIE,
     CSRF_FIELD,
     PREFIX,
@@ -32,9 +31,10 @@ from regions.console.auth import (
     home_of,
     same_secret,
 )
-from regions.console.config import ConsoleState
-from regions.console.pages import Refusal, csrf_input, render
-from regions.console.sessions import StoredSession, new_csrf_secret, new_session_id, session_hash
+from console.config import ConsoleState
+from console.pages import Refusal, csrf_input, render
+from console.sessions import StoredSession, new_csrf_secret, new_session_id, session_hash
+from regions.codes import UnknownRegion, region
 from regions.tokens import TokenRejected, TokenStore, token_id
 
 router = APIRouter()

@@ -29,6 +29,9 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 from temporalio.service import RPCError
 
+from console.auth import PREFIX, CheckedForm, ConsoleServices, OperatorPage, console_state
+from console.errors import PageError
+from console.pages import KeptInput, Refusal, render, render_form
 from deploy.stack.settings import StackNotAvailableError, StackSettings, load_endpoints, region_dsn
 from effects import orders
 from effects.orders import OrderRefused
@@ -54,9 +57,6 @@ from operators.stitch import stitch
 from regions.api.cases import CaseNotFound
 from regions.api.services import ApiServices
 from regions.beijing_time import ZONE_LABEL, parse_person_time
-from regions.console.auth import PREFIX, CheckedForm, ConsoleServices, OperatorPage, console_state
-from regions.console.errors import PageError
-from regions.console.pages import KeptInput, Refusal, render, render_form
 from regions.effect_actions import CaseUnreachable, EffectNotFound
 from regions.effect_actions import resolve as resolve_effect
 from regions.effect_actions import retry as retry_effect

@@ -36,6 +36,11 @@ from temporalio.client import WorkflowQueryFailedError
 
 from catalog.errors import CatalogError
 from catalog.models import ServiceItem
+from console.auth import PREFIX, CheckedForm, ConsoleServices, ConsoleUser, OfficerPage
+from console.config import ConsoleState
+from console.errors import PageError
+from console.pages import Refusal, render, render_form
+from console.security import embeddable
 from operators.listing import CaseFilter, CaseRow, region_cases
 from regions.access_log import PostgresAccessLog, Reader
 from regions.api.cases import progress
@@ -52,11 +57,6 @@ from regions.api.ownership import CaseNoPath
 from regions.api.services import ApiServices
 from regions.api.steps import StepRefused
 from regions.codes import UnknownRegion, region
-from regions.console.auth import PREFIX, CheckedForm, ConsoleServices, ConsoleUser, OfficerPage
-from regions.console.config import ConsoleState
-from regions.console.errors import PageError
-from regions.console.pages import Refusal, render, render_form
-from regions.console.security import embeddable
 from regions.labels import status_label
 from workflows.deadlines import DeadlineClock, working_days_left
 from workflows.lifecycle import processing

@@ -18,10 +18,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
+from console.config import ConsoleState
+from console.sessions import session_hash
 from regions.api.auth import services
 from regions.api.services import ApiServices
-from regions.console.config import ConsoleState
-from regions.console.sessions import session_hash
 from regions.tokens import Principal, Role, TokenState
 
 COOKIE = "tongban_console"

@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 
+from console.auth import PREFIX
 from regions.api.services import ApiServices
-from regions.console.auth import PREFIX
 from regions.identity import Applicant, IdentityRefused, IdentityUnavailable
 
 HOME = f"{PREFIX}/applicant/"
