@@ -155,7 +155,11 @@ async def run_demo(
     nodes: list[NodeProcess] = [spawn_node(region, log_dir, env) for region in (ORIGIN, PROCESSING)]
     try:
         clients = {
-            region: await connect_temporal(endpoints.temporal_address, namespace(region))
+            region: await connect_temporal(
+                endpoints.temporal_address,
+                namespace(region),
+                security=local_node_settings(region, stack, endpoints).temporal,
+            )
             for region in (ORIGIN, PROCESSING)
         }
         for node in nodes:

@@ -190,3 +190,20 @@ def join_regions(layout: ClusterLayout, regions: Iterable[str]) -> list[str]:
 
 def password_file(layout: ClusterLayout, region: str) -> Path:
     return kafka_acls.password_path(layout.root, region)
+
+
+async def partition_leader(layout: ClusterLayout, topic: str, partition: int) -> tuple[int, int]:
+    """The broker leading `topic`'s `partition`, and how many replicas are in sync with it (for
+    the fault drills that kill exactly the broker a region's inbox depends on)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=layout.kafka_admin_bootstrap,
+        security_protocol="SSL",
+        ssl_context=admin_ssl_context(layout),
+    )
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    (entry,) = [p for p in described["partitions"] if p["partition"] == partition]
+    return int(entry["leader"]), len(entry["isr"])

@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import TopicAuthorizationFailedError
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -171,21 +170,6 @@ async def _read(
     return bytes(record.value)
 
 
-async def _leader(layout: ClusterLayout, topic: str, partition: int) -> tuple[int, int]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=layout.kafka_admin_bootstrap,
-        security_protocol="SSL",
-        ssl_context=cluster_kafka.admin_ssl_context(layout),
-    )
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    (entry,) = [p for p in described["partitions"] if p["partition"] == partition]
-    return int(entry["leader"]), len(entry["isr"])
-
-
 async def test_a_record_is_replicated_and_survives_a_killed_leader(
     stack: StackEndpoints,
     stack_settings: StackSettings,
@@ -196,7 +180,7 @@ async def test_a_record_is_replicated_and_survives_a_killed_leader(
     topic = inbox_topic(RECIPIENT)
     key = f"{SENDER}2026{uuid.uuid4().hex[:8]}".encode()
     first = await producer.send_and_wait(topic, b"forwarded", key=key)
-    leader, in_sync = await _leader(layout, topic, first.partition)
+    leader, in_sync = await cluster_kafka.partition_leader(layout, topic, first.partition)
     assert in_sync == len(BROKER_IDS)
     assert await _read(stack, access, first.topic_partition, first.offset) == b"forwarded"
 
@@ -206,7 +190,7 @@ async def test_a_record_is_replicated_and_survives_a_killed_leader(
         second = await producer.send_and_wait(topic, b"accepted", key=key)
         assert second.partition == first.partition
         assert second.offset > first.offset
-        new_leader, _ = await _leader(layout, topic, first.partition)
+        new_leader, _ = await cluster_kafka.partition_leader(layout, topic, first.partition)
         assert new_leader != leader
         assert await _read(stack, access, second.topic_partition, second.offset) == b"accepted"
     finally:
