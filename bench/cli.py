@@ -63,7 +63,11 @@ async def running_pair(env: dict[str, str] | None = None) -> AsyncIterator[PairU
     ]
     try:
         clients = {
-            r: await connect_temporal(endpoints.temporal_address, namespace(r))
+            r: await connect_temporal(
+                endpoints.temporal_address,
+                namespace(r),
+                security=local_node_settings(r, stack, endpoints).temporal,
+            )
             for r in (ORIGIN, PROCESSING)
         }
         for node in nodes:

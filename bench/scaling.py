@@ -91,7 +91,10 @@ async def region_mesh(
                     node_services(local_node_settings(node.region, stack, endpoints))
                 )
             for node in nodes:
-                client = await connect_temporal(endpoints.temporal_address, namespace(node.region))
+                security = local_node_settings(node.region, stack, endpoints).temporal
+                client = await connect_temporal(
+                    endpoints.temporal_address, namespace(node.region), security=security
+                )
                 await wait_until_polling(client, node, timeout=180)
             yield services, nodes
         finally:
