@@ -50,8 +50,7 @@ async def running_pair(env: dict[str, str] | None = None) -> AsyncIterator[PairU
     from deploy.stack import manager
     from deploy.stack.settings import StackSettings, region_dsn
     from regions.local import ensure_local_keys, local_node_settings
-    from regions.naming import namespace
-    from regions.node import connect_temporal, node_services
+    from regions.node import connect_as_node, node_services
     from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 
     stack = StackSettings()
@@ -63,11 +62,7 @@ async def running_pair(env: dict[str, str] | None = None) -> AsyncIterator[PairU
     ]
     try:
         clients = {
-            r: await connect_temporal(
-                endpoints.temporal_address,
-                namespace(r),
-                security=local_node_settings(r, stack, endpoints).temporal,
-            )
+            r: await connect_as_node(local_node_settings(r, stack, endpoints))
             for r in (ORIGIN, PROCESSING)
         }
         for node in nodes:

@@ -30,8 +30,7 @@ from deploy.stack import manager
 from deploy.stack.settings import StackSettings
 from regions.codes import REGIONS
 from regions.local import ensure_local_keys, local_node_settings
-from regions.naming import namespace
-from regions.node import NodeServices, connect_temporal, node_services
+from regions.node import NodeServices, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.window import submit_case
 
@@ -91,11 +90,8 @@ async def region_mesh(
                     node_services(local_node_settings(node.region, stack, endpoints))
                 )
             for node in nodes:
-                security = local_node_settings(node.region, stack, endpoints).temporal
-                client = await connect_temporal(
-                    endpoints.temporal_address, namespace(node.region), security=security
-                )
-                await wait_until_polling(client, node, timeout=180)
+                # The services' own client, connected as the node connects.
+                await wait_until_polling(services[node.region].client, node, timeout=180)
             yield services, nodes
         finally:
             for node in nodes:

@@ -129,7 +129,7 @@ def list_effects(
 def _act(region: str, action: Callable[[asyncpg.Pool, Any], Awaitable[T]]) -> T:
     import asyncpg
 
-    from regions.node import connect_temporal
+    from regions.node import connect_as_node
 
     settings = _settings(region)
 
@@ -138,9 +138,7 @@ def _act(region: str, action: Callable[[asyncpg.Pool, Any], Awaitable[T]]) -> T:
             settings.postgres_dsn.get_secret_value(), min_size=1, max_size=2
         )
         try:
-            client = await connect_temporal(
-                settings.temporal_address, settings.namespace, security=settings.temporal
-            )
+            client = await connect_as_node(settings)
             return await action(pool, client)
         finally:
             await pool.close()

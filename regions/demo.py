@@ -32,7 +32,7 @@ from regions.demo_people import (
 from regions.follow import CaseFollower
 from regions.local import ensure_local_keys, local_node_settings
 from regions.naming import intake_workflow_id, namespace, processing_workflow_id
-from regions.node import connect_temporal, node_services
+from regions.node import connect_as_node, node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import AUTOMATIC, CasePolicies
 from regions.tokens import Role, TokenStore
@@ -155,11 +155,7 @@ async def run_demo(
     nodes: list[NodeProcess] = [spawn_node(region, log_dir, env) for region in (ORIGIN, PROCESSING)]
     try:
         clients = {
-            region: await connect_temporal(
-                endpoints.temporal_address,
-                namespace(region),
-                security=local_node_settings(region, stack, endpoints).temporal,
-            )
+            region: await connect_as_node(local_node_settings(region, stack, endpoints))
             for region in (ORIGIN, PROCESSING)
         }
         for node in nodes:

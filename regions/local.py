@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource
 
+from deploy.stack.manager import StackState
 from deploy.stack.settings import (
     StackEndpoints,
     StackNotAvailableError,
@@ -80,7 +80,7 @@ def cluster_access(stack: StackSettings, region: str) -> dict[str, Any]:
     principal over TLS (the password read from its file). Nothing on the local dev stack."""
     if stack.stack_profile != "cluster" or not stack.stack_file.is_file():
         return {}
-    access: dict[str, Any] = json.loads(stack.stack_file.read_text()).get("access", {})
+    access = StackState.load(stack.stack_file).access
     node = access.get("nodes", {}).get(region)
     if node is None:
         return {}

@@ -80,6 +80,16 @@ async def connect_temporal(
     )
 
 
+async def connect_as_node(
+    settings: NodeSettings, interceptors: Sequence[Interceptor] = ()
+) -> Client:
+    """A Temporal client as the region's node connects: its address, namespace and security
+    (in the clear on the dev server, over mTLS where the settings name certificates)."""
+    return await connect_temporal(
+        settings.temporal_address, settings.namespace, interceptors, settings.temporal
+    )
+
+
 class _CrashAfterSignal(Interceptor):
     """The dispatcher's "signal sent, row not yet marked delivered" gap, as a crash point:
     every signal (and signal-with-start) this node's client sends passes through here."""
@@ -157,9 +167,7 @@ async def node_services(
     try:
         interceptors: list[Interceptor] = [*temporal_interceptors()]  # trace context
         interceptors += [_CrashAfterSignal(crash)] if crash.armed else []
-        client = await connect_temporal(
-            settings.temporal_address, settings.namespace, interceptors, settings.temporal
-        )
+        client = await connect_as_node(settings, interceptors)
         floor = await read_floor(pool, key_store(settings))
         credentials = credentials_for(settings, floor)
         adapters = build_adapters(settings.effects, credentials.signer)

@@ -13,8 +13,7 @@ from temporalio.client import Client
 from deploy.stack.settings import StackEndpoints, StackSettings
 from regions.demo import synthetic_id_number
 from regions.local import local_node_settings
-from regions.naming import namespace
-from regions.node import connect_temporal
+from regions.node import connect_as_node
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.window import Application, material_ref
 
@@ -84,12 +83,7 @@ async def start_nodes(
     nodes = {region: spawn_node(region, log_dir, env) for region in regions}
     try:
         clients = {
-            region: await connect_temporal(
-                stack.temporal_address,
-                namespace(region),
-                # In the clear on the dev server; over mTLS on the cluster profile.
-                security=local_node_settings(region, settings, stack).temporal,
-            )
+            region: await connect_as_node(local_node_settings(region, settings, stack))
             for region in nodes
         }
         for region, node in nodes.items():
