@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
@@ -56,6 +57,7 @@ from regions.gauges import RegionGauges
 from regions.naming import task_queue
 from regions.node_lock import NodeCannotStart, region_lock
 from regions.node_settings import NodeSettings
+from regions.ratings import RatingDesk, take_inbound
 from regions.telemetry import configure, node_config, temporal_interceptors
 from workflows.registry import WORKFLOWS, write_bytecode
 
@@ -133,12 +135,16 @@ class NodeServices:
 
 
 def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispatcher:
+    desk = RatingDesk(
+        settings.region, services.pool, services.client, services.credentials, settings.ratings
+    )
     return InboxDispatcher(
         stores=services.stores,
         client=services.client,
         region=settings.region,
         policies=settings.policies,
         catalog=node_catalog(settings),
+        ratings=functools.partial(take_inbound, desk),
     )
 
 
