@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import asyncpg
+if TYPE_CHECKING:  # the report reads rows without loading the database driver
+    import asyncpg
 
-from events.pg import Conn
+    from events.pg import Conn
 
 Stage = Literal["revisit", "rectify"]
 _STAGE_COLUMNS: dict[str, tuple[str, str]] = {

@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,14 @@ import httpx
 import pytest
 
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
+from regions.beijing_time import BEIJING
 from regions.demo import synthetic_id_number
 from regions.policies import CasePolicies
 from regions.rating_rules import RatingRules
 from regions.tokens import Role
 from regions.window import material_ref
 from tests.integration.api_nodes import ApiNodes, api_nodes, auth
+from tests.integration.exchange_support import tongban
 from tests.integration.lifecycle import MANUAL
 from tests.support.identity_provider import IdentityProviderProcess, spawn_identity_provider
 from tests.waiting import eventually
@@ -298,6 +300,18 @@ async def test_an_online_rating_of_bs_processing_goes_to_b_which_answers_it(
     assert None not in (at_b["revisited_at"], at_b["rectified_at"], at_b["answered_at"])
     assert at_b["escalations"] == []
     assert answer not in at_b["whole"]
+
+    # B's report counts it on B's side (办理地), as a 差评 answered on time.
+    today = datetime.now(BEIJING).date().isoformat()
+    shown = await tongban(
+        "ratings", "report", "--region", B, "--from", today, "--to", today, "--json"
+    )
+    assert shown.returncode == 0, shown.stderr
+    counted = json.loads(shown.stdout)
+    assert counted["by_side"]["办理地"]["非常不满意"] >= 1
+    assert counted["bad"]["answered_on_time"] >= 1
+    assert "收件地" not in counted["by_side"]  # A's service is A's to answer for
+    assert comment not in shown.stdout
 
 
 async def test_a_missed_revisit_escalates_and_an_appeal_sets_the_rating_aside(

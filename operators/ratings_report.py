@@ -1,0 +1,143 @@
+"""好差评 report (decision 0039): a region's ratings over a period, counted by level, by item,
+by window and by side (收件地 A / 办理地 B), and how its 差评 were handled.
+
+Pure: rows in, counts out. A rating set aside on appeal (申诉复核) counts only as set aside,
+never in the levels. Free text (comments, answers) is not read: the report holds none.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from events.ratings import BAD_LEVELS, LEVEL_LABELS, Level
+from events.stores.ratings import RatingRow
+
+SIDE_LABELS = {"A": "收件地", "B": "办理地"}
+_LEVELS = tuple(Level)  # 5 … 1
+
+
+def _by_level(rows: list[RatingRow]) -> dict[str, int]:
+    counted = Counter(Level(r.level) for r in rows)
+    return {LEVEL_LABELS[level]: counted[level] for level in _LEVELS}
+
+
+@dataclass(frozen=True)
+class BadHandling:
+    """差评: answered within both deadlines, answered late, still open (of which overdue)."""
+
+    total: int = 0
+    on_time: int = 0
+    late: int = 0
+    open: int = 0
+    overdue: int = 0
+    escalated: int = 0
+
+    @property
+    def on_time_rate(self) -> float | None:
+        answered = self.on_time + self.late
+        return None if answered == 0 else self.on_time / answered
+
+
+def _bad_handling(rows: list[RatingRow], now: datetime) -> BadHandling:
+    bad = [r for r in rows if Level(r.level) in BAD_LEVELS]
+    open_ = [r for r in bad if r.answered_at is None]
+    return BadHandling(
+        total=len(bad),
+        on_time=sum(1 for r in bad if r.answered_on_time is True),
+        late=sum(1 for r in bad if r.answered_on_time is False),
+        open=len(open_),
+        overdue=sum(1 for r in open_ if r.rectify_due is not None and r.rectify_due < now),
+        escalated=sum(1 for r in bad if r.escalations),
+    )
+
+
+@dataclass(frozen=True)
+class RatingsReport:
+    region: str
+    since: date
+    until: date  # inclusive, Beijing days
+    total: int
+    by_level: dict[str, int]
+    by_item: dict[str, dict[str, int]]
+    by_window: dict[str, dict[str, int]]
+    by_side: dict[str, dict[str, int]]
+    set_aside: int
+    bad: BadHandling = field(default_factory=BadHandling)
+
+    @classmethod
+    def of(
+        cls, region: str, since: date, until: date, rows: list[RatingRow], now: datetime
+    ) -> RatingsReport:
+        counted = [r for r in rows if r.set_aside_at is None]
+
+        def grouped(key: str) -> dict[str, dict[str, int]]:
+            groups: dict[str, list[RatingRow]] = {}
+            for row in counted:
+                groups.setdefault(str(getattr(row, key)), []).append(row)
+            return {name: _by_level(found) for name, found in sorted(groups.items())}
+
+        return cls(
+            region=region,
+            since=since,
+            until=until,
+            total=len(counted),
+            by_level=_by_level(counted),
+            by_item=grouped("item_code"),
+            by_window=grouped("window_name"),
+            by_side={SIDE_LABELS[s]: levels for s, levels in grouped("side").items()},
+            set_aside=len(rows) - len(counted),
+            bad=_bad_handling(counted, now),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "from": self.since.isoformat(),
+            "to": self.until.isoformat(),
+            "levels": [LEVEL_LABELS[level] for level in _LEVELS],
+            "total": self.total,
+            "by_level": self.by_level,
+            "by_item": self.by_item,
+            "by_window": self.by_window,
+            "by_side": self.by_side,
+            "set_aside": self.set_aside,
+            "bad": {
+                "total": self.bad.total,
+                "answered_on_time": self.bad.on_time,
+                "answered_late": self.bad.late,
+                "open": self.bad.open,
+                "open_overdue": self.bad.overdue,
+                "escalated": self.bad.escalated,
+                "on_time_rate": self.bad.on_time_rate,
+            },
+        }
+
+    def lines(self) -> list[str]:
+        head = "  ".join(f"{label:>5}" for label in self.by_level)
+        shown = [
+            f"好差评  {self.region}  {self.since.isoformat()} 至 {self.until.isoformat()}"
+            f"（北京时间）  评价 {self.total} 件，申诉复核撤销 {self.set_aside} 件",
+            f"{'':<24}{head}",
+            f"{'合计':<24}" + "  ".join(f"{n:>5}" for n in self.by_level.values()),
+        ]
+        for title, groups in (("按事项", self.by_item), ("按窗口", self.by_window)):
+            shown.append(title)
+            shown += [
+                f"  {name[:22]:<22}" + "  ".join(f"{n:>5}" for n in levels.values())
+                for name, levels in groups.items()
+            ]
+        shown.append("按承担方（谁办理谁负责）")
+        shown += [
+            f"  {name:<22}" + "  ".join(f"{n:>5}" for n in levels.values())
+            for name, levels in self.by_side.items()
+        ]
+        rate = self.bad.on_time_rate
+        shown.append(
+            f"差评 {self.bad.total} 件：按时整改答复 {self.bad.on_time}，超时答复 {self.bad.late}，"
+            f"办理中 {self.bad.open}（已超期 {self.bad.overdue}），曾升级 {self.bad.escalated}"
+            + ("" if rate is None else f"；按时率 {rate:.1%}")
+        )
+        return shown
