@@ -44,6 +44,16 @@ def follow_up_workflow_id(rating_id: str) -> str:
     return f"rating-follow-up-{rating_id}"
 
 
+def follow_up_due(start: FollowUpStart, rated: datetime) -> dict[str, datetime]:
+    """When 回访 and 整改 are due: working days after the rating, on the holiday calendar
+    (workflows/deadlines.py), or on the scaled clock of tests."""
+    clock = DeadlineClock(start.working_day)
+    return {
+        "revisit": clock.deadline(rated, start.revisit_working_days).at,
+        "rectify": clock.deadline(rated, start.rectify_working_days).at,
+    }
+
+
 @workflow.defn(name="RatingFollowUp")
 class RatingFollowUpWorkflow:
     def __init__(self) -> None:
@@ -58,12 +68,7 @@ class RatingFollowUpWorkflow:
     @workflow.run
     async def run(self, start: FollowUpStart) -> str:
         self._rating_id = start.rating_id
-        clock = DeadlineClock(start.working_day)
-        rated = workflow.now()
-        self._due = {
-            "revisit": clock.deadline(rated, start.revisit_working_days).at,
-            "rectify": clock.deadline(rated, start.rectify_working_days).at,
-        }
+        self._due = follow_up_due(start, workflow.now())
         await workflow.execute_activity_method(
             RatingActivities.open_follow_up,
             OpenFollowUp(
