@@ -57,7 +57,7 @@ from regions.gauges import RegionGauges
 from regions.naming import task_queue
 from regions.node_lock import NodeCannotStart, region_lock
 from regions.node_settings import NodeSettings
-from regions.ratings import RatingDesk, take_inbound
+from regions.ratings import RatingDesk, run_follow_up_sweeper, take_inbound
 from regions.telemetry import configure, node_config, temporal_interceptors
 from workflows.registry import WORKFLOWS, write_bytecode
 
@@ -134,17 +134,20 @@ class NodeServices:
         return PostgresStores(self.pool)
 
 
-def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispatcher:
-    desk = RatingDesk(
+def rating_desk(settings: NodeSettings, services: NodeServices) -> RatingDesk:
+    return RatingDesk(
         settings.region, services.pool, services.client, services.credentials, settings.ratings
     )
+
+
+def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispatcher:
     return InboxDispatcher(
         stores=services.stores,
         client=services.client,
         region=settings.region,
         policies=settings.policies,
         catalog=node_catalog(settings),
-        ratings=functools.partial(take_inbound, desk),
+        ratings=functools.partial(take_inbound, rating_desk(settings, services)),
     )
 
 
@@ -287,6 +290,9 @@ def build_exchange(
             "window-api": lambda: serve_api(settings, built, stop, api_socket),
             "gauges": RegionGauges(services.pool, region).run,
             "directory-keeper": DirectoryKeeper(services.pool, credentials).run,
+            "ratings-sweeper": functools.partial(
+                run_follow_up_sweeper, rating_desk(settings, services)
+            ),
         },
     )
 

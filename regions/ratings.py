@@ -8,11 +8,12 @@ the responsible region before anything is kept; it is never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -24,7 +25,7 @@ from events.credentials import RegionCredentials
 from events.envelope import Envelope
 from events.models import CaseRated, EventType, RatingAnswered, SealedBox
 from events.outbox import enqueue, signed_envelope
-from events.pg import Conn
+from events.pg import DATABASE_UNAVAILABLE, Conn
 from events.ratings import (
     BAD_LEVELS,
     LEVEL_LABELS,
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 CONCLUDED_STATUSES = frozenset({"closed", "closed-rejected"})
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read off a receipt
 _CODE_LENGTH = 10
+_TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,25 @@ async def start_follow_up(
         )
     except WorkflowAlreadyStartedError:
         return  # started before and closed since: this rating's follow-up is done
+
+
+async def sweep_follow_ups(desk: RatingDesk, older_than: timedelta) -> int:
+    """Start the follow-up of every 差评 this region answers for that has none yet (a start
+    that failed after its rating committed); returns how many were found."""
+    async with desk.pool.acquire() as conn:
+        found = await store.without_follow_up(conn, desk.region, datetime.now(UTC) - older_than)
+    for row in found:
+        await start_follow_up(desk, row.rating_id, row.case_no, row.origin_region, Level(row.level))
+    return len(found)
+
+
+async def run_follow_up_sweeper(desk: RatingDesk, interval_s: float = 30.0) -> None:
+    while True:
+        try:
+            await sweep_follow_ups(desk, timedelta(seconds=interval_s))
+        except _TRANSIENT as exc:
+            log.warning("ratings %s: follow-up sweep failed, will retry: %s", desk.region, exc)
+        await asyncio.sleep(interval_s)
 
 
 async def take_inbound(desk: RatingDesk, envelope: Envelope) -> str | None:

@@ -161,6 +161,22 @@ async def answerable_by(
     return [_row(r) for r in records]
 
 
+async def without_follow_up(
+    conn: Conn, region: str, rated_before: datetime, limit: int = 100
+) -> list[RatingRow]:
+    """差评 `region` answers for whose follow-up never opened (its start failed after the
+    rating committed): the follow-up's first activity sets `revisit_due`."""
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM ratings WHERE responsible_region = $1 AND level <= 2"
+        " AND revisit_due IS NULL AND answered_at IS NULL AND set_aside_at IS NULL"
+        " AND rated_at < $2 ORDER BY rated_at LIMIT $3",
+        region,
+        rated_before,
+        limit,
+    )
+    return [_row(r) for r in records]
+
+
 async def issue_code(
     conn: Conn, code_sha256: bytes, case_no: str, step: str, window: str, issued_by: str | None
 ) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -367,3 +368,31 @@ async def test_a_missed_revisit_escalates_and_an_appeal_sets_the_rating_aside(
     assert row["set_aside_at"] is not None
     assert row["set_aside_by"].startswith("督查 王")
     assert reason not in row["whole"]  # the recorded reason is sealed
+
+
+async def test_a_bad_rating_whose_follow_up_never_started_is_picked_up_by_the_sweeper(
+    nodes: ApiNodes, stack: StackEndpoints
+) -> None:
+    """As if the node died between committing a 差评 and starting its follow-up."""
+    case_no = f"{A}-20261201-{secrets.token_hex(4).upper()}"
+    conn = await asyncpg.connect(region_dsn(stack.postgres_dsn, A))
+    try:
+        await conn.execute(
+            "INSERT INTO ratings (rating_id, case_no, step, level, channel, window_name,"
+            " item_code, origin_region, processing_region, responsible_region, side, rated_at)"
+            " VALUES ($1, $2, 'received', 2, 'online', '网上办事', $3, $4, $5, $4, 'A',"
+            " now() - interval '1 minute')",
+            str(uuid.uuid4()),
+            case_no,
+            ONLINE_ITEM,
+            A,
+            B,
+        )
+    finally:
+        await conn.close()
+
+    async def opened() -> list[dict[str, Any]]:
+        return [r for r in await _rows(stack, A, case_no) if r["revisit_due"] is not None]
+
+    [row] = await eventually(opened, until=bool, what="the follow-up opened", timeout=120)
+    assert row["revisit_due"] > row["rated_at"]
