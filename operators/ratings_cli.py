@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from events.stores.ratings import RatingRow
-from operators.ratings_report import RatingsReport
+from operators.ratings_report import RatingsReport, daily_export
 from regions.beijing_time import BEIJING
 from regions.cli_filters import known_region
 
@@ -76,3 +77,27 @@ def report(
         return
     for line in found.lines():
         typer.echo(line)
+
+
+@app.command("export")
+def export(
+    region: Annotated[
+        str, typer.Option("--region", help="GB/T 2260 code of the region", callback=known_region)
+    ],
+    day: Annotated[str, typer.Option("--day", help="The Beijing day, YYYY-MM-DD")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON here (default: standard output)")
+    ] = None,
+) -> None:
+    """The day's ratings the region answers for, as JSON for the provincial 好差评 system
+    (format `tongban.ratings.daily/1`, docs/ratings-export.md); no comment or other free text."""
+    on_day = _day(day, "--day")
+    rows = asyncio.run(read_period(_dsn(region), region, on_day, on_day))
+    text = json.dumps(
+        daily_export(region, on_day, rows, datetime.now(UTC)), ensure_ascii=False, indent=2
+    )
+    if out is None:
+        typer.echo(text)
+        return
+    out.write_text(text + "\n", encoding="utf-8")
+    typer.echo(f"{len(rows)} ratings of {region} on {on_day.isoformat()} written to {out}")

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from events.ratings import BAD_LEVELS, LEVEL_LABELS, Level
+from events.ratings import (
+    BAD_LEVELS,
+    CHANNEL_LABELS,
+    LEVEL_LABELS,
+    REASONS,
+    STEP_LABELS,
+    Level,
+    RatedStep,
+)
 from events.stores.ratings import RatingRow
 
 SIDE_LABELS = {"A": "收件地", "B": "办理地"}
@@ -141,3 +149,62 @@ class RatingsReport:
             + ("" if rate is None else f"；按时率 {rate:.1%}")
         )
         return shown
+
+
+EXPORT_FORMAT = "tongban.ratings.daily/1"
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _exported(row: RatingRow) -> dict[str, Any]:
+    step = RatedStep(row.step)
+    level = Level(row.level)
+    follow_up = None
+    if level in BAD_LEVELS:
+        follow_up = {
+            "revisit_due": _iso(row.revisit_due),
+            "revisited_at": _iso(row.revisited_at),
+            "rectify_due": _iso(row.rectify_due),
+            "rectified_at": _iso(row.rectified_at),
+            "escalations": list(row.escalations),
+            "answered_at": _iso(row.answered_at),
+            "answered_on_time": row.answered_on_time,
+        }
+    return {
+        "rating_id": row.rating_id,
+        "case_no": row.case_no,
+        "item_code": row.item_code,
+        "step": step.value,
+        "step_label": STEP_LABELS[step],
+        "level": int(level),
+        "level_label": LEVEL_LABELS[level],
+        "reasons": [
+            {"code": code, "label": REASONS[row.channel].get(code, code)} for code in row.reasons
+        ],
+        "channel": row.channel,
+        "channel_label": CHANNEL_LABELS[row.channel],
+        "window": row.window_name,
+        "side": row.side,
+        "responsible_region": row.responsible_region,
+        "origin_region": row.origin_region,
+        "processing_region": row.processing_region,
+        "rated_at": _iso(row.rated_at),
+        "bad": level in BAD_LEVELS,
+        "follow_up": follow_up,
+        "set_aside_at": _iso(row.set_aside_at),
+    }
+
+
+def daily_export(region: str, day: date, rows: list[RatingRow], now: datetime) -> dict[str, Any]:
+    """The day's ratings `region` answers for, for the provincial 好差评 system, in the format
+    docs/ratings-export.md describes. No free text: comments, notes and answers stay sealed."""
+    return {
+        "format": EXPORT_FORMAT,
+        "region": region,
+        "business_day": day.isoformat(),
+        "generated_at": _iso(now),
+        "count": len(rows),
+        "ratings": [_exported(r) for r in rows],
+    }

@@ -314,6 +314,15 @@ async def test_an_online_rating_of_bs_processing_goes_to_b_which_answers_it(
     assert "收件地" not in counted["by_side"]  # A's service is A's to answer for
     assert comment not in shown.stdout
 
+    # And its daily export for the provincial system lists it, without the comment.
+    exported = await tongban("ratings", "export", "--region", B, "--day", today)
+    assert exported.returncode == 0, exported.stderr
+    [entry] = [r for r in json.loads(exported.stdout)["ratings"] if r["rating_id"] == rating_id]
+    assert (entry["level_label"], entry["side"], entry["bad"]) == ("非常不满意", "B", True)
+    assert entry["follow_up"]["answered_on_time"] is True
+    assert comment not in exported.stdout
+    assert answer not in exported.stdout
+
 
 async def test_a_missed_revisit_escalates_and_an_appeal_sets_the_rating_aside(
     nodes: ApiNodes,

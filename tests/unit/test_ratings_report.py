@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from events.stores.ratings import RatingRow
-from operators.ratings_report import RatingsReport
+from operators.ratings_report import RatingsReport, daily_export
 from regions.cli import app
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -91,3 +92,42 @@ def test_the_command_refuses_a_period_that_ends_before_it_starts() -> None:
     )
     assert got.exit_code == 2
     assert "--to" in got.output
+
+
+def test_the_daily_export_lists_each_rating_in_its_documented_shape_without_free_text() -> None:
+    box = {"recipient": "440000", "key_id": "k", "ephemeral_public": "e", "nonce": "n"}
+    rows = [
+        replace(
+            BASE,
+            level=1,
+            reasons=("efficiency",),
+            comment_sealed={**box, "ciphertext": "SECRET"},
+            answer_sealed={**box, "ciphertext": "ANSWER"},
+            answered_at=NOW,
+            answered_on_time=True,
+            escalations=("revisit",),
+        ),
+        replace(BASE, level=4, step="received", side="A", channel="window", window_name="fz-01"),
+    ]
+    exported = daily_export("440000", date(2026, 11, 27), rows, NOW)
+    text = json.dumps(exported, ensure_ascii=False)
+    assert "SECRET" not in text
+    assert "ANSWER" not in text
+    assert (exported["format"], exported["count"]) == ("tongban.ratings.daily/1", 2)
+    assert exported["generated_at"] == "2026-11-30T08:00:00Z"
+    bad, good = exported["ratings"]
+    assert (bad["level"], bad["level_label"], bad["bad"]) == (1, "非常不满意", True)
+    assert bad["reasons"] == [{"code": "efficiency", "label": "办事效率"}]
+    assert bad["follow_up"]["escalations"] == ["revisit"]
+    assert bad["follow_up"]["answered_on_time"] is True
+    assert (good["step_label"], good["channel_label"], good["follow_up"]) == (
+        "收件",
+        "窗口（一次一评）",
+        None,
+    )
+    # Every field of an entry is in the format's document.
+    documented = (Path(__file__).parents[2] / "docs" / "ratings-export.md").read_text(
+        encoding="utf-8"
+    )
+    for field in bad:
+        assert f"`{field}`" in documented, field
