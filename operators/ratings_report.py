@@ -27,6 +27,14 @@ SIDE_LABELS = {"A": "收件地", "B": "办理地"}
 _LEVELS = tuple(Level)  # 5 … 1
 
 
+def _fit(text: str, width: int, *, right: bool = False) -> str:
+    """`text` padded to `width` terminal cells (a Chinese character takes two)."""
+    from rich.cells import cell_len
+
+    gap = " " * max(width - cell_len(text), 0)
+    return gap + text if right else text + gap
+
+
 def _by_level(rows: list[RatingRow]) -> dict[str, int]:
     counted = Counter(Level(r.level) for r in rows)
     return {LEVEL_LABELS[level]: counted[level] for level in _LEVELS}
@@ -124,24 +132,22 @@ class RatingsReport:
         }
 
     def lines(self) -> list[str]:
-        head = "  ".join(f"{label:>5}" for label in self.by_level)
+        def row(name: str, counts: dict[str, int]) -> str:
+            return _fit(name, 24) + "".join(_fit(str(n), 12, right=True) for n in counts.values())
+
         shown = [
             f"好差评  {self.region}  {self.since.isoformat()} 至 {self.until.isoformat()}"
             f"（北京时间）  评价 {self.total} 件，申诉复核撤销 {self.set_aside} 件",
-            f"{'':<24}{head}",
-            f"{'合计':<24}" + "  ".join(f"{n:>5}" for n in self.by_level.values()),
+            _fit("", 24) + "".join(_fit(label, 12, right=True) for label in self.by_level),
+            row("合计", self.by_level),
         ]
-        for title, groups in (("按事项", self.by_item), ("按窗口", self.by_window)):
+        for title, groups in (
+            ("按事项", self.by_item),
+            ("按窗口", self.by_window),
+            ("按承担方（谁办理谁负责）", self.by_side),
+        ):
             shown.append(title)
-            shown += [
-                f"  {name[:22]:<22}" + "  ".join(f"{n:>5}" for n in levels.values())
-                for name, levels in groups.items()
-            ]
-        shown.append("按承担方（谁办理谁负责）")
-        shown += [
-            f"  {name:<22}" + "  ".join(f"{n:>5}" for n in levels.values())
-            for name, levels in self.by_side.items()
-        ]
+            shown += [row(f"  {name}", levels) for name, levels in groups.items()]
         rate = self.bad.on_time_rate
         shown.append(
             f"差评 {self.bad.total} 件：按时整改答复 {self.bad.on_time}，超时答复 {self.bad.late}，"
