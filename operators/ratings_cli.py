@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from events.stores.ratings import RatingRow
-from operators.ratings_report import RatingsReport, daily_export
-from regions.beijing_time import BEIJING
+from operators.ratings_report import RatingsReport, daily_export, period_bounds
 from regions.cli_filters import known_region
 
 app = typer.Typer(
@@ -46,8 +45,7 @@ async def read_period(dsn: str, region: str, since: date, until: date) -> list[R
 
     from events.stores import ratings
 
-    start = datetime.combine(since, time(0), BEIJING)
-    end = datetime.combine(until + timedelta(days=1), time(0), BEIJING)
+    start, end = period_bounds(since, until)
     conn = await asyncpg.connect(dsn)
     try:
         return await ratings.answerable_by(conn, region, start, end)

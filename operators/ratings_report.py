@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from events.ratings import (
@@ -22,8 +22,17 @@ from events.ratings import (
     RatedStep,
 )
 from events.stores.ratings import RatingRow
+from regions.beijing_time import BEIJING
 
 SIDE_LABELS = {"A": "收件地", "B": "办理地"}
+
+
+def period_bounds(since: date, until: date) -> tuple[datetime, datetime]:
+    """[start, end) of the Beijing days `since` … `until` (inclusive), as aware times."""
+    start = datetime.combine(since, time(0), BEIJING)
+    return start, datetime.combine(until + timedelta(days=1), time(0), BEIJING)
+
+
 _LEVELS = tuple(Level)  # 5 … 1
 
 

@@ -22,6 +22,7 @@ from regions.console import (
     errors,
     office_pages,
     operator_pages,
+    rating_pages,
     sign_in,
     window_pages,
 )
@@ -31,7 +32,12 @@ from regions.console.pages import STATIC_DIR
 from regions.console.security import ConsoleHeaders
 from regions.console.sessions import PostgresSessionStore
 
-SECTION_ROUTERS = (window_pages.router, office_pages.router, operator_pages.router)
+SECTION_ROUTERS = (
+    window_pages.router,
+    office_pages.router,
+    operator_pages.router,
+    rating_pages.router,
+)
 
 
 def region_name(services: ApiServices) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -35,6 +36,7 @@ from regions.window import material_ref
 from tests.integration.api_nodes import ApiNodes, api_nodes, auth
 from tests.integration.exchange_support import tongban
 from tests.integration.lifecycle import MANUAL
+from tests.support.console import sign_in
 from tests.support.identity_provider import IdentityProviderProcess, spawn_identity_provider
 from tests.waiting import eventually
 from workflows.models import CaseTimings
@@ -322,6 +324,16 @@ async def test_an_online_rating_of_bs_processing_goes_to_b_which_answers_it(
     assert entry["follow_up"]["answered_on_time"] is True
     assert comment not in exported.stdout
     assert answer not in exported.stdout
+
+    # The console's 好差评 page at B counts it the same way.
+    operator = nodes.token(B, Role.OPERATOR, person=("GD9001", "督查 陈"))
+    async with httpx.AsyncClient(base_url=b, timeout=TIMEOUT) as browser:
+        assert (await sign_in(browser, operator)).status_code == 303
+        page = await browser.get(f"/console/operators/ratings?from={today}&to={today}")
+    assert page.status_code == 200, page.text
+    assert "好差评" in page.text
+    assert comment not in page.text
+    assert re.search(r"<th scope=\"row\">办理地</th>(<td>\d+</td>){4}<td>[1-9]", page.text)
 
 
 async def test_a_missed_revisit_escalates_and_an_appeal_sets_the_rating_aside(
