@@ -305,8 +305,11 @@ async def take_inbound(desk: RatingDesk, envelope: Envelope) -> str | None:
     answered = RatingAnswered.model_validate(envelope.data)
     async with desk.pool.acquire() as conn:
         row = await store.get(conn, answered.rating_id)
-        if row is None or row.case_no != answered.case_no:
-            return "answer to a rating not kept here"
+        if row is None or (row.case_no, row.responsible_region) != (
+            answered.case_no,
+            envelope.senderregion,
+        ):
+            return "answer to a rating this region did not send its sender; not applied"
         await store.set_answer(
             conn,
             answered.rating_id,
