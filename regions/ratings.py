@@ -48,12 +48,14 @@ from events.stores.postgres import PostgresCaseStore
 from events.trust import sealing_key
 from regions.naming import task_queue
 from regions.rating_rules import RatingRules
+from workflows.lifecycle import intake
 from workflows.ratings import RatingFollowUpWorkflow, follow_up_workflow_id
 
 log = logging.getLogger(__name__)
 
-# The statuses at A after which the case is 办结 and its processing can be rated.
-CONCLUDED_STATUSES = frozenset({"closed", "closed-rejected"})
+# A's case is 办结, and its processing can be rated, once it is in an end state of its
+# lifecycle (the model's own list: closed, closed-rejected, …).
+CONCLUDED_STATUSES = frozenset(phase.value for phase in intake.TERMINAL)
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read off a receipt
 _CODE_LENGTH = 10
 _TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)

@@ -21,6 +21,8 @@ from events.ratings import (
     rating_id,
     responsible_side,
 )
+from regions.ratings import CONCLUDED_STATUSES
+from workflows.lifecycle import intake
 
 CASE = "350000-20261201-ABCDEFGH"
 
@@ -101,3 +103,9 @@ def test_the_rated_event_is_checked_strictly_as_every_payload() -> None:
     for bad in ({"level": 0}, {"level": "1"}, {"step": "accepted"}, {"reasons": ["空格 x"]}):
         with pytest.raises(ValidationError):
             model.model_validate_json(json.dumps(_rated(**bad)), strict=True)
+
+
+def test_concluded_means_an_end_state_of_the_accepting_regions_lifecycle() -> None:
+    assert {"closed", "closed-rejected"} <= CONCLUDED_STATUSES
+    assert {intake.Status(p.value) for p in intake.TERMINAL} == CONCLUDED_STATUSES
+    assert intake.Status.RESULT_RECEIVED.value not in CONCLUDED_STATUSES
