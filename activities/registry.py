@@ -10,6 +10,7 @@ import asyncpg
 from activities.cases import CaseActivities
 from activities.documents import DocumentIssuer
 from activities.effects import EffectActivities
+from activities.ratings import RatingActivities
 from effects.adapters import EffectAdapter
 from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
@@ -37,4 +38,5 @@ def node_activities(
     effects = EffectActivities(
         pool, credentials, routing, adapters or {}, callback_url=callback_url
     )
-    return [cases.commit_steps, cases.forward_case, effects.carry_out_effects]
+    ratings = RatingActivities(pool, credentials, envelope_budget=envelope_budget)
+    return [cases.commit_steps, cases.forward_case, effects.carry_out_effects, *ratings.all()]

@@ -19,6 +19,7 @@ from console import (
     errors,
     office_pages,
     operator_pages,
+    rating_pages,
     sign_in,
     window_pages,
 )
@@ -31,7 +32,12 @@ from events.trust import DirectoryError
 from regions.api.services import ApiServices
 from regions.codes import UnknownRegion, region
 
-SECTION_ROUTERS = (window_pages.router, office_pages.router, operator_pages.router)
+SECTION_ROUTERS = (
+    window_pages.router,
+    office_pages.router,
+    operator_pages.router,
+    rating_pages.router,
+)
 
 
 def region_name(services: ApiServices) -> str:

@@ -93,6 +93,7 @@ LINKS: tuple[OperatorLink, ...] = (
     OperatorLink("attention", "超期与滞留", f"{HERE}/attention"),
     OperatorLink("quarantine", "隔离区", f"{HERE}/quarantine"),
     OperatorLink("effects", "执行失败事项", f"{HERE}/effects"),
+    OperatorLink("ratings", "好差评", f"{HERE}/ratings"),  # console/rating_pages.py
 )
 
 

@@ -74,6 +74,10 @@ class EventType(StrEnum):
     # refused; the leg's region answers `revoked` once it has (decision 0035).
     REVOCATION_REQUESTED = "cn.tongban.case.revocation-requested"
     REVOKED = "cn.tongban.case.revoked"
+    # 好差评 (decision 0039): the applicant's rating of B's processing, relayed by A to B
+    # (谁办理谁负责), and B's answer to a bad one, back to A for the applicant.
+    RATED = "cn.tongban.case.rated"
+    RATING_ANSWERED = "cn.tongban.case.rating-answered"
 
 
 # Who may send each event type: the accepting (origin) region, or the processing region.
@@ -86,6 +90,7 @@ ORIGIN_ONLY = frozenset(
         EventType.WITHDRAWN,
         EventType.RECALLED,
         EventType.REVOCATION_REQUESTED,
+        EventType.RATED,
     }
 )
 PROCESSING_ONLY = frozenset(
@@ -99,6 +104,7 @@ PROCESSING_ONLY = frozenset(
         EventType.DEADLINE_WARNING,
         EventType.DEADLINE_BREACHED,
         EventType.REVOKED,
+        EventType.RATING_ANSWERED,
     }
 )
 # Sent by either party of a case to the other, never by or to a third region (events/verify.py
@@ -293,6 +299,39 @@ class DocumentIssued(_Payload):
     document: MaterialRef
 
 
+RATING_REASON_PATTERN = r"^[a-z][a-z-]{1,31}$"
+
+
+class CaseRated(_Payload):
+    """好差评: a rating of the processing region's work, for that region (decision 0039). The
+    comment may hold personal data: sealed for the recipient, like the applicant."""
+
+    case_no: CaseNo
+    rating_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    step: Literal["received", "concluded"]
+    level: int = Field(ge=1, le=5)
+    reasons: tuple[Annotated[str, StringConstraints(pattern=RATING_REASON_PATTERN)], ...] = Field(
+        default=(), max_length=9
+    )
+    comment: SealedBox | None = None
+    channel: Literal["window", "online"]
+    window: str = Field(min_length=1, max_length=100)
+    item_code: str = Field(min_length=1, max_length=64)
+    rated_at: AwareDatetime
+
+
+class RatingAnswered(_Payload):
+    """The responsible region's answer to a bad rating (整改 done, or the rating set aside on
+    appeal), sealed for the accepting region, which shows it to the applicant."""
+
+    case_no: CaseNo
+    rating_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    outcome: Literal["rectified", "set-aside"]
+    answer: SealedBox
+    on_time: bool
+    answered_at: AwareDatetime
+
+
 class EventReceipt(_Payload):
     """Answers a business event with the digest of exactly what was received."""
 
@@ -324,6 +363,8 @@ PAYLOAD_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.DEADLINE_BREACHED: DeadlineNotice,
     EventType.REVOCATION_REQUESTED: RevocationRequested,
     EventType.REVOKED: CaseRevoked,
+    EventType.RATED: CaseRated,
+    EventType.RATING_ANSWERED: RatingAnswered,
 }
 
 

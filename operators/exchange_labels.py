@@ -27,6 +27,8 @@ EVENT_LABELS: Mapping[EventType, str] = {
     EventType.DEADLINE_BREACHED: "超期通知",
     EventType.REVOCATION_REQUESTED: "撤销请求（联办）",
     EventType.REVOKED: "已撤销决定（联办）",
+    EventType.RATED: "好差评",
+    EventType.RATING_ANSWERED: "差评答复",
 }
 
 REJECT_REASON_LABELS: Mapping[RejectReason, str] = {

@@ -27,6 +27,7 @@ from operators.effects_cli import app as effects_app
 from operators.health_cli import app as health_app
 from operators.outbox_cli import app as outbox_app
 from operators.quarantine_cli import app as quarantine_app
+from operators.ratings_cli import app as ratings_app
 from operators.settlement_cli import app as settlement_app
 from regions.cli_errors import EXIT_CODES_HELP, UNEXPECTED, USAGE, explain, one_line
 from regions.documents_cli import app as documents_app
@@ -92,6 +93,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(documents_app, name="documents")
 app.add_typer(effects_app, name="effects")
 app.add_typer(settlement_app, name="settlement")
+app.add_typer(ratings_app, name="ratings")
 app.add_typer(health_app, name="health")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -51,6 +52,7 @@ _KEPT_ONLY = {
     _CHUNK: "material chunk: in the case file",
     EventType.DOCUMENT_ISSUED.value: "document: in the case file",
 }
+_RATING_EVENTS = frozenset({EventType.RATED, EventType.RATING_ANSWERED})
 
 
 def _case_attributes(forwarded: Envelope) -> TypedSearchAttributes:
@@ -74,12 +76,15 @@ class InboxDispatcher:
         region: str,
         policies: CasePolicies,
         catalog: Catalog | None = None,
+        ratings: Callable[[Envelope], Awaitable[str | None]] | None = None,
     ) -> None:
         self._stores = stores
         self._client = client
         self._region = region
         self._policies = policies
         self._catalog = catalog or default_catalog()
+        # 好差评's events are kept in the ratings table, not told to a case workflow.
+        self._ratings = ratings
 
     def _promised_days(self, item_code: str) -> int:
         """承诺时限 from this region's catalog item; a per-item policy override (tests) wins."""
@@ -227,6 +232,10 @@ class InboxDispatcher:
             data=envelope.data,
         )
         case_no = envelope.subject
+        if envelope.type in _RATING_EVENTS:
+            if self._ratings is None:
+                return "no ratings desk at this node; kept in inbox only"
+            return await self._ratings(envelope)
         if envelope.type is EventType.FORWARDED:
             try:
                 await self._client.start_workflow(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
@@ -56,6 +57,7 @@ from regions.gauges import RegionGauges
 from regions.naming import task_queue
 from regions.node_lock import NodeCannotStart, region_lock
 from regions.node_settings import NodeSettings
+from regions.ratings import RatingDesk, run_follow_up_sweeper, take_inbound
 from regions.telemetry import configure, node_config, temporal_interceptors
 from regions.temporal_security import TemporalSecurity
 from workflows.registry import WORKFLOWS, write_bytecode
@@ -149,6 +151,12 @@ class NodeServices:
         return PostgresStores(self.pool)
 
 
+def rating_desk(settings: NodeSettings, services: NodeServices) -> RatingDesk:
+    return RatingDesk(
+        settings.region, services.pool, services.client, services.credentials, settings.ratings
+    )
+
+
 def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispatcher:
     return InboxDispatcher(
         stores=services.stores,
@@ -156,6 +164,7 @@ def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispa
         region=settings.region,
         policies=settings.policies,
         catalog=node_catalog(settings),
+        ratings=functools.partial(take_inbound, rating_desk(settings, services)),
     )
 
 
@@ -298,6 +307,9 @@ def build_exchange(
             "window-api": lambda: serve_api(settings, built, stop, api_socket),
             "gauges": RegionGauges(services.pool, region).run,
             "directory-keeper": DirectoryKeeper(services.pool, credentials).run,
+            "ratings-sweeper": functools.partial(
+                run_follow_up_sweeper, rating_desk(settings, services)
+            ),
         },
     )
 

@@ -25,6 +25,7 @@ from regions.identity import IdentityProvider
 from regions.kafka_security import KafkaSecurity, Protocol
 from regions.naming import namespace
 from regions.policies import CasePolicies
+from regions.rating_rules import RatingRules
 from regions.temporal_security import TemporalSecurity
 
 
@@ -60,6 +61,9 @@ class NodeSettings(BaseSettings):
     # Which of the region's systems carries out which effect ([effects] in the TOML file or
     # JSON in TONGBAN_NODE_EFFECTS): every effect goes to the `log` adapter unless routed.
     effects: EffectRouting = EffectRouting()
+    # 好差评's follow-up deadlines in working days ([ratings] in the TOML file or JSON in
+    # TONGBAN_NODE_RATINGS); regions/rating_rules.py names where each default comes from.
+    ratings: RatingRules = RatingRules()
     # Records larger than this are quarantined unread (the broker's own limit is ~1 MiB).
     max_record_bytes: int = Field(default=1024 * 1024, gt=0)
     # Quarantine keeps this much of each refused record (its digest and length always), and

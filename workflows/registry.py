@@ -5,8 +5,9 @@ from pathlib import Path
 
 from workflows.intake import IntakeWorkflow
 from workflows.processing import ProcessingWorkflow
+from workflows.ratings import RatingFollowUpWorkflow
 
-WORKFLOWS: list[type] = [IntakeWorkflow, ProcessingWorkflow]
+WORKFLOWS: list[type] = [IntakeWorkflow, ProcessingWorkflow, RatingFollowUpWorkflow]
 
 
 def write_bytecode() -> bool:

@@ -19,6 +19,7 @@ from regions.api import (
     file_routes,
     health_routes,
     office_routes,
+    rating_routes,
     window_routes,
 )
 from regions.api.services import ApiServices
@@ -73,6 +74,7 @@ def create_app(services: ApiServices, console: ConsoleConfig | None = None) -> F
     if services.identity is not None:
         # 全程网办 (decision 0034): only a node that names its identity provider serves it.
         app.include_router(applicant_routes.router)
+    rating_routes.install(app, services)  # 好差评 (decision 0039)
     # The people's pages (decision 0032), over the same services.
     mount_console(app, services, console)
     return app

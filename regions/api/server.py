@@ -46,6 +46,7 @@ def api_services(
         tokens=TokenStore(settings.tokens_path),
         effects=settings.effects,
         identity=IdentityVerifier(settings.identity) if settings.identity else None,
+        ratings=settings.ratings,
     )
 
 

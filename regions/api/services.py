@@ -12,6 +12,7 @@ from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
 from regions.identity import IdentityVerifier
 from regions.policies import CasePolicies
+from regions.rating_rules import RatingRules
 from regions.tokens import TokenStore
 
 
@@ -27,3 +28,5 @@ class ApiServices:
     effects: EffectRouting = field(default_factory=EffectRouting)
     # The applicants' identity provider (全程网办); None: no /applicant routes answer.
     identity: IdentityVerifier | None = None
+    # 好差评's follow-up deadlines (decision 0039).
+    ratings: RatingRules = field(default_factory=RatingRules)

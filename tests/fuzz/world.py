@@ -65,6 +65,13 @@ def _payload(event_type: EventType, case_no: str, now: datetime) -> dict[str, An
     """A valid payload of each type, with non-ASCII text where the domain has it. Keyed by
     the wire name, so that a type added to events/models.py fails here by name."""
     later = (now + timedelta(days=20)).isoformat()
+    sealed = {
+        "recipient": RECEIVER,
+        "key_id": f"{RECEIVER}-seal-1",
+        "ephemeral_public": b64url(bytes(32)),
+        "nonce": b64url(bytes(12)),
+        "ciphertext": b64url(bytes(48)),
+    }
     material = {"name": "居民身份证", "sha256": _digest("id-card"), "ref": "tb://materials/1"}
     payloads: dict[str, dict[str, Any]] = {
         "cn.tongban.case.forwarded": {
@@ -72,13 +79,7 @@ def _payload(event_type: EventType, case_no: str, now: datetime) -> dict[str, An
             "item_version": 3,
             "origin_region": accepting_region_of(case_no),
             "processing_region": RECEIVER,
-            "applicant": {
-                "recipient": RECEIVER,
-                "key_id": f"{RECEIVER}-seal-1",
-                "ephemeral_public": b64url(bytes(32)),
-                "nonce": b64url(bytes(12)),
-                "ciphertext": b64url(bytes(48)),
-            },
+            "applicant": sealed,
             "materials": [material],
             "fee_fen": 2500,
         },
@@ -119,6 +120,24 @@ def _payload(event_type: EventType, case_no: str, now: datetime) -> dict[str, An
         "cn.tongban.case.deadline-breached": {"deadline": later, "kind": "breached"},
         "cn.tongban.case.revocation-requested": {"reason": "迁出地不予办理"},
         "cn.tongban.case.revoked": {"reason": "迁出地不予办理"},
+        "cn.tongban.case.rated": {
+            "rating_id": "0b8f3c52-4c3e-4f0e-9d6a-7a1c2e5b9f10",
+            "step": "concluded",
+            "level": 2,
+            "reasons": ["efficiency"],
+            "comment": sealed,
+            "channel": "online",
+            "window": "福州市鼓楼区政务服务中心",
+            "item_code": "GG-00102-000",
+            "rated_at": now.isoformat(),
+        },
+        "cn.tongban.case.rating-answered": {
+            "rating_id": "0b8f3c52-4c3e-4f0e-9d6a-7a1c2e5b9f10",
+            "outcome": "rectified",
+            "answer": sealed,
+            "on_time": True,
+            "answered_at": now.isoformat(),
+        },
     }
     if event_type.value not in payloads:
         raise LookupError(f"no fuzz payload for {event_type.value}: add one to {__name__}")
