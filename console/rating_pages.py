@@ -8,15 +8,15 @@ from datetime import date, datetime
 from fastapi import APIRouter, Request, status
 from starlette.responses import Response
 
+from console.auth import ConsoleServices, OperatorPage, console_state
+from console.errors import PageError
+from console.operator_pages import LINKS
+from console.pages import Refusal, render
 from events.stores import ratings as store
 from events.stores.ratings import RatingRow
 from operators.ratings_report import RatingsReport, period_bounds
 from regions.api.services import ApiServices
 from regions.beijing_time import BEIJING
-from console.auth import ConsoleServices, OperatorPage, console_state
-from console.errors import PageError
-from console.operator_pages import LINKS
-from console.pages import Refusal, render
 
 router = APIRouter(prefix="/operators")
 MAX_DAYS = 366

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from console import rating_pages
+from console.sessions import MemorySessionStore
 from events.credentials import RegionCredentials
 from events.keystore import KeyStore
 from events.stores.ratings import RatingRow
-from console import rating_pages
-from console.sessions import MemorySessionStore
 from regions.tokens import Role, TokenStore
 from tests.support.console import Clock, console_app, console_client, issue, sign_in
 from tests.unit.test_ratings_report import _rows
