@@ -74,6 +74,10 @@ class EventType(StrEnum):
     # refused; the leg's region answers `revoked` once it has (decision 0035).
     REVOCATION_REQUESTED = "cn.tongban.case.revocation-requested"
     REVOKED = "cn.tongban.case.revoked"
+    # 数据多跑路: a party to a case asks a region for evidence, the region answers (issue 20,
+    # decision 0041; payloads in events/evidence.py, checks in events/evidence_checks.py).
+    EVIDENCE_REQUESTED = "cn.tongban.evidence.requested"
+    EVIDENCE_ANSWERED = "cn.tongban.evidence.answered"
 
 
 # Who may send each event type: the accepting (origin) region, or the processing region.

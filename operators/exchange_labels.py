@@ -27,6 +27,8 @@ EVENT_LABELS: Mapping[EventType, str] = {
     EventType.DEADLINE_BREACHED: "超期通知",
     EventType.REVOCATION_REQUESTED: "撤销请求（联办）",
     EventType.REVOKED: "已撤销决定（联办）",
+    EventType.EVIDENCE_REQUESTED: "证照调取请求",
+    EventType.EVIDENCE_ANSWERED: "证照调取答复",
 }
 
 REJECT_REASON_LABELS: Mapping[RejectReason, str] = {
