@@ -292,17 +292,39 @@ def requests(
 def uses(
     region: RegionOpt,
     case_no: Annotated[str | None, typer.Option("--case", help="Only this case")] = None,
+    holder_env: Annotated[
+        str | None,
+        typer.Option(
+            "--holder-env",
+            help="Only this person's or organisation's data: the name of an environment"
+            " variable holding their ID number or credit code (never on the command line)",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The providing region's log: every evidence request it answered."""
+    """The providing region's log: every evidence request it answered (who used whose data,
+    for which case and purpose, when, and what was answered)."""
+    import os
+
+    from regions.evidence.provider import holder_digest
+
+    digest: str | None = None
+    if holder_env is not None:
+        identifier = os.environ.get(holder_env, "").strip()
+        if not identifier:
+            refuse(f"environment variable {holder_env} is not set")
+        digest = holder_digest(identifier)
     settings = _settings(region)
 
     async def work(pool: Any) -> Any:
         return await pool.fetch(
             "SELECT requester_region, request_id, case_no, evidence_type, item_code, material,"
-            " outcome, answered_at FROM evidence_uses WHERE $1::text IS NULL OR case_no = $1"
+            " outcome, answered_at FROM evidence_uses"
+            " WHERE ($1::text IS NULL OR case_no = $1)"
+            " AND ($2::text IS NULL OR holder_digest = $2)"
             " ORDER BY answered_at, request_id",
             case_no,
+            digest,
         )
 
     rows = [dict(r) for r in asyncio.run(_with_pool(settings, work))]
@@ -312,10 +334,18 @@ def uses(
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     from regions.beijing_time import show
+    from regions.codes import UnknownRegion
+    from regions.codes import region as region_info
+
+    def name(code: str) -> str:
+        try:
+            return f"{region_info(code).name} ({code})"
+        except UnknownRegion:
+            return code
 
     for row in rows:
         typer.echo(
-            f"{show(row['answered_at'])}  {row['requester_region']}  {row['case_no']}"
-            f"  {EvidenceType(row['evidence_type']).label_zh}  {row['item_code']}"
-            f"  {row['outcome']}"
+            f"{show(row['answered_at'])}  {name(row['requester_region'])}  {row['case_no']}"
+            f"  {EvidenceType(row['evidence_type']).label_zh}（{row['material']}）"
+            f"  事项 {row['item_code']}  {row['outcome']}"
         )

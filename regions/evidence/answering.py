@@ -77,9 +77,7 @@ class EvidenceAnswerer:
     def region(self) -> str:
         return self.credentials.region
 
-    async def _decide(
-        self, request: EvidenceRequested, requester: str, asked_at: datetime
-    ) -> Refusal | Lookup:
+    async def _decide(self, request: EvidenceRequested, asked_at: datetime) -> Refusal | Lookup:
         if not entitled(self.catalog, request):
             return Refusal.NOT_ENTITLED
         if not consented(request, asked_at):
@@ -125,7 +123,7 @@ class EvidenceAnswerer:
         if answered is not None:
             return f"evidence request answered before: {answered}"
         now = datetime.now(UTC)
-        decided = await self._decide(request, requester, envelope.time)
+        decided = await self._decide(request, envelope.time)
         digest: str | None = None
         if isinstance(decided, Found):
             pdf = await self._document(request, requester, decided, now)

@@ -100,18 +100,20 @@ class Regions:
     def credentials(self, region: str) -> RegionCredentials:
         return RegionCredentials(KeyStore(self.trust), region)
 
-    def tongban(self, region: str, *args: str) -> subprocess.CompletedProcess[str]:
+    def tongban(
+        self, region: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "regions.cli", *args],
-            env={**os.environ, **self.env[region]},
+            env={**os.environ, **self.env[region], **(env or {})},
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
         )
 
-    def tongban_json(self, region: str, *args: str) -> Any:
-        done = self.tongban(region, *args, "--json")
+    def tongban_json(self, region: str, *args: str, env: dict[str, str] | None = None) -> Any:
+        done = self.tongban(region, *args, "--json", env=env)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
@@ -313,6 +315,29 @@ async def test_the_processing_region_obtains_evidence_signed_by_its_issuer(
     assert [(u["requester_region"], u["item_code"], u["outcome"]) for u in uses] == [
         (B, ITEM, "provided")
     ]
+    # A clerk prints a person's list of uses: by their ID number, given out of the command line.
+    mine = regions.tongban_json(
+        P,
+        "evidence",
+        "uses",
+        "--region",
+        P,
+        "--holder-env",
+        "HOLDER",
+        env={"HOLDER": who.id_number},
+    )
+    assert [(u["case_no"], u["outcome"]) for u in mine] == [(case_no, "provided")]
+    theirs = regions.tongban_json(
+        P,
+        "evidence",
+        "uses",
+        "--region",
+        P,
+        "--holder-env",
+        "HOLDER",
+        env={"HOLDER": _applicant().id_number},
+    )
+    assert theirs == []
 
     # Neither the subject nor the evidence crossed in clear: every envelope of the case either
     # side sent holds neither the applicant's name nor ID number, nor the document's bytes.
@@ -324,6 +349,43 @@ async def test_the_processing_region_obtains_evidence_signed_by_its_issuer(
             assert who.id_number.encode() not in wire
             assert who.name.encode() not in wire
             assert pdf[:200] not in wire
+
+
+async def test_a_request_the_case_does_not_need_is_not_sent(regions: Regions) -> None:
+    who = _applicant()
+    case_no = await _case_in_processing(regions, who)
+    # 工作调动户口迁移 takes no 结婚证 by data sharing.
+    wrong_type = regions.tongban(
+        B,
+        "evidence",
+        "request",
+        "--region",
+        B,
+        "--case",
+        case_no,
+        "--type",
+        "结婚证",
+        "--recorded-by",
+        "广东 440000 办理窗口 李四",
+    )
+    assert wrong_type.returncode != 0
+    assert "not-for-this-item" in wrong_type.stderr
+    unknown = regions.tongban(
+        B,
+        "evidence",
+        "request",
+        "--region",
+        B,
+        "--case",
+        "350000-20261201-ZZZZZZZZ",
+        "--type",
+        "居民户口簿",
+        "--recorded-by",
+        "广东 440000 办理窗口 李四",
+    )
+    assert unknown.returncode != 0
+    assert "unknown-case" in unknown.stderr
+    assert regions.tongban_json(B, "evidence", "requests", "--region", B, "--case", case_no) == []
 
 
 async def test_each_refusal_comes_back_typed(regions: Regions, tmp_path: Path) -> None:
