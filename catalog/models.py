@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from catalog.routes import Route
+from events.evidence import EvidenceType
 from regions.codes import REGIONS
 
 
@@ -128,6 +129,21 @@ class Material(_Frozen):
     originals: int | None = Field(default=None, ge=0)
     copies: int | None = Field(default=None, ge=0)
     note: str = Field(default="", max_length=500)
+    # The evidence types that satisfy it (events/evidence.py): the region that needs it asks
+    # their provider over the exchange; refused or unanswered, it is required on paper again
+    # (decision 0041). Only a shareable material names them.
+    evidence: tuple[EvidenceType, ...] = ()
+
+    @field_validator("evidence")
+    @classmethod
+    def _evidence_is_shared(
+        cls, evidence: tuple[EvidenceType, ...], info: ValidationInfo
+    ) -> tuple[EvidenceType, ...]:
+        if evidence and not info.data.get("shareable", False):
+            raise _rule(
+                "evidence_not_shareable", "a material satisfied by evidence must be shareable"
+            )
+        return _no_duplicates(evidence, "evidence")
 
 
 class Fee(_Frozen):
@@ -312,6 +328,10 @@ class ServiceItem(_Frozen):
     def carried_materials(self) -> tuple[Material, ...]:
         """Mandatory materials the applicant must bring: the shareable ones the window fetches."""
         return tuple(m for m in self.materials if m.mandatory and not m.shareable)
+
+    def evidence_materials(self) -> tuple[Material, ...]:
+        """Materials a region fetches as evidence over the exchange (decision 0041)."""
+        return tuple(m for m in self.materials if m.evidence)
 
     def missing_materials(self, provided: Iterable[str]) -> tuple[str, ...]:
         """Names of carried materials absent from `provided`, in catalog order."""

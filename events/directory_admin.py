@@ -11,12 +11,14 @@ the nodes refuse every inbound record as `directory-expired` (decision 0017).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from events.evidence import EvidenceType
 from events.keystore import (
     KeyStore,
     KeyStoreError,
@@ -142,6 +144,18 @@ class DirectoryAdmin:
             for k in entry.signing_keys
         )
         self._replace_region(draft, entry.model_copy(update={"signing_keys": keys}))
+
+    def declare_provided(self, code: str, evidence_types: Iterable[str]) -> RegionEntry:
+        """Set the evidence types `code` provides (decision 0041); in force once published."""
+        draft = self.draft()
+        entry = self._region(draft, code)
+        known = {t.value for t in EvidenceType}
+        unknown = sorted(set(evidence_types) - known)
+        if unknown:
+            raise KeyStoreError(f"not evidence types: {', '.join(unknown)}")
+        updated = entry.model_copy(update={"provides": tuple(sorted(set(evidence_types)))})
+        self._replace_region(draft, updated)
+        return updated
 
     def publish(
         self, now: datetime, validity: timedelta = DEFAULT_DIRECTORY_VALIDITY

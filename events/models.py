@@ -78,6 +78,10 @@ class EventType(StrEnum):
     # (谁办理谁负责), and B's answer to a bad one, back to A for the applicant.
     RATED = "cn.tongban.case.rated"
     RATING_ANSWERED = "cn.tongban.case.rating-answered"
+    # 数据多跑路: a party to a case asks a region for evidence, the region answers (issue 20,
+    # decision 0041; payloads in events/evidence.py, checks in events/evidence_checks.py).
+    EVIDENCE_REQUESTED = "cn.tongban.evidence.requested"
+    EVIDENCE_ANSWERED = "cn.tongban.evidence.answered"
 
 
 # Who may send each event type: the accepting (origin) region, or the processing region.

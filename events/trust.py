@@ -9,14 +9,23 @@ one without it (published before the field existed) counts as expired (decision 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from events.envelope import b64url, b64url_decode
+from events.evidence import EVIDENCE_TYPE_PATTERN
 from events.models import RegionCode
 from events.rejections import Rejected, RejectReason
 
@@ -47,6 +56,9 @@ class RegionEntry(BaseModel):
     parent: RegionCode | None = None
     signing_keys: tuple[KeyEntry, ...]
     sealing_key: KeyEntry
+    # The evidence types this region provides (events/evidence.py, decision 0041): under the
+    # root's signature, so no region can pass itself off as a provider.
+    provides: tuple[Annotated[str, StringConstraints(pattern=EVIDENCE_TYPE_PATTERN)], ...] = ()
 
 
 class TrustDirectory(BaseModel):
@@ -69,6 +81,9 @@ class TrustDirectory(BaseModel):
         # A key never revoked signs as it did before `revoked_at` existed, so directories
         # published by an older release still verify.
         for region in body["regions"]:
+            # A region providing no evidence signs as it did before `provides` existed.
+            if not region.get("provides"):
+                region.pop("provides", None)
             for key in (*region["signing_keys"], region["sealing_key"]):
                 if key.get("revoked_at") is None:
                     key.pop("revoked_at", None)

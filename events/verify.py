@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from events import evidence
 from events.envelope import SUPPORTED_ENVELOPE_VERSIONS, Envelope, region_source
+from events.evidence_checks import check_evidence
 from events.models import (
     BETWEEN_PARTIES,
     ORIGIN_ONLY,
@@ -32,6 +34,10 @@ from events.trust import TrustDirectory, signing_key
 from events.wire_json import JsonLimits, JsonRefused, parse_object
 
 _EVENT_TYPES = frozenset(t.value for t in EventType)
+_PAYLOADS: dict[str, type[BaseModel]] = {
+    **{t.value: m for t, m in PAYLOAD_MODELS.items()},
+    **evidence.payload_models(),
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ def parse_envelope(raw: bytes, limits: VerifyLimits) -> Envelope:
         envelope = Envelope.model_validate(document)
         # Strict, as JSON: "10" is not an int and true is not a number of days. The payload
         # stays as sent (it is signed), so it must already have the schema's exact types.
-        PAYLOAD_MODELS[envelope.type].model_validate_json(json.dumps(envelope.data), strict=True)
+        _PAYLOADS[envelope.type].model_validate_json(json.dumps(envelope.data), strict=True)
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
         raise Rejected(RejectReason.MALFORMED, f"schema: {fields}", sender) from exc
@@ -165,6 +171,7 @@ def _check_record(
         )
     _check_consistent(envelope)
     _check_entitled(envelope)
+    check_evidence(envelope, directory)
     return envelope
 
 

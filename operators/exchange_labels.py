@@ -29,6 +29,8 @@ EVENT_LABELS: Mapping[EventType, str] = {
     EventType.REVOKED: "已撤销决定（联办）",
     EventType.RATED: "好差评",
     EventType.RATING_ANSWERED: "差评答复",
+    EventType.EVIDENCE_REQUESTED: "证照调取请求",
+    EventType.EVIDENCE_ANSWERED: "证照调取答复",
 }
 
 REJECT_REASON_LABELS: Mapping[RejectReason, str] = {

@@ -31,6 +31,7 @@ from operators.ratings_cli import app as ratings_app
 from operators.settlement_cli import app as settlement_app
 from regions.cli_errors import EXIT_CODES_HELP, UNEXPECTED, USAGE, explain, one_line
 from regions.documents_cli import app as documents_app
+from regions.evidence_cli import app as evidence_app
 from regions.keys_cli import app as keys_app
 from regions.office_cli import app as office_app
 from regions.regions_cli import app as regions_app
@@ -95,6 +96,7 @@ app.add_typer(effects_app, name="effects")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(ratings_app, name="ratings")
 app.add_typer(health_app, name="health")
+app.add_typer(evidence_app, name="evidence")
 
 
 @app.callback()

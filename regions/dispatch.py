@@ -47,6 +47,10 @@ _TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)
 
 SIGNAL = "case_event"
 _CHUNK = EventType.MATERIAL_CHUNK.value
+# Evidence requests and answers go to the node's evidence handler, never to a case workflow
+# (decision 0041); it returns the note the inbox row is marked delivered with.
+EvidenceEvents = Callable[[Envelope], Awaitable[str]]
+_EVIDENCE = frozenset({EventType.EVIDENCE_REQUESTED, EventType.EVIDENCE_ANSWERED})
 # Kept where they arrive (the case file, the documents B issued); no workflow hears of them.
 _KEPT_ONLY = {
     _CHUNK: "material chunk: in the case file",
@@ -77,8 +81,10 @@ class InboxDispatcher:
         policies: CasePolicies,
         catalog: Catalog | None = None,
         ratings: Callable[[Envelope], Awaitable[str | None]] | None = None,
+        evidence: EvidenceEvents | None = None,
     ) -> None:
         self._stores = stores
+        self._evidence = evidence
         self._client = client
         self._region = region
         self._policies = policies
@@ -224,6 +230,10 @@ class InboxDispatcher:
             await asyncio.sleep(interval_seconds)
 
     async def _deliver_one(self, envelope: Envelope) -> str | None:
+        if envelope.type in _EVIDENCE:
+            if self._evidence is None:
+                return "evidence event: this node takes no evidence events"
+            return await self._evidence(envelope)
         event = InboundEvent(
             event_id=envelope.id,
             type=envelope.type,

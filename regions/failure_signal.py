@@ -5,10 +5,11 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from events.models import DeliveryFailure
+from events.models import DeliveryFailure, EventType
 from regions.naming import case_workflow_id
 
 DELIVERY_FAILED_SIGNAL = "delivery_failed"
+_EVIDENCE = frozenset({EventType.EVIDENCE_REQUESTED, EventType.EVIDENCE_ANSWERED})
 
 
 class WorkflowFailureNotifier:
@@ -18,6 +19,9 @@ class WorkflowFailureNotifier:
 
     async def __call__(self, case_no: str, failure: DeliveryFailure) -> str | None:
         """Signal the workflow; returns a note when there was no workflow to tell."""
+        if failure.event_type in _EVIDENCE:
+            # No workflow sent it: the request's own timeout puts the material on paper.
+            return "evidence event: no workflow to tell"
         workflow_id = case_workflow_id(case_no, self._region)
         try:
             await self._client.get_workflow_handle(workflow_id).signal(

@@ -52,6 +52,7 @@ from regions.api.server import api_services, bind_api_socket, node_catalog, serv
 from regions.database import create_pool
 from regions.dispatch import InboxDispatcher
 from regions.documents_issuer import RegionDocuments, signed_pdfs
+from regions.evidence.handler import EvidenceHandler, evidence_handler
 from regions.failure_signal import WorkflowFailureNotifier
 from regions.gauges import RegionGauges
 from regions.naming import task_queue
@@ -157,7 +158,9 @@ def rating_desk(settings: NodeSettings, services: NodeServices) -> RatingDesk:
     )
 
 
-def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispatcher:
+def dispatcher_for(
+    settings: NodeSettings, services: NodeServices, evidence: EvidenceHandler | None = None
+) -> InboxDispatcher:
     return InboxDispatcher(
         stores=services.stores,
         client=services.client,
@@ -165,6 +168,8 @@ def dispatcher_for(settings: NodeSettings, services: NodeServices) -> InboxDispa
         policies=settings.policies,
         catalog=node_catalog(settings),
         ratings=functools.partial(take_inbound, rating_desk(settings, services)),
+        evidence=evidence
+        or evidence_handler(services.pool, services.credentials, node_catalog(settings)),
     )
 
 
@@ -269,7 +274,8 @@ def build_exchange(
         heartbeat_interval_ms=settings.kafka_session_timeout_ms // 3,
         **kafka_auth,
     )
-    dispatcher = dispatcher_for(settings, services)
+    evidence = evidence_handler(services.pool, credentials, node_catalog(settings))
+    dispatcher = dispatcher_for(settings, services, evidence)
     bridge = InboxBridge(
         stores=services.stores,
         consumer=consumer,
@@ -304,6 +310,7 @@ def build_exchange(
             "resender": resender.run,
             "inbox-bridge": bridge.run,
             "inbox-sweeper": dispatcher.run_sweeper,
+            "evidence-timeouts": evidence.run_timeouts,
             "window-api": lambda: serve_api(settings, built, stop, api_socket),
             "gauges": RegionGauges(services.pool, region).run,
             "directory-keeper": DirectoryKeeper(services.pool, credentials).run,

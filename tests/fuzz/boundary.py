@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from events import evidence
 from events.envelope import Envelope
 from events.inbox import Admission, IncomingRecord, Stored, Verifier, store_incoming
 from events.models import PAYLOAD_MODELS
@@ -110,7 +111,7 @@ def _coerced(envelope: Envelope | None) -> bool:
     """The payload is valid only with pydantic's type conversions, not as JSON types."""
     if envelope is None:
         return False
-    model = PAYLOAD_MODELS[envelope.type]
+    model = PAYLOAD_MODELS.get(envelope.type) or evidence.payload_models()[envelope.type.value]
     try:
         model.model_validate_json(json.dumps(envelope.data), strict=True)
     except ValidationError:

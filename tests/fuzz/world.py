@@ -22,7 +22,9 @@ from typing import Any
 import rfc8785
 
 from events.credentials import RegionCredentials
+from events.directory_admin import DirectoryAdmin
 from events.envelope import Envelope, b64url
+from events.evidence import EvidenceType
 from events.file_receiving import FileReceiver, region_opener
 from events.inbox import Verifier
 from events.keystore import KeyStore
@@ -46,6 +48,7 @@ RECEIVER = "350000"  # the node under test
 PEER = "440000"  # its partner, sending every event type
 OUTSIDER = "110000"  # known to the directory, party to none of the cases
 REGIONS = {RECEIVER: ("福建省", None), PEER: ("广东省", None), OUTSIDER: ("北京市", None)}
+EVIDENCE = EvidenceType.HOUSEHOLD_REGISTER  # both RECEIVER and PEER provide it
 # Quarantine rows are keyed by (topic, partition, offset); a topic no node reads lets a run
 # check that nothing it wrote survived.
 FUZZ_TOPIC = "tongban.fuzz.inbox"
@@ -138,6 +141,29 @@ def _payload(event_type: EventType, case_no: str, now: datetime) -> dict[str, An
             "on_time": True,
             "answered_at": now.isoformat(),
         },
+        # 数据多跑路: the accepting region PEER asks RECEIVER (a provider) for evidence, and
+        # PEER (a provider too) answers a request RECEIVER made.
+        "cn.tongban.evidence.requested": {
+            "request_id": _digest("request")[:32],
+            "evidence_type": EVIDENCE.value,
+            "material": "居民户口簿",
+            "item_code": "QR-00101-001",
+            "item_region": RECEIVER,
+            "subject": sealed,
+            "consent": {
+                "given_by": "申请人本人",
+                "method": "window-signature",
+                "at": now.isoformat(),
+                "recorded_by": "广东 窗口 李四",
+            },
+            "answer_by": later,
+        },
+        "cn.tongban.evidence.answered": {
+            "request_id": _digest("request")[:32],
+            "evidence_type": EVIDENCE.value,
+            "outcome": "refused",
+            "refusal": "not-found",
+        },
     }
     if event_type.value not in payloads:
         raise LookupError(f"no fuzz payload for {event_type.value}: add one to {__name__}")
@@ -195,6 +221,13 @@ class FuzzWorld:
             "log_head_hash": _digest("peer log head"),
         }
         envelopes.append(self.sign(PEER, EventType.RECEIPT, self.origin_case, RECEIVER, receipt))
+        envelopes += [
+            self.sign(PEER, t, case_no, RECEIVER, _payload(t, case_no, self.now))
+            for t, case_no in (
+                (EventType.EVIDENCE_REQUESTED, self.peer_case),
+                (EventType.EVIDENCE_ANSWERED, self.origin_case),
+            )
+        ]
         self.genuine = tuple(envelopes)
         self.genuine_wire = frozenset(e.to_wire() for e in envelopes)
         self.genuine_signed = frozenset(e.signing_bytes() for e in envelopes)
@@ -270,4 +303,8 @@ def build_world(folder: Path, now: datetime | None = None) -> FuzzWorld:
     now = now or datetime.now(UTC)
     store = KeyStore(folder)
     store.bootstrap(REGIONS, validity=timedelta(days=30), now=now - timedelta(days=1))
+    admin = DirectoryAdmin(store)
+    for provider in (RECEIVER, PEER):
+        admin.declare_provided(provider, [EVIDENCE.value])
+    admin.publish(now - timedelta(hours=1))
     return FuzzWorld(store, now)

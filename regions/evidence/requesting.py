@@ -1,0 +1,401 @@
+"""The requesting region: asking for evidence, taking the answer, and falling back to paper.
+
+A request is a row in `evidence_requests` and a signed `evidence.requested` in the outbox,
+written in one transaction. The answer is taken in by the inbox dispatcher (never a case
+workflow: their histories stay as they are): a document is opened, its digest checked and
+its issuer's signature verified before the material counts as obtained. A request with no
+answer by its `answer_by` is timed out by the node's sweeper, and the material is required
+on paper again, as after a refusal: the case never waits on a provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from catalog.catalog import Catalog
+from catalog.errors import CatalogError
+from documents.verify import verify_document
+from events.credentials import RegionCredentials
+from events.envelope import Envelope, event_id_for
+from events.evidence import (
+    Consent,
+    EvidenceAnswered,
+    EvidenceRequested,
+    EvidenceSubject,
+    EvidenceType,
+    RequestStatus,
+)
+from events.evidence_checks import providers
+from events.file_receiving import region_opener
+from events.models import Applicant, EventType, SealedBox, accepting_region_of
+from events.outbox import enqueue_in, signed_envelope
+from events.sealing import SealError, seal
+from events.stores.postgres import PostgresTransaction
+from events.trust import sealing_key
+from regions.codes import UnknownRegion
+from workflows.lifecycle import intake, processing
+
+log = logging.getLogger(__name__)
+
+# How long a provider has to answer unless the request says otherwise: a working day's wait
+# at most, then the applicant is asked for the paper.
+DEFAULT_ANSWER_WITHIN = timedelta(hours=8)
+# While a decision is still to be taken, evidence can serve it.
+_OPEN = {
+    "origin": frozenset(s.value for s in intake.Status)
+    - {
+        s.value
+        for s in (
+            intake.Status.REFUSED_AT_INTAKE,
+            intake.Status.RESULT_RECEIVED,
+            intake.Status.RESULT_DELIVERED,
+            intake.Status.NOT_ACCEPTED,
+            intake.Status.TRANSFER_FAILED,
+            intake.Status.COMPENSATING,
+            intake.Status.CLOSED,
+            intake.Status.CLOSED_REJECTED,
+            intake.Status.CLOSED_WITHDRAWN,
+            intake.Status.CLOSED_DEEMED_WITHDRAWN,
+        )
+    },
+    "processing": frozenset(
+        s.value
+        for s in (
+            processing.Status.RECEIVED,
+            processing.Status.SUPPLEMENT_BEFORE_ACCEPTANCE,
+            processing.Status.DEEMED_ACCEPTED,
+            processing.Status.PROCESSING,
+            processing.Status.SUPPLEMENT_REQUESTED,
+        )
+    ),
+}
+
+
+class EvidenceRequestRefused(Exception):
+    """This region will not send the request; `reason` is a code, the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    request_id: str
+    case_no: str
+    evidence_type: str
+    material: str
+    item_code: str
+    provider_region: str
+    consent: dict[str, Any]
+    status: RequestStatus
+    refusal: str | None
+    document_sha256: str | None
+    requested_at: datetime
+    answer_by: datetime
+    answered_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "case_no": self.case_no,
+            "evidence_type": self.evidence_type,
+            "evidence_label": EvidenceType(self.evidence_type).label_zh,
+            "material": self.material,
+            "item_code": self.item_code,
+            "provider_region": self.provider_region,
+            "consent": self.consent,
+            "status": self.status.value,
+            "status_label": self.status.label_zh,
+            "on_paper": self.status.on_paper,
+            "refusal": self.refusal,
+            "document_sha256": self.document_sha256,
+            "requested_at": self.requested_at.isoformat(),
+            "answer_by": self.answer_by.isoformat(),
+            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+        }
+
+
+_COLUMNS = (
+    "request_id, case_no, evidence_type, material, item_code, provider_region, consent, status,"
+    " refusal, document_sha256, requested_at, answer_by, answered_at"
+)
+
+
+def _row(record: asyncpg.Record) -> RequestRow:
+    consent = record["consent"]
+    return RequestRow(
+        **{
+            **dict(record),
+            "consent": json.loads(consent) if isinstance(consent, str) else consent,
+            "status": RequestStatus(record["status"]),
+        }
+    )
+
+
+async def case_requests(conn: asyncpg.Connection | asyncpg.Pool, case_no: str) -> list[RequestRow]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM evidence_requests WHERE case_no = $1"
+        " ORDER BY requested_at, request_id",
+        case_no,
+    )
+    return [_row(r) for r in rows]
+
+
+async def pending_requests(conn: asyncpg.Connection | asyncpg.Pool) -> list[RequestRow]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM evidence_requests WHERE status = 'pending'"
+        " ORDER BY answer_by, request_id"
+    )
+    return [_row(r) for r in rows]
+
+
+def request_step(request_id: str) -> str:
+    return f"evidence-request-{request_id}"
+
+
+@dataclass
+class EvidenceRequester:
+    pool: asyncpg.Pool
+    credentials: RegionCredentials
+    catalog: Catalog
+
+    @property
+    def region(self) -> str:
+        return self.credentials.region
+
+    def _provider(self, kind: EvidenceType, chosen: str | None) -> str:
+        offered = providers(self.credentials.directory(), kind)
+        if chosen is not None:
+            if chosen not in offered:
+                raise EvidenceRequestRefused(
+                    "not-a-provider", f"{chosen} does not provide {kind.label_zh} ({kind.value})"
+                )
+            return chosen
+        if len(offered) != 1:
+            raise EvidenceRequestRefused(
+                "choose-provider",
+                f"{kind.label_zh} is provided by {', '.join(offered) or 'no region'}:"
+                " name the provider",
+            )
+        return offered[0]
+
+    async def request(
+        self,
+        case_no: str,
+        kind: EvidenceType,
+        consent: Consent,
+        *,
+        provider: str | None = None,
+        answer_within: timedelta = DEFAULT_ANSWER_WITHIN,
+    ) -> RequestRow:
+        """Ask `provider` (or the one region providing `kind`) for the case applicant's
+        evidence; refused here when the case is not this region's, is past needing it, or
+        its item names no material this type satisfies."""
+        target = self._provider(kind, provider)
+        now = datetime.now(UTC)
+        async with self.pool.acquire() as conn, conn.transaction():
+            tx = PostgresTransaction(conn)
+            case = await tx.cases.get(case_no)
+            if case is None:
+                raise EvidenceRequestRefused("unknown-case", f"no case {case_no} in {self.region}")
+            if case.status not in _OPEN[case.role]:
+                raise EvidenceRequestRefused(
+                    "case-not-open",
+                    f"case {case_no} is {case.status}: no decision left for evidence to serve",
+                )
+            try:
+                item = self.catalog.resolve(case.item_code, case.processing_region)
+            except (CatalogError, UnknownRegion) as exc:
+                raise EvidenceRequestRefused("unknown-item", str(exc)) from exc
+            material = next((m for m in item.evidence_materials() if kind in m.evidence), None)
+            if material is None:
+                raise EvidenceRequestRefused(
+                    "not-for-this-item",
+                    f"item {item.code} names no material {kind.label_zh} satisfies",
+                )
+            mandate: dict[str, Any] | None = None
+            origin = accepting_region_of(case_no)
+            if origin != self.region:
+                raw = await tx.inbox.envelope(origin, event_id_for(case_no, "forwarded", origin))
+                if raw is None:
+                    raise EvidenceRequestRefused(
+                        "no-mandate", f"the forwarded event of {case_no} is not in the inbox"
+                    )
+                mandate = json.loads(raw)
+            box = SealedBox.model_validate(case.applicant_sealed)
+            applicant = Applicant.model_validate_json(region_opener(self.credentials)(box, case_no))
+            subject = EvidenceSubject(
+                name=applicant.name,
+                id_number=applicant.id_number if kind.subject_kind == "person" else None,
+                credit_code=applicant.credit_code if kind.subject_kind != "person" else None,
+            )
+            key_id, public = sealing_key(self.credentials.directory(), target, now)
+            request_id = secrets.token_hex(16)
+            payload = EvidenceRequested(
+                case_no=case_no,
+                request_id=request_id,
+                evidence_type=kind,
+                material=material.name,
+                item_code=item.code,
+                item_region=case.processing_region,
+                subject=seal(
+                    subject.model_dump_json().encode(),
+                    case_no=case_no,
+                    recipient=target,
+                    key_id=key_id,
+                    recipient_public=public,
+                ),
+                consent=consent,
+                answer_by=now + answer_within,
+                mandate=mandate,
+            )
+            envelope = signed_envelope(
+                self.credentials.signer(now),
+                event_type=EventType.EVIDENCE_REQUESTED,
+                case_no=case_no,
+                step=request_step(request_id),
+                recipient=target,
+                data=payload.model_dump(mode="json", exclude_none=True),
+                now=now,
+            )
+            record = await conn.fetchrow(
+                "INSERT INTO evidence_requests (request_id, case_no, evidence_type, material,"
+                " item_code, provider_region, consent, event_id, requested_at, answer_by)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                f" RETURNING {_COLUMNS}",
+                request_id,
+                case_no,
+                kind.value,
+                material.name,
+                item.code,
+                target,
+                consent.model_dump(mode="json"),
+                envelope.id,
+                now,
+                payload.answer_by,
+            )
+            await enqueue_in(tx, envelope)
+        assert record is not None  # INSERT … RETURNING returns the row it wrote
+        log.info(
+            "evidence %s: request %s for case %s sent to %s",
+            self.region,
+            request_id,
+            case_no,
+            target,
+        )
+        return _row(record)
+
+    async def take_answer(self, envelope: Envelope) -> str:
+        """Take a provider's answer in; returns the inbox row's delivery note."""
+        answer = EvidenceAnswered.model_validate(envelope.data)
+        async with self.pool.acquire() as conn, conn.transaction():
+            record = await conn.fetchrow(
+                "SELECT case_no, provider_region, evidence_type, material, status"
+                " FROM evidence_requests WHERE request_id = $1 FOR UPDATE",
+                answer.request_id,
+            )
+            if (
+                record is None
+                or record["case_no"] != envelope.subject
+                or record["provider_region"] != envelope.senderregion
+                or record["evidence_type"] != answer.evidence_type.value
+            ):
+                return "evidence answer to no request of this region's: kept in the inbox only"
+            if record["status"] != RequestStatus.PENDING.value:
+                return f"evidence answer after the request was {record['status']}"
+            status, digest = await self._judge(answer, envelope)
+            await conn.execute(
+                "UPDATE evidence_requests SET status = $2, refusal = $3, document_sha256 = $4,"
+                " document_sealed = $5, answered_at = now() WHERE request_id = $1",
+                answer.request_id,
+                status.value,
+                answer.refusal.value if answer.refusal else None,
+                digest,
+                answer.document.model_dump(mode="json")
+                if status is RequestStatus.OBTAINED and answer.document
+                else None,
+            )
+            if status is RequestStatus.OBTAINED and digest is not None:
+                # In the case file as obtained by data sharing: its digest and where it came from.
+                await PostgresTransaction(conn).cases.add_materials(
+                    envelope.subject,
+                    [
+                        {
+                            "name": record["material"],
+                            "sha256": digest,
+                            "ref": f"evidence:{envelope.senderregion}/{answer.request_id}",
+                        }
+                    ],
+                )
+        log.info(
+            "evidence %s: request %s answered by %s: %s",
+            self.region,
+            answer.request_id,
+            envelope.senderregion,
+            status.value,
+        )
+        return f"evidence answer taken: {status.value}"
+
+    async def _judge(
+        self, answer: EvidenceAnswered, envelope: Envelope
+    ) -> tuple[RequestStatus, str | None]:
+        if answer.outcome == "refused" or answer.document is None:
+            return RequestStatus.REFUSED, None
+        try:
+            pdf = region_opener(self.credentials)(answer.document, envelope.subject)
+        except SealError:
+            return RequestStatus.UNVERIFIED, None
+        digest = hashlib.sha256(pdf).hexdigest()
+        if digest != answer.document_sha256:
+            return RequestStatus.UNVERIFIED, None
+        verdict = await verify_document(
+            pdf,
+            root=self.credentials.store.pinned_root(),
+            directory=self.credentials.directory(),
+        )
+        if not verdict.valid or verdict.region != envelope.senderregion:
+            return RequestStatus.UNVERIFIED, digest
+        return RequestStatus.OBTAINED, digest
+
+    async def time_out(self) -> list[RequestRow]:
+        """Requests past their `answer_by` with no answer: the material goes back on paper."""
+        rows = await self.pool.fetch(
+            "UPDATE evidence_requests SET status = 'timed-out'"
+            " WHERE status = 'pending' AND answer_by <= now()"
+            f" RETURNING {_COLUMNS}"
+        )
+        timed_out = [_row(r) for r in rows]
+        for row in timed_out:
+            log.warning(
+                "evidence %s: request %s for case %s had no answer from %s in time:"
+                " the material is required on paper",
+                self.region,
+                row.request_id,
+                row.case_no,
+                row.provider_region,
+            )
+        return timed_out
+
+
+async def opened_document(
+    conn: asyncpg.Connection | asyncpg.Pool, credentials: RegionCredentials, request_id: str
+) -> bytes | None:
+    """The evidence document obtained for a request (its owner region's records only)."""
+    record = await conn.fetchrow(
+        "SELECT case_no, document_sealed FROM evidence_requests WHERE request_id = $1",
+        request_id,
+    )
+    if record is None or record["document_sealed"] is None:
+        return None
+    sealed = record["document_sealed"]
+    box = SealedBox.model_validate(json.loads(sealed) if isinstance(sealed, str) else sealed)
+    return region_opener(credentials)(box, record["case_no"])

@@ -1,0 +1,603 @@
+"""数据多跑路 on the real stack (issue 20, decision 0041): three regions' nodes as their own
+processes. 福建 (350000) accepts a 工作调动户口迁移, 广东 (440000) processes it and asks 北京
+(110000), the 户籍地 whose 电子证照库 holds the 居民户口簿, for it over the exchange; the
+evidence comes back signed by 北京 and sealed for 广东. Then the typed refusals, a provider that
+does not answer in time (the material goes back on paper), and forged or unentitled records,
+which the inbound boundary quarantines.
+
+The nodes run on databases of their own (`tongban_evid_<region>`) and a copy of the stack's
+trust folder in which 北京 provides evidence: the shared databases' directory floor and the
+shared trust folder stay as they are for every other test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+
+from deploy.stack.migrations import apply_migrations
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
+from documents.verify import verify_document
+from events.credentials import RegionCredentials
+from events.directory_admin import DirectoryAdmin
+from events.envelope import Envelope
+from events.evidence import (
+    Consent,
+    ConsentMethod,
+    EvidenceAnswered,
+    EvidenceRequested,
+    EvidenceSubject,
+    EvidenceType,
+    Refusal,
+)
+from events.keystore import KeyStore
+from events.models import EventType
+from events.outbox import enqueue_in, signed_envelope
+from events.sealing import seal
+from events.stores.postgres import PostgresTransaction
+from events.trust import sealing_key
+from regions.demo import synthetic_id_number
+from regions.evidence.requesting import opened_document, request_step
+from regions.local import ensure_local_keys, trust_dir
+from regions.naming import namespace
+from regions.node import connect_temporal
+from regions.node_process import NodeProcess, spawn_node, wait_until_polling
+from regions.policies import CasePolicies
+from regions.tokens import Role, TokenStore
+from regions.window import material_ref
+from tests.integration.api_nodes import auth, issue_token, wait_for_api
+from tests.integration.exchange_support import produce_all
+from tests.waiting import eventually
+from workflows.models import AutoPolicy
+
+pytestmark = pytest.mark.integration
+
+A, B, P = "350000", "440000", "110000"
+OUTSIDER = "330000"  # 浙江: keys in the directory, party to none of these cases, no node
+REGIONS = (A, B, P)
+PORT_BASE = 18810
+ITEM = "QR-00101-001"  # 工作调动户口迁移: its 居民户口簿 comes by data sharing
+CARRIED = ("居民身份证", "调动审批材料（调令或录用手续）")
+HOUSEHOLD = EvidenceType.HOUSEHOLD_REGISTER
+POLICY = AutoPolicy(formal_review="pass", acceptance="accept", decision="manual", delivery="window")
+_SOMEONE = EvidenceSubject(name="测试", id_number=synthetic_id_number())
+MIGRATIONS = Path(__file__).resolve().parents[2] / "deploy" / "migrations"
+
+
+@dataclass
+class Regions:
+    stack: StackEndpoints
+    trust: Path
+    dsns: dict[str, str]
+    env: dict[str, dict[str, str]]
+    nodes: dict[str, NodeProcess]
+    clients: dict[str, Client]
+    tokens: TokenStore
+    log_dir: Path
+
+    def url(self, region: str) -> str:
+        offsets = {A: 1, B: 2, P: 5}
+        return f"http://127.0.0.1:{PORT_BASE + offsets[region]}"
+
+    def headers(self, region: str, role: Role) -> dict[str, str]:
+        return auth(issue_token(self.tokens, region, role))
+
+    def credentials(self, region: str) -> RegionCredentials:
+        return RegionCredentials(KeyStore(self.trust), region)
+
+    def tongban(
+        self, region: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "regions.cli", *args],
+            env={**os.environ, **self.env[region], **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def tongban_json(self, region: str, *args: str, env: dict[str, str] | None = None) -> Any:
+        done = self.tongban(region, *args, "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    async def start(self, region: str) -> None:
+        self.nodes[region] = spawn_node(region, self.log_dir, self.env[region], label="evidence")
+        await wait_until_polling(self.clients[region], self.nodes[region])
+        await wait_for_api(self.url(region))
+
+    async def fetch(self, region: str, sql: str, *args: object) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.dsns[region])
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+
+async def _fresh_database(server_dsn: str, region: str) -> str:
+    name = f"tongban_evid_{region}"
+    server = await asyncpg.connect(server_dsn)
+    try:
+        await server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await server.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await server.close()
+    dsn = region_dsn(server_dsn, region).replace(f"tongban_{region}", name)
+    await apply_migrations(dsn, MIGRATIONS)
+    return dsn
+
+
+@pytest.fixture(scope="module")
+async def regions(
+    stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Regions]:
+    ensure_local_keys(stack_settings, stack_settings.regions)
+    trust = Path(tmp_path_factory.mktemp("evidence")) / "trust"
+    shutil.copytree(trust_dir(stack_settings), trust)
+    (trust / "directory.draft.json").unlink(missing_ok=True)
+    admin = DirectoryAdmin(KeyStore(trust))
+    admin.declare_provided(P, [HOUSEHOLD.value, EvidenceType.MARRIAGE_CERTIFICATE.value])
+    admin.publish(datetime.now(UTC))
+    tokens = Path(tmp_path_factory.mktemp("evidence-tokens"))
+    common = {
+        "TONGBAN_NODE_TRUST_DIR": str(trust),
+        "TONGBAN_NODE_TOKENS_DIR": str(tokens),
+        "TONGBAN_NODE_API_PORT_BASE": str(PORT_BASE),
+        "TONGBAN_NODE_POLICIES": CasePolicies(default=POLICY).model_dump_json(),
+    }
+    dsns = {r: await _fresh_database(stack.postgres_dsn, r) for r in REGIONS}
+    env = {r: {**common, "TONGBAN_NODE_POSTGRES_DSN": dsns[r]} for r in REGIONS}
+    clients = {r: await connect_temporal(stack.temporal_address, namespace(r)) for r in REGIONS}
+    world = Regions(
+        stack,
+        trust,
+        dsns,
+        env,
+        {},
+        clients,
+        TokenStore(tokens),
+        stack_settings.state_dir / "test-nodes",
+    )
+    try:
+        for region in REGIONS:
+            await world.start(region)
+        yield world
+    finally:
+        for node in world.nodes.values():
+            node.stop()
+
+
+@dataclass(frozen=True)
+class Applicant:
+    name: str
+    id_number: str
+
+
+def _applicant() -> Applicant:
+    return Applicant(
+        name=f"测试申请人{secrets.token_hex(2)}",
+        id_number=synthetic_id_number(area="110105", serial=f"{secrets.randbelow(1000):03d}"),
+    )
+
+
+async def _case_in_processing(world: Regions, who: Applicant) -> str:
+    """A case accepted at 福建's window, forwarded to 广东, accepted there (no decision yet)."""
+    body = {
+        "item_code": ITEM,
+        "processing_region": B,
+        "applicant_name": who.name,
+        "applicant_id_number": who.id_number,
+        "applicant_phone": "13800000000",
+        "materials": [material_ref(m).model_dump(mode="json") for m in CARRIED],
+    }
+    async with httpx.AsyncClient(timeout=60) as client:
+        created = await client.post(
+            f"{world.url(A)}/window/cases",
+            json=body,
+            headers={
+                **world.headers(A, Role.WINDOW_CLERK),
+                "Idempotency-Key": f"evidence-{secrets.token_hex(8)}",
+            },
+        )
+        assert created.status_code == 201, created.text
+        case_no: str = created.json()["case_no"]
+
+        async def status() -> str | None:
+            seen = await client.get(
+                f"{world.url(B)}/cases/{case_no}", headers=world.headers(B, Role.OPERATOR)
+            )
+            return str(seen.json()["summary"]["status"]) if seen.status_code == 200 else None
+
+        await eventually(
+            status, until=lambda s: s == "processing", timeout=120, what=f"{case_no} at {B}"
+        )
+    return case_no
+
+
+def _import(world: Regions, tmp: Path, who: Applicant, *, name: str | None = None) -> None:
+    licence = {
+        "evidence_type": "居民户口簿",
+        "licence_no": f"HK-{secrets.token_hex(4)}",
+        "holder_name": name or who.name,
+        "holder_id": who.id_number,
+        "issuer": "北京市公安局朝阳分局",
+        "issued_on": "2018-03-01",
+        "particulars": {"户别": "家庭户", "住址": "北京市朝阳区（测试）"},
+    }
+    file = tmp / f"licences-{secrets.token_hex(3)}.jsonl"
+    file.write_text(json.dumps(licence, ensure_ascii=False) + "\n", encoding="utf-8")
+    done = world.tongban(P, "evidence", "import", "--region", P, str(file))
+    assert done.returncode == 0, done.stderr
+    assert "1 licences imported" in done.stdout
+
+
+def _request(world: Regions, case_no: str, *extra: str) -> dict[str, Any]:
+    answer: dict[str, Any] = world.tongban_json(
+        B,
+        "evidence",
+        "request",
+        "--region",
+        B,
+        "--case",
+        case_no,
+        "--type",
+        "居民户口簿",
+        "--recorded-by",
+        "广东 440000 办理窗口 李四",
+        *extra,
+    )
+    return answer
+
+
+async def _settled(world: Regions, case_no: str, request_id: str) -> dict[str, Any]:
+    async def row() -> dict[str, Any] | None:
+        rows = world.tongban_json(B, "evidence", "requests", "--region", B, "--case", case_no)
+        found = next(r for r in rows if r["request_id"] == request_id)
+        return found if found["status"] != "pending" else None
+
+    settled: dict[str, Any] = await eventually(row, timeout=90, what=f"answer to {request_id}")
+    return settled
+
+
+async def test_the_processing_region_obtains_evidence_signed_by_its_issuer(
+    regions: Regions, tmp_path: Path
+) -> None:
+    who = _applicant()
+    case_no = await _case_in_processing(regions, who)
+    _import(regions, tmp_path, who)
+    sent = _request(regions, case_no)
+    assert sent["status"] == "pending"
+    assert sent["provider_region"] == P
+    assert sent["material"] == "居民户口簿"
+    assert sent["consent"]["given_by"] == "申请人本人"
+
+    settled = await _settled(regions, case_no, sent["request_id"])
+    assert settled["status"] == "obtained", settled
+    assert settled["on_paper"] is False
+
+    # The document is 北京's, signed with its key under the national root, and its bytes are
+    # what the answer named.
+    pool = await asyncpg.create_pool(regions.dsns[B], min_size=1, max_size=1)
+    try:
+        pdf = await opened_document(pool, regions.credentials(B), sent["request_id"])
+    finally:
+        await pool.close()
+    assert pdf is not None
+    store = KeyStore(regions.trust)
+    verdict = await verify_document(pdf, root=store.pinned_root(), directory=store.directory())
+    assert verdict.valid, verdict.reason
+    assert verdict.region == P
+    assert verdict.sha256 == settled["document_sha256"]
+
+    # In 广东's case file as obtained by data sharing.
+    [case] = await regions.fetch(B, "SELECT materials FROM cases WHERE case_no = $1", case_no)
+    refs = [m["ref"] for m in json.loads(case["materials"])]
+    assert f"evidence:{P}/{sent['request_id']}" in refs
+
+    # 北京 logged the use: who asked, for which case and purpose, and what it answered.
+    uses = regions.tongban_json(P, "evidence", "uses", "--region", P, "--case", case_no)
+    assert [(u["requester_region"], u["item_code"], u["outcome"]) for u in uses] == [
+        (B, ITEM, "provided")
+    ]
+    # A clerk prints a person's list of uses: by their ID number, given out of the command line.
+    mine = regions.tongban_json(
+        P,
+        "evidence",
+        "uses",
+        "--region",
+        P,
+        "--holder-env",
+        "HOLDER",
+        env={"HOLDER": who.id_number},
+    )
+    assert [(u["case_no"], u["outcome"]) for u in mine] == [(case_no, "provided")]
+    theirs = regions.tongban_json(
+        P,
+        "evidence",
+        "uses",
+        "--region",
+        P,
+        "--holder-env",
+        "HOLDER",
+        env={"HOLDER": _applicant().id_number},
+    )
+    assert theirs == []
+
+    # Neither the subject nor the evidence crossed in clear: every envelope of the case either
+    # side sent holds neither the applicant's name nor ID number, nor the document's bytes.
+    for region in (B, P):
+        for row in await regions.fetch(
+            region, "SELECT envelope FROM outbox WHERE case_no = $1", case_no
+        ):
+            wire = bytes(row["envelope"])
+            assert who.id_number.encode() not in wire
+            assert who.name.encode() not in wire
+            assert pdf[:200] not in wire
+
+
+async def test_a_request_the_case_does_not_need_is_not_sent(regions: Regions) -> None:
+    who = _applicant()
+    case_no = await _case_in_processing(regions, who)
+    # 工作调动户口迁移 takes no 结婚证 by data sharing.
+    wrong_type = regions.tongban(
+        B,
+        "evidence",
+        "request",
+        "--region",
+        B,
+        "--case",
+        case_no,
+        "--type",
+        "结婚证",
+        "--recorded-by",
+        "广东 440000 办理窗口 李四",
+    )
+    assert wrong_type.returncode != 0
+    assert "not-for-this-item" in wrong_type.stderr
+    unknown = regions.tongban(
+        B,
+        "evidence",
+        "request",
+        "--region",
+        B,
+        "--case",
+        "350000-20261201-ZZZZZZZZ",
+        "--type",
+        "居民户口簿",
+        "--recorded-by",
+        "广东 440000 办理窗口 李四",
+    )
+    assert unknown.returncode != 0
+    assert "unknown-case" in unknown.stderr
+    assert regions.tongban_json(B, "evidence", "requests", "--region", B, "--case", case_no) == []
+
+
+async def test_each_refusal_comes_back_typed(regions: Regions, tmp_path: Path) -> None:
+    nobody = _applicant()  # no licence anywhere
+    case_no = await _case_in_processing(regions, nobody)
+    not_found = _request(regions, case_no)
+
+    someone = _applicant()
+    other = await _case_in_processing(regions, someone)
+    _import(regions, tmp_path, someone, name="另一个人")  # the ID number, another name
+    mismatch = _request(regions, other)
+
+    stale = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    no_consent = _request(regions, case_no, "--consent-at", stale)
+
+    # A region with another catalog asks for a material its item does not take by sharing:
+    # 北京 judges by the item's own version and refuses.
+    unentitled = await _raw_request(regions, case_no, material="居民身份证")
+
+    expected = {
+        not_found["request_id"]: Refusal.NOT_FOUND,
+        mismatch["request_id"]: Refusal.SUBJECT_MISMATCH,
+        no_consent["request_id"]: Refusal.NO_CONSENT,
+        unentitled: Refusal.NOT_ENTITLED,
+    }
+    for request_id, refusal in expected.items():
+        case = other if request_id == mismatch["request_id"] else case_no
+        settled = await _settled(regions, case, request_id)
+        assert (settled["status"], settled["refusal"]) == ("refused", refusal.value)
+        assert settled["on_paper"] is True  # the applicant brings the paper after all
+    outcomes = {
+        u["request_id"]: u["outcome"]
+        for c in (case_no, other)
+        for u in regions.tongban_json(P, "evidence", "uses", "--region", P, "--case", c)
+    }
+    assert outcomes == {r: refusal.value for r, refusal in expected.items()}
+
+
+async def _raw_request(world: Regions, case_no: str, *, material: str) -> str:
+    """广东 sends a request its catalog check would not let through (as a region whose catalog
+    differs would): written to its outbox with its row, as the requester writes one."""
+    creds = world.credentials(B)
+    now = datetime.now(UTC)
+    key_id, public = sealing_key(creds.directory(), P, now)
+    request_id = secrets.token_hex(16)
+    forwarded = await world.fetch(
+        B,
+        "SELECT envelope FROM inbox WHERE case_no = $1 AND event_type = $2",
+        case_no,
+        EventType.FORWARDED.value,
+    )
+    payload = EvidenceRequested(
+        case_no=case_no,
+        request_id=request_id,
+        evidence_type=HOUSEHOLD,
+        material=material,
+        item_code=ITEM,
+        item_region=B,
+        subject=seal(
+            EvidenceSubject(name="测试", id_number=synthetic_id_number())
+            .model_dump_json()
+            .encode(),
+            case_no=case_no,
+            recipient=P,
+            key_id=key_id,
+            recipient_public=public,
+        ),
+        consent=Consent(
+            given_by="申请人本人",
+            method=ConsentMethod.WINDOW_SIGNATURE,
+            at=now,
+            recorded_by="广东 440000 办理窗口 李四",
+        ),
+        answer_by=now + timedelta(hours=1),
+        mandate=json.loads(bytes(forwarded[0]["envelope"])),
+    )
+    envelope = signed_envelope(
+        creds.signer(now),
+        event_type=EventType.EVIDENCE_REQUESTED,
+        case_no=case_no,
+        step=request_step(request_id),
+        recipient=P,
+        data=payload.model_dump(mode="json", exclude_none=True),
+        now=now,
+    )
+    conn = await asyncpg.connect(world.dsns[B])
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO evidence_requests (request_id, case_no, evidence_type, material,"
+                " item_code, provider_region, consent, event_id, answer_by)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+                request_id,
+                case_no,
+                HOUSEHOLD.value,
+                material,
+                ITEM,
+                P,
+                payload.consent.model_dump_json(),
+                envelope.id,
+                payload.answer_by,
+            )
+            await enqueue_in(PostgresTransaction(conn), envelope)
+    finally:
+        await conn.close()
+    return request_id
+
+
+async def test_forged_and_unentitled_records_are_quarantined(regions: Regions) -> None:
+    who = _applicant()
+    case_no = await _case_in_processing(regions, who)
+    now = datetime.now(UTC)
+    store = KeyStore(regions.trust)
+    directory = store.directory()
+    key_id, public = sealing_key(directory, P, now)
+    subject = seal(
+        EvidenceSubject(name=who.name, id_number=who.id_number).model_dump_json().encode(),
+        case_no=case_no,
+        recipient=P,
+        key_id=key_id,
+        recipient_public=public,
+    )
+    request = EvidenceRequested(
+        case_no=case_no,
+        request_id=secrets.token_hex(16),
+        evidence_type=HOUSEHOLD,
+        material="居民户口簿",
+        item_code=ITEM,
+        item_region=OUTSIDER,
+        subject=subject,
+        consent=Consent(
+            given_by="申请人本人", method=ConsentMethod.WINDOW_SIGNATURE, at=now, recorded_by="x"
+        ),
+        answer_by=now + timedelta(hours=1),
+    ).model_dump(mode="json", exclude_none=True)
+
+    def signed(sender: str, recipient: str, kind: EventType, data: dict[str, Any]) -> Envelope:
+        return signed_envelope(
+            store.signer(sender, directory, now),
+            event_type=kind,
+            case_no=case_no,
+            step=f"forged-{secrets.token_hex(4)}",
+            recipient=recipient,
+            data=data,
+            now=now,
+        )
+
+    # 浙江, party to nothing, asks 北京 for the applicant's 居民户口簿.
+    outsider = signed(OUTSIDER, P, EventType.EVIDENCE_REQUESTED, request)
+    # A request claiming to be 福建's (the accepting region) but signed with 浙江's key.
+    impostor = signed(OUTSIDER, P, EventType.EVIDENCE_REQUESTED, request)
+    impostor = impostor.model_copy(
+        update={
+            "senderregion": A,
+            "source": f"urn:tongban:region:{A}",
+            "keyid": store.signer(A, directory, now).key_id,
+        }
+    )
+    # 广东, which provides no evidence, answers 福建 as if it did.
+    answer = EvidenceAnswered(
+        case_no=case_no,
+        request_id=secrets.token_hex(16),
+        evidence_type=HOUSEHOLD,
+        outcome="refused",
+        refusal=Refusal.NOT_FOUND,
+    ).model_dump(mode="json", exclude_none=True)
+    non_provider = signed(B, A, EventType.EVIDENCE_ANSWERED, answer)
+    await produce_all(
+        regions.stack.kafka_bootstrap,
+        [
+            (P, outsider.to_wire(), case_no.encode()),
+            (P, impostor.to_wire(), case_no.encode()),
+            (A, non_provider.to_wire(), case_no.encode()),
+        ],
+    )
+
+    async def quarantined(region: str, count: int) -> list[tuple[str, str | None]] | None:
+        rows = await regions.fetch(
+            region,
+            "SELECT reason, claimed_sender FROM quarantine WHERE received_at >= $1 ORDER BY id",
+            now - timedelta(seconds=5),
+        )
+        found = [(r["reason"], r["claimed_sender"]) for r in rows]
+        return found if len(found) >= count else None
+
+    at_provider = await eventually(lambda: quarantined(P, 2), what="quarantine at 北京")
+    assert at_provider == [("sender-not-entitled", OUTSIDER), ("bad-signature", A)]
+    at_origin = await eventually(lambda: quarantined(A, 1), what="quarantine at 福建")
+    assert at_origin == [("sender-not-entitled", B)]
+    # Nothing was answered for them.
+    assert regions.tongban_json(P, "evidence", "uses", "--region", P, "--case", case_no) == []
+
+
+async def test_a_provider_that_does_not_answer_in_time_puts_the_material_on_paper(
+    regions: Regions,
+) -> None:
+    who = _applicant()
+    case_no = await _case_in_processing(regions, who)
+    regions.nodes[P].kill()
+    try:
+        sent = _request(regions, case_no, "--answer-within-s", "3")
+        assert sent["status"] == "pending"
+        settled = await _settled(regions, case_no, sent["request_id"])
+        assert settled["status"] == "timed-out"
+        assert settled["on_paper"] is True
+        assert settled["status_label"] == "共享超时，需提交纸质材料"
+        # The case did not wait: it is still with 广东's officer.
+        async with httpx.AsyncClient(timeout=30) as client:
+            seen = await client.get(
+                f"{regions.url(B)}/cases/{case_no}", headers=regions.headers(B, Role.OPERATOR)
+            )
+        assert seen.json()["summary"]["status"] == "processing"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            await regions.start(P)
