@@ -17,6 +17,7 @@ from bench.baseline import (
     BaselineProcessing,
     BaselineTimes,
 )
+from bench.cost import CostMeter
 from bench.pair_run import paced
 from bench.stats import Latency, RunResult, history_events
 from regions.naming import namespace
@@ -55,6 +56,7 @@ async def run_baseline(
     cases: int,
     rate: float | None,
     concurrency: int = 64,
+    meter: CostMeter | None = None,
 ) -> RunResult:
     run_id = uuid.uuid4().hex[:8]
     started: list[tuple[float, WorkflowHandle[BaselineIntake, BaselineTimes], str]] = []
@@ -78,9 +80,11 @@ async def run_baseline(
         started.append((began, handle, case.case_no))
 
     async with baseline_workers(clients, origin, processing):
+        mark = await meter.begin() if meter else None
         began = time.monotonic()
         await paced(cases, rate, concurrency, one)
         duration = time.monotonic() - began
+        cost = await meter.end(mark, len(started)) if meter and mark else None
         to_b, back_to_a, end_to_end, history = [], [], [], []
         for submitted, a_handle, case_no in started:
             b_handle = clients[processing].get_workflow_handle_for(
@@ -108,4 +112,5 @@ async def run_baseline(
             "end_to_end": Latency.of(end_to_end),
         },
         history_events_per_case=sum(history) / len(history) if history else None,
+        cost=cost,
     )

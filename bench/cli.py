@@ -1,6 +1,7 @@
 """`tongban bench`: cross-region throughput and latency beside bare Temporal, memory, crypto.
 
 tongban bench cases --cases 200 --json bench/out/cases.json --plot bench/out/latency.png
+tongban bench cases --cases 100 --fraction 0.5 --profile bench/out/profile  # + py-spy of both nodes
 tongban bench memory --open 1000 --open 10000
 tongban bench crypto
 tongban bench files --cases 20 --mib 5
@@ -81,30 +82,91 @@ async def running_pair(env: dict[str, str] | None = None) -> AsyncIterator[PairU
             node.stop()
 
 
-async def _cases(count: int, fractions: list[float], skip_baseline: bool) -> list[RunResult]:
+async def _cases(
+    count: int, fractions: list[float], skip_baseline: bool, profile: Profile | None
+) -> list[RunResult]:
     from bench.baseline_run import run_baseline
+    from bench.cost import CostMeter, stack_pids
     from bench.pair_run import run_pair
     from bench.report import table
+    from regions.naming import namespace
 
     console = _console()
     runs: list[RunResult] = []
     async with running_pair() as pair:
         clients = {ORIGIN: pair.services.client, PROCESSING: pair.processing_client}
-        await run_pair(pair, cases=min(20, count), rate=None)  # warm-up, not reported
-        ours_max = await run_pair(pair, cases=count, rate=None)
-        runs.append(ours_max)
-        console.print(table([ours_max]))
-        if not skip_baseline:
-            await run_baseline(clients, ORIGIN, PROCESSING, cases=min(20, count), rate=None)
-            base_max = await run_baseline(clients, ORIGIN, PROCESSING, cases=count, rate=None)
-            runs.append(base_max)
-        for fraction in fractions:
-            rate = ours_max.throughput * fraction
-            runs.append(await run_pair(pair, cases=count, rate=rate))
+        meter = await CostMeter.open(
+            stack_pids=stack_pids(),
+            node_pids={n.region: n.process.pid for n in pair.nodes},
+            namespaces=(namespace(ORIGIN), namespace(PROCESSING)),
+            region_dsns=pair.dsns,
+        )
+        try:
+            await run_pair(pair, cases=min(20, count), rate=None)  # warm-up, not reported
+            ours_max = await run_pair(pair, cases=count, rate=None, meter=meter)
+            runs.append(ours_max)
+            console.print(table([ours_max]))
             if not skip_baseline:
-                runs.append(await run_baseline(clients, ORIGIN, PROCESSING, cases=count, rate=rate))
-            console.print(table(runs[-2:] if not skip_baseline else runs[-1:]))
+                await run_baseline(clients, ORIGIN, PROCESSING, cases=min(20, count), rate=None)
+                runs.append(
+                    await run_baseline(
+                        clients, ORIGIN, PROCESSING, cases=count, rate=None, meter=meter
+                    )
+                )
+            for fraction in fractions:
+                rate = ours_max.throughput * fraction
+                runs.append(await run_pair(pair, cases=count, rate=rate, meter=meter))
+                if not skip_baseline:
+                    runs.append(
+                        await run_baseline(
+                            clients, ORIGIN, PROCESSING, cases=count, rate=rate, meter=meter
+                        )
+                    )
+                console.print(table(runs[-2:] if not skip_baseline else runs[-1:]))
+        finally:
+            await meter.close()
+        if profile is not None:
+            await _profiled_run(pair, count, profile, console)
     return runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    py_spy: str
+    out_dir: Path
+    seconds: float
+
+
+async def _profiled_run(
+    pair: PairUnderTest, count: int, profile: Profile, console: Console
+) -> None:
+    """One more max-rate run, not reported: py-spy would slow the measured ones down."""
+    from bench.pair_run import run_pair
+    from bench.profile import record, render, summarise
+
+    run = asyncio.create_task(run_pair(pair, cases=count, rate=None))
+    await asyncio.sleep(3)  # past the ramp-up
+    outs = await asyncio.gather(
+        *(
+            record(
+                profile.py_spy,
+                n.process.pid,
+                profile.seconds,
+                profile.out_dir / f"node-{n.region}.txt",
+            )
+            for n in pair.nodes
+        )
+    )
+    await run
+    console.rule(f"py-spy, {profile.seconds:.0f} s of a max-rate run (not measured)")
+    summaries = {}
+    for node, out in zip(pair.nodes, outs, strict=True):
+        stacks = out.read_text().splitlines()
+        summaries[node.region] = dataclasses.asdict(summarise(stacks, top=40))
+        console.print(render(summarise(stacks, top=15), f"node {node.region}"))
+    (profile.out_dir / "summary.json").write_text(
+        json.dumps(summaries, ensure_ascii=False, indent=2) + "\n"
+    )
 
 
 @app.command("cases")
@@ -118,16 +180,35 @@ def cases(
     plot_out: Annotated[
         Path | None, typer.Option("--plot", help="Write a PNG latency plot")
     ] = None,
+    profile_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile", help="Also py-spy both nodes during one more max-rate run, into here"
+        ),
+    ] = None,
+    profile_seconds: Annotated[float, typer.Option(help="How long py-spy samples")] = 20.0,
+    py_spy: Annotated[
+        str | None, typer.Option(help="py-spy binary (default: beside Python, or on PATH)")
+    ] = None,
 ) -> None:
     """Automatically approved cases 350000 → 440000 and back, beside bare Temporal."""
-    from bench.report import plot, table, targets
+    from bench.profile import py_spy as find_py_spy
+    from bench.report import cost_table, paired_cpu_ratios, plot, table, targets
 
     console = _console()
     fractions = fraction or [0.25, 0.5, 0.75]
+    profile = None
+    if profile_dir is not None:
+        binary = py_spy or find_py_spy()
+        if binary is None:
+            raise typer.BadParameter("py-spy not found: pass --py-spy PATH", param_hint="--profile")
+        profile = Profile(binary, profile_dir, profile_seconds)
     began = time.monotonic()
-    runs = asyncio.run(_cases(count, fractions, skip_baseline))
+    runs = asyncio.run(_cases(count, fractions, skip_baseline, profile))
     console.rule("all runs")
     console.print(table(runs))
+    console.rule("cost per case, over each run's measured window")
+    console.print(cost_table(runs))
     ours_max = next(r for r in runs if r.label == "tongban" and r.offered_rate is None)
     base_max = next((r for r in runs if r.label == "baseline" and r.offered_rate is None), None)
     half = next(
@@ -147,7 +228,14 @@ def cases(
     console.print(f"took {time.monotonic() - began:.0f} s on {platform.node()} ({machine})")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps([r.to_json() for r in runs], indent=2, default=str))
+        ratios = {id(r): ratio for r, ratio in paired_cpu_ratios(runs)}
+        figures = [
+            {**r.to_json(), "cpu_per_case_ours_over_baseline": ratios[id(r)]}
+            if id(r) in ratios
+            else r.to_json()
+            for r in runs
+        ]
+        json_out.write_text(json.dumps(figures, indent=2, default=str))
     if plot_out:
         plot_out.parent.mkdir(parents=True, exist_ok=True)
         plot(runs, plot_out)

@@ -18,13 +18,13 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.pair_run import AUTOMATIC, PairUnderTest, bench_application, paced
+from bench.proc_cpu import cpu_s
 from bench.stats import Latency
 from events.models import CHUNK_BYTES, EventType
 from regions.material_files import MaterialFile
 from regions.window import submit_case
 
 MIB = 1024 * 1024
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,6 @@ def case_files(mib: float) -> list[MaterialFile]:
         MaterialFile("社会保障卡申领登记表", b"\xff\xd8\xff\xe0" + os.urandom(sizes[1])),
         MaterialFile("照片", b"\x89PNG\r\n\x1a\n" + os.urandom(sizes[2])),
     ]
-
-
-def _cpu_s(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (after pid and comm)
-    return total / _CLOCK_TICKS
 
 
 async def _files_complete_at(db: asyncpg.Pool, case_no: str, expected: int) -> float | None:
@@ -118,9 +109,9 @@ async def _run(
         await _until_complete(db, case_no, len(files))
 
     pids = [n.process.pid for n in pair.nodes]
-    cpu_before, began = _cpu_s(pids), time.monotonic()
+    cpu_before, began = cpu_s(pids), time.monotonic()
     await paced(cases, None, concurrency, one)
-    duration, cpu = time.monotonic() - began, _cpu_s(pids) - cpu_before
+    duration, cpu = time.monotonic() - began, cpu_s(pids) - cpu_before
 
     latencies = []
     for case_no, (t_submit, files) in submitted.items():

@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 from temporalio.client import Client
 
+from bench.cost import CostMeter
 from bench.processes import peak_rss_mb
 from bench.stats import Latency, RunResult, history_events
 from regions.demo import demo_application, synthetic_id_number
@@ -75,7 +76,12 @@ def _step_at(progress: CaseProgress, status: str) -> datetime:
 
 
 async def run_pair(
-    pair: PairUnderTest, *, cases: int, rate: float | None, concurrency: int = 64
+    pair: PairUnderTest,
+    *,
+    cases: int,
+    rate: float | None,
+    concurrency: int = 64,
+    meter: CostMeter | None = None,
 ) -> RunResult:
     submitted: dict[str, float] = {}
 
@@ -92,9 +98,11 @@ async def run_pair(
         submitted[case_no] = began
         await handle.result()
 
+    mark = await meter.begin() if meter else None
     began = time.monotonic()
     await paced(cases, rate, concurrency, one)
     duration = time.monotonic() - began
+    cost = await meter.end(mark, len(submitted)) if meter and mark else None
 
     to_b, back_to_a, end_to_end, history = [], [], [], []
     for case_no, t_submit in submitted.items():
@@ -134,6 +142,7 @@ async def run_pair(
         node_peak_rss_mb={
             f"{n.region}#{n.process.pid}": peak_rss_mb(n.process.pid) for n in pair.nodes
         },
+        cost=cost,
     )
 
 

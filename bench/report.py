@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.cost import BASELINE_GROUPS, TARGET_CPU_RATIO, cpu_ratio
 from bench.stats import RunResult
 
 HOP = "b_decided_to_a_received"
@@ -36,12 +37,90 @@ def table(runs: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
+def cost_table(runs: list[RunResult]) -> str:
+    """CPU seconds per case of each process group, then RPCs and transactions per case, one
+    column per measured run. A baseline's total counts only the processes it runs on; its
+    other rows show what the idle stack and nodes beside it used meanwhile."""
+    costed = [r for r in runs if r.cost is not None]
+    if not costed:
+        return "(no cost figures)"
+    groups = list(dict.fromkeys(g for r in costed if r.cost for g in r.cost.cpu_s_per_case))
+    heads = [f"{r.label} {_rate(r)}" for r in costed]
+    lines = [f"{'CPU-s per case':<22}" + "".join(f"{h:>18}" for h in heads)]
+
+    def row(name: str, cells: list[str]) -> None:
+        lines.append(f"{name:<22}" + "".join(f"{c:>18}" for c in cells))
+
+    for group in groups:
+        row(
+            group,
+            [
+                f"{r.cost.cpu_s_per_case[group]:.3f}"
+                if r.cost and group in r.cost.cpu_s_per_case
+                else "-"
+                for r in costed
+            ],
+        )
+    row(
+        "total (its processes)",
+        [
+            f"{r.cost.cpu_s_per_case_of(BASELINE_GROUPS if r.label == 'baseline' else None):.3f}"
+            for r in costed
+            if r.cost
+        ],
+    )
+    row(
+        "Temporal RPCs/case",
+        [_maybe(r.cost.rpcs_per_case if r.cost else None, ".1f") for r in costed],
+    )
+    row(
+        "Postgres xacts/case",
+        [_maybe(r.cost.xacts_per_case if r.cost else None, ".1f") for r in costed],
+    )
+    row("cases in window", [str(r.cost.cases) if r.cost else "-" for r in costed])
+    lines += [
+        f"cpu per case ours/baseline at {_rate(ours)}: {ratio:.2f}"
+        for ours, ratio in paired_cpu_ratios(runs)
+    ]
+    return "\n".join(lines)
+
+
+def paired_cpu_ratios(runs: list[RunResult]) -> list[tuple[RunResult, float]]:
+    """Each tongban run with its CPU per case over the baseline's at the same offered rate."""
+    paired = []
+    for ours in runs:
+        if ours.label != "tongban" or ours.cost is None:
+            continue
+        base = next(
+            (
+                r
+                for r in runs
+                if r.label == "baseline" and r.offered_rate == ours.offered_rate and r.cost
+            ),
+            None,
+        )
+        ratio = cpu_ratio(ours.cost, base.cost) if base is not None and base.cost else None
+        if ratio is not None:
+            paired.append((ours, ratio))
+    return paired
+
+
+def _maybe(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def targets(ours_max: RunResult, base_max: RunResult, ours_half: RunResult | None) -> str:
     ratio = ours_max.throughput / base_max.throughput if base_max.throughput else 0.0
     lines = [
         f"throughput ours/baseline: {ratio:.2f} (target ≥ {TARGET_THROUGHPUT_RATIO})"
         f" {'met' if ratio >= TARGET_THROUGHPUT_RATIO else 'MISSED'}",
     ]
+    cpu = cpu_ratio(ours_max.cost, base_max.cost) if ours_max.cost and base_max.cost else None
+    if cpu is not None:
+        lines.append(
+            f"cpu per case ours/baseline: {cpu:.2f} (target ≤ {TARGET_CPU_RATIO})"
+            f" {'met' if cpu <= TARGET_CPU_RATIO else 'MISSED'}"
+        )
     for name in ours_max.latency:
         ours, base = ours_max.latency[name], base_max.latency.get(name)
         if base and base.p50_ms:

@@ -9,6 +9,8 @@ from typing import Any
 
 from temporalio.client import WorkflowExecutionDescription
 
+from bench.cost import CaseCost
+
 
 def percentile(values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile (no interpolation: every figure is a latency that happened)."""
@@ -45,6 +47,7 @@ class RunResult:
     events_per_s: float | None = None
     history_events_per_case: float | None = None
     node_peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    cost: CaseCost | None = None  # with a CostMeter: CPU, RPCs, transactions per case
 
     @property
     def throughput(self) -> float:
