@@ -65,6 +65,15 @@ REASONS: dict[str, dict[str, str]] = {
     },
 }
 
+# 邀评: the one invitation a concluded case nobody rated gets, as an effect order of the
+# accepting region (decision 0029) under this key: unique per case, so it is ordered once.
+INVITATION_KEY = "rating-invitation"
+# What the SMS says after "【<region>政务服务】您的申请（案件编号 …）：" (effects/notices.py).
+INVITATION_NOTICE = (
+    "已办结。诚邀您对本次服务作出评价（好差评）：请在网上办事大厅“我的办件”中评价，"
+    "或到办事窗口评价。"
+)
+
 # A comment is free text the applicant writes: bounded, and sealed wherever it is kept.
 MAX_COMMENT_CHARS = 500
 Side = Literal["A", "B"]
@@ -142,6 +151,10 @@ class FollowUpStart(_Model):
     revisit_working_days: int = Field(ge=1, le=60)
     rectify_working_days: int = Field(ge=1, le=120)
     working_day: timedelta | None = None  # scaled clock for tests; None: the holiday calendar
+    # When the applicant rated: the deadlines count from then, not from when this workflow
+    # started (the sweeper may start it late; B hears of a rating after A kept it). None in
+    # follow-ups started before it was carried: they count from their start.
+    rated_at: datetime | None = None
 
 
 class FollowUpNote(_Model):

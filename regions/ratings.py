@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -21,6 +21,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.contracts import Effect, EffectCall
+from effects import orders
+from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
 from events.envelope import Envelope
 from events.models import CaseRated, EventType, RatingAnswered, SealedBox
@@ -28,6 +31,8 @@ from events.outbox import enqueue, signed_envelope
 from events.pg import DATABASE_UNAVAILABLE, Conn
 from events.ratings import (
     BAD_LEVELS,
+    INVITATION_KEY,
+    INVITATION_NOTICE,
     LEVEL_LABELS,
     STEP_LABELS,
     AppealDecision,
@@ -49,7 +54,12 @@ from events.trust import sealing_key
 from regions.naming import task_queue
 from regions.rating_rules import RatingRules
 from workflows.lifecycle import intake
-from workflows.ratings import RatingFollowUpWorkflow, follow_up_workflow_id
+from workflows.ratings import (
+    RatingFollowUpWorkflow,
+    RatingInvitationWorkflow,
+    follow_up_workflow_id,
+    invitation_workflow_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +73,15 @@ _TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)
 
 @dataclass(frozen=True)
 class RatingDesk:
-    """What rating needs of a node: its region, database, Temporal client, keys and rules."""
+    """What rating needs of a node: its region, database, Temporal client, keys and rules,
+    and where its effects go (the 邀评 SMS)."""
 
     region: str
     pool: asyncpg.Pool
     client: Client
     credentials: RegionCredentials
     rules: RatingRules
+    effects: EffectRouting = field(default_factory=EffectRouting)
 
 
 @dataclass(frozen=True)
@@ -192,7 +204,9 @@ async def rate(
         record.rating_id, case_no, step, given.level, responsible, side, given.level in BAD_LEVELS
     )
     if taken.follow_up and responsible == desk.region:
-        await start_follow_up(desk, record.rating_id, case_no, desk.region, given.level)
+        await start_follow_up(
+            desk, record.rating_id, case_no, desk.region, given.level, record.rated_at
+        )
     return taken
 
 
@@ -223,7 +237,7 @@ def _rated_envelope(
 
 
 async def start_follow_up(
-    desk: RatingDesk, rid: str, case_no: str, origin_region: str, level: Level
+    desk: RatingDesk, rid: str, case_no: str, origin_region: str, level: Level, rated_at: datetime
 ) -> None:
     """Start the 差评 follow-up once per rating; a second start finds the first."""
     start = FollowUpStart(
@@ -235,6 +249,7 @@ async def start_follow_up(
         revisit_working_days=desk.rules.revisit_working_days,
         rectify_working_days=desk.rules.rectify_working_days,
         working_day=desk.rules.working_day,
+        rated_at=rated_at,
     )
     try:
         await desk.client.start_workflow(
@@ -255,16 +270,57 @@ async def sweep_follow_ups(desk: RatingDesk, older_than: timedelta) -> int:
     async with desk.pool.acquire() as conn:
         found = await store.without_follow_up(conn, desk.region, datetime.now(UTC) - older_than)
     for row in found:
-        await start_follow_up(desk, row.rating_id, row.case_no, row.origin_region, Level(row.level))
+        await start_follow_up(
+            desk, row.rating_id, row.case_no, row.origin_region, Level(row.level), row.rated_at
+        )
     return len(found)
 
 
-async def run_follow_up_sweeper(desk: RatingDesk, interval_s: float = 30.0) -> None:
+async def sweep_invitations(desk: RatingDesk, now: datetime) -> int:
+    """邀评: order one invitation for every case this region accepted that was concluded
+    `invite_after_days` ago and that nobody rated, and start the workflow that carries it out.
+    Once per case: the order is unique per case and key, and a case whose invitation was
+    answered is not found again. One found with its order still `ordered` (the node stopped
+    before its workflow ran, or an operator retried it) has its workflow started again; a
+    running one is left to run. Returns how many cases were found."""
+    window = desk.rules.invitation_window(now)
+    if window is None:
+        return 0
+    adapter = desk.effects.adapter_for(Effect.NOTIFY_APPLICANT)
+    async with desk.pool.acquire() as conn:
+        found = await store.invitations_due(conn, CONCLUDED_STATUSES, *window, INVITATION_KEY)
+        for case_no in found:
+            await orders.place(
+                conn,
+                case_no=case_no,
+                key=INVITATION_KEY,
+                effect=Effect.NOTIFY_APPLICANT,
+                amount_fen=0,
+                detail=INVITATION_NOTICE,
+                adapter=adapter,
+            )
+    for case_no in found:
+        await desk.client.start_workflow(
+            RatingInvitationWorkflow.run,
+            EffectCall(case_no=case_no, keys=(INVITATION_KEY,)),
+            id=invitation_workflow_id(case_no),
+            task_queue=task_queue(desk.region),
+            # A new run only for an order back in `ordered`; the activity calls no system
+            # for an order already answered, so a second run sends nothing twice.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    return len(found)
+
+
+async def run_ratings_sweeper(desk: RatingDesk, interval_s: float = 30.0) -> None:
+    """The node's loop for what no request starts: lost follow-up starts, and 邀评."""
     while True:
         try:
             await sweep_follow_ups(desk, timedelta(seconds=interval_s))
+            await sweep_invitations(desk, datetime.now(UTC))
         except _TRANSIENT as exc:
-            log.warning("ratings %s: follow-up sweep failed, will retry: %s", desk.region, exc)
+            log.warning("ratings %s: sweep failed, will retry: %s", desk.region, exc)
         await asyncio.sleep(interval_s)
 
 
@@ -301,7 +357,12 @@ async def take_inbound(desk: RatingDesk, envelope: Envelope) -> str | None:
             )
         if Level(rated.level) in BAD_LEVELS:
             await start_follow_up(
-                desk, rated.rating_id, rated.case_no, envelope.senderregion, Level(rated.level)
+                desk,
+                rated.rating_id,
+                rated.case_no,
+                envelope.senderregion,
+                Level(rated.level),
+                rated.rated_at,
             )
         return "rating kept"
     answered = RatingAnswered.model_validate(envelope.data)

@@ -177,6 +177,48 @@ async def without_follow_up(
     return [_row(r) for r in records]
 
 
+async def invitations_due(
+    conn: Conn,
+    concluded: frozenset[str],
+    after: datetime,
+    until: datetime,
+    key: str,
+    limit: int = 100,
+) -> list[str]:
+    """邀评: cases this region accepted, concluded (a status in `concluded`) in (after, until],
+    with no rating of any step, and no invitation carried out yet (none, or one still
+    `ordered`: placed but not yet answered). A concluded case rests, so `updated_at` is
+    when it was concluded."""
+    records = await conn.fetch(
+        "SELECT c.case_no FROM cases c WHERE c.role = 'origin' AND c.status = ANY($1::text[])"
+        " AND c.updated_at > $2 AND c.updated_at <= $3"
+        " AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.case_no = c.case_no)"
+        " AND NOT EXISTS (SELECT 1 FROM effect_orders o WHERE o.case_no = c.case_no"
+        "  AND o.key = $4 AND o.state <> 'ordered')"
+        " ORDER BY c.updated_at LIMIT $5",
+        sorted(concluded),
+        after,
+        until,
+        key,
+        limit,
+    )
+    return [r["case_no"] for r in records]
+
+
+async def invitations_sent(
+    conn: Conn, key: str, since: datetime, until: datetime
+) -> dict[str, int]:
+    """邀评 ordered in [since, until), counted by the state of their effect order."""
+    records = await conn.fetch(
+        "SELECT state, count(*) AS n FROM effect_orders WHERE key = $1"
+        " AND ordered_at >= $2 AND ordered_at < $3 GROUP BY state ORDER BY state",
+        key,
+        since,
+        until,
+    )
+    return {r["state"]: r["n"] for r in records}
+
+
 async def issue_code(
     conn: Conn, code_sha256: bytes, case_no: str, step: str, window: str, issued_by: str | None
 ) -> bool:

@@ -53,7 +53,7 @@ _NOTE = Field(min_length=1, max_length=1000)
 
 
 def desk(svc: ApiServices) -> RatingDesk:
-    return RatingDesk(svc.region, svc.pool, svc.client, svc.credentials, svc.ratings)
+    return RatingDesk(svc.region, svc.pool, svc.client, svc.credentials, svc.ratings, svc.effects)
 
 
 class Rated(BaseModel):

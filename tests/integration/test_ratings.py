@@ -7,7 +7,9 @@ applicants' identity provider:
   signed, sealed event, B's officer records 回访 and 整改, and the answer reaches the applicant
   at A;
 - a 不满意 of A's service misses its 回访 deadline and escalates; an operator's 申诉复核 sets it
-  aside with a recorded reason, which the applicant is told.
+  aside with a recorded reason, which the applicant is told;
+- a concluded case nobody rated gets one 邀评 SMS through the effects machinery, a rated one
+  none.
 """
 
 from __future__ import annotations
@@ -59,9 +61,15 @@ POLICIES = CasePolicies(
         working_day=timedelta(seconds=60),
     ),
 )
-# A follow-up's working day lasts 20 s: 回访 is due 20 s after a bad rating, 整改 60 s.
+# A day of the rules lasts 20 s: 回访 is due 20 s after a bad rating, 整改 60 s; a concluded
+# case nobody rated is invited 20 s after it closed, until 10 minutes after (so a rated case is
+# still in the window when the test looks, and the stack's older cases are left alone).
 RULES = RatingRules(
-    revisit_working_days=1, rectify_working_days=3, working_day=timedelta(seconds=20)
+    revisit_working_days=1,
+    rectify_working_days=3,
+    invite_after_days=1,
+    invite_within_days=30,
+    working_day=timedelta(seconds=20),
 )
 ALICE = ("pseudonym-rating-alice", "赵敏", synthetic_id_number(serial="644"))
 
@@ -92,6 +100,18 @@ async def nodes(
 @pytest.fixture(scope="module")
 async def closed_online_case(nodes: ApiNodes, provider: IdentityProviderProcess) -> str:
     """Alice's 全程网办 case, approved by B's officer and closed (delivered online) at A."""
+    return await _closed_online_case(nodes, provider, check_early_rating=True)
+
+
+async def _closed_online_case(
+    nodes: ApiNodes,
+    provider: IdentityProviderProcess,
+    *,
+    check_early_rating: bool = False,
+    rate_reception: bool = False,
+) -> str:
+    """A 全程网办 case of Alice's, approved at B and closed at A; `rate_reception`: she rates
+    A's 收件 (满意) before it is decided."""
     a, b = nodes.urls[A], nodes.urls[B]
     alice = _alice(provider)
     officer = nodes.token(B, Role.PROCESSING_OFFICER, person=("GD4001", "黄磊"))
@@ -111,13 +131,21 @@ async def closed_online_case(nodes: ApiNodes, provider: IdentityProviderProcess)
         assert created.status_code == 201, created.text
         case_no: str = created.json()["case_no"]
 
-        # 办结 cannot be rated before the case is concluded.
-        early = await client.post(
-            f"{a}/applicant/cases/{case_no}/ratings",
-            json={"step": "concluded", "level": 5},
-            headers=auth(alice),
-        )
-        assert (early.status_code, early.json()["rule"]) == (409, "step_not_reached")
+        if check_early_rating:
+            # 办结 cannot be rated before the case is concluded.
+            early = await client.post(
+                f"{a}/applicant/cases/{case_no}/ratings",
+                json={"step": "concluded", "level": 5},
+                headers=auth(alice),
+            )
+            assert (early.status_code, early.json()["rule"]) == (409, "step_not_reached")
+        if rate_reception:
+            rated = await client.post(
+                f"{a}/applicant/cases/{case_no}/ratings",
+                json={"step": "received", "level": 4},
+                headers=auth(alice),
+            )
+            assert rated.status_code == 201, rated.text
 
         office = f"{b}/office/cases/{case_no}"
 
@@ -417,3 +445,60 @@ async def test_a_bad_rating_whose_follow_up_never_started_is_picked_up_by_the_sw
 
     [row] = await eventually(opened, until=bool, what="the follow-up opened", timeout=120)
     assert row["revisit_due"] > row["rated_at"]
+
+
+async def _invitations(stack: StackEndpoints, case_no: str) -> list[dict[str, Any]]:
+    """The case's 邀评 orders at A, each with how many times its system was called."""
+    conn = await asyncpg.connect(region_dsn(stack.postgres_dsn, A))
+    try:
+        rows = await conn.fetch(
+            "SELECT o.*, (SELECT count(*) FROM effect_attempts t WHERE t.order_id = o.id)"
+            " AS calls FROM effect_orders o WHERE o.case_no = $1 AND o.key = 'rating-invitation'",
+            case_no,
+        )
+    finally:
+        await conn.close()
+    return [dict(r) for r in rows]
+
+
+async def test_a_concluded_case_nobody_rated_is_invited_once_and_a_rated_one_not_at_all(
+    nodes: ApiNodes, provider: IdentityProviderProcess, stack: StackEndpoints
+) -> None:
+    rated = await _closed_online_case(nodes, provider, rate_reception=True)
+    unrated = await _closed_online_case(nodes, provider)
+
+    def sent(orders: list[dict[str, Any]]) -> bool:
+        return bool(orders) and orders[0]["state"] == "done"
+
+    async def invited() -> list[dict[str, Any]]:
+        return await _invitations(stack, unrated)
+
+    [order] = await eventually(invited, until=sent, what="邀评 of the unrated case", timeout=180)
+    assert (order["effect"], order["adapter"]) == ("notify-applicant", "log")
+    assert "好差评" in order["detail"]
+
+    # Later sweeps leave it alone: a case concluded after that invitation was sent gets its own
+    # (so the sweeper has run since), and the first is still one order, its system called once.
+    later = await _closed_online_case(nodes, provider)
+
+    async def later_invited() -> list[dict[str, Any]]:
+        return await _invitations(stack, later)
+
+    await eventually(later_invited, until=sent, what="邀评 of the later case", timeout=180)
+    [again] = await _invitations(stack, unrated)
+    assert (again["id"], again["series"], again["attempts"], again["calls"]) == (
+        order["id"],
+        1,
+        1,
+        1,
+    )
+    # The case Alice rated (收件, before it closed) concluded first and is never invited.
+    assert await _invitations(stack, rated) == []
+
+    # The report says they were sent.
+    today = datetime.now(BEIJING).date().isoformat()
+    shown = await tongban(
+        "ratings", "report", "--region", A, "--from", today, "--to", today, "--json"
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["invitations"]["by_state"]["done"] >= 2
