@@ -46,6 +46,7 @@ from events.ratings import (
     check_reasons,
     rating_id,
     responsible_side,
+    too_many_wrong_codes,
 )
 from events.sealing import seal
 from events.stores import ratings as store
@@ -160,7 +161,36 @@ async def rate(
     code: str | None = None,
 ) -> RatingTaken:
     """Keep the applicant's rating of `step` (a window's code names the step itself); a
-    rating of B's processing goes to B sealed, in the same transaction (the outbox)."""
+    rating of B's processing goes to B sealed, in the same transaction (the outbox). A case
+    whose code was entered wrong too often lately is refused (429 `rating_code_tries`)."""
+    if code is not None:
+        async with desk.pool.acquire() as conn:
+            if (await store.wrong_codes(conn, case_no)).blocks(datetime.now(UTC)):
+                raise too_many_wrong_codes()
+    try:
+        return await _rate(desk, case_no, step, given, channel=channel, window=window, code=code)
+    except RatingRefused as refused:
+        if refused.rule == "rating_code_invalid":
+            await _count_wrong_code(desk, case_no)
+        raise
+
+
+async def _count_wrong_code(desk: RatingDesk, case_no: str) -> None:
+    async with desk.pool.acquire() as conn, conn.transaction():
+        wrong = await store.wrong_codes(conn, case_no, lock=True)
+        await store.set_wrong_codes(conn, case_no, wrong.after_another(datetime.now(UTC)))
+
+
+async def _rate(
+    desk: RatingDesk,
+    case_no: str,
+    step: RatedStep | None,
+    given: RatingInput,
+    *,
+    channel: Channel,
+    window: str,
+    code: str | None,
+) -> RatingTaken:
     async with desk.pool.acquire() as conn, conn.transaction():
         if code is not None:
             spent = await store.spend_code(conn, code_digest(code), case_no)

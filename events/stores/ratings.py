@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from events.ratings import WrongCodes
+
 if TYPE_CHECKING:  # the report reads rows without loading the database driver
     import asyncpg
 
@@ -236,7 +238,32 @@ async def issue_code(
         window,
         issued_by,
     )
-    return bool(status == "INSERT 0 1")
+    if status != "INSERT 0 1":
+        return False
+    # The clerk handed the applicant a new receipt: earlier wrong tries no longer hold it up.
+    await set_wrong_codes(conn, case_no, WrongCodes())
+    return True
+
+
+async def wrong_codes(conn: Conn, case_no: str, *, lock: bool = False) -> WrongCodes:
+    """The wrong codes entered for the case lately (none when it has no code at all)."""
+    record = await conn.fetchrow(
+        "SELECT wrong_tries, wrong_since FROM rating_codes WHERE case_no = $1"
+        " ORDER BY wrong_since DESC NULLS LAST LIMIT 1" + (" FOR UPDATE" if lock else ""),
+        case_no,
+    )
+    if record is None:
+        return WrongCodes()
+    return WrongCodes(record["wrong_tries"], record["wrong_since"])
+
+
+async def set_wrong_codes(conn: Conn, case_no: str, wrong: WrongCodes) -> None:
+    await conn.execute(
+        "UPDATE rating_codes SET wrong_tries = $2, wrong_since = $3 WHERE case_no = $1",
+        case_no,
+        wrong.tries,
+        wrong.since,
+    )
 
 
 async def spend_code(conn: Conn, code_sha256: bytes, case_no: str) -> tuple[str, str] | None:

@@ -47,7 +47,7 @@ router = APIRouter(tags=["好差评 ratings"])
 applicant_router = APIRouter(prefix="/applicant", tags=["好差评 ratings"])
 _REFUSALS: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "description": "refused; `rule` names why"}
-    for code in (403, 404, 409, 422)
+    for code in (403, 404, 409, 422, 429)
 }
 _NOTE = Field(min_length=1, max_length=1000)
 
@@ -215,7 +215,9 @@ async def rate_at_window(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Rated:
     """The applicant's rating with their one-time code. A request carrying any bearer token
-    (a clerk's) is refused: only the applicant rates (403 `staff_cannot_rate`)."""
+    (a clerk's) is refused: only the applicant rates (403 `staff_cannot_rate`). After 5 wrong
+    codes for a case in 15 minutes, it is refused until then or until the clerk issues a new
+    code (429 `rating_code_tries`)."""
     if authorization:
         raise RatingRefused(
             403, "staff_cannot_rate", "a rating is the applicant's own: no staff token rates"

@@ -254,6 +254,52 @@ async def test_a_window_rating_is_the_applicants_with_the_receipts_code(
     assert json.loads(row["whole"])["comment_sealed"]["recipient"] == A
 
 
+async def test_wrong_codes_for_a_case_hold_it_up_until_the_clerk_issues_a_new_one(
+    nodes: ApiNodes, stack: StackEndpoints
+) -> None:
+    a = nodes.urls[A]
+    clerk = nodes.token(A, Role.WINDOW_CLERK, person=("FZ2002", "郑洁"), window="fz-rating-02")
+    application = {
+        "item_code": WINDOW_ITEM,
+        "processing_region": B,
+        "applicant_name": "孙八",
+        "applicant_id_number": synthetic_id_number(serial=f"{secrets.randbelow(900):03d}"),
+        "applicant_phone": "13800000003",
+        "materials": [material_ref(name).model_dump() for name in CARRIED],
+    }
+    async with httpx.AsyncClient(base_url=a, timeout=TIMEOUT) as client:
+        created = await client.post("/window/cases", json=application, headers=auth(clerk))
+        assert created.status_code == 201, created.text
+        case_no = created.json()["case_no"]
+
+        async def issued() -> str:
+            got = await client.post(
+                f"/window/cases/{case_no}/rating-codes",
+                json={"step": "received"},
+                headers=auth(clerk),
+            )
+            assert got.status_code == 201, got.text
+            code: str = got.json()["code"]
+            return code
+
+        code = await issued()
+        guess = "AAAAA-AAAAA" if code != "AAAAA-AAAAA" else "BBBBB-BBBBB"
+        rating = {"case_no": case_no, "code": guess, "level": 5}
+        for _ in range(5):
+            wrong = await client.post("/ratings/window", json=rating)
+            assert (wrong.status_code, wrong.json()["rule"]) == (403, "rating_code_invalid")
+        # The sixth try is held up, even with the right code.
+        held = await client.post("/ratings/window", json={**rating, "code": code})
+        assert (held.status_code, held.json()["rule"]) == (429, "rating_code_tries")
+        assert "评价码输入错误次数过多" in held.json()["detail"]
+
+        # The clerk hands the applicant a new receipt: its code rates.
+        taken = await client.post("/ratings/window", json={**rating, "code": await issued()})
+        assert taken.status_code == 201, taken.text
+    [row] = await _rows(stack, A, case_no)
+    assert (row["level"], row["window_name"]) == (5, "fz-rating-02")
+
+
 async def test_an_online_rating_of_bs_processing_goes_to_b_which_answers_it(
     nodes: ApiNodes,
     provider: IdentityProviderProcess,
