@@ -14,6 +14,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import asyncpg
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -54,6 +55,7 @@ from events.stores.postgres import PostgresCaseStore
 from events.trust import sealing_key
 from regions.naming import task_queue
 from regions.rating_rules import RatingRules
+from regions.tokens import Principal, Role
 from workflows.lifecycle import intake
 from workflows.ratings import (
     RatingFollowUpWorkflow,
@@ -431,6 +433,38 @@ async def responsible_rating(desk: RatingDesk, rid: str) -> store.RatingRow:
     if row is None or row.responsible_region != desk.region:
         raise RatingRefused(404, "unknown_rating", "no rating this region answers for")
     return row
+
+
+def by_person(caller: Principal) -> str:
+    """Who took a step, as the follow-up records it: name, staff number, window or office."""
+    who = caller.person_name or "未登记经办人"
+    return f"{who}（工号 {caller.person_id or '—'}，{caller.window}）"[:100]
+
+
+async def record_follow_up(
+    desk: RatingDesk,
+    caller: Principal,
+    rid: str,
+    stage: Literal["revisit", "rectify"],
+    note: str,
+    answer: str | None = None,
+) -> str:
+    """回访 or 整改 (with the answer) taken by a person of the responsible side: a window
+    clerk for A's 收件, a processing officer for B's 办结 (else 403 `not_responsible`). The
+    free text is sealed for this region before it reaches the workflow. The API and the
+    console both record through here."""
+    row = await responsible_rating(desk, rid)
+    needed = Role.WINDOW_CLERK if row.side == "A" else Role.PROCESSING_OFFICER
+    if caller.role is not needed:
+        raise RatingRefused(
+            403, "not_responsible", f"the follow-up of this rating is taken by {needed.value}"
+        )
+    sealed = FollowUpNote(
+        by=by_person(caller),
+        note=seal_text(desk, note, row.case_no),
+        answer=None if answer is None else seal_text(desk, answer, row.case_no),
+    )
+    return await follow_up_step(desk, rid, stage, sealed)
 
 
 async def follow_up_step(desk: RatingDesk, rid: str, update: str, note: FollowUpNote) -> str:

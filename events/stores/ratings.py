@@ -163,6 +163,20 @@ async def answerable_by(
     return [_row(r) for r in records]
 
 
+async def open_follow_ups(conn: Conn, region: str, side: str, limit: int = 200) -> list[RatingRow]:
+    """差评 `region` answers for on `side` whose follow-up has not answered the applicant and
+    that were not set aside: what its people have to take up, the nearest 整改 deadline first."""
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM ratings WHERE responsible_region = $1 AND side = $2"
+        " AND level <= 2 AND answered_at IS NULL AND set_aside_at IS NULL"
+        " ORDER BY rectify_due NULLS LAST, rated_at LIMIT $3",
+        region,
+        side,
+        limit,
+    )
+    return [_row(r) for r in records]
+
+
 async def without_follow_up(
     conn: Conn, region: str, rated_before: datetime, limit: int = 100
 ) -> list[RatingRow]:
