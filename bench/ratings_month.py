@@ -222,12 +222,10 @@ async def main() -> None:
     from operators.ratings_cli import read_period
 
     now = datetime(2027, 1, 5, tzinfo=BEIJING)  # the report as of early January
-    reports = {
-        region: RatingsReport.of(
-            region, FIRST, LAST, await read_period(dsn, region, FIRST, LAST), now
-        )
-        for region in (A, B)
-    }
+    reports = {}
+    for region in (A, B):
+        rows, invited = await read_period(dsn, region, FIRST, LAST)
+        reports[region] = RatingsReport.of(region, FIRST, LAST, rows, now, invited)
     chart(reports[B], CHART)
     body = [
         "# 好差评: a generated month",

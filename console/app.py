@@ -6,7 +6,7 @@ catalog, workflows and token file: no second copy of any rule) from `app.state.s
 its own state (region, session store, clock) from `app.state.console`.
 
 A section's pages are a router in their module (`window_pages`, `office_pages`,
-`operator_pages`), included here.
+`operator_pages`; 好差评's `rating_pages` and `follow_up_pages`), included here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from console import (
     applicant_pages,
     errors,
+    follow_up_pages,
     office_pages,
     operator_pages,
     rating_pages,
@@ -37,6 +38,7 @@ SECTION_ROUTERS = (
     office_pages.router,
     operator_pages.router,
     rating_pages.router,
+    follow_up_pages.router,
 )
 
 

@@ -12,6 +12,7 @@ from console.auth import ConsoleServices, OperatorPage, console_state
 from console.errors import PageError
 from console.operator_pages import LINKS
 from console.pages import Refusal, render
+from events.ratings import INVITATION_KEY
 from events.stores import ratings as store
 from events.stores.ratings import RatingRow
 from operators.ratings_report import RatingsReport, period_bounds
@@ -22,10 +23,14 @@ router = APIRouter(prefix="/operators")
 MAX_DAYS = 366
 
 
-async def read_rows(svc: ApiServices, since: date, until: date) -> list[RatingRow]:
+async def read_rows(
+    svc: ApiServices, since: date, until: date
+) -> tuple[list[RatingRow], dict[str, int]]:
+    """The period's ratings the region answers for, and the 邀评 it ordered, by state."""
     start, end = period_bounds(since, until)
     async with svc.pool.acquire() as conn:
-        return await store.answerable_by(conn, svc.region, start, end)
+        rows = await store.answerable_by(conn, svc.region, start, end)
+        return rows, await store.invitations_sent(conn, INVITATION_KEY, start, end)
 
 
 def _period(request: Request, now: datetime) -> tuple[date, date]:
@@ -54,7 +59,8 @@ def _refused(message: str, rule: str) -> Refusal:
 async def ratings(request: Request, user: OperatorPage, svc: ConsoleServices) -> Response:
     now = console_state(request).now()
     since, until = _period(request, now)
-    found = RatingsReport.of(svc.region, since, until, await read_rows(svc, since, until), now)
+    rows, invitations = await read_rows(svc, since, until)
+    found = RatingsReport.of(svc.region, since, until, rows, now, invitations)
     return render(
         request,
         "operators/ratings.html",

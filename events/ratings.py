@@ -8,6 +8,7 @@ rated and who answers for each (谁办理谁负责). Workflows import this insid
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Literal
@@ -65,19 +66,65 @@ REASONS: dict[str, dict[str, str]] = {
     },
 }
 
+# 邀评: the one invitation a concluded case nobody rated gets, as an effect order of the
+# accepting region (decision 0029) under this key: unique per case, so it is ordered once.
+INVITATION_KEY = "rating-invitation"
+# What the SMS says after "【<region>政务服务】您的申请（案件编号 …）：" (effects/notices.py).
+INVITATION_NOTICE = (
+    "已办结。诚邀您对本次服务作出评价（好差评）：请在网上办事大厅“我的办件”中评价，"
+    "或到办事窗口评价。"
+)
+
 # A comment is free text the applicant writes: bounded, and sealed wherever it is kept.
 MAX_COMMENT_CHARS = 500
 Side = Literal["A", "B"]
 
 
 class RatingRefused(Exception):
-    """A rating refused by a rule: `status` is the HTTP answer (403, 404, 409, 422)."""
+    """A rating refused by a rule: `status` is the HTTP answer (403, 404, 409, 422, 429)."""
 
     def __init__(self, status: int, rule: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.rule = rule
         self.message = message
+
+
+# A code is only as secret as the receipt, and short enough to type: a terminal may enter a
+# wrong one for a case this many times in this long, then it is refused until the period
+# has passed or the clerk hands out a new code. 31^10 codes against 5 tries a quarter-hour
+# leaves guessing hopeless; a mistyping applicant has room to retry.
+MAX_WRONG_CODES = 5
+WRONG_CODE_PERIOD = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class WrongCodes:
+    """The wrong codes entered for a case: how many, since when (the first in the period)."""
+
+    tries: int = 0
+    since: datetime | None = None
+
+    def blocks(self, now: datetime) -> bool:
+        return self._current(now) and self.tries >= MAX_WRONG_CODES
+
+    def after_another(self, now: datetime) -> WrongCodes:
+        if self._current(now):
+            return WrongCodes(self.tries + 1, self.since)
+        return WrongCodes(1, now)
+
+    def _current(self, now: datetime) -> bool:
+        return self.since is not None and now - self.since < WRONG_CODE_PERIOD
+
+
+def too_many_wrong_codes() -> RatingRefused:
+    minutes = int(WRONG_CODE_PERIOD.total_seconds() // 60)
+    return RatingRefused(
+        429,
+        "rating_code_tries",
+        f"该案件的评价码输入错误次数过多，请 {minutes} 分钟后再试，"
+        "或请窗口工作人员重新出具评价码。",
+    )
 
 
 def responsible_side(step: RatedStep) -> Side:
@@ -142,6 +189,10 @@ class FollowUpStart(_Model):
     revisit_working_days: int = Field(ge=1, le=60)
     rectify_working_days: int = Field(ge=1, le=120)
     working_day: timedelta | None = None  # scaled clock for tests; None: the holiday calendar
+    # When the applicant rated: the deadlines count from then, not from when this workflow
+    # started (the sweeper may start it late; B hears of a rating after A kept it). None in
+    # follow-ups started before it was carried: they count from their start.
+    rated_at: datetime | None = None
 
 
 class FollowUpNote(_Model):

@@ -38,17 +38,21 @@ def _dsn(region: str) -> str:
     return local_node_settings(region, StackSettings()).postgres_dsn.get_secret_value()
 
 
-async def read_period(dsn: str, region: str, since: date, until: date) -> list[RatingRow]:
+async def read_period(
+    dsn: str, region: str, since: date, until: date
+) -> tuple[list[RatingRow], dict[str, int]]:
     """The ratings `region` answers for, rated from the start of `since` to the end of `until`
-    (Beijing days)."""
+    (Beijing days), and the 邀评 it ordered then, by state."""
     import asyncpg
 
+    from events.ratings import INVITATION_KEY
     from events.stores import ratings
 
     start, end = period_bounds(since, until)
     conn = await asyncpg.connect(dsn)
     try:
-        return await ratings.answerable_by(conn, region, start, end)
+        rows = await ratings.answerable_by(conn, region, start, end)
+        return rows, await ratings.invitations_sent(conn, INVITATION_KEY, start, end)
     finally:
         await conn.close()
 
@@ -68,8 +72,8 @@ def report(
     first, last = _day(since, "--from"), _day(until, "--to")
     if last < first:
         raise typer.BadParameter("on or after --from", param_hint="--to")
-    rows = asyncio.run(read_period(_dsn(region), region, first, last))
-    found = RatingsReport.of(region, first, last, rows, datetime.now(UTC))
+    rows, invitations = asyncio.run(read_period(_dsn(region), region, first, last))
+    found = RatingsReport.of(region, first, last, rows, datetime.now(UTC), invitations)
     if as_json:
         typer.echo(json.dumps(found.as_json(), ensure_ascii=False, indent=2))
         return
@@ -90,7 +94,7 @@ def export(
     """The day's ratings the region answers for, as JSON for the provincial 好差评 system
     (format `tongban.ratings.daily/1`, docs/ratings-export.md); no comment or other free text."""
     on_day = _day(day, "--day")
-    rows = asyncio.run(read_period(_dsn(region), region, on_day, on_day))
+    rows, _ = asyncio.run(read_period(_dsn(region), region, on_day, on_day))
     text = json.dumps(
         daily_export(region, on_day, rows, datetime.now(UTC)), ensure_ascii=False, indent=2
     )

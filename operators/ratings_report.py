@@ -91,10 +91,18 @@ class RatingsReport:
     by_side: dict[str, dict[str, int]]
     set_aside: int
     bad: BadHandling = field(default_factory=BadHandling)
+    # 邀评 this region ordered in the period, by the state of their effect order (done: sent).
+    invitations: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(
-        cls, region: str, since: date, until: date, rows: list[RatingRow], now: datetime
+        cls,
+        region: str,
+        since: date,
+        until: date,
+        rows: list[RatingRow],
+        now: datetime,
+        invitations: dict[str, int] | None = None,
     ) -> RatingsReport:
         counted = [r for r in rows if r.set_aside_at is None]
 
@@ -115,6 +123,7 @@ class RatingsReport:
             by_side={SIDE_LABELS[s]: levels for s, levels in grouped("side").items()},
             set_aside=len(rows) - len(counted),
             bad=_bad_handling(counted, now),
+            invitations=dict(invitations or {}),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -138,7 +147,21 @@ class RatingsReport:
                 "escalated": self.bad.escalated,
                 "on_time_rate": self.bad.on_time_rate,
             },
+            "invitations": {
+                "ordered": sum(self.invitations.values()),
+                "by_state": self.invitations,
+            },
         }
+
+    @property
+    def invitation_summary(self) -> str:
+        def of(*states: str) -> int:
+            return sum(self.invitations.get(s, 0) for s in states)
+
+        return (
+            f"邀评 {sum(self.invitations.values())} 件：已发送 {of('done', 'resolved')}，"
+            f"未能发送 {of('refused', 'dead')}，待发送 {of('ordered', 'pending')}"
+        )
 
     def lines(self) -> list[str]:
         def row(name: str, counts: dict[str, int]) -> str:
@@ -163,6 +186,8 @@ class RatingsReport:
             f"办理中 {self.bad.open}（已超期 {self.bad.overdue}），曾升级 {self.bad.escalated}"
             + ("" if rate is None else f"；按时率 {rate:.1%}")
         )
+        if self.invitations:  # none ordered in the period (or none read: the month's bench)
+            shown.append(self.invitation_summary)
         return shown
 
 

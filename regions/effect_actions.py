@@ -15,6 +15,7 @@ from effects import orders
 from effects.callbacks import EffectCallback
 from effects.orders import EffectOrder, OrderRefused
 from events.models import accepting_region_of
+from events.ratings import INVITATION_KEY
 from regions.naming import intake_workflow_id, processing_workflow_id
 from workflows.lifecycle.effects import EffectResolved, EffectRetried
 
@@ -40,6 +41,10 @@ def workflow_id_of(region: str, case_no: str) -> str:
 
 
 async def _tell(client: Client, region: str, order: EffectOrder, signal: str, arg: object) -> None:
+    if order.key == INVITATION_KEY:
+        # 邀评 is ordered after the case's workflow ended and nothing waits on its answer: the
+        # order holds it, and the ratings sweeper carries out an order an operator reopened.
+        return
     handle = client.get_workflow_handle(workflow_id_of(region, order.case_no))
     try:
         await handle.signal(signal, arg)

@@ -58,7 +58,7 @@ from regions.gauges import RegionGauges
 from regions.naming import task_queue
 from regions.node_lock import NodeCannotStart, region_lock
 from regions.node_settings import NodeSettings
-from regions.ratings import RatingDesk, run_follow_up_sweeper, take_inbound
+from regions.ratings import RatingDesk, run_ratings_sweeper, take_inbound
 from regions.telemetry import configure, node_config, temporal_interceptors
 from regions.temporal_security import TemporalSecurity
 from workflows.registry import WORKFLOWS, write_bytecode
@@ -154,7 +154,12 @@ class NodeServices:
 
 def rating_desk(settings: NodeSettings, services: NodeServices) -> RatingDesk:
     return RatingDesk(
-        settings.region, services.pool, services.client, services.credentials, settings.ratings
+        settings.region,
+        services.pool,
+        services.client,
+        services.credentials,
+        settings.ratings,
+        settings.effects,
     )
 
 
@@ -316,7 +321,7 @@ def build_exchange(
             "gauges": RegionGauges(services.pool, region).run,
             "directory-keeper": DirectoryKeeper(services.pool, credentials).run,
             "ratings-sweeper": functools.partial(
-                run_follow_up_sweeper, rating_desk(settings, services)
+                run_ratings_sweeper, rating_desk(settings, services)
             ),
         },
     )

@@ -12,8 +12,9 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import asyncpg
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -21,6 +22,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.contracts import Effect, EffectCall
+from effects import orders
+from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
 from events.envelope import Envelope
 from events.models import CaseRated, EventType, RatingAnswered, SealedBox
@@ -28,6 +32,8 @@ from events.outbox import enqueue, signed_envelope
 from events.pg import DATABASE_UNAVAILABLE, Conn
 from events.ratings import (
     BAD_LEVELS,
+    INVITATION_KEY,
+    INVITATION_NOTICE,
     LEVEL_LABELS,
     STEP_LABELS,
     AppealDecision,
@@ -41,6 +47,7 @@ from events.ratings import (
     check_reasons,
     rating_id,
     responsible_side,
+    too_many_wrong_codes,
 )
 from events.sealing import seal
 from events.stores import ratings as store
@@ -48,8 +55,14 @@ from events.stores.postgres import PostgresCaseStore
 from events.trust import sealing_key
 from regions.naming import task_queue
 from regions.rating_rules import RatingRules
+from regions.tokens import Principal, Role
 from workflows.lifecycle import intake
-from workflows.ratings import RatingFollowUpWorkflow, follow_up_workflow_id
+from workflows.ratings import (
+    RatingFollowUpWorkflow,
+    RatingInvitationWorkflow,
+    follow_up_workflow_id,
+    invitation_workflow_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +76,15 @@ _TRANSIENT: tuple[type[Exception], ...] = (RPCError, *DATABASE_UNAVAILABLE)
 
 @dataclass(frozen=True)
 class RatingDesk:
-    """What rating needs of a node: its region, database, Temporal client, keys and rules."""
+    """What rating needs of a node: its region, database, Temporal client, keys and rules,
+    and where its effects go (the 邀评 SMS)."""
 
     region: str
     pool: asyncpg.Pool
     client: Client
     credentials: RegionCredentials
     rules: RatingRules
+    effects: EffectRouting = field(default_factory=EffectRouting)
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,36 @@ async def rate(
     code: str | None = None,
 ) -> RatingTaken:
     """Keep the applicant's rating of `step` (a window's code names the step itself); a
-    rating of B's processing goes to B sealed, in the same transaction (the outbox)."""
+    rating of B's processing goes to B sealed, in the same transaction (the outbox). A case
+    whose code was entered wrong too often lately is refused (429 `rating_code_tries`)."""
+    if code is not None:
+        async with desk.pool.acquire() as conn:
+            if (await store.wrong_codes(conn, case_no)).blocks(datetime.now(UTC)):
+                raise too_many_wrong_codes()
+    try:
+        return await _rate(desk, case_no, step, given, channel=channel, window=window, code=code)
+    except RatingRefused as refused:
+        if refused.rule == "rating_code_invalid":
+            await _count_wrong_code(desk, case_no)
+        raise
+
+
+async def _count_wrong_code(desk: RatingDesk, case_no: str) -> None:
+    async with desk.pool.acquire() as conn, conn.transaction():
+        wrong = await store.wrong_codes(conn, case_no, lock=True)
+        await store.set_wrong_codes(conn, case_no, wrong.after_another(datetime.now(UTC)))
+
+
+async def _rate(
+    desk: RatingDesk,
+    case_no: str,
+    step: RatedStep | None,
+    given: RatingInput,
+    *,
+    channel: Channel,
+    window: str,
+    code: str | None,
+) -> RatingTaken:
     async with desk.pool.acquire() as conn, conn.transaction():
         if code is not None:
             spent = await store.spend_code(conn, code_digest(code), case_no)
@@ -192,7 +236,9 @@ async def rate(
         record.rating_id, case_no, step, given.level, responsible, side, given.level in BAD_LEVELS
     )
     if taken.follow_up and responsible == desk.region:
-        await start_follow_up(desk, record.rating_id, case_no, desk.region, given.level)
+        await start_follow_up(
+            desk, record.rating_id, case_no, desk.region, given.level, record.rated_at
+        )
     return taken
 
 
@@ -223,7 +269,7 @@ def _rated_envelope(
 
 
 async def start_follow_up(
-    desk: RatingDesk, rid: str, case_no: str, origin_region: str, level: Level
+    desk: RatingDesk, rid: str, case_no: str, origin_region: str, level: Level, rated_at: datetime
 ) -> None:
     """Start the 差评 follow-up once per rating; a second start finds the first."""
     start = FollowUpStart(
@@ -235,6 +281,7 @@ async def start_follow_up(
         revisit_working_days=desk.rules.revisit_working_days,
         rectify_working_days=desk.rules.rectify_working_days,
         working_day=desk.rules.working_day,
+        rated_at=rated_at,
     )
     try:
         await desk.client.start_workflow(
@@ -255,16 +302,57 @@ async def sweep_follow_ups(desk: RatingDesk, older_than: timedelta) -> int:
     async with desk.pool.acquire() as conn:
         found = await store.without_follow_up(conn, desk.region, datetime.now(UTC) - older_than)
     for row in found:
-        await start_follow_up(desk, row.rating_id, row.case_no, row.origin_region, Level(row.level))
+        await start_follow_up(
+            desk, row.rating_id, row.case_no, row.origin_region, Level(row.level), row.rated_at
+        )
     return len(found)
 
 
-async def run_follow_up_sweeper(desk: RatingDesk, interval_s: float = 30.0) -> None:
+async def sweep_invitations(desk: RatingDesk, now: datetime) -> int:
+    """邀评: order one invitation for every case this region accepted that was concluded
+    `invite_after_days` ago and that nobody rated, and start the workflow that carries it out.
+    Once per case: the order is unique per case and key, and a case whose invitation was
+    answered is not found again. One found with its order still `ordered` (the node stopped
+    before its workflow ran, or an operator retried it) has its workflow started again; a
+    running one is left to run. Returns how many cases were found."""
+    window = desk.rules.invitation_window(now)
+    if window is None:
+        return 0
+    adapter = desk.effects.adapter_for(Effect.NOTIFY_APPLICANT)
+    async with desk.pool.acquire() as conn:
+        found = await store.invitations_due(conn, CONCLUDED_STATUSES, *window, INVITATION_KEY)
+        for case_no in found:
+            await orders.place(
+                conn,
+                case_no=case_no,
+                key=INVITATION_KEY,
+                effect=Effect.NOTIFY_APPLICANT,
+                amount_fen=0,
+                detail=INVITATION_NOTICE,
+                adapter=adapter,
+            )
+    for case_no in found:
+        await desk.client.start_workflow(
+            RatingInvitationWorkflow.run,
+            EffectCall(case_no=case_no, keys=(INVITATION_KEY,)),
+            id=invitation_workflow_id(case_no),
+            task_queue=task_queue(desk.region),
+            # A new run only for an order back in `ordered`; the activity calls no system
+            # for an order already answered, so a second run sends nothing twice.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    return len(found)
+
+
+async def run_ratings_sweeper(desk: RatingDesk, interval_s: float = 30.0) -> None:
+    """The node's loop for what no request starts: lost follow-up starts, and 邀评."""
     while True:
         try:
             await sweep_follow_ups(desk, timedelta(seconds=interval_s))
+            await sweep_invitations(desk, datetime.now(UTC))
         except _TRANSIENT as exc:
-            log.warning("ratings %s: follow-up sweep failed, will retry: %s", desk.region, exc)
+            log.warning("ratings %s: sweep failed, will retry: %s", desk.region, exc)
         await asyncio.sleep(interval_s)
 
 
@@ -301,7 +389,12 @@ async def take_inbound(desk: RatingDesk, envelope: Envelope) -> str | None:
             )
         if Level(rated.level) in BAD_LEVELS:
             await start_follow_up(
-                desk, rated.rating_id, rated.case_no, envelope.senderregion, Level(rated.level)
+                desk,
+                rated.rating_id,
+                rated.case_no,
+                envelope.senderregion,
+                Level(rated.level),
+                rated.rated_at,
             )
         return "rating kept"
     answered = RatingAnswered.model_validate(envelope.data)
@@ -340,6 +433,38 @@ async def responsible_rating(desk: RatingDesk, rid: str) -> store.RatingRow:
     if row is None or row.responsible_region != desk.region:
         raise RatingRefused(404, "unknown_rating", "no rating this region answers for")
     return row
+
+
+def by_person(caller: Principal) -> str:
+    """Who took a step, as the follow-up records it: name, staff number, window or office."""
+    who = caller.person_name or "未登记经办人"
+    return f"{who}（工号 {caller.person_id or '—'}，{caller.window}）"[:100]
+
+
+async def record_follow_up(
+    desk: RatingDesk,
+    caller: Principal,
+    rid: str,
+    stage: Literal["revisit", "rectify"],
+    note: str,
+    answer: str | None = None,
+) -> str:
+    """回访 or 整改 (with the answer) taken by a person of the responsible side: a window
+    clerk for A's 收件, a processing officer for B's 办结 (else 403 `not_responsible`). The
+    free text is sealed for this region before it reaches the workflow. The API and the
+    console both record through here."""
+    row = await responsible_rating(desk, rid)
+    needed = Role.WINDOW_CLERK if row.side == "A" else Role.PROCESSING_OFFICER
+    if caller.role is not needed:
+        raise RatingRefused(
+            403, "not_responsible", f"the follow-up of this rating is taken by {needed.value}"
+        )
+    sealed = FollowUpNote(
+        by=by_person(caller),
+        note=seal_text(desk, note, row.case_no),
+        answer=None if answer is None else seal_text(desk, answer, row.case_no),
+    )
+    return await follow_up_step(desk, rid, stage, sealed)
 
 
 async def follow_up_step(desk: RatingDesk, rid: str, update: str, note: FollowUpNote) -> str:

@@ -5,6 +5,10 @@ number of working days after the rating; a missed deadline escalates once and th
 goes on. 申诉复核 may set the rating aside at any point, which ends the follow-up with the
 reviewer's reason as the answer. A workflow of its own, started beside the case's intake or
 processing workflow, so their histories are unchanged.
+
+邀评 (the invitation to rate a concluded case nobody rated) is a smaller workflow beside them:
+the ratings sweeper orders the SMS as an effect and starts it to carry that order out through
+the effects activity, with its retries and dead letters (decision 0029).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contracts import EffectCall
+    from activities.effects import EffectActivities
     from activities.ratings import RatingActivities
     from events.models import SealedBox
     from events.ratings import (
@@ -30,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         StageDone,
     )
     from workflows.deadlines import DeadlineClock
+    from workflows.driver import EFFECT_OPTIONS
 
 Stage = Literal["revisit", "rectify"]
 _OPTIONS: dict[str, Any] = {
@@ -42,6 +49,10 @@ _OPTIONS: dict[str, Any] = {
 
 def follow_up_workflow_id(rating_id: str) -> str:
     return f"rating-follow-up-{rating_id}"
+
+
+def invitation_workflow_id(case_no: str) -> str:
+    return f"rating-invitation-{case_no}"
 
 
 def follow_up_due(start: FollowUpStart, rated: datetime) -> dict[str, datetime]:
@@ -68,7 +79,7 @@ class RatingFollowUpWorkflow:
     @workflow.run
     async def run(self, start: FollowUpStart) -> str:
         self._rating_id = start.rating_id
-        self._due = follow_up_due(start, workflow.now())
+        self._due = follow_up_due(start, start.rated_at or workflow.now())
         await workflow.execute_activity_method(
             RatingActivities.open_follow_up,
             OpenFollowUp(
@@ -203,3 +214,17 @@ class RatingFollowUpWorkflow:
             rectify_due=self._due.get("rectify"),
             escalated=tuple(self._escalated),
         )
+
+
+@workflow.defn(name="RatingInvitation")
+class RatingInvitationWorkflow:
+    """Carry out a case's ordered 邀评 once; answers what became of it. A `pending` answer
+    ends the workflow too: the system's callback settles the order, which nothing here
+    waits on (an unanswered invitation is the operators' list, not a case to escalate)."""
+
+    @workflow.run
+    async def run(self, call: EffectCall) -> str:
+        settled = await workflow.execute_activity_method(
+            EffectActivities.carry_out_effects, call, **EFFECT_OPTIONS
+        )
+        return ", ".join(f"{s.key}: {s.outcome}" for s in settled)

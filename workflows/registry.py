@@ -5,9 +5,14 @@ from pathlib import Path
 
 from workflows.intake import IntakeWorkflow
 from workflows.processing import ProcessingWorkflow
-from workflows.ratings import RatingFollowUpWorkflow
+from workflows.ratings import RatingFollowUpWorkflow, RatingInvitationWorkflow
 
-WORKFLOWS: list[type] = [IntakeWorkflow, ProcessingWorkflow, RatingFollowUpWorkflow]
+WORKFLOWS: list[type] = [
+    IntakeWorkflow,
+    ProcessingWorkflow,
+    RatingFollowUpWorkflow,
+    RatingInvitationWorkflow,
+]
 
 
 def write_bytecode() -> bool:

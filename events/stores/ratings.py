@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from events.ratings import WrongCodes
+
 if TYPE_CHECKING:  # the report reads rows without loading the database driver
     import asyncpg
 
@@ -161,6 +163,20 @@ async def answerable_by(
     return [_row(r) for r in records]
 
 
+async def open_follow_ups(conn: Conn, region: str, side: str, limit: int = 200) -> list[RatingRow]:
+    """差评 `region` answers for on `side` whose follow-up has not answered the applicant and
+    that were not set aside: what its people have to take up, the nearest 整改 deadline first."""
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM ratings WHERE responsible_region = $1 AND side = $2"
+        " AND level <= 2 AND answered_at IS NULL AND set_aside_at IS NULL"
+        " ORDER BY rectify_due NULLS LAST, rated_at LIMIT $3",
+        region,
+        side,
+        limit,
+    )
+    return [_row(r) for r in records]
+
+
 async def without_follow_up(
     conn: Conn, region: str, rated_before: datetime, limit: int = 100
 ) -> list[RatingRow]:
@@ -175,6 +191,48 @@ async def without_follow_up(
         limit,
     )
     return [_row(r) for r in records]
+
+
+async def invitations_due(
+    conn: Conn,
+    concluded: frozenset[str],
+    after: datetime,
+    until: datetime,
+    key: str,
+    limit: int = 100,
+) -> list[str]:
+    """邀评: cases this region accepted, concluded (a status in `concluded`) in (after, until],
+    with no rating of any step, and no invitation carried out yet (none, or one still
+    `ordered`: placed but not yet answered). A concluded case rests, so `updated_at` is
+    when it was concluded."""
+    records = await conn.fetch(
+        "SELECT c.case_no FROM cases c WHERE c.role = 'origin' AND c.status = ANY($1::text[])"
+        " AND c.updated_at > $2 AND c.updated_at <= $3"
+        " AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.case_no = c.case_no)"
+        " AND NOT EXISTS (SELECT 1 FROM effect_orders o WHERE o.case_no = c.case_no"
+        "  AND o.key = $4 AND o.state <> 'ordered')"
+        " ORDER BY c.updated_at LIMIT $5",
+        sorted(concluded),
+        after,
+        until,
+        key,
+        limit,
+    )
+    return [r["case_no"] for r in records]
+
+
+async def invitations_sent(
+    conn: Conn, key: str, since: datetime, until: datetime
+) -> dict[str, int]:
+    """邀评 ordered in [since, until), counted by the state of their effect order."""
+    records = await conn.fetch(
+        "SELECT state, count(*) AS n FROM effect_orders WHERE key = $1"
+        " AND ordered_at >= $2 AND ordered_at < $3 GROUP BY state ORDER BY state",
+        key,
+        since,
+        until,
+    )
+    return {r["state"]: r["n"] for r in records}
 
 
 async def issue_code(
@@ -194,7 +252,32 @@ async def issue_code(
         window,
         issued_by,
     )
-    return bool(status == "INSERT 0 1")
+    if status != "INSERT 0 1":
+        return False
+    # The clerk handed the applicant a new receipt: earlier wrong tries no longer hold it up.
+    await set_wrong_codes(conn, case_no, WrongCodes())
+    return True
+
+
+async def wrong_codes(conn: Conn, case_no: str, *, lock: bool = False) -> WrongCodes:
+    """The wrong codes entered for the case lately (none when it has no code at all)."""
+    record = await conn.fetchrow(
+        "SELECT wrong_tries, wrong_since FROM rating_codes WHERE case_no = $1"
+        " ORDER BY wrong_since DESC NULLS LAST LIMIT 1" + (" FOR UPDATE" if lock else ""),
+        case_no,
+    )
+    if record is None:
+        return WrongCodes()
+    return WrongCodes(record["wrong_tries"], record["wrong_since"])
+
+
+async def set_wrong_codes(conn: Conn, case_no: str, wrong: WrongCodes) -> None:
+    await conn.execute(
+        "UPDATE rating_codes SET wrong_tries = $2, wrong_since = $3 WHERE case_no = $1",
+        case_no,
+        wrong.tries,
+        wrong.since,
+    )
 
 
 async def spend_code(conn: Conn, code_sha256: bytes, case_no: str) -> tuple[str, str] | None:

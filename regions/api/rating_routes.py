@@ -17,7 +17,6 @@ from events.ratings import (
     LEVEL_LABELS,
     STEP_LABELS,
     AppealDecision,
-    FollowUpNote,
     Level,
     RatedStep,
     RatingInput,
@@ -34,26 +33,27 @@ from regions.api.services import ApiServices
 from regions.ratings import (
     RatingDesk,
     RatingTaken,
-    follow_up_step,
+    by_person,
     issue_code,
     rate,
+    record_follow_up,
     responsible_rating,
     seal_text,
     set_aside,
 )
-from regions.tokens import Principal, Role
+from regions.tokens import Role
 
 router = APIRouter(tags=["好差评 ratings"])
 applicant_router = APIRouter(prefix="/applicant", tags=["好差评 ratings"])
 _REFUSALS: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "description": "refused; `rule` names why"}
-    for code in (403, 404, 409, 422)
+    for code in (403, 404, 409, 422, 429)
 }
 _NOTE = Field(min_length=1, max_length=1000)
 
 
 def desk(svc: ApiServices) -> RatingDesk:
-    return RatingDesk(svc.region, svc.pool, svc.client, svc.credentials, svc.ratings)
+    return RatingDesk(svc.region, svc.pool, svc.client, svc.credentials, svc.ratings, svc.effects)
 
 
 class Rated(BaseModel):
@@ -140,11 +140,6 @@ def _refused(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=exc.status, content=jsonable_encoder(body))
 
 
-def _by(caller: Principal) -> str:
-    who = caller.person_name or "未登记经办人"
-    return f"{who}（工号 {caller.person_id or '—'}，{caller.window}）"[:100]
-
-
 @applicant_router.post(
     "/cases/{case_no}/ratings", status_code=status.HTTP_201_CREATED, responses=_REFUSALS
 )
@@ -215,7 +210,9 @@ async def rate_at_window(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Rated:
     """The applicant's rating with their one-time code. A request carrying any bearer token
-    (a clerk's) is refused: only the applicant rates (403 `staff_cannot_rate`)."""
+    (a clerk's) is refused: only the applicant rates (403 `staff_cannot_rate`). After 5 wrong
+    codes for a case in 15 minutes, it is refused until then or until the clerk issues a new
+    code (429 `rating_code_tries`)."""
     if authorization:
         raise RatingRefused(
             403, "staff_cannot_rate", "a rating is the applicant's own: no staff token rates"
@@ -227,21 +224,10 @@ async def rate_at_window(
     return Rated.of(taken)
 
 
-def _responsible_person(caller: Principal, row: store.RatingRow) -> None:
-    needed = Role.WINDOW_CLERK if row.side == "A" else Role.PROCESSING_OFFICER
-    if caller.role is not needed:
-        raise RatingRefused(
-            403, "not_responsible", f"the follow-up of this rating is taken by {needed.value}"
-        )
-
-
 @router.post("/ratings/{rating_id}/revisit", responses=_REFUSALS)
 async def revisit(rating_id: str, body: Note, caller: Caller, svc: Services) -> dict[str, str]:
     """回访 done: the applicant was contacted (the note is sealed for this region)."""
-    row = await responsible_rating(desk(svc), rating_id)
-    _responsible_person(caller, row)
-    note = FollowUpNote(by=_by(caller), note=seal_text(desk(svc), body.note, row.case_no))
-    return {"stage": await follow_up_step(desk(svc), rating_id, "revisit", note)}
+    return {"stage": await record_follow_up(desk(svc), caller, rating_id, "revisit", body.note)}
 
 
 @router.post("/ratings/{rating_id}/rectification", responses=_REFUSALS)
@@ -249,14 +235,10 @@ async def rectification(
     rating_id: str, body: Rectification, caller: Caller, svc: Services
 ) -> dict[str, str]:
     """整改 done, with the answer the applicant is given (sent to A when this is B)."""
-    row = await responsible_rating(desk(svc), rating_id)
-    _responsible_person(caller, row)
-    note = FollowUpNote(
-        by=_by(caller),
-        note=seal_text(desk(svc), body.note, row.case_no),
-        answer=seal_text(desk(svc), body.answer, row.case_no),
+    stage = await record_follow_up(
+        desk(svc), caller, rating_id, "rectify", body.note, answer=body.answer
     )
-    return {"stage": await follow_up_step(desk(svc), rating_id, "rectify", note)}
+    return {"stage": stage}
 
 
 @router.post(
@@ -272,7 +254,9 @@ async def appeal_review(
     if caller.role is not Role.OPERATOR:
         raise RatingRefused(403, "reviewer_only", "申诉复核 is recorded by an operator")
     row = await responsible_rating(desk(svc), rating_id)
-    appeal = AppealDecision(by=_by(caller), reason=seal_text(desk(svc), body.reason, row.case_no))
+    appeal = AppealDecision(
+        by=by_person(caller), reason=seal_text(desk(svc), body.reason, row.case_no)
+    )
     await set_aside(desk(svc), rating_id, appeal)
     return {"stage": "set-aside"}
 

@@ -7,7 +7,9 @@ applicants' identity provider:
   signed, sealed event, B's officer records 回访 and 整改, and the answer reaches the applicant
   at A;
 - a 不满意 of A's service misses its 回访 deadline and escalates; an operator's 申诉复核 sets it
-  aside with a recorded reason, which the applicant is told.
+  aside with a recorded reason, which the applicant is told;
+- a concluded case nobody rated gets one 邀评 SMS through the effects machinery, a rated one
+  none.
 """
 
 from __future__ import annotations
@@ -59,9 +61,15 @@ POLICIES = CasePolicies(
         working_day=timedelta(seconds=60),
     ),
 )
-# A follow-up's working day lasts 20 s: 回访 is due 20 s after a bad rating, 整改 60 s.
+# A day of the rules lasts 20 s: 回访 is due 20 s after a bad rating, 整改 60 s; a concluded
+# case nobody rated is invited 20 s after it closed, until 10 minutes after (so a rated case is
+# still in the window when the test looks, and the stack's older cases are left alone).
 RULES = RatingRules(
-    revisit_working_days=1, rectify_working_days=3, working_day=timedelta(seconds=20)
+    revisit_working_days=1,
+    rectify_working_days=3,
+    invite_after_days=1,
+    invite_within_days=30,
+    working_day=timedelta(seconds=20),
 )
 ALICE = ("pseudonym-rating-alice", "赵敏", synthetic_id_number(serial="644"))
 
@@ -92,6 +100,18 @@ async def nodes(
 @pytest.fixture(scope="module")
 async def closed_online_case(nodes: ApiNodes, provider: IdentityProviderProcess) -> str:
     """Alice's 全程网办 case, approved by B's officer and closed (delivered online) at A."""
+    return await _closed_online_case(nodes, provider, check_early_rating=True)
+
+
+async def _closed_online_case(
+    nodes: ApiNodes,
+    provider: IdentityProviderProcess,
+    *,
+    check_early_rating: bool = False,
+    rate_reception: bool = False,
+) -> str:
+    """A 全程网办 case of Alice's, approved at B and closed at A; `rate_reception`: she rates
+    A's 收件 (满意) before it is decided."""
     a, b = nodes.urls[A], nodes.urls[B]
     alice = _alice(provider)
     officer = nodes.token(B, Role.PROCESSING_OFFICER, person=("GD4001", "黄磊"))
@@ -111,13 +131,21 @@ async def closed_online_case(nodes: ApiNodes, provider: IdentityProviderProcess)
         assert created.status_code == 201, created.text
         case_no: str = created.json()["case_no"]
 
-        # 办结 cannot be rated before the case is concluded.
-        early = await client.post(
-            f"{a}/applicant/cases/{case_no}/ratings",
-            json={"step": "concluded", "level": 5},
-            headers=auth(alice),
-        )
-        assert (early.status_code, early.json()["rule"]) == (409, "step_not_reached")
+        if check_early_rating:
+            # 办结 cannot be rated before the case is concluded.
+            early = await client.post(
+                f"{a}/applicant/cases/{case_no}/ratings",
+                json={"step": "concluded", "level": 5},
+                headers=auth(alice),
+            )
+            assert (early.status_code, early.json()["rule"]) == (409, "step_not_reached")
+        if rate_reception:
+            rated = await client.post(
+                f"{a}/applicant/cases/{case_no}/ratings",
+                json={"step": "received", "level": 4},
+                headers=auth(alice),
+            )
+            assert rated.status_code == 201, rated.text
 
         office = f"{b}/office/cases/{case_no}"
 
@@ -224,6 +252,52 @@ async def test_a_window_rating_is_the_applicants_with_the_receipts_code(
     assert row["reasons"] == ["service-attitude"]
     assert comment not in row["whole"]  # kept sealed for A
     assert json.loads(row["whole"])["comment_sealed"]["recipient"] == A
+
+
+async def test_wrong_codes_for_a_case_hold_it_up_until_the_clerk_issues_a_new_one(
+    nodes: ApiNodes, stack: StackEndpoints
+) -> None:
+    a = nodes.urls[A]
+    clerk = nodes.token(A, Role.WINDOW_CLERK, person=("FZ2002", "郑洁"), window="fz-rating-02")
+    application = {
+        "item_code": WINDOW_ITEM,
+        "processing_region": B,
+        "applicant_name": "孙八",
+        "applicant_id_number": synthetic_id_number(serial=f"{secrets.randbelow(900):03d}"),
+        "applicant_phone": "13800000003",
+        "materials": [material_ref(name).model_dump() for name in CARRIED],
+    }
+    async with httpx.AsyncClient(base_url=a, timeout=TIMEOUT) as client:
+        created = await client.post("/window/cases", json=application, headers=auth(clerk))
+        assert created.status_code == 201, created.text
+        case_no = created.json()["case_no"]
+
+        async def issued() -> str:
+            got = await client.post(
+                f"/window/cases/{case_no}/rating-codes",
+                json={"step": "received"},
+                headers=auth(clerk),
+            )
+            assert got.status_code == 201, got.text
+            code: str = got.json()["code"]
+            return code
+
+        code = await issued()
+        guess = "AAAAA-AAAAA" if code != "AAAAA-AAAAA" else "BBBBB-BBBBB"
+        rating = {"case_no": case_no, "code": guess, "level": 5}
+        for _ in range(5):
+            wrong = await client.post("/ratings/window", json=rating)
+            assert (wrong.status_code, wrong.json()["rule"]) == (403, "rating_code_invalid")
+        # The sixth try is held up, even with the right code.
+        held = await client.post("/ratings/window", json={**rating, "code": code})
+        assert (held.status_code, held.json()["rule"]) == (429, "rating_code_tries")
+        assert "评价码输入错误次数过多" in held.json()["detail"]
+
+        # The clerk hands the applicant a new receipt: its code rates.
+        taken = await client.post("/ratings/window", json={**rating, "code": await issued()})
+        assert taken.status_code == 201, taken.text
+    [row] = await _rows(stack, A, case_no)
+    assert (row["level"], row["window_name"]) == (5, "fz-rating-02")
 
 
 async def test_an_online_rating_of_bs_processing_goes_to_b_which_answers_it(
@@ -417,3 +491,60 @@ async def test_a_bad_rating_whose_follow_up_never_started_is_picked_up_by_the_sw
 
     [row] = await eventually(opened, until=bool, what="the follow-up opened", timeout=120)
     assert row["revisit_due"] > row["rated_at"]
+
+
+async def _invitations(stack: StackEndpoints, case_no: str) -> list[dict[str, Any]]:
+    """The case's 邀评 orders at A, each with how many times its system was called."""
+    conn = await asyncpg.connect(region_dsn(stack.postgres_dsn, A))
+    try:
+        rows = await conn.fetch(
+            "SELECT o.*, (SELECT count(*) FROM effect_attempts t WHERE t.order_id = o.id)"
+            " AS calls FROM effect_orders o WHERE o.case_no = $1 AND o.key = 'rating-invitation'",
+            case_no,
+        )
+    finally:
+        await conn.close()
+    return [dict(r) for r in rows]
+
+
+async def test_a_concluded_case_nobody_rated_is_invited_once_and_a_rated_one_not_at_all(
+    nodes: ApiNodes, provider: IdentityProviderProcess, stack: StackEndpoints
+) -> None:
+    rated = await _closed_online_case(nodes, provider, rate_reception=True)
+    unrated = await _closed_online_case(nodes, provider)
+
+    def sent(orders: list[dict[str, Any]]) -> bool:
+        return bool(orders) and orders[0]["state"] == "done"
+
+    async def invited() -> list[dict[str, Any]]:
+        return await _invitations(stack, unrated)
+
+    [order] = await eventually(invited, until=sent, what="邀评 of the unrated case", timeout=180)
+    assert (order["effect"], order["adapter"]) == ("notify-applicant", "log")
+    assert "好差评" in order["detail"]
+
+    # Later sweeps leave it alone: a case concluded after that invitation was sent gets its own
+    # (so the sweeper has run since), and the first is still one order, its system called once.
+    later = await _closed_online_case(nodes, provider)
+
+    async def later_invited() -> list[dict[str, Any]]:
+        return await _invitations(stack, later)
+
+    await eventually(later_invited, until=sent, what="邀评 of the later case", timeout=180)
+    [again] = await _invitations(stack, unrated)
+    assert (again["id"], again["series"], again["attempts"], again["calls"]) == (
+        order["id"],
+        1,
+        1,
+        1,
+    )
+    # The case Alice rated (收件, before it closed) concluded first and is never invited.
+    assert await _invitations(stack, rated) == []
+
+    # The report says they were sent.
+    today = datetime.now(BEIJING).date().isoformat()
+    shown = await tongban(
+        "ratings", "report", "--region", A, "--from", today, "--to", today, "--json"
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["invitations"]["by_state"]["done"] >= 2

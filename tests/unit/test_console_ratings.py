@@ -50,10 +50,12 @@ async def console(
     )
     asked: list[tuple[date, date]] = []
 
-    async def read_rows(svc: Any, since: date, until: date) -> list[RatingRow]:
+    async def read_rows(
+        svc: Any, since: date, until: date
+    ) -> tuple[list[RatingRow], dict[str, int]]:
         assert svc.region == B
         asked.append((since, until))
-        return _rows()
+        return _rows(), {"done": 2, "dead": 1}
 
     monkeypatch.setattr(rating_pages, "read_rows", read_rows)
     async with console_client(app) as http:
@@ -80,6 +82,7 @@ async def test_the_report_of_a_period_in_chinese(
         "差评 4 件：按时整改答复 1，超时答复 1，办理中 2（已超期 1），曾升级 1；按时率 50.0%"
         in shown
     )
+    assert "邀评 3 件：已发送 2，未能发送 1，待发送 0" in shown
     assert 'aria-current="page">好差评' in page.text
 
 

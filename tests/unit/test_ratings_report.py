@@ -131,3 +131,26 @@ def test_the_daily_export_lists_each_rating_in_its_documented_shape_without_free
     )
     for field in bad:
         assert f"`{field}`" in documented, field
+
+
+def test_invitations_are_counted_by_what_became_of_their_order() -> None:
+    found = RatingsReport.of(
+        "350000",
+        date(2026, 11, 1),
+        date(2026, 11, 30),
+        [],
+        NOW,
+        {"done": 4, "pending": 1, "dead": 1},
+    )
+    assert found.as_json()["invitations"] == {
+        "ordered": 6,
+        "by_state": {"done": 4, "pending": 1, "dead": 1},
+    }
+    assert found.lines()[-1] == "邀评 6 件：已发送 4，未能发送 1，待发送 1"
+    # A period without any says nothing of them (the month's bench reads none).
+    assert not any(
+        "邀评" in line
+        for line in RatingsReport.of(
+            "350000", date(2026, 11, 1), date(2026, 11, 30), [], NOW
+        ).lines()
+    )
