@@ -18,6 +18,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from reportlab.graphics import renderPDF
+from reportlab.graphics.barcode import qrencoder
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
@@ -38,6 +39,7 @@ from documents.models import (
     DocumentType,
     WithdrawalKind,
 )
+from documents.qr import ScoredQrCode
 
 FONT_ENV = "TONGBAN_CJK_FONT"
 # TrueType (glyf) fonts only: reportlab cannot embed CFF-flavoured OpenType (Noto CJK .otf/.ttc).
@@ -289,8 +291,14 @@ def _qr_drawing(url: str) -> Drawing:
     """The QR code of `url`, 32 mm square, encoded once for every page of a document: reportlab
     encodes and scores all eight mask patterns in Python whenever a `QrCodeWidget` draws (twice
     per page when asked for its bounds first), which was most of a document's rendering time.
-    The modules and the mask are what the widget draws, so the page shows the same code."""
-    modules = QrCodeWidget(url, barLevel="M").draw()  # type: ignore[no-untyped-call]
+    The widget still lays out the modules; its encoder scores the masks as `documents.qr` does,
+    reportlab's score computed faster, so the page shows the code it always showed."""
+    widget = QrCodeWidget(url, barLevel="M")
+    encoder = ScoredQrCode(None, qrencoder.QRErrorCorrectLevel.M)
+    encoder.addData(url)
+    # The widget keeps its encoder outside its checked attributes, as its constructor does.
+    widget.__dict__["qr"] = encoder
+    modules = widget.draw()  # type: ignore[no-untyped-call]
     x0, y0, x1, y1 = modules.getBounds()
     drawing = Drawing(
         _QR_SIZE,

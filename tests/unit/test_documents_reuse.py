@@ -20,6 +20,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from documents import sign
 from documents.models import DocumentData, DocumentType, MaterialLine
+from documents.qr import ScoredQrCode, lost_points
 from documents.render import render_pdf
 from documents.sign import DocumentSigningKey, sign_pdf, signing_key_from_store
 from documents.timing import _document
@@ -84,6 +85,38 @@ def test_another_url_draws_another_code() -> None:
     two = sample(DocumentType.DENIAL, serial=2)
     assert _widget_rects(one.verification_url) != _widget_rects(two.verification_url)
     assert _filled_rects(_pages(render_pdf(two))[0]) == _widget_rects(two.verification_url)
+
+
+# Short and long (version 7 and up carry version information), digits, text and Chinese.
+QR_VALUES = [
+    "https://zwfw.example.gov.cn/verify/440000-2026-BX-000123",
+    "https://zwfw.example.gov.cn/verify/350100-2026-SL-000001",
+    "0123456789" * 3,
+    "HELLO WORLD",
+    "办件编号 350000-20261127-000042",
+    "https://zwfw.example.gov.cn/verify/" + "A7k" * 60,
+    "x" * 300,
+]
+
+
+@pytest.mark.parametrize("value", QR_VALUES)
+@pytest.mark.parametrize("level", ["L", "M", "Q", "H"])
+def test_the_faster_mask_score_is_reportlabs_and_picks_the_same_symbol(
+    value: str, level: str
+) -> None:
+    ec_level = getattr(qrencoder.QRErrorCorrectLevel, level)
+    reference = qrencoder.QRCode(None, ec_level)
+    reference.addData(value)
+    reference.version = reference.calculate_version()  # type: ignore[no-untyped-call]
+    for pattern in range(8):
+        reference.makeImpl(True, pattern)
+        penalty = qrencoder.QRUtil.getLostPoint(reference)  # type: ignore[no-untyped-call]
+        assert lost_points(reference.modules) == penalty
+    reference.make()
+    scored = ScoredQrCode(None, ec_level)
+    scored.addData(value)
+    scored.make()
+    assert scored.modules == reference.modules
 
 
 @pytest.fixture(scope="module")
