@@ -18,6 +18,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from reportlab.graphics import renderPDF
+from reportlab.graphics.barcode import qrencoder
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
@@ -38,6 +39,7 @@ from documents.models import (
     DocumentType,
     WithdrawalKind,
 )
+from documents.qr import ScoredQrCode
 
 FONT_ENV = "TONGBAN_CJK_FONT"
 # TrueType (glyf) fonts only: reportlab cannot embed CFF-flavoured OpenType (Noto CJK .otf/.ttc).
@@ -285,19 +287,35 @@ def _body(data: DocumentData, s: _Styles) -> list[Flowable]:
 _QR_SIZE = 32 * mm
 
 
+def _qr_drawing(url: str) -> Drawing:
+    """The QR code of `url`, 32 mm square, encoded once for every page of a document: reportlab
+    encodes and scores all eight mask patterns in Python whenever a `QrCodeWidget` draws (twice
+    per page when asked for its bounds first), which was most of a document's rendering time.
+    The widget still lays out the modules; its encoder scores the masks as `documents.qr` does,
+    reportlab's score computed faster, so the page shows the code it always showed."""
+    widget = QrCodeWidget(url, barLevel="M")
+    encoder = ScoredQrCode(None, qrencoder.QRErrorCorrectLevel.M)
+    encoder.addData(url)
+    # The widget keeps its encoder outside its checked attributes, as its constructor does.
+    widget.__dict__["qr"] = encoder
+    modules = widget.draw()  # type: ignore[no-untyped-call]
+    x0, y0, x1, y1 = modules.getBounds()
+    drawing = Drawing(
+        _QR_SIZE,
+        _QR_SIZE,
+        transform=[_QR_SIZE / (x1 - x0), 0, 0, _QR_SIZE / (y1 - y0), 0, 0],
+    )
+    drawing.add(modules)
+    return drawing
+
+
 def _page_decor(data: DocumentData, font: str) -> Callable[[Canvas, SimpleDocTemplate], None]:
+    qr = _qr_drawing(data.verification_url)
+
     def draw(canvas: Canvas, _doc: SimpleDocTemplate) -> None:
         width, _height = A4
-        qr = QrCodeWidget(data.verification_url, barLevel="M")
-        x0, y0, x1, y1 = qr.getBounds()
-        drawing = Drawing(
-            _QR_SIZE,
-            _QR_SIZE,
-            transform=[_QR_SIZE / (x1 - x0), 0, 0, _QR_SIZE / (y1 - y0), 0, 0],
-        )
-        drawing.add(qr)
         left = width - 20 * mm - _QR_SIZE
-        renderPDF.draw(drawing, canvas, left, 18 * mm)
+        renderPDF.draw(qr, canvas, left, 18 * mm)
         canvas.setFont(font, 8)
         canvas.drawString(20 * mm, 30 * mm, f"文书编号：{data.number}")
         canvas.drawString(20 * mm, 26 * mm, f"验证码：{data.verification_code}")
@@ -344,11 +362,12 @@ def render_pdf(data: DocumentData, font: CjkFont | None = None) -> bytes:
         _p(_zh_date(data.issued_on), s.sign),
     ]
     stamp = issued.strftime("D:%Y%m%d%H%M%S+08'00'")
+    decor = _page_decor(data, name)
 
     def first_and_later(canvas: Canvas, template: SimpleDocTemplate) -> None:
         # The creation date is the issue time, not the render time: a retry renders the same.
         canvas.setDateFormatter(lambda *_: stamp)
-        _page_decor(data, name)(canvas, template)
+        decor(canvas, template)
 
     doc.build(story, onFirstPage=first_and_later, onLaterPages=first_and_later)
     return out.getvalue()

@@ -5,26 +5,41 @@ its document-signing certificate and the national root's certificate (ISO 32002:
 PDF, SHA-512 digest). Signing is deterministic when the PDF is: the signing time is the
 document's issue time, not the clock, and the new revision's file ID is derived from the
 unsigned bytes, so an activity that retries produces the same signed file.
+
+What does not change between documents of one key — the pyHanko signer holding the parsed key
+and certificates, and the room the signature takes in the file — is prepared once per key and
+kept in a small cache keyed by everything it was built from (region, key id, public key and
+both certificates' fingerprints), so a rotated, revoked or re-certified key never meets an entry
+made for another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.metadata.model import DocumentMetadata
 from pyhanko.sign import fields, signers
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.signers.pdf_signer import PdfSigningSession
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -32,6 +47,9 @@ from events.keystore import KeyStore, KeyStoreError
 from events.trust import TrustDirectory
 
 SIGNATURE_FIELD = "tongban-document-signature"
+_DIGEST = "sha512"  # ISO 32002: Ed25519 signs SHA-512 digests in PDF
+# A node holds a few regions' keys, two per region during a rotation's overlap.
+PREPARED_SIGNERS_KEPT = 16
 
 
 class SigningError(Exception):
@@ -121,18 +139,50 @@ def _asn1_certificate(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
 
 
-async def sign_pdf(
-    pdf: bytes,
-    key: DocumentSigningKey,
-    *,
-    signed_at: datetime,
-    reason: str | None = None,
-    location: str | None = None,
-) -> bytes:
-    """`pdf` with a PAdES B-B signature of `key` over the whole file. `signed_at` (aware)
-    is the signing time written in the signature: pass the document's `issued_at`."""
-    if signed_at.tzinfo is None:
-        raise SigningError("signed_at must be timezone-aware")
+@dataclass(frozen=True)
+class _Prepared:
+    signer: signers.SimpleSigner
+    bytes_reserved: int
+
+
+_Identity = tuple[str, str, bytes, bytes, bytes]
+_prepared: OrderedDict[_Identity, _Prepared] = OrderedDict()
+_prepared_lock = threading.Lock()  # documents are signed from the loop and from worker threads
+
+
+def _identity(key: DocumentSigningKey) -> _Identity:
+    return (
+        key.region,
+        key.key_id,
+        key.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+        key.certificate.fingerprint(hashes.SHA256()),
+        key.root_certificate.fingerprint(hashes.SHA256()),
+    )
+
+
+async def _bytes_reserved(signer: signers.SimpleSigner) -> int:
+    # What pyHanko reserves when not told: a dry-run signature's hex length plus half again
+    # (PdfSigningSession.estimate_signature_container_size). It made the dry run for every
+    # document, yet it depends only on the key and certificates (the signing time is always a
+    # UTCTime, an Ed25519 signature always 64 bytes); taken once per key, the files stay the same.
+    dry_run = await signer.async_sign(
+        hashlib.sha512(b"").digest(),
+        _DIGEST,
+        use_pades=True,
+        dry_run=True,
+        signed_attr_settings=PdfCMSSignedAttributes(signing_time=datetime(2000, 1, 1, tzinfo=UTC)),
+    )
+    length = len(dry_run.dump()) * 2
+    return length + 2 * (length // 4)
+
+
+async def _prepared_signer(key: DocumentSigningKey) -> _Prepared:
+    identity = _identity(key)
+    with _prepared_lock:
+        found = _prepared.get(identity)
+        if found is not None:
+            _prepared.move_to_end(identity)
+            return found
     signer = signers.SimpleSigner(
         signing_cert=_asn1_certificate(key.certificate),
         signing_key=asn1_keys.PrivateKeyInfo.load(
@@ -140,10 +190,27 @@ async def sign_pdf(
         ),
         cert_registry=_registry(key.root_certificate),
     )
+    prepared = _Prepared(signer, await _bytes_reserved(signer))
+    with _prepared_lock:
+        _prepared[identity] = prepared
+        while len(_prepared) > PREPARED_SIGNERS_KEPT:
+            _prepared.popitem(last=False)
+    return prepared
+
+
+async def _sign(
+    pdf: bytes,
+    signer: signers.SimpleSigner,
+    bytes_reserved: int | None,
+    *,
+    signed_at: datetime,
+    reason: str | None,
+    location: str | None,
+) -> bytes:
     meta = signers.PdfSignatureMetadata(
         field_name=SIGNATURE_FIELD,
         subfilter=fields.SigSeedSubFilter.PADES,
-        md_algorithm="sha512",  # ISO 32002: Ed25519 signs SHA-512 digests in PDF
+        md_algorithm=_DIGEST,
         reason=reason,
         location=location,
         signer_key_usage={"non_repudiation"},
@@ -156,8 +223,36 @@ async def sign_pdf(
     try:
         writer = writer_class(io.BytesIO(pdf))
         pdf_signer = _FixedTimeSigner(meta, signer=signer, signing_time=signed_at)
-        out = await pdf_signer.async_sign_pdf(writer, output=io.BytesIO())
+        out = await pdf_signer.async_sign_pdf(
+            writer, bytes_reserved=bytes_reserved, output=io.BytesIO()
+        )
     except (ValueError, KeyError, OSError) as exc:
         raise SigningError(f"signing failed: {exc}") from exc
     assert isinstance(out, io.BytesIO)
     return out.getvalue()
+
+
+async def sign_pdf(
+    pdf: bytes,
+    key: DocumentSigningKey,
+    *,
+    signed_at: datetime,
+    reason: str | None = None,
+    location: str | None = None,
+) -> bytes:
+    """`pdf` with a PAdES B-B signature of `key` over the whole file. `signed_at` (aware)
+    is the signing time written in the signature: pass the document's `issued_at`."""
+    if signed_at.tzinfo is None:
+        raise SigningError("signed_at must be timezone-aware")
+    try:
+        prepared = await _prepared_signer(key)
+    except ValueError as exc:
+        raise SigningError(f"the key of {key.region} cannot sign: {exc}") from exc
+    return await _sign(
+        pdf,
+        prepared.signer,
+        prepared.bytes_reserved,
+        signed_at=signed_at,
+        reason=reason,
+        location=location,
+    )
