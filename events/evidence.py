@@ -195,6 +195,21 @@ _STATUSES = {
 }
 
 
+# How a case file names a material obtained by data sharing: `evidence:<provider>/<request>`.
+EVIDENCE_REF = "evidence:"
+
+
+def evidence_ref(provider: str, request_id: str) -> str:
+    return f"{EVIDENCE_REF}{provider}/{request_id}"
+
+
+def shared_by(ref: str) -> str | None:
+    """The providing region of a material obtained by data sharing; None for any other."""
+    if not ref.startswith(EVIDENCE_REF):
+        return None
+    return ref.removeprefix(EVIDENCE_REF).split("/", 1)[0] or None
+
+
 def payload_models() -> dict[str, type[BaseModel]]:
     """The evidence events' payload models by wire type (events.models.EventType values)."""
     return {

@@ -21,7 +21,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
 
 from catalog.errors import UnknownItem
-from events.evidence import EvidenceType
+from events.evidence import EvidenceType, shared_by
 from events.keystore import KeyStoreError
 from events.models import Applicant, MaterialRef, OriginalsChecked, SealedBox
 from events.sealing import SealError, open_box
@@ -36,7 +36,7 @@ from regions.api.models import Problem
 from regions.api.ownership import CaseNoPath
 from regions.api.services import ApiServices
 from regions.codes import UnknownRegion
-from regions.evidence.requesting import RequestRow, case_requests, shared_by
+from regions.evidence.requesting import RequestRow, case_requests
 from regions.labels import SUPPLEMENT_KIND_LABELS, Side, status_label
 from regions.tokens import Principal, Role, token_id
 from workflows.lifecycle import intake, processing

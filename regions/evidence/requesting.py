@@ -39,6 +39,7 @@ from events.evidence import (
     EvidenceSubject,
     EvidenceType,
     RequestStatus,
+    evidence_ref,
 )
 from events.evidence_checks import providers
 from events.file_receiving import region_opener
@@ -195,21 +196,6 @@ async def _into_case_file(conn: Conn, case_no: str, material: str, digest: str, 
     await PostgresTransaction(conn).cases.add_materials(
         case_no, [{"name": material, "sha256": digest, "ref": ref}]
     )
-
-
-EVIDENCE_REF = "evidence:"
-
-
-def evidence_ref(provider: str, request_id: str) -> str:
-    """How the case file names a material obtained by data sharing."""
-    return f"{EVIDENCE_REF}{provider}/{request_id}"
-
-
-def shared_by(ref: str) -> str | None:
-    """The providing region of a material the case file lists as obtained by data sharing."""
-    if not ref.startswith(EVIDENCE_REF):
-        return None
-    return ref.removeprefix(EVIDENCE_REF).split("/", 1)[0] or None
 
 
 def request_step(request_id: str) -> str:

@@ -25,7 +25,9 @@ from events.evidence import (
     EvidenceType,
     Refusal,
     RequestStatus,
+    evidence_ref,
     evidence_type_named,
+    shared_by,
 )
 from events.evidence_checks import providers
 from events.keystore import KeyStore, KeyStoreError
@@ -37,7 +39,6 @@ from events.trust import DirectoryError, TrustDirectory, load_directory, sealing
 from events.verify import VerifyLimits, verify_record
 from regions.evidence.answering import consented, entitled
 from regions.evidence.provider import LicenceFileError, holder_digest, read_licences
-from regions.evidence.requesting import evidence_ref, shared_by
 from regions.evidence.uses import DataUse
 from tests.unit.conftest import NOW
 
