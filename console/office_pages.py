@@ -48,6 +48,7 @@ from regions.api.document_routes import DocumentEntry, case_documents, open_docu
 from regions.api.file_routes import (
     CaseFileView,
     OpenedFile,
+    case_evidence,
     case_stores,
     open_case_file,
     open_material,
@@ -501,7 +502,14 @@ async def _case_context(
     caller = user.principal()
     try:
         opened: OpenedFile = await open_case_file(
-            svc, stores, PostgresAccessLog(svc.pool), caller, _reader(user), case_no, FILE_ROUTE
+            svc,
+            stores,
+            PostgresAccessLog(svc.pool),
+            caller,
+            _reader(user),
+            case_no,
+            case_evidence(svc),
+            FILE_ROUTE,
         )
         documents: list[DocumentEntry] = await case_documents(svc, stores, caller, case_no)
     except HTTPException as exc:

@@ -50,7 +50,7 @@ from regions.access_log import PostgresAccessLog, Reader
 from regions.api import window_routes
 from regions.api.auth import step_actor
 from regions.api.document_routes import Number, case_documents, open_document
-from regions.api.file_routes import Digest, open_case_file, open_material
+from regions.api.file_routes import Digest, case_evidence, open_case_file, open_material
 from regions.api.models import StepView
 from regions.api.ownership import CaseNoPath
 from regions.api.services import ApiServices
@@ -610,6 +610,7 @@ async def _case_context(
         caller,
         Reader.of(caller, user.token_id),
         case_no,
+        case_evidence(svc),
         route=CASE_ROUTE,
     )
     case_file, seen = opened.view, opened.progress

@@ -161,10 +161,13 @@ class RequestStatus(StrEnum):
     """Where an evidence request rests at the requesting region."""
 
     PENDING = "pending"  # sent, no answer yet
+    # 全程网办: the evidence came and verified; the applicant sees it before it is used.
+    HELD = "held"
     OBTAINED = "obtained"  # the evidence came, its issuer's signature verified
     REFUSED = "refused"  # the provider refused: the material is required on paper
     TIMED_OUT = "timed-out"  # no answer in time: the material is required on paper
     UNVERIFIED = "unverified"  # a document came whose signature does not verify: on paper
+    DECLINED = "declined"  # the applicant saw it and declined its use: they hand it in
 
     @property
     def label_zh(self) -> str:
@@ -173,16 +176,38 @@ class RequestStatus(StrEnum):
     @property
     def on_paper(self) -> bool:
         """The applicant must bring the material after all (the case does not wait)."""
-        return self in (RequestStatus.REFUSED, RequestStatus.TIMED_OUT, RequestStatus.UNVERIFIED)
+        return self in (
+            RequestStatus.REFUSED,
+            RequestStatus.TIMED_OUT,
+            RequestStatus.UNVERIFIED,
+            RequestStatus.DECLINED,
+        )
 
 
 _STATUSES = {
     RequestStatus.PENDING: "等待共享答复",
+    RequestStatus.HELD: "已获取，待申请人确认使用",
     RequestStatus.OBTAINED: "已通过数据共享获取",
     RequestStatus.REFUSED: "共享被拒，需提交纸质材料",
     RequestStatus.TIMED_OUT: "共享超时，需提交纸质材料",
     RequestStatus.UNVERIFIED: "证照签名未通过核验，需提交纸质材料",
+    RequestStatus.DECLINED: "申请人不同意使用，需自行提交材料",
 }
+
+
+# How a case file names a material obtained by data sharing: `evidence:<provider>/<request>`.
+EVIDENCE_REF = "evidence:"
+
+
+def evidence_ref(provider: str, request_id: str) -> str:
+    return f"{EVIDENCE_REF}{provider}/{request_id}"
+
+
+def shared_by(ref: str) -> str | None:
+    """The providing region of a material obtained by data sharing; None for any other."""
+    if not ref.startswith(EVIDENCE_REF):
+        return None
+    return ref.removeprefix(EVIDENCE_REF).split("/", 1)[0] or None
 
 
 def payload_models() -> dict[str, type[BaseModel]]:

@@ -4,13 +4,15 @@ that person's own cases only."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import BaseModel, ConfigDict
 
-from regions.access_log import Reader
+from regions.access_log import Access, Reader
 from regions.api.applicant_cases import (
     ApplicantCaseView,
     OnlineApplication,
@@ -30,6 +32,13 @@ from regions.api.services import ApiServices
 from regions.api.steps import take_step
 from regions.api.uploads import ApplicationUpload, SupplementUpload, form_schema, uploaded
 from regions.api.window_routes import IdempotencyKey, supplement_step
+from regions.evidence.provider import holder_digest
+from regions.evidence.requesting import (
+    EvidenceNotHeld,
+    EvidenceRequester,
+    opened_document,
+)
+from regions.evidence.uses import DataUses, data_uses
 from regions.identity import Applicant, IdentityUnavailable
 from regions.naming import intake_workflow_id
 from regions.tokens import Principal
@@ -219,3 +228,93 @@ async def delivered(
     """The applicant confirms the posted result arrived (邮寄: channel mail, tracking number);
     an electronic result is delivered as it arrives and needs no confirmation."""
     return await _step(svc, applicant, case_no, "confirm_delivery", confirmation)
+
+
+def _holder(applicant: Applicant) -> str:
+    # The ID number the identity token names: a person reads and decides on their own only.
+    return holder_digest(applicant.id_number)
+
+
+@router.get("/data-uses", responses=_UNAUTHORIZED)
+async def my_data_uses(applicant: SignedIn, svc: Services) -> DataUses:
+    """Who used my data (数据多跑路): every evidence this region provided to another region from
+    the applicant's licences and every evidence it requested for them, with the case, the
+    item, the consent and the outcome; `elsewhere` names the regions that may log more."""
+    return await data_uses(svc.pool, svc.region, svc.credentials.directory(), _holder(applicant))
+
+
+RequestId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="the evidence request")]
+_EVIDENCE_ERRORS: dict[int | str, dict[str, object]] = {
+    **_UNAUTHORIZED,
+    404: {"model": Problem, "description": "no such evidence for this applicant here"},
+}
+
+
+@router.get(
+    "/evidence/{request_id}/document",
+    response_class=Response,
+    responses={
+        **_EVIDENCE_ERRORS,
+        200: {
+            "description": "the evidence, signed by its issuer",
+            "content": {"application/pdf": {}},
+        },
+    },
+)
+async def evidence_document(
+    request_id: RequestId, applicant: SignedIn, svc: Services, log: Log, who: Opener
+) -> Response:
+    """全程网办's preview: the evidence obtained for the applicant, before (or after) they
+    decide on its use; the opening is recorded in the access log first."""
+    content = await opened_document(
+        svc.pool, svc.credentials, request_id, holder=_holder(applicant)
+    )
+    case_no = await svc.pool.fetchval(
+        "SELECT case_no FROM evidence_requests WHERE request_id = $1", request_id
+    )
+    if content is None or case_no is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no evidence {request_id} here")
+    await log.record(
+        Access(
+            case_no=case_no,
+            reader=who,
+            route="GET /applicant/evidence/{request_id}/document",
+            what="material",
+            material_sha256=hashlib.sha256(content).hexdigest(),
+        )
+    )
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="evidence-{request_id}.pdf"',
+        },
+    )
+
+
+class EvidenceDecision(BaseModel):
+    """Use the evidence in the case (true), or hand the material in instead (false)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    use: bool
+
+
+@router.post(
+    "/evidence/{request_id}/decision",
+    responses={**_EVIDENCE_ERRORS, 409: {"model": Problem, "description": "not awaiting you"}},
+)
+async def evidence_decision(
+    request_id: RequestId, decision: EvidenceDecision, applicant: SignedIn, svc: Services
+) -> dict[str, Any]:
+    """The applicant approves the evidence held for their preview (it is then in the case
+    file as obtained by data sharing) or declines it (the material is theirs to hand in, and
+    the document is dropped)."""
+    requester = EvidenceRequester(svc.pool, svc.credentials, svc.catalog)
+    try:
+        row = await requester.decide(request_id, _holder(applicant), use=decision.use)
+    except EvidenceNotHeld as exc:
+        code = status.HTTP_404_NOT_FOUND if exc.reason == "unknown" else status.HTTP_409_CONFLICT
+        raise HTTPException(code, detail=str(exc)) from exc
+    return row.as_json()

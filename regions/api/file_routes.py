@@ -10,8 +10,10 @@ a request whose row cannot be written is answered 503 and shows nothing (decisio
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
@@ -19,6 +21,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
 
 from catalog.errors import UnknownItem
+from events.evidence import EvidenceType, shared_by
 from events.keystore import KeyStoreError
 from events.models import Applicant, MaterialRef, OriginalsChecked, SealedBox
 from events.sealing import SealError, open_box
@@ -33,6 +36,7 @@ from regions.api.models import Problem
 from regions.api.ownership import CaseNoPath
 from regions.api.services import ApiServices
 from regions.codes import UnknownRegion
+from regions.evidence.requesting import RequestRow, case_requests
 from regions.labels import SUPPLEMENT_KIND_LABELS, Side, status_label
 from regions.tokens import Principal, Role, token_id
 from workflows.lifecycle import intake, processing
@@ -89,6 +93,22 @@ class MaterialView(_Out):
     # Its bytes are here and match the digest: `GET /cases/{no}/materials/{sha256}` serves them.
     complete: bool
     originals_checked: OriginalsChecked | None = None  # 核验原件: who, when
+    # Obtained by data sharing (数据多跑路): the providing region; the applicant brought none.
+    obtained_by_data_sharing: str | None = None
+
+
+class EvidenceLine(_Out):
+    """One evidence request this region sent for the case, and where it rests: obtained, or
+    on paper again (refused, timed out, unverified, declined by the applicant)."""
+
+    request_id: str
+    material: str
+    evidence_type: str
+    evidence_label_zh: str
+    provider_region: str
+    status: str
+    status_label_zh: str
+    on_paper: bool
 
 
 class SupplementEntry(_Out):
@@ -124,6 +144,8 @@ class CaseFileView(_Out):
     applicant_unavailable: str | None = None
     materials: tuple[MaterialView, ...] = ()
     supplements: tuple[SupplementEntry, ...] = ()
+    # The materials asked of other regions by data sharing (decision 0041), this region's asks.
+    evidence: tuple[EvidenceLine, ...] = ()
     # False when the case's workflow could not be read (not started, or gone).
     supplements_known: bool = True
 
@@ -200,6 +222,7 @@ def _materials(case: CaseRecord, files: list[CaseFile]) -> tuple[MaterialView, .
                 has_file=listed is not None or ref.has_file,
                 complete=listed is not None and listed.complete_at is not None,
                 originals_checked=ref.originals_checked or _checked(listed),
+                obtained_by_data_sharing=shared_by(ref.ref),
             )
         )
     for listed in files:
@@ -217,6 +240,33 @@ def _materials(case: CaseRecord, files: list[CaseFile]) -> tuple[MaterialView, .
                 )
             )
     return tuple(shown)
+
+
+# A case's evidence requests at this region (regions/evidence/requesting.py's case_requests).
+EvidenceOf = Callable[[str], Awaitable[Sequence[RequestRow]]]
+
+
+def case_evidence(svc: Services) -> EvidenceOf:
+    return partial(case_requests, svc.pool)
+
+
+CaseEvidence = Annotated[EvidenceOf, Depends(case_evidence)]
+
+
+async def _evidence(evidence: EvidenceOf, case_no: str) -> tuple[EvidenceLine, ...]:
+    return tuple(
+        EvidenceLine(
+            request_id=r.request_id,
+            material=r.material,
+            evidence_type=r.evidence_type,
+            evidence_label_zh=EvidenceType(r.evidence_type).label_zh,
+            provider_region=r.provider_region,
+            status=r.status.value,
+            status_label_zh=r.status.label_zh,
+            on_paper=r.status.on_paper,
+        )
+        for r in await evidence(case_no)
+    )
 
 
 def _checked(listed: CaseFile | None) -> OriginalsChecked | None:
@@ -279,6 +329,7 @@ async def open_case_file(
     caller: Principal,
     who: Reader,
     case_no: str,
+    evidence: EvidenceOf,
     route: str = FILE_ROUTE,
 ) -> OpenedFile:
     """The case file as `caller` may open it; the opening is recorded in the access log (under
@@ -315,6 +366,7 @@ async def open_case_file(
         materials=_materials(case, files),
         supplements=supplement_history(summary_steps.steps, case.role) if summary_steps else (),
         supplements_known=summary_steps is not None,
+        evidence=await _evidence(evidence, case_no),
     )
     return OpenedFile(view, summary_steps)
 
@@ -327,11 +379,12 @@ async def case_file(
     stores: CaseStores,
     log: Log,
     who: Opener,
+    evidence: CaseEvidence,
 ) -> CaseFileView:
     """The case file (案卷) as the officer (B) or the clerk (A) reviews it: the applicant
     opened, the item, the materials (digest, size, type, whether the bytes are here, 核验原件)
     and the 补正 history. The opening is recorded in the access log first."""
-    return (await open_case_file(svc, stores, log, caller, who, case_no)).view
+    return (await open_case_file(svc, stores, log, caller, who, case_no, evidence)).view
 
 
 async def open_material(

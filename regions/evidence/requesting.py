@@ -6,6 +6,12 @@ workflow: their histories stay as they are): a document is opened, its digest ch
 its issuer's signature verified before the material counts as obtained. A request with no
 answer by its `answer_by` is timed out by the node's sweeper, and the material is required
 on paper again, as after a refusal: the case never waits on a provider.
+
+In 全程网办 there is no clerk to see the evidence with the applicant: a verified document for
+a 全程网办 case is held until the applicant, signed in, previews it and approves its use (then
+it is in the case file as obtained) or declines it (then they hand the material in, and the
+document is dropped). Each request keeps the digest of whose evidence it asked for, so the
+applicant finds the requests made for them, and nobody else's.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import asyncpg
 
 from catalog.catalog import Catalog
 from catalog.errors import CatalogError
+from catalog.models import CrossRegionMode
 from documents.verify import verify_document
 from events.credentials import RegionCredentials
 from events.envelope import Envelope, event_id_for
@@ -32,15 +39,17 @@ from events.evidence import (
     EvidenceSubject,
     EvidenceType,
     RequestStatus,
+    evidence_ref,
 )
 from events.evidence_checks import providers
 from events.file_receiving import region_opener
 from events.models import Applicant, EventType, SealedBox, accepting_region_of
 from events.outbox import enqueue_in, signed_envelope
 from events.sealing import SealError, seal
-from events.stores.postgres import PostgresTransaction
+from events.stores.postgres import Conn, PostgresTransaction
 from events.trust import sealing_key
 from regions.codes import UnknownRegion
+from regions.evidence.provider import holder_digest, subject_identifier
 from workflows.lifecycle import intake, processing
 
 log = logging.getLogger(__name__)
@@ -87,6 +96,15 @@ class EvidenceRequestRefused(Exception):
         self.reason = reason
 
 
+class EvidenceNotHeld(Exception):
+    """The applicant's decision cannot be taken: no such request for them (`unknown`), or it
+    is not waiting for their decision (`not-held`, the status in the message)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class RequestRow:
     request_id: str
@@ -102,6 +120,8 @@ class RequestRow:
     requested_at: datetime
     answer_by: datetime
     answered_at: datetime | None
+    applicant_preview: bool
+    decided_at: datetime | None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -121,20 +141,23 @@ class RequestRow:
             "requested_at": self.requested_at.isoformat(),
             "answer_by": self.answer_by.isoformat(),
             "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "applicant_preview": self.applicant_preview,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
         }
 
 
 _COLUMNS = (
     "request_id, case_no, evidence_type, material, item_code, provider_region, consent, status,"
-    " refusal, document_sha256, requested_at, answer_by, answered_at"
+    " refusal, document_sha256, requested_at, answer_by, answered_at, applicant_preview, decided_at"
 )
 
 
 def _row(record: asyncpg.Record) -> RequestRow:
+    # The holder digest stays in the database: it finds rows, it is never shown.
     consent = record["consent"]
     return RequestRow(
         **{
-            **dict(record),
+            **{k: v for k, v in dict(record).items() if k != "holder_digest"},
             "consent": json.loads(consent) if isinstance(consent, str) else consent,
             "status": RequestStatus(record["status"]),
         }
@@ -156,6 +179,23 @@ async def pending_requests(conn: asyncpg.Connection | asyncpg.Pool) -> list[Requ
         " ORDER BY answer_by, request_id"
     )
     return [_row(r) for r in rows]
+
+
+async def holder_requests(conn: asyncpg.Connection | asyncpg.Pool, holder: str) -> list[RequestRow]:
+    """Every request this region sent for the person or organisation `holder` digests."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM evidence_requests WHERE holder_digest = $1"
+        " ORDER BY requested_at, request_id",
+        holder,
+    )
+    return [_row(r) for r in rows]
+
+
+async def _into_case_file(conn: Conn, case_no: str, material: str, digest: str, ref: str) -> None:
+    """In the case file as obtained by data sharing: its digest and where it came from."""
+    await PostgresTransaction(conn).cases.add_materials(
+        case_no, [{"name": material, "sha256": digest, "ref": ref}]
+    )
 
 
 def request_step(request_id: str) -> str:
@@ -239,6 +279,7 @@ class EvidenceRequester:
                 credit_code=applicant.credit_code if kind.subject_kind != "person" else None,
             )
             key_id, public = sealing_key(self.credentials.directory(), target, now)
+            identifier = subject_identifier(kind, subject)
             request_id = secrets.token_hex(16)
             payload = EvidenceRequested(
                 case_no=case_no,
@@ -269,8 +310,9 @@ class EvidenceRequester:
             )
             record = await conn.fetchrow(
                 "INSERT INTO evidence_requests (request_id, case_no, evidence_type, material,"
-                " item_code, provider_region, consent, event_id, requested_at, answer_by)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                " item_code, provider_region, consent, event_id, requested_at, answer_by,"
+                " holder_digest, applicant_preview)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 f" RETURNING {_COLUMNS}",
                 request_id,
                 case_no,
@@ -282,6 +324,9 @@ class EvidenceRequester:
                 envelope.id,
                 now,
                 payload.answer_by,
+                holder_digest(identifier) if identifier else None,
+                # No clerk saw it with the applicant: they see it before it is used.
+                case.mode == CrossRegionMode.ONLINE.value,
             )
             await enqueue_in(tx, envelope)
         assert record is not None  # INSERT … RETURNING returns the row it wrote
@@ -299,8 +344,8 @@ class EvidenceRequester:
         answer = EvidenceAnswered.model_validate(envelope.data)
         async with self.pool.acquire() as conn, conn.transaction():
             record = await conn.fetchrow(
-                "SELECT case_no, provider_region, evidence_type, material, status"
-                " FROM evidence_requests WHERE request_id = $1 FOR UPDATE",
+                "SELECT case_no, provider_region, evidence_type, material, status,"
+                " applicant_preview FROM evidence_requests WHERE request_id = $1 FOR UPDATE",
                 answer.request_id,
             )
             if (
@@ -313,6 +358,8 @@ class EvidenceRequester:
             if record["status"] != RequestStatus.PENDING.value:
                 return f"evidence answer after the request was {record['status']}"
             status, digest = await self._judge(answer, envelope)
+            if status is RequestStatus.OBTAINED and record["applicant_preview"]:
+                status = RequestStatus.HELD
             await conn.execute(
                 "UPDATE evidence_requests SET status = $2, refusal = $3, document_sha256 = $4,"
                 " document_sealed = $5, answered_at = now() WHERE request_id = $1",
@@ -321,20 +368,16 @@ class EvidenceRequester:
                 answer.refusal.value if answer.refusal else None,
                 digest,
                 answer.document.model_dump(mode="json")
-                if status is RequestStatus.OBTAINED and answer.document
+                if status in (RequestStatus.OBTAINED, RequestStatus.HELD) and answer.document
                 else None,
             )
             if status is RequestStatus.OBTAINED and digest is not None:
-                # In the case file as obtained by data sharing: its digest and where it came from.
-                await PostgresTransaction(conn).cases.add_materials(
+                await _into_case_file(
+                    conn,
                     envelope.subject,
-                    [
-                        {
-                            "name": record["material"],
-                            "sha256": digest,
-                            "ref": f"evidence:{envelope.senderregion}/{answer.request_id}",
-                        }
-                    ],
+                    record["material"],
+                    digest,
+                    evidence_ref(envelope.senderregion, answer.request_id),
                 )
         log.info(
             "evidence %s: request %s answered by %s: %s",
@@ -366,6 +409,46 @@ class EvidenceRequester:
             return RequestStatus.UNVERIFIED, digest
         return RequestStatus.OBTAINED, digest
 
+    async def decide(self, request_id: str, holder: str, *, use: bool) -> RequestRow:
+        """The applicant's decision on evidence held for their preview: approved, it is in
+        the case file as obtained by data sharing; declined, the material is theirs to hand
+        in and the document is dropped. The same decision again answers as the first did."""
+        wanted = RequestStatus.OBTAINED if use else RequestStatus.DECLINED
+        async with self.pool.acquire() as conn, conn.transaction():
+            record = await conn.fetchrow(
+                f"SELECT {_COLUMNS}, holder_digest FROM evidence_requests"
+                " WHERE request_id = $1 FOR UPDATE",
+                request_id,
+            )
+            if record is None or record["holder_digest"] != holder:
+                raise EvidenceNotHeld("unknown", f"no evidence request {request_id} for you")
+            row = _row(record)
+            if row.status is wanted and row.decided_at is not None:
+                return row
+            if row.status is not RequestStatus.HELD:
+                raise EvidenceNotHeld(
+                    "not-held", f"request {request_id} is {row.status.value}: nothing to decide"
+                )
+            updated = await conn.fetchrow(
+                "UPDATE evidence_requests SET status = $2, decided_at = now(),"
+                " document_sealed = CASE WHEN $3 THEN document_sealed END"
+                f" WHERE request_id = $1 RETURNING {_COLUMNS}",
+                request_id,
+                wanted.value,
+                use,
+            )
+            if use and row.document_sha256 is not None:
+                await _into_case_file(
+                    conn,
+                    row.case_no,
+                    row.material,
+                    row.document_sha256,
+                    evidence_ref(row.provider_region, request_id),
+                )
+        assert updated is not None  # the row is locked above
+        log.info("evidence %s: request %s %s by the applicant", self.region, request_id, wanted)
+        return _row(updated)
+
     async def time_out(self) -> list[RequestRow]:
         """Requests past their `answer_by` with no answer: the material goes back on paper."""
         rows = await self.pool.fetch(
@@ -387,14 +470,22 @@ class EvidenceRequester:
 
 
 async def opened_document(
-    conn: asyncpg.Connection | asyncpg.Pool, credentials: RegionCredentials, request_id: str
+    conn: asyncpg.Connection | asyncpg.Pool,
+    credentials: RegionCredentials,
+    request_id: str,
+    *,
+    holder: str | None = None,
 ) -> bytes | None:
-    """The evidence document obtained for a request (its owner region's records only)."""
+    """The evidence document obtained (or held for preview) for a request, of this region's
+    own records; with `holder`, only when the evidence is that person's."""
     record = await conn.fetchrow(
-        "SELECT case_no, document_sealed FROM evidence_requests WHERE request_id = $1",
+        "SELECT case_no, document_sealed, holder_digest FROM evidence_requests"
+        " WHERE request_id = $1",
         request_id,
     )
     if record is None or record["document_sealed"] is None:
+        return None
+    if holder is not None and record["holder_digest"] != holder:
         return None
     sealed = record["document_sealed"]
     box = SealedBox.model_validate(json.loads(sealed) if isinstance(sealed, str) else sealed)

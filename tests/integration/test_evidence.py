@@ -3,11 +3,14 @@ processes. 福建 (350000) accepts a 工作调动户口迁移, 广东 (440000) p
 (110000), the 户籍地 whose 电子证照库 holds the 居民户口簿, for it over the exchange; the
 evidence comes back signed by 北京 and sealed for 广东. Then the typed refusals, a provider that
 does not answer in time (the material goes back on paper), and forged or unentitled records,
-which the inbound boundary quarantines.
+which the inbound boundary quarantines. The applicant, signed in with the national identity,
+lists who used their data at each region, and in 全程网办 previews the evidence and approves
+or declines its use.
 
-The nodes run on databases of their own (`tongban_evid_<region>`) and a copy of the stack's
-trust folder in which 北京 provides evidence: the shared databases' directory floor and the
-shared trust folder stay as they are for every other test.
+The nodes run on databases of their own (`tongban_evid2_<region>`), a copy of the stack's
+trust folder in which 北京 provides evidence, and a copy of the catalog in which 工作调动户口迁移
+may also be applied for online (全程网办, 网上送达): the shared databases' directory floor, the
+shared trust folder and the shipped catalog stay as they are for every other test.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from events.models import EventType
 from events.outbox import enqueue_in, signed_envelope
 from events.sealing import seal
 from events.stores.postgres import PostgresTransaction
+from events.topics import inbox_topic
 from events.trust import sealing_key
 from regions.demo import synthetic_id_number
 from regions.evidence.requesting import opened_document, request_step
@@ -62,6 +66,8 @@ from regions.tokens import Role, TokenStore
 from regions.window import material_ref
 from tests.integration.api_nodes import auth, issue_token, wait_for_api
 from tests.integration.exchange_support import produce_all
+from tests.support.identity_provider import IdentityProviderProcess, spawn_identity_provider
+from tests.support.kafka_sniff import document_forms, sniff_since, text_forms
 from tests.waiting import eventually
 from workflows.models import AutoPolicy
 
@@ -70,7 +76,8 @@ pytestmark = pytest.mark.integration
 A, B, P = "350000", "440000", "110000"
 OUTSIDER = "330000"  # 浙江: keys in the directory, party to none of these cases, no node
 REGIONS = (A, B, P)
-PORT_BASE = 18810
+PORT_BASE = 18830
+AUDIENCE = "tongban-evidence-online"
 ITEM = "QR-00101-001"  # 工作调动户口迁移: its 居民户口簿 comes by data sharing
 CARRIED = ("居民身份证", "调动审批材料（调令或录用手续）")
 HOUSEHOLD = EvidenceType.HOUSEHOLD_REGISTER
@@ -89,6 +96,7 @@ class Regions:
     clients: dict[str, Client]
     tokens: TokenStore
     log_dir: Path
+    idp: IdentityProviderProcess
 
     def url(self, region: str) -> str:
         offsets = {A: 1, B: 2, P: 5}
@@ -131,7 +139,7 @@ class Regions:
 
 
 async def _fresh_database(server_dsn: str, region: str) -> str:
-    name = f"tongban_evid_{region}"
+    name = f"tongban_evid2_{region}"
     server = await asyncpg.connect(server_dsn)
     try:
         await server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -156,7 +164,11 @@ async def regions(
     admin.declare_provided(P, [HOUSEHOLD.value, EvidenceType.MARRIAGE_CERTIFICATE.value])
     admin.publish(datetime.now(UTC))
     tokens = Path(tmp_path_factory.mktemp("evidence-tokens"))
+    catalog = _online_catalog(Path(tmp_path_factory.mktemp("evidence-catalog")))
+    idp = spawn_identity_provider(AUDIENCE)
     common = {
+        **idp.node_env(),
+        "TONGBAN_NODE_CATALOG_DIR": str(catalog),
         "TONGBAN_NODE_TRUST_DIR": str(trust),
         "TONGBAN_NODE_TOKENS_DIR": str(tokens),
         "TONGBAN_NODE_API_PORT_BASE": str(PORT_BASE),
@@ -174,6 +186,7 @@ async def regions(
         clients,
         TokenStore(tokens),
         stack_settings.state_dir / "test-nodes",
+        idp,
     )
     try:
         for region in REGIONS:
@@ -182,6 +195,21 @@ async def regions(
     finally:
         for node in world.nodes.values():
             node.stop()
+        idp.stop()
+
+
+def _online_catalog(folder: Path) -> Path:
+    """The shipped catalog, with 工作调动户口迁移 open to 全程网办 delivered online."""
+    shipped = Path(__file__).resolve().parents[2] / "catalog" / "data"
+    copy = folder / "catalog"
+    shutil.copytree(shipped, copy)
+    national = copy / "national.json"
+    data = json.loads(national.read_text(encoding="utf-8"))
+    item = next(i for i in data["items"] if i["code"] == ITEM)
+    item["modes"] = [*item["modes"], "全程网办"]
+    item["delivery"] = [*item["delivery"], "网上送达"]
+    national.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return copy
 
 
 @dataclass(frozen=True)
@@ -189,12 +217,55 @@ class Applicant:
     name: str
     id_number: str
 
+    def token(self, world: Regions) -> dict[str, str]:
+        """Signed in with the national identity (every region's node trusts the provider)."""
+        sub = f"pseudonym-{self.id_number[-6:]}"
+        return auth(world.idp.token(sub, name=self.name, id_number=self.id_number))
+
 
 def _applicant() -> Applicant:
+    # Birth date and serial drawn: two applicants of one run are never the same person.
+    birth = f"19{50 + secrets.randbelow(50)}0{1 + secrets.randbelow(9)}1{secrets.randbelow(10)}"
     return Applicant(
         name=f"测试申请人{secrets.token_hex(2)}",
-        id_number=synthetic_id_number(area="110105", serial=f"{secrets.randbelow(1000):03d}"),
+        id_number=synthetic_id_number(
+            area="110105", birth=birth, serial=f"{secrets.randbelow(1000):03d}"
+        ),
     )
+
+
+async def _processing_at_b(world: Regions, client: httpx.AsyncClient, case_no: str) -> None:
+    async def status() -> str | None:
+        seen = await client.get(
+            f"{world.url(B)}/cases/{case_no}", headers=world.headers(B, Role.OPERATOR)
+        )
+        return str(seen.json()["summary"]["status"]) if seen.status_code == 200 else None
+
+    await eventually(
+        status, until=lambda s: s == "processing", timeout=120, what=f"{case_no} at {B}"
+    )
+
+
+async def _online_case(world: Regions, who: Applicant) -> str:
+    """全程网办: the applicant applies at 福建 signed in; 广东 accepts (no decision yet)."""
+    body = {
+        "item_code": ITEM,
+        "processing_region": B,
+        "phone": "13800000000",
+        "delivery": "online",
+        "materials": [material_ref(m).model_dump(mode="json") for m in CARRIED],
+    }
+    async with httpx.AsyncClient(timeout=60) as client:
+        created = await client.post(
+            f"{world.url(A)}/applicant/cases",
+            json=body,
+            headers={**who.token(world), "Idempotency-Key": f"online-{secrets.token_hex(8)}"},
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["mode"] == "全程网办"
+        case_no: str = created.json()["case_no"]
+        await _processing_at_b(world, client, case_no)
+    return case_no
 
 
 async def _case_in_processing(world: Regions, who: Applicant) -> str:
@@ -218,23 +289,16 @@ async def _case_in_processing(world: Regions, who: Applicant) -> str:
         )
         assert created.status_code == 201, created.text
         case_no: str = created.json()["case_no"]
-
-        async def status() -> str | None:
-            seen = await client.get(
-                f"{world.url(B)}/cases/{case_no}", headers=world.headers(B, Role.OPERATOR)
-            )
-            return str(seen.json()["summary"]["status"]) if seen.status_code == 200 else None
-
-        await eventually(
-            status, until=lambda s: s == "processing", timeout=120, what=f"{case_no} at {B}"
-        )
+        await _processing_at_b(world, client, case_no)
     return case_no
 
 
-def _import(world: Regions, tmp: Path, who: Applicant, *, name: str | None = None) -> None:
+def _import(world: Regions, tmp: Path, who: Applicant, *, name: str | None = None) -> str:
+    """北京 holds a 居民户口簿 for the applicant's ID number; returns its licence number."""
+    licence_no = f"HK-{secrets.token_hex(4)}"
     licence = {
         "evidence_type": "居民户口簿",
-        "licence_no": f"HK-{secrets.token_hex(4)}",
+        "licence_no": licence_no,
         "holder_name": name or who.name,
         "holder_id": who.id_number,
         "issuer": "北京市公安局朝阳分局",
@@ -246,9 +310,12 @@ def _import(world: Regions, tmp: Path, who: Applicant, *, name: str | None = Non
     done = world.tongban(P, "evidence", "import", "--region", P, str(file))
     assert done.returncode == 0, done.stderr
     assert "1 licences imported" in done.stdout
+    return licence_no
 
 
-def _request(world: Regions, case_no: str, *extra: str) -> dict[str, Any]:
+def _request(
+    world: Regions, case_no: str, *extra: str, recorded_by: str = "广东 440000 办理窗口 李四"
+) -> dict[str, Any]:
     answer: dict[str, Any] = world.tongban_json(
         B,
         "evidence",
@@ -260,7 +327,7 @@ def _request(world: Regions, case_no: str, *extra: str) -> dict[str, Any]:
         "--type",
         "居民户口簿",
         "--recorded-by",
-        "广东 440000 办理窗口 李四",
+        recorded_by,
         *extra,
     )
     return answer
@@ -279,9 +346,10 @@ async def _settled(world: Regions, case_no: str, request_id: str) -> dict[str, A
 async def test_the_processing_region_obtains_evidence_signed_by_its_issuer(
     regions: Regions, tmp_path: Path
 ) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
     who = _applicant()
     case_no = await _case_in_processing(regions, who)
-    _import(regions, tmp_path, who)
+    licence_no = _import(regions, tmp_path, who)
     sent = _request(regions, case_no)
     assert sent["status"] == "pending"
     assert sent["provider_region"] == P
@@ -340,16 +408,28 @@ async def test_the_processing_region_obtains_evidence_signed_by_its_issuer(
     )
     assert theirs == []
 
-    # Neither the subject nor the evidence crossed in clear: every envelope of the case either
-    # side sent holds neither the applicant's name nor ID number, nor the document's bytes.
-    for region in (B, P):
-        for row in await regions.fetch(
-            region, "SELECT envelope FROM outbox WHERE case_no = $1", case_no
-        ):
-            wire = bytes(row["envelope"])
-            assert who.id_number.encode() not in wire
-            assert who.name.encode() not in wire
-            assert pdf[:200] not in wire
+    # Neither the subject nor the evidence crossed in clear: the sniff reads every record of
+    # every tongban topic written since the case began, and finds none of the applicant's
+    # name or ID number, the licence's number or particulars, or any slice of the document
+    # (raw or base64). The request id travels in clear by design: finding it proves the
+    # sniff read the request (北京's inbox) and the answer (广东's).
+    canary = "the request id"
+    sniffed = await sniff_since(
+        regions.stack.kafka_bootstrap,
+        since,
+        {
+            canary: [sent["request_id"].encode()],
+            "the subject's ID number": text_forms(who.id_number),
+            "the subject's name": text_forms(who.name),
+            "the licence number": text_forms(licence_no),
+            "the licence's particulars": text_forms("北京市朝阳区（测试）"),
+            "the evidence document": document_forms(pdf),
+        },
+    )
+    leaks = [f for f in sniffed.findings if not f.startswith(f"{canary} in ")]
+    assert leaks == []
+    seen_in = {f.removeprefix(f"{canary} in ").split("/")[0] for f in sniffed.findings}
+    assert {inbox_topic(P), inbox_topic(B)} <= seen_in
 
 
 async def test_a_request_the_case_does_not_need_is_not_sent(regions: Regions) -> None:
@@ -423,6 +503,164 @@ async def test_each_refusal_comes_back_typed(regions: Regions, tmp_path: Path) -
         for u in regions.tongban_json(P, "evidence", "uses", "--region", P, "--case", c)
     }
     assert outcomes == {r: refusal.value for r, refusal in expected.items()}
+
+
+async def test_the_applicant_sees_who_used_their_data_at_each_region(
+    regions: Regions, tmp_path: Path
+) -> None:
+    who = _applicant()
+    case_no = await _case_in_processing(regions, who)
+    _import(regions, tmp_path, who)
+    sent = _request(regions, case_no)
+    assert (await _settled(regions, case_no, sent["request_id"]))["status"] == "obtained"
+
+    async with httpx.AsyncClient(timeout=60) as client:
+
+        async def uses_at(region: str, person: Applicant) -> dict[str, Any]:
+            got = await client.get(
+                f"{regions.url(region)}/applicant/data-uses", headers=person.token(regions)
+            )
+            assert got.status_code == 200, got.text
+            listed: dict[str, Any] = got.json()
+            return listed
+
+        # 北京, which holds the licence, gave it to 广东 for the case and the item.
+        at_provider = await uses_at(P, who)
+        [given] = at_provider["uses"]
+        assert (
+            given["kind"],
+            given["requester_region"],
+            given["provider_region"],
+            given["case_no"],
+            given["item_code"],
+            given["outcome"],
+            given["request_id"],
+        ) == ("provided", B, P, case_no, ITEM, "provided", sent["request_id"])
+        assert given["consent"]["recorded_by"] == "广东 440000 办理窗口 李四"
+        assert given["summary_zh"] == f"广东省为办件{case_no}向北京市调取您的居民户口簿：已提供"
+        assert B in {r["code"] for r in at_provider["elsewhere"]}
+        # 广东, which asked for it, lists its request and what came of it.
+        at_requester = await uses_at(B, who)
+        [asked] = at_requester["uses"]
+        assert (asked["kind"], asked["provider_region"], asked["request_id"]) == (
+            "requested",
+            P,
+            sent["request_id"],
+        )
+        assert (asked["outcome"], asked["awaiting_your_decision"]) == ("obtained", False)
+        assert P in {r["code"] for r in at_requester["elsewhere"]}
+        # Another person signed in sees nothing of it anywhere; nobody signed in, nothing.
+        someone_else = _applicant()
+        for region in (A, B, P):
+            assert (await uses_at(region, someone_else))["uses"] == []
+        anonymous = await client.get(f"{regions.url(P)}/applicant/data-uses")
+        assert anonymous.status_code == 401
+
+
+async def _held(world: Regions, tmp: Path) -> tuple[Applicant, str, dict[str, Any]]:
+    """An online case whose 居民户口簿 came from 北京 and waits for the applicant's preview."""
+    who = _applicant()
+    case_no = await _online_case(world, who)
+    _import(world, tmp, who)
+    sent = _request(
+        world,
+        case_no,
+        "--consent-method",
+        "online-confirmation",
+        recorded_by="申请人（网上确认）",
+    )
+    assert sent["applicant_preview"] is True
+    settled = await _settled(world, case_no, sent["request_id"])
+    assert (settled["status"], settled["on_paper"]) == ("held", False), settled
+    assert settled["status_label"] == "已获取，待申请人确认使用"
+    return who, case_no, settled
+
+
+async def _case_file(world: Regions, client: httpx.AsyncClient, case_no: str) -> dict[str, Any]:
+    got = await client.get(
+        f"{world.url(B)}/cases/{case_no}/file",
+        headers=world.headers(B, Role.PROCESSING_OFFICER),
+    )
+    assert got.status_code == 200, got.text
+    shown: dict[str, Any] = got.json()
+    return shown
+
+
+async def test_online_the_applicant_previews_the_evidence_and_approves_its_use(
+    regions: Regions, tmp_path: Path
+) -> None:
+    who, case_no, held = await _held(regions, tmp_path)
+    me = who.token(regions)
+    request_id = held["request_id"]
+    ref = f"evidence:{P}/{request_id}"
+    mine = f"{regions.url(B)}/applicant/evidence/{request_id}"
+    async with httpx.AsyncClient(timeout=60) as client:
+        # Held, not used: not in 广东's case file yet.
+        before = await _case_file(regions, client, case_no)
+        assert held["document_sha256"] not in {m["sha256"] for m in before["materials"]}
+        [line] = [e for e in before["evidence"] if e["request_id"] == request_id]
+        assert (line["status"], line["on_paper"]) == ("held", False)
+        # The applicant sees it (the issuer's signed document); nobody else does.
+        preview = await client.get(f"{mine}/document", headers=me)
+        assert preview.status_code == 200, preview.text
+        store = KeyStore(regions.trust)
+        verdict = await verify_document(
+            preview.content, root=store.pinned_root(), directory=store.directory()
+        )
+        assert (verdict.valid, verdict.region, verdict.sha256) == (
+            True,
+            P,
+            held["document_sha256"],
+        )
+        stranger = _applicant().token(regions)
+        assert (await client.get(f"{mine}/document", headers=stranger)).status_code == 404
+        assert (
+            await client.post(f"{mine}/decision", json={"use": True}, headers=stranger)
+        ).status_code == 404
+        listed = await client.get(f"{regions.url(B)}/applicant/data-uses", headers=me)
+        assert [u["awaiting_your_decision"] for u in listed.json()["uses"]] == [True]
+
+        approved = await client.post(f"{mine}/decision", json={"use": True}, headers=me)
+        assert approved.status_code == 200, approved.text
+        assert (approved.json()["status"], approved.json()["on_paper"]) == ("obtained", False)
+        again = await client.post(f"{mine}/decision", json={"use": True}, headers=me)
+        assert again.json()["decided_at"] == approved.json()["decided_at"]
+        # Now in the case file, as obtained by data sharing.
+        after = await _case_file(regions, client, case_no)
+        shared = [m for m in after["materials"] if m["sha256"] == held["document_sha256"]]
+        assert [(m["name"], m["obtained_by_data_sharing"]) for m in shared] == [("居民户口簿", P)]
+    [row] = await regions.fetch(B, "SELECT materials FROM cases WHERE case_no = $1", case_no)
+    assert ref in [m.get("ref") for m in json.loads(row["materials"])]
+
+
+async def test_online_the_applicant_declines_and_hands_the_material_in(
+    regions: Regions, tmp_path: Path
+) -> None:
+    who, case_no, held = await _held(regions, tmp_path)
+    me = who.token(regions)
+    mine = f"{regions.url(B)}/applicant/evidence/{held['request_id']}"
+    async with httpx.AsyncClient(timeout=60) as client:
+        declined = await client.post(f"{mine}/decision", json={"use": False}, headers=me)
+        assert declined.status_code == 200, declined.text
+        assert (declined.json()["status"], declined.json()["on_paper"]) == ("declined", True)
+        # The document is dropped, and a change of mind is not taken: the paper is due.
+        assert (await client.get(f"{mine}/document", headers=me)).status_code == 404
+        late = await client.post(f"{mine}/decision", json={"use": True}, headers=me)
+        assert late.status_code == 409, late.text
+        shown = await _case_file(regions, client, case_no)
+        assert held["document_sha256"] not in {m["sha256"] for m in shown["materials"]}
+        [line] = [e for e in shown["evidence"] if e["request_id"] == held["request_id"]]
+        assert (line["material"], line["on_paper"], line["status_label_zh"]) == (
+            "居民户口簿",
+            True,
+            "申请人不同意使用，需自行提交材料",
+        )
+    [row] = await regions.fetch(
+        B,
+        "SELECT document_sealed FROM evidence_requests WHERE request_id = $1",
+        held["request_id"],
+    )
+    assert row["document_sealed"] is None
 
 
 async def _raw_request(world: Regions, case_no: str, *, material: str) -> str:

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from catalog.catalog import default_catalog
 from events.credentials import RegionCredentials
+from events.evidence import EvidenceType, RequestStatus
 from events.models import Applicant, OriginalsChecked
 from events.sealing import seal
 from events.stores.cases import NewCase
@@ -26,6 +27,7 @@ from regions.access_log import MemoryAccessLog
 from regions.api import file_routes
 from regions.api.app import create_app
 from regions.api.services import ApiServices
+from regions.evidence.requesting import RequestRow
 from regions.tokens import Role, TokenStore, token_id
 from tests.unit.conftest import NOW
 from workflows.models import Actor, CaseProgress, CaseStep
@@ -123,6 +125,28 @@ def _seed(stores: MemoryStores, guangdong: RegionCredentials) -> None:
     asyncio.run(seed())
 
 
+async def _evidence(case_no: str) -> list[RequestRow]:
+    """广东 asked 北京 for the 居民户口簿, and the applicant declined its use online."""
+    declined = RequestRow(
+        request_id="d" * 32,
+        case_no=CASE,
+        evidence_type=EvidenceType.HOUSEHOLD_REGISTER.value,
+        material="居民户口簿",
+        item_code="GG-00102-000",
+        provider_region="110000",
+        consent={},
+        status=RequestStatus.DECLINED,
+        refusal=None,
+        document_sha256=None,
+        requested_at=NOW,
+        answer_by=NOW + timedelta(hours=8),
+        answered_at=NOW + timedelta(minutes=1),
+        applicant_preview=True,
+        decided_at=NOW + timedelta(minutes=5),
+    )
+    return [declined] if case_no == CASE else []
+
+
 @pytest.fixture
 def tokens(tmp_path: Path) -> TokenStore:
     return TokenStore(tmp_path)
@@ -153,6 +177,7 @@ def api(
     )
     app.dependency_overrides[file_routes.case_stores] = lambda: stores
     app.dependency_overrides[file_routes.access_log] = lambda: log
+    app.dependency_overrides[file_routes.case_evidence] = lambda: _evidence
     with TestClient(app) as client:
         yield client
 
@@ -193,6 +218,10 @@ def test_the_officer_opens_the_case_file_and_the_opening_is_logged(
     assert [(s["kind"], s["by"]) for s in view["supplements"]] == [
         ("asked", "陈明（工号 GD2002，gz-office）"),
         ("provided", None),
+    ]
+    # The material asked of 北京 by data sharing is due on paper: the applicant declined it.
+    assert [(e["material"], e["on_paper"], e["status_label_zh"]) for e in view["evidence"]] == [
+        ("居民户口簿", True, "申请人不同意使用，需自行提交材料")
     ]
     ((entry),) = log.entries
     assert entry.access.case_no == CASE

@@ -24,7 +24,10 @@ from events.evidence import (
     EvidenceSubject,
     EvidenceType,
     Refusal,
+    RequestStatus,
+    evidence_ref,
     evidence_type_named,
+    shared_by,
 )
 from events.evidence_checks import providers
 from events.keystore import KeyStore, KeyStoreError
@@ -36,6 +39,7 @@ from events.trust import DirectoryError, TrustDirectory, load_directory, sealing
 from events.verify import VerifyLimits, verify_record
 from regions.evidence.answering import consented, entitled
 from regions.evidence.provider import LicenceFileError, holder_digest, read_licences
+from regions.evidence.uses import DataUse
 from tests.unit.conftest import NOW
 
 CASE = "350000-20261127-ABCDEFGH"
@@ -374,3 +378,41 @@ def test_a_bad_licence_line_is_refused_by_its_number_without_its_content() -> No
 def test_licences_are_found_by_a_digest_of_the_holders_identifier() -> None:
     assert holder_digest("11010519491231002x") == holder_digest("11010519491231002X")
     assert "11010519491231002X" not in holder_digest("11010519491231002X")
+
+
+def test_held_evidence_waits_for_the_applicant_and_declined_evidence_is_handed_in() -> None:
+    assert not RequestStatus.HELD.on_paper  # neither used nor due on paper yet
+    assert RequestStatus.DECLINED.on_paper
+    assert RequestStatus.DECLINED.label_zh == "申请人不同意使用，需自行提交材料"
+    assert {s for s in RequestStatus if s.on_paper} == {
+        RequestStatus.REFUSED,
+        RequestStatus.TIMED_OUT,
+        RequestStatus.UNVERIFIED,
+        RequestStatus.DECLINED,
+    }
+
+
+def test_a_data_use_tells_the_person_who_asked_whom_for_what() -> None:
+    use = DataUse(
+        kind="provided",
+        request_id="0" * 32,
+        case_no="350000-20261130-ABCDEFGH",
+        item_code="QR-00101-001",
+        evidence_type=EvidenceType.HOUSEHOLD_REGISTER.value,
+        material="居民户口簿",
+        requester_region="440000",
+        provider_region="110000",
+        outcome="no-consent",
+        outcome_label_zh=Refusal.NO_CONSENT.label_zh,
+        at=NOW,
+        consent={},
+    )
+    assert use.summary_zh == (
+        "广东省为办件350000-20261130-ABCDEFGH向北京市调取您的居民户口簿：无申请人授权"
+    )
+
+
+def test_the_case_file_names_the_provider_of_a_material_obtained_by_data_sharing() -> None:
+    ref = evidence_ref("110000", "f" * 32)
+    assert shared_by(ref) == "110000"
+    assert shared_by("window-scan:居民身份证") is None
