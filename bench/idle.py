@@ -108,6 +108,19 @@ def process_title(pid: int) -> str:
         return ""
 
 
+def pss_kib(smaps_rollup: str) -> int:
+    """Pss (kB) from the text of /proc/<pid>/smaps_rollup: resident pages with each shared
+    page divided among the processes that map it, so a sum over processes counts it once."""
+    for line in smaps_rollup.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    raise ValueError("no Pss line in the smaps_rollup text")
+
+
+def pss_mb(pid: int) -> float:
+    return pss_kib(Path(f"/proc/{pid}/smaps_rollup").read_text()) / 1024
+
+
 def mean_by_part(lines: Iterable[str]) -> dict[str, float]:
     """Mean MB per part over every node's `memory by part` line among `lines` (parts in the
     order the first line names them)."""
@@ -139,6 +152,7 @@ class IdleRun:
     window_s: float
     node_cpu_percent: dict[str, float]
     node_rss_mb: dict[str, float]
+    node_pss_mb: dict[str, float]
     stack_cpu_percent: dict[str, float]
     stack_alone_cpu_percent: dict[str, float]
     memory_by_part_mb: dict[str, float]
@@ -166,6 +180,7 @@ def idle_table(run: IdleRun) -> Any:
     table.add_row("node RSS, MB (mean)", f"{statistics.fmean(rss):.1f}")
     table.add_row("node RSS, MB (max)", f"{max(rss):.1f}")
     table.add_row("node RSS, MB (total)", f"{sum(rss):.1f}")
+    table.add_row("node PSS, MB (total: shared pages once)", f"{sum(run.node_pss_mb.values()):.1f}")
     for service, percent in run.stack_cpu_percent.items():
         alone = run.stack_alone_cpu_percent.get(service)
         was = f" (alone {alone:.2f})" if alone is not None else ""
@@ -262,6 +277,7 @@ async def run_idle(
             window = time.monotonic() - began
             percent = window_percent(before, after, window)
             rss = {n.region: rss_mb(n.process.pid) for n in nodes}
+            pss = {n.region: pss_mb(n.process.pid) for n in nodes}
         finally:
             for node in nodes:
                 node.stop()
@@ -274,6 +290,7 @@ async def run_idle(
             window_s=round(window, 2),
             node_cpu_percent={r: percent[r] for r in regions if r in percent},
             node_rss_mb=rss,
+            node_pss_mb=pss,
             stack_cpu_percent={s: percent[s] for s in services if s in percent},
             stack_alone_cpu_percent=alone,
             memory_by_part_mb=mean_by_part(lines),

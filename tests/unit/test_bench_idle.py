@@ -10,6 +10,7 @@ from bench.idle import (
     cpu_percent_of_core,
     mean_by_part,
     postgres_group,
+    pss_kib,
     target_lines,
     ticks_by_group,
     ticks_by_root,
@@ -91,3 +92,11 @@ def test_backends_count_their_window_and_a_new_one_all_its_ticks() -> None:
     )
 
     assert ticks_by_group(before, after) == {"tongban_350000": 20 + 5, "server": 1}
+
+
+def test_pss_is_read_from_smaps_rollup_not_rss() -> None:
+    rollup = "55d0-7ffe ---p 00000000 00:00 0 [rollup]\nRss:  150000 kB\nPss:   98000 kB\n"
+
+    assert pss_kib(rollup) == 98000
+    with pytest.raises(ValueError, match="Pss"):
+        pss_kib("Rss:  150000 kB\n")
