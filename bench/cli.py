@@ -318,7 +318,10 @@ def idle(
     seconds: Annotated[float, typer.Option(help="Length of each measured window")] = 60.0,
     node_path: Annotated[
         Path | None,
-        typer.Option(help="Run the nodes from this source tree (PYTHONPATH), e.g. an older one"),
+        typer.Option(
+            help="Run the nodes from this source tree (PYTHONPATH), e.g. an older one;"
+            " run the command from that directory"
+        ),
     ] = None,
     label: Annotated[str, typer.Option(help="Name of this run in the output")] = "tongban",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON")] = None,
@@ -326,6 +329,10 @@ def idle(
     """N idle full nodes: each node's CPU (% of a core) and RSS, the stack's CPU beside it."""
     from bench.idle import run_idle
 
+    if node_path is not None and Path.cwd().resolve() != node_path.resolve():
+        # `python -m` puts the working directory before PYTHONPATH: from anywhere else the
+        # nodes (and the import figures) would run the working directory's code.
+        raise typer.BadParameter(f"run from {node_path}", param_hint="--node-path")
     console = _console()
     runs = asyncio.run(
         run_idle(regions or [2, 34], seconds, node_path=node_path, label=label, console=console)
