@@ -4,6 +4,7 @@ tongban bench cases --cases 200 --json bench/out/cases.json --plot bench/out/lat
 tongban bench cases --cases 100 --fraction 0.5 --profile bench/out/profile  # + py-spy of both nodes
 tongban bench memory --open 1000 --open 10000
 tongban bench crypto
+tongban bench idle --regions 2 --regions 34 --seconds 60
 tongban bench files --cases 20 --mib 5
 """
 
@@ -307,3 +308,35 @@ def scale(
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(results, indent=2))
+
+
+@app.command("idle")
+def idle(
+    regions: Annotated[
+        list[int] | None, typer.Option("--regions", help="Idle full nodes to run (one per region)")
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="Length of each measured window")] = 60.0,
+    node_path: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run the nodes from this source tree (PYTHONPATH), e.g. an older one;"
+            " run the command from that directory"
+        ),
+    ] = None,
+    label: Annotated[str, typer.Option(help="Name of this run in the output")] = "tongban",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON")] = None,
+) -> None:
+    """N idle full nodes: each node's CPU (% of a core) and RSS, the stack's CPU beside it."""
+    from bench.idle import run_idle
+
+    if node_path is not None and Path.cwd().resolve() != node_path.resolve():
+        # `python -m` puts the working directory before PYTHONPATH: from anywhere else the
+        # nodes (and the import figures) would run the working directory's code.
+        raise typer.BadParameter(f"run from {node_path}", param_hint="--node-path")
+    console = _console()
+    runs = asyncio.run(
+        run_idle(regions or [2, 34], seconds, node_path=node_path, label=label, console=console)
+    )
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps([r.to_json() for r in runs], indent=2) + "\n")

@@ -57,6 +57,7 @@ from regions.failure_signal import WorkflowFailureNotifier
 from regions.gauges import RegionGauges
 from regions.naming import task_queue
 from regions.node_lock import NodeCannotStart, region_lock
+from regions.node_memory import MemoryByPart
 from regions.node_settings import NodeSettings
 from regions.ratings import RatingDesk, run_ratings_sweeper, take_inbound
 from regions.telemetry import configure, node_config, temporal_interceptors
@@ -326,12 +327,23 @@ def build_exchange(
     )
 
 
-async def supervise(region: str, worker: Worker, exchange: Exchange, stop: asyncio.Event) -> None:
+async def supervise(
+    region: str,
+    worker: Worker,
+    exchange: Exchange,
+    stop: asyncio.Event,
+    memory: MemoryByPart | None = None,
+) -> None:
     """Run the worker and every loop until `stop` is set or one of them fails; then stop all
     of them gracefully. A loop that ends with an error stops the node (it is restarted from
     its durable state): loops never end on their own, so an exit is a defect to see."""
     await exchange.relay.producer.start()
+    if memory is not None:
+        memory.mark("relay producer started")
     await exchange.consumer.start()
+    if memory is not None:
+        memory.mark("bridge consumer started")
+        memory.report()
     loops = [asyncio.create_task(run(), name=name) for name, run in exchange.loops.items()]
     worker_task = asyncio.create_task(worker.run(), name="temporal-worker")
     stop_task = asyncio.create_task(stop.wait(), name="stop")
@@ -390,15 +402,20 @@ async def _build_and_run(
             settings.region, settings.otlp_endpoint, settings.trace_file, settings.metric_interval_s
         )
     )
+    memory = MemoryByPart(settings.region)  # growth per part, logged once all have started
     async with node_services(settings, crash) as services:
         # Refuse to start on a missing, forged or rolled-back directory with no floor copy.
         services.credentials.directory()
+        memory.mark("connections")
         worker = build_worker(settings, services)
+        memory.mark("worker built")
         if settings.role == "worker":
+            memory.report()
             await _run_worker_only(worker, stop, settings.region)
             return
         exchange = build_exchange(settings, services, stop, crash, api_socket)
-        await supervise(settings.region, worker, exchange, stop)
+        memory.mark("bridge relay API built")
+        await supervise(settings.region, worker, exchange, stop, memory)
 
 
 async def _run_worker_only(worker: Worker, stop: asyncio.Event, region: str) -> None:
