@@ -12,7 +12,6 @@ from typing import Any, cast
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 
 from regions.api import errors
 from regions.api.app import create_app
@@ -21,6 +20,7 @@ from regions.api.models import StepResult
 from regions.api.services import ApiServices
 from regions.api.steps import take_step
 from regions.tokens import Role, TokenStore
+from tests.support.workflow_fakes import described_at_rest
 from workflows.models import Actor, FormalReview, StepAck
 
 A = "350000"
@@ -32,7 +32,7 @@ class _Handle:
         self._sent = sent
 
     async def describe(self) -> SimpleNamespace:
-        return SimpleNamespace(raw_description=DescribeWorkflowExecutionResponse())
+        return described_at_rest()
 
     async def execute_update(self, update: str, arg: Any, *, result_type: type) -> StepAck:
         self._sent.append((update, arg))

@@ -57,15 +57,16 @@ async def _step(client: _Client) -> None:
     "pending",
     [
         None,
-        _pending(SCHEDULED, timedelta(milliseconds=50)),
-        _pending(STARTED, HELD_UP * 5),  # a worker has it: the Update waits for the next task
+        (SCHEDULED, timedelta(milliseconds=50)),
+        (STARTED, HELD_UP * 5),  # a worker has it: the Update waits for the next task
     ],
     ids=["no task", "just scheduled", "started long ago"],
 )
 async def test_a_case_whose_news_is_being_taken_takes_the_step(
-    pending: PendingWorkflowTaskInfo | None,
+    pending: tuple[PendingWorkflowTaskState.ValueType, timedelta] | None,
 ) -> None:
-    client = _Client(pending)
+    # Built now, not at collection: "50 ms ago" must be 50 ms before the step.
+    client = _Client(_pending(*pending) if pending else None)
     await _step(client)
     assert client.sent == ["record_formal_review"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -22,6 +23,7 @@ from regions.demo import demo_application
 from regions.material_files import MAX_FILES, MaterialFile
 from regions.tokens import Role, TokenStore
 from regions.window import ApplicationRefused
+from tests.support.workflow_fakes import described_at_rest
 from workflows.models import StepAck, SupplementMaterials
 
 A = "350000"
@@ -35,6 +37,9 @@ class _Handle:
 
     def __init__(self, sent: list[tuple[str, Any]]) -> None:
         self._sent = sent
+
+    async def describe(self) -> SimpleNamespace:
+        return described_at_rest()
 
     async def execute_update(self, update: str, arg: Any, *, result_type: type) -> StepAck:
         self._sent.append((update, arg))
