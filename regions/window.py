@@ -270,6 +270,20 @@ def resolve_item(
     return item
 
 
+def recorded_consent(application: Application, *, online: bool) -> Consent | None:
+    """The applicant's consent to data sharing as the case keeps it: signed at a window (the
+    clerk records it), confirmed online in 全程网办; refused (`consent_method`) when its method
+    is not the channel's, since the provider takes the method as a statement of fact."""
+    consent = application.evidence_consent
+    method = ConsentMethod.ONLINE_CONFIRMATION if online else ConsentMethod.WINDOW_SIGNATURE
+    if consent is not None and consent.method is not method:
+        raise ApplicationRefused(
+            "consent_method",
+            f"consent is given by {method.value} in this channel, not {consent.method.value}",
+        )
+    return consent
+
+
 def route_plan(
     catalog: Catalog, item: ServiceItem, application: Application, origin: str
 ) -> RoutePlan | None:
@@ -386,14 +400,7 @@ async def submit_case(
         channel=(CrossRegionMode.ONLINE,) if online else WINDOW_MODES,
     )
     mode = case_mode(application, region)
-    consent_method = ConsentMethod.ONLINE_CONFIRMATION if online else ConsentMethod.WINDOW_SIGNATURE
-    consent = application.evidence_consent
-    if consent is not None and consent.method is not consent_method:
-        raise ApplicationRefused(
-            "consent_method",
-            f"consent is given by {consent_method.value} in this channel,"
-            f" not {consent.method.value}",
-        )
+    consent = recorded_consent(application, online=online is not None)
     route = route_plan(catalog or default_catalog(), item, application, region)
     required_materials = tuple(m.name for m in item.carried_materials())
     now = datetime.now(UTC)

@@ -246,14 +246,16 @@ async def _processing_at_b(world: Regions, client: httpx.AsyncClient, case_no: s
     )
 
 
-async def _online_case(world: Regions, who: Applicant) -> str:
-    """全程网办: the applicant applies at 福建 signed in; 广东 accepts (no decision yet)."""
+async def _online_case(world: Regions, who: Applicant, *, consent: bool = False) -> str:
+    """全程网办: the applicant applies at 福建 signed in; 广东 accepts (no decision yet); with
+    `consent`, they confirmed online that their evidence may be fetched."""
     body = {
         "item_code": ITEM,
         "processing_region": B,
         "phone": "13800000000",
         "delivery": "online",
         "materials": [material_ref(m).model_dump(mode="json") for m in CARRIED],
+        "consent_to_data_sharing": consent,
     }
     async with httpx.AsyncClient(timeout=60) as client:
         created = await client.post(
@@ -712,6 +714,32 @@ async def test_online_the_applicant_previews_the_evidence_and_approves_its_use(
         assert [(m["name"], m["obtained_by_data_sharing"]) for m in shared] == [("居民户口簿", P)]
     [row] = await regions.fetch(B, "SELECT materials FROM cases WHERE case_no = $1", case_no)
     assert ref in [m.get("ref") for m in json.loads(row["materials"])]
+
+
+async def test_online_the_confirmed_consent_asks_by_itself_and_holds_for_the_applicant(
+    regions: Regions, tmp_path: Path
+) -> None:
+    who = _applicant()
+    _import(regions, tmp_path, who)
+    case_no = await _online_case(regions, who, consent=True)
+    [sent] = regions.tongban_json(B, "evidence", "requests", "--region", B, "--case", case_no)
+    assert sent["request_id"] == automatic_request_id(case_no, "居民户口簿")
+    assert (sent["consent"]["method"], sent["consent"]["given_by"]) == (
+        "online-confirmation",
+        "申请人本人",
+    )
+    assert sent["applicant_preview"] is True
+    settled = await _settled(regions, case_no, sent["request_id"])
+    # Nobody saw it with the applicant: it waits for their decision before it is used.
+    assert settled["status"] == "held", settled
+    async with httpx.AsyncClient(timeout=60) as client:
+        approved = await client.post(
+            f"{regions.url(B)}/applicant/evidence/{sent['request_id']}/decision",
+            json={"use": True},
+            headers=who.token(regions),
+        )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "obtained"
 
 
 async def test_online_the_applicant_declines_and_hands_the_material_in(

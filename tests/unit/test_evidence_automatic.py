@@ -18,6 +18,7 @@ from events.keystore import KeyStore
 from events.models import Consent, ConsentMethod
 from events.trust import TrustDirectory
 from regions.evidence.automatic import NotAsked, PlannedRequest, automatic_request_id, plan_requests
+from regions.window import Application, ApplicationRefused, recorded_consent
 from tests.unit.conftest import NOW
 
 B = "440000"
@@ -135,3 +136,26 @@ def test_an_organisations_licence_is_asked_for_only_when_it_applies(
     assert person == ()
     company, _ = plan_requests(item, directory, B, consent=CONSENT, organisation=True)
     assert company == (PlannedRequest("营业执照", EvidenceType.BUSINESS_LICENCE, "310000"),)
+
+
+def _application(consent: Consent | None) -> Application:
+    return Application(
+        item_code="QR-00101-001",
+        processing_region=B,
+        applicant_name="测试申请人",
+        applicant_id_number="11010519491231002X",
+        applicant_phone="13800000000",
+        evidence_consent=consent,
+    )
+
+
+def test_the_consent_kept_is_the_one_the_channel_takes() -> None:
+    online = CONSENT.model_copy(update={"method": ConsentMethod.ONLINE_CONFIRMATION})
+    assert recorded_consent(_application(CONSENT), online=False) == CONSENT
+    assert recorded_consent(_application(online), online=True) == online
+    assert recorded_consent(_application(None), online=False) is None
+    # A clerk cannot record an online confirmation, nor an online form a window signature.
+    for consent, channel in ((online, False), (CONSENT, True)):
+        with pytest.raises(ApplicationRefused) as refused:
+            recorded_consent(_application(consent), online=channel)
+        assert refused.value.rule == "consent_method"
