@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import ValidationError
@@ -93,7 +93,7 @@ SUBMISSION_FIELD = "submission_key"
 # 数据共享授权: the applicant signed their consent to data sharing, and in what capacity.
 CONSENT_FIELD = "evidence_consent"
 CONSENT_BY_FIELD = "consent_given_by"
-CONSENT_BY = ("申请人本人", "委托代理人", "法定代表人")
+CONSENT_BY = get_args(Consent.model_fields["given_by"].annotation)
 APPLY_FIELDS = frozenset(
     {
         CSRF_FIELD,

@@ -339,6 +339,14 @@ class EvidenceRequester:
             return []
         if not item.evidence_materials():
             return []
+        if payload.evidence_consent is None:
+            # Nothing to open or store: no consent, nothing is asked (the materials on paper).
+            log.info(
+                "evidence %s: case %s came without consent to data sharing: nothing is asked",
+                self.region,
+                case_no,
+            )
+            return []
         sent: list[RequestRow] = []
         async with self.pool.acquire() as conn, conn.transaction():
             asked = {
@@ -388,7 +396,6 @@ class EvidenceRequester:
                 return []
             mandate = json.loads(raw)
             for plan in planned:
-                assert payload.evidence_consent is not None  # nothing is planned without it
                 asked_for = _Asked(
                     request_id=automatic_request_id(case_no, plan.material),
                     case_no=case_no,
