@@ -35,10 +35,12 @@ from effects import orders
 from effects.settings import EffectRouting
 from events.credentials import RegionCredentials
 from events.envelope import Envelope, event_id_for
+from events.evidence import evidence_ref
 from events.models import (
     PAYLOAD_MODELS,
     CaseDecided,
     CaseForwarded,
+    Consent,
     DocumentIssued,
     EventType,
     MaterialRef,
@@ -190,6 +192,9 @@ class CaseActivities:
             fee_fen=case.fee_fen,
             mode=case.mode,
             leg=request.leg,
+            evidence_consent=None
+            if case.evidence_consent is None
+            else Consent.model_validate(case.evidence_consent),
         )
         await self._write_event(
             conn,
@@ -197,7 +202,11 @@ class CaseActivities:
             case_no,
             "forwarded",
             recipient,
-            payload.model_dump(mode="json"),
+            # Without consent the field is left out: a node that predates it reads the event.
+            payload.model_dump(
+                mode="json",
+                exclude={"evidence_consent"} if payload.evidence_consent is None else None,
+            ),
             now=now,
         )
         await self._send_files(conn, case_no, payload.materials, recipient, now)
@@ -248,6 +257,7 @@ class CaseActivities:
                 fee_fen=0,
                 mode=route.mode,
                 applicant_subject=route.applicant_subject,
+                evidence_consent=route.evidence_consent,
             )
         )
 
@@ -284,6 +294,22 @@ class CaseActivities:
             raise ApplicationError(
                 f"event {request.event_id} is not about case {case_no}", non_retryable=True
             )
+        # Evidence this region asked for as the case arrived (decision 0041) may be in before
+        # the case is recorded: it joins the case file here, as it would have on arrival.
+        obtained = await conn.fetch(
+            "SELECT material, document_sha256, provider_region, request_id"
+            " FROM evidence_requests WHERE case_no = $1 AND status = 'obtained'"
+            " ORDER BY answered_at, request_id",
+            case_no,
+        )
+        shared = [
+            {
+                "name": r["material"],
+                "sha256": r["document_sha256"],
+                "ref": evidence_ref(r["provider_region"], r["request_id"]),
+            }
+            for r in obtained
+        ]
         await PostgresCaseStore(conn).add(
             NewCase(
                 case_no=forwarded.case_no,
@@ -293,7 +319,7 @@ class CaseActivities:
                 origin_region=forwarded.origin_region,
                 processing_region=forwarded.processing_region,
                 applicant_sealed=forwarded.applicant.model_dump(mode="json"),
-                materials=[m.model_dump(mode="json") for m in forwarded.materials],
+                materials=[*(m.model_dump(mode="json") for m in forwarded.materials), *shared],
                 fee_fen=forwarded.fee_fen,
                 mode=forwarded.mode,
             )

@@ -66,6 +66,7 @@ APPLY_FIELDS = frozenset(
         "phone",
         "address",
         "delivery",
+        "consent_to_data_sharing",
         NAMES_FIELD,
     }
 )
@@ -265,6 +266,7 @@ async def submit(request: Request, session: SignedInApplicant) -> Response:
             phone=_first(form, "phone").strip() or None,
             address=_first(form, "address").strip(),
             delivery="mail" if _first(form, "delivery") == "mail" else "online",
+            consent_to_data_sharing=_first(form, "consent_to_data_sharing") == "on",
         )
         submitted = await apply_online(svc, session.applicant, application, files, key)
     except ApplicationRefused as exc:

@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import ValidationError
@@ -43,7 +43,7 @@ from console.auth import (
 )
 from console.errors import PageError
 from console.pages import Refusal, render, render_form
-from events.models import MAX_FILE_BYTES
+from events.models import MAX_FILE_BYTES, Consent, ConsentMethod
 from events.stores.postgres import PostgresStores
 from events.trust import DirectoryError
 from regions.access_log import PostgresAccessLog, Reader
@@ -90,6 +90,10 @@ CASE_ROUTE = f"GET {HOME}cases/{{case_no}}"
 DOCUMENT_ROUTE = f"GET {HOME}cases/{{case_no}}/documents/{{number}}"
 MATERIAL_ROUTE = f"GET {HOME}cases/{{case_no}}/materials/{{sha256}}"
 SUBMISSION_FIELD = "submission_key"
+# 数据共享授权: the applicant signed their consent to data sharing, and in what capacity.
+CONSENT_FIELD = "evidence_consent"
+CONSENT_BY_FIELD = "consent_given_by"
+CONSENT_BY = get_args(Consent.model_fields["given_by"].annotation)
 APPLY_FIELDS = frozenset(
     {
         CSRF_FIELD,
@@ -105,6 +109,8 @@ APPLY_FIELDS = frozenset(
         "applicant_address",
         NAMES_FIELD,
         ORIGINALS_FIELD,
+        CONSENT_FIELD,
+        CONSENT_BY_FIELD,
     }
 )
 SUPPLEMENT_FIELDS = frozenset({CSRF_FIELD, NAMES_FIELD, ORIGINALS_FIELD})
@@ -144,6 +150,7 @@ RULE_TEXT: Mapping[str, str] = {
     "field_too_large": "某一栏填写的内容过长。",
     "too_many_fields": "表单栏目过多。",
     "submission_key_invalid": "表单缺少防重复提交编号，请重新打开受理页面。",
+    "consent_method": "数据共享授权的方式与办理渠道不符（窗口为签字确认，网办为网上确认）。",
     "id_number_checksum": "证件号码不符合《公民身份号码》（GB 11643）的格式或校验位。",
     "credit_code_checksum": "统一社会信用代码不符合 GB 32100 的格式或校验位。",
     "missing": "必须填写。",
@@ -471,6 +478,9 @@ def _apply_context(
         "max_case_bytes": MAX_CASE_FILE_BYTES,
         "invalid": frozenset(invalid),
         "missing": frozenset(missing),
+        # Materials the processing region fetches by data sharing once the applicant consents.
+        "shared_materials": [m.name for m in item.evidence_materials()],
+        "consent_by": CONSENT_BY,
     }
 
 
@@ -524,6 +534,7 @@ async def submit(request: Request, user: WindowClerkPage, svc: ConsoleServices) 
             applicant_address=_first(form, "applicant_address").strip(),
             fee_fen=_int(_first(form, "fee_fen")) or 0,
             mode=_first(form, "mode") or None,
+            evidence_consent=_signed_consent(form, user),
         )
     except ValidationError as exc:
         return _refused_application(
@@ -551,6 +562,20 @@ async def submit(request: Request, user: WindowClerkPage, svc: ConsoleServices) 
     case_no = handle.id.removeprefix("intake-")
     return RedirectResponse(
         f"{HOME}cases/{case_no}?done=submitted", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+def _signed_consent(form: UploadForm, user: ConsoleUser) -> Consent | None:
+    """The consent the clerk records as the applicant signed it, now; None when not ticked."""
+    if "on" not in form.text.get(CONSENT_FIELD, []):
+        return None
+    return Consent.model_validate(
+        {
+            "given_by": _first(form, CONSENT_BY_FIELD) or CONSENT_BY[0],
+            "method": ConsentMethod.WINDOW_SIGNATURE,
+            "at": datetime.now(UTC),
+            "recorded_by": f"{user.region} {user.window} {user.display_name}"[:100],
+        }
     )
 
 

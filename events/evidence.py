@@ -14,7 +14,7 @@ from typing import Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from events.models import CaseNo, RegionCode, SealedBox, Sha256Hex
+from events.models import CaseNo, Consent, RegionCode, SealedBox, Sha256Hex
 
 # A type's identifier: stable across releases, never reused (it is signed into directories).
 EVIDENCE_TYPE_PATTERN = r"^cn\.evidence\.[a-z][a-z0-9-]{1,60}$"
@@ -79,21 +79,6 @@ class EvidenceSubject(_Payload):
         return "EvidenceSubject(<sealed personal data>)"
 
     __str__ = __repr__
-
-
-class ConsentMethod(StrEnum):
-    WINDOW_SIGNATURE = "window-signature"  # 窗口签字确认, recorded by the clerk
-    ONLINE_CONFIRMATION = "online-confirmation"  # 网上确认 (全程网办)
-
-
-class Consent(_Payload):
-    """The applicant's consent to this use of their data: who gave it, how, when, and who
-    recorded it. No personal data: `given_by` is a role (申请人本人, 委托代理人)."""
-
-    given_by: Literal["申请人本人", "委托代理人", "法定代表人"]
-    method: ConsentMethod
-    at: AwareDatetime
-    recorded_by: str = Field(min_length=1, max_length=100)  # window and person, or 申请人
 
 
 class EvidenceRequested(_Payload):

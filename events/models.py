@@ -192,6 +192,21 @@ class LegBrief(_Payload):
     count: int = Field(ge=2, le=9)
 
 
+class ConsentMethod(StrEnum):
+    WINDOW_SIGNATURE = "window-signature"  # 窗口签字确认, recorded by the clerk
+    ONLINE_CONFIRMATION = "online-confirmation"  # 网上确认 (全程网办)
+
+
+class Consent(_Payload):
+    """The applicant's consent to this use of their data: who gave it, how, when, and who
+    recorded it. No personal data: `given_by` is a role (申请人本人, 委托代理人)."""
+
+    given_by: Literal["申请人本人", "委托代理人", "法定代表人"]
+    method: ConsentMethod
+    at: AwareDatetime
+    recorded_by: str = Field(min_length=1, max_length=100)  # window and person, or 申请人
+
+
 class CaseForwarded(_Payload):
     case_no: CaseNo
     item_code: str
@@ -206,6 +221,10 @@ class CaseForwarded(_Payload):
     # predates it (decision 0034).
     mode: str | None = Field(default=None, pattern="^(全程网办|异地代收代办|多地联办|省内通办)$")
     leg: LegBrief | None = None  # set when the case is a leg of a 多地联办 route
+    # The applicant's consent to fetch the item's shareable materials by data sharing, as the
+    # accepting region recorded it with the application (decision 0041): the processing
+    # region asks their providers on it. Absent: no consent, the materials come on paper.
+    evidence_consent: Consent | None = None
 
 
 class CaseDecided(_Payload):

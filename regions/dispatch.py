@@ -82,9 +82,13 @@ class InboxDispatcher:
         catalog: Catalog | None = None,
         ratings: Callable[[Envelope], Awaitable[str | None]] | None = None,
         evidence: EvidenceEvents | None = None,
+        case_arrived: Callable[[Envelope], Awaitable[None]] | None = None,
     ) -> None:
         self._stores = stores
         self._evidence = evidence
+        # Told of each `forwarded` before its workflow starts: the node's evidence handler asks
+        # for the evidence the case needs (decision 0041), outside the workflow's history.
+        self._case_arrived = case_arrived
         self._client = client
         self._region = region
         self._policies = policies
@@ -247,6 +251,8 @@ class InboxDispatcher:
                 return "no ratings desk at this node; kept in inbox only"
             return await self._ratings(envelope)
         if envelope.type is EventType.FORWARDED:
+            if self._case_arrived is not None:
+                await self._case_arrived(envelope)
             try:
                 await self._client.start_workflow(
                     ProcessingWorkflow.run,

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from events.evidence import ConsentMethod, EvidenceType, evidence_type_named
+from events.evidence import EvidenceType, evidence_type_named
+from events.models import ConsentMethod
 from regions.cli_errors import refuse
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def request(
     """Ask the providing region for the case applicant's evidence, with their consent."""
     from pydantic import ValidationError
 
-    from events.evidence import Consent
+    from events.models import Consent
     from regions.api.server import node_catalog
     from regions.evidence.requesting import (
         DEFAULT_ANSWER_WITHIN,

@@ -167,6 +167,9 @@ def rating_desk(settings: NodeSettings, services: NodeServices) -> RatingDesk:
 def dispatcher_for(
     settings: NodeSettings, services: NodeServices, evidence: EvidenceHandler | None = None
 ) -> InboxDispatcher:
+    evidence = evidence or evidence_handler(
+        services.pool, services.credentials, node_catalog(settings)
+    )
     return InboxDispatcher(
         stores=services.stores,
         client=services.client,
@@ -174,8 +177,8 @@ def dispatcher_for(
         policies=settings.policies,
         catalog=node_catalog(settings),
         ratings=functools.partial(take_inbound, rating_desk(settings, services)),
-        evidence=evidence
-        or evidence_handler(services.pool, services.credentials, node_catalog(settings)),
+        evidence=evidence,
+        case_arrived=evidence.case_forwarded,
     )
 
 

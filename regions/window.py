@@ -36,7 +36,7 @@ from catalog.errors import (
 from catalog.models import CrossRegionMode, ServiceItem
 from catalog.routes import Place
 from events.credentials import RegionCredentials
-from events.models import Applicant, MaterialRef, RegionCode
+from events.models import Applicant, Consent, ConsentMethod, MaterialRef, RegionCode
 from events.sealing import seal
 from events.stores.cases import NewCase
 from events.stores.postgres import PostgresCaseStore
@@ -139,6 +139,10 @@ class Application(BaseModel):
     # 多地联办 only: the region of each place of the item's route (迁入地, 迁出地 …); the
     # processing region is the one that performs the route's last leg (decision 0035).
     route_places: dict[Place, RegionCode] | None = Field(default=None, max_length=9)
+    # The applicant's signed consent to fetch the item's shareable materials from the regions
+    # that provide them (数据共享授权, decision 0041), as the clerk records it; none given,
+    # those materials come on paper. Online it is the applicant's own confirmation.
+    evidence_consent: Consent | None = None
 
     def applicant(self) -> Applicant:
         return Applicant(
@@ -266,6 +270,20 @@ def resolve_item(
     return item
 
 
+def recorded_consent(application: Application, *, online: bool) -> Consent | None:
+    """The applicant's consent to data sharing as the case keeps it: signed at a window (the
+    clerk records it), confirmed online in 全程网办; refused (`consent_method`) when its method
+    is not the channel's, since the provider takes the method as a statement of fact."""
+    consent = application.evidence_consent
+    method = ConsentMethod.ONLINE_CONFIRMATION if online else ConsentMethod.WINDOW_SIGNATURE
+    if consent is not None and consent.method is not method:
+        raise ApplicationRefused(
+            "consent_method",
+            f"consent is given by {method.value} in this channel, not {consent.method.value}",
+        )
+    return consent
+
+
 def route_plan(
     catalog: Catalog, item: ServiceItem, application: Application, origin: str
 ) -> RoutePlan | None:
@@ -382,6 +400,7 @@ async def submit_case(
         channel=(CrossRegionMode.ONLINE,) if online else WINDOW_MODES,
     )
     mode = case_mode(application, region)
+    consent = recorded_consent(application, online=online is not None)
     route = route_plan(catalog or default_catalog(), item, application, region)
     required_materials = tuple(m.name for m in item.carried_materials())
     now = datetime.now(UTC)
@@ -419,6 +438,7 @@ async def submit_case(
             submission_key=submission.key if submission else None,
             mode=mode.value,
             applicant_subject=online.subject if online else None,
+            evidence_consent=consent.model_dump(mode="json") if consent else None,
         )
     )
     if not inserted and submission is not None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from events.models import Consent
 from regions.api_client import (
     DEFAULT_API,
     DEFAULT_TOKEN_ENV,
@@ -22,6 +24,7 @@ from regions.api_client import (
     post_step,
     scans,
 )
+from regions.cli_errors import USAGE, refuse
 from regions.cli_filters import check_status, literal_values, one_of, status_help
 from regions.cli_tables import WideOpt
 from workflows.lifecycle.vocabulary import DeliveryConfirmation, FormalReview
@@ -32,6 +35,7 @@ Case = Annotated[str, typer.Argument(help="Case number, e.g. 350000-20261127-KWG
 # What the workflow's models accept, read from them (a new channel is offered without an edit).
 REVIEW_OUTCOMES = literal_values(FormalReview, "outcome")
 CHANNELS = literal_values(DeliveryConfirmation, "channel")
+CONSENT_BY = literal_values(Consent, "given_by")
 Materials = Annotated[
     list[str] | None,
     typer.Option(
@@ -62,6 +66,19 @@ def submit(
     originals: Originals = None,
     fee_fen: Annotated[int, typer.Option(help="Fee charged, in fen (must match the item)")] = 0,
     item_version: Annotated[int | None, typer.Option(help="Version the guide shows")] = None,
+    consent_by: Annotated[
+        str | None,
+        typer.Option(
+            "--consent-by",
+            help="Who signed the consent to data sharing (数据共享授权): 申请人本人, 委托代理人"
+            " or 法定代表人; the processing region then fetches the item's evidence itself",
+            callback=one_of(CONSENT_BY, "consent-by"),
+        ),
+    ] = None,
+    consent_recorded_by: Annotated[
+        str | None,
+        typer.Option("--consent-recorded-by", help="Who recorded the signed consent"),
+    ] = None,
     api: ApiOpt = DEFAULT_API,
     token_env: TokenEnvOpt = DEFAULT_TOKEN_ENV,
     as_json: JsonOpt = False,
@@ -69,6 +86,8 @@ def submit(
 ) -> None:
     """Submit an application with its materials; prints the new case number. With --wait, a
     node still starting is asked again (a submission it refused is not sent twice)."""
+    if (consent_by is None) != (consent_recorded_by is None):
+        refuse("--consent-by and --consent-recorded-by go together", exit_code=USAGE)
     scanned = scans(materials, originals)
     body = {
         "item_code": item,
@@ -81,6 +100,13 @@ def submit(
         "fee_fen": fee_fen,
         "item_version": item_version,
     }
+    if consent_by is not None:
+        body["evidence_consent"] = {
+            "given_by": consent_by,
+            "method": "window-signature",
+            "at": datetime.now(UTC).isoformat(),
+            "recorded_by": consent_recorded_by,
+        }
     form = scanned.form("application", body) if scanned.files else None
     result = call(
         api, token_env, "POST", "/window/cases", body=body, form=form, what="submitting", wait=wait

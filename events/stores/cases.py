@@ -35,6 +35,9 @@ class NewCase:
     mode: str | None = None
     # 全程网办 (origin side): the digest of the applicant's pseudonymous subject (decision 0034).
     applicant_subject: str | None = None
+    # Origin side: the applicant's consent to data sharing (a Consent as JSON), recorded with
+    # the application and sent in the `forwarded` event (decision 0041); None: not given.
+    evidence_consent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

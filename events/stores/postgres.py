@@ -454,7 +454,8 @@ class PostgresLogAnchors:
 _CASE_COLUMNS = (
     "case_no, role, item_code, item_version, origin_region, processing_region, status,"
     " applicant_sealed::text AS applicant_sealed, materials::text AS materials, fee_fen,"
-    " submission_window, submission_key, mode, applicant_subject, created_at, updated_at"
+    " submission_window, submission_key, mode, applicant_subject,"
+    " evidence_consent::text AS evidence_consent, created_at, updated_at"
 )
 
 
@@ -473,6 +474,9 @@ def _case(row: asyncpg.Record) -> CaseRecord:
         submission_key=row["submission_key"],
         mode=row["mode"],
         applicant_subject=row["applicant_subject"],
+        evidence_consent=None
+        if row["evidence_consent"] is None
+        else json.loads(row["evidence_consent"]),
         status=row["status"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -494,9 +498,9 @@ class PostgresCaseStore:
         inserted = await self._db.fetchval(
             "INSERT INTO cases (case_no, role, item_code, item_version, origin_region,"
             " processing_region, status, applicant_sealed, materials, fee_fen,"
-            " submission_window, submission_key, mode, applicant_subject)"
+            " submission_window, submission_key, mode, applicant_subject, evidence_consent)"
             " VALUES ($1, $2, $3, $4, $5, $6, 'received', $7::text::jsonb, $8::text::jsonb,"
-            "  $9, $10, $11, $12, $13)"
+            "  $9, $10, $11, $12, $13, $14::text::jsonb)"
             " ON CONFLICT DO NOTHING RETURNING true",
             case.case_no,
             case.role,
@@ -511,6 +515,7 @@ class PostgresCaseStore:
             case.submission_key,
             case.mode,
             case.applicant_subject,
+            None if case.evidence_consent is None else json.dumps(case.evidence_consent),
         )
         return bool(inserted)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from catalog.errors import CatalogError
 from catalog.models import CrossRegionMode, DeliveryChannel
-from events.models import MaterialRef, RegionCode
+from events.models import Consent, ConsentMethod, MaterialRef, RegionCode
 from events.stores.cases import CaseRecord
 from events.stores.postgres import PostgresCaseStore
 from regions.access_log import Reader
@@ -66,6 +67,10 @@ class OnlineApplication(BaseModel):
     # How the result reaches the applicant: 网上送达 (online) or 邮寄 (mail).
     delivery: Literal["online", "mail"] = "online"
     materials: tuple[MaterialRef, ...] = Field(default=(), max_length=MAX_MATERIALS)
+    # 数据共享授权: the applicant confirms online that the item's shareable materials may be
+    # fetched from the regions that provide them (decision 0041); not confirmed, they upload
+    # or hand them in.
+    consent_to_data_sharing: bool = False
 
 
 def applicant_actor(applicant: Applicant, region: str) -> Actor:
@@ -119,6 +124,14 @@ async def apply_online(
         materials=application.materials,
         fee_fen=_fee(svc, application),
         mode=CrossRegionMode.ONLINE,
+        evidence_consent=Consent(
+            given_by="申请人本人",
+            method=ConsentMethod.ONLINE_CONFIRMATION,
+            at=datetime.now(UTC),
+            recorded_by="申请人（网上确认）",
+        )
+        if application.consent_to_data_sharing
+        else None,
     )
     # The item's own rules first (mode_not_allowed …); the files are checked with the case.
     item = resolve_item(

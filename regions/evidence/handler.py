@@ -36,6 +36,10 @@ class EvidenceHandler:
             return await self.answerer.answer(envelope)
         return await self.requester.take_answer(envelope)
 
+    async def case_forwarded(self, forwarded: Envelope) -> None:
+        """A case reached this region: ask for the evidence it needs, if consent came with it."""
+        await self.requester.request_for_forwarded(forwarded)
+
     async def run_timeouts(self) -> None:
         while True:
             try:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
 from catalog.catalog import Catalog
 from catalog.errors import CatalogError
@@ -33,7 +34,6 @@ from documents.verify import verify_document
 from events.credentials import RegionCredentials
 from events.envelope import Envelope, event_id_for
 from events.evidence import (
-    Consent,
     EvidenceAnswered,
     EvidenceRequested,
     EvidenceSubject,
@@ -43,12 +43,21 @@ from events.evidence import (
 )
 from events.evidence_checks import providers
 from events.file_receiving import region_opener
-from events.models import Applicant, EventType, SealedBox, accepting_region_of
+from events.models import (
+    Applicant,
+    CaseForwarded,
+    Consent,
+    EventType,
+    SealedBox,
+    accepting_region_of,
+)
 from events.outbox import enqueue_in, signed_envelope
+from events.rejections import Rejected
 from events.sealing import SealError, seal
 from events.stores.postgres import Conn, PostgresTransaction
 from events.trust import sealing_key
 from regions.codes import UnknownRegion
+from regions.evidence.automatic import automatic_request_id, plan_requests
 from regions.evidence.provider import holder_digest, subject_identifier
 from workflows.lifecycle import intake, processing
 
@@ -202,6 +211,22 @@ def request_step(request_id: str) -> str:
     return f"evidence-request-{request_id}"
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """One request as this region sends it (the subject is added from the applicant)."""
+
+    request_id: str
+    case_no: str
+    kind: EvidenceType
+    material: str
+    item_code: str
+    item_region: str
+    provider: str
+    consent: Consent
+    mandate: dict[str, Any] | None
+    applicant_preview: bool
+
+
 @dataclass
 class EvidenceRequester:
     pool: asyncpg.Pool
@@ -273,71 +298,207 @@ class EvidenceRequester:
                 mandate = json.loads(raw)
             box = SealedBox.model_validate(case.applicant_sealed)
             applicant = Applicant.model_validate_json(region_opener(self.credentials)(box, case_no))
-            subject = EvidenceSubject(
-                name=applicant.name,
-                id_number=applicant.id_number if kind.subject_kind == "person" else None,
-                credit_code=applicant.credit_code if kind.subject_kind != "person" else None,
-            )
-            key_id, public = sealing_key(self.credentials.directory(), target, now)
-            identifier = subject_identifier(kind, subject)
-            request_id = secrets.token_hex(16)
-            payload = EvidenceRequested(
-                case_no=case_no,
-                request_id=request_id,
-                evidence_type=kind,
-                material=material.name,
-                item_code=item.code,
-                item_region=case.processing_region,
-                subject=seal(
-                    subject.model_dump_json().encode(),
+            record = await self._write(
+                conn,
+                _Asked(
+                    request_id=secrets.token_hex(16),
                     case_no=case_no,
-                    recipient=target,
-                    key_id=key_id,
-                    recipient_public=public,
+                    kind=kind,
+                    material=material.name,
+                    item_code=item.code,
+                    item_region=case.processing_region,
+                    provider=target,
+                    consent=consent,
+                    mandate=mandate,
+                    # No clerk saw it with the applicant: they see it before it is used.
+                    applicant_preview=case.mode == CrossRegionMode.ONLINE.value,
                 ),
-                consent=consent,
-                answer_by=now + answer_within,
-                mandate=mandate,
-            )
-            envelope = signed_envelope(
-                self.credentials.signer(now),
-                event_type=EventType.EVIDENCE_REQUESTED,
-                case_no=case_no,
-                step=request_step(request_id),
-                recipient=target,
-                data=payload.model_dump(mode="json", exclude_none=True),
-                now=now,
-            )
-            record = await conn.fetchrow(
-                "INSERT INTO evidence_requests (request_id, case_no, evidence_type, material,"
-                " item_code, provider_region, consent, event_id, requested_at, answer_by,"
-                " holder_digest, applicant_preview)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-                f" RETURNING {_COLUMNS}",
-                request_id,
-                case_no,
-                kind.value,
-                material.name,
-                item.code,
-                target,
-                consent.model_dump(mode="json"),
-                envelope.id,
+                applicant,
                 now,
-                payload.answer_by,
-                holder_digest(identifier) if identifier else None,
-                # No clerk saw it with the applicant: they see it before it is used.
-                case.mode == CrossRegionMode.ONLINE.value,
+                answer_within,
             )
-            await enqueue_in(tx, envelope)
-        assert record is not None  # INSERT … RETURNING returns the row it wrote
+        assert record is not None  # a fresh random request id never meets an existing row
+        return _row(record)
+
+    async def request_for_forwarded(
+        self, forwarded: Envelope, answer_within: timedelta = DEFAULT_ANSWER_WITHIN
+    ) -> list[RequestRow]:
+        """The case has just reached this region: ask, by itself, for the evidence its item
+        names, when the accepting region sent the applicant's consent with it. The requests
+        are keyed by case and material, so asking again for the same case sends nothing new.
+        A case this cannot be done for (item not in this region's catalog, applicant or
+        provider keys unusable) is logged and its materials come on paper: it never holds up
+        the case."""
+        case_no = forwarded.subject
+        now = datetime.now(UTC)
+        try:
+            payload = CaseForwarded.model_validate(forwarded.data)
+            item = self.catalog.resolve(payload.item_code, self.region)
+        except (ValidationError, CatalogError, UnknownRegion) as exc:
+            log.warning("evidence %s: case %s asks for no evidence: %s", self.region, case_no, exc)
+            return []
+        if not item.evidence_materials():
+            return []
+        if payload.evidence_consent is None:
+            # Nothing to open or store: no consent, nothing is asked (the materials on paper).
+            log.info(
+                "evidence %s: case %s came without consent to data sharing: nothing is asked",
+                self.region,
+                case_no,
+            )
+            return []
+        sent: list[RequestRow] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            asked = {
+                r["material"]
+                for r in await conn.fetch(
+                    "SELECT material FROM evidence_requests WHERE case_no = $1", case_no
+                )
+            }
+            try:
+                applicant = Applicant.model_validate_json(
+                    region_opener(self.credentials)(payload.applicant, case_no)
+                )
+            except (SealError, ValidationError) as exc:
+                log.warning(
+                    "evidence %s: case %s: the applicant cannot be read to ask for evidence: %s",
+                    self.region,
+                    case_no,
+                    type(exc).__name__,
+                )
+                return []
+            planned, skipped = plan_requests(
+                item,
+                self.credentials.directory(),
+                self.region,
+                consent=payload.evidence_consent,
+                organisation=applicant.credit_code is not None,
+                asked=asked,
+            )
+            for not_asked in skipped:
+                log.info(
+                    "evidence %s: case %s: %s is not asked for (%s): it comes on paper",
+                    self.region,
+                    case_no,
+                    not_asked.material,
+                    not_asked.reason,
+                )
+            # The mandate: the accepting region's signed `forwarded`, as it was stored.
+            raw = await PostgresTransaction(conn).inbox.envelope(
+                forwarded.senderregion, forwarded.id
+            )
+            if raw is None:
+                log.warning(
+                    "evidence %s: case %s: its forwarded event is not in the inbox",
+                    self.region,
+                    case_no,
+                )
+                return []
+            mandate = json.loads(raw)
+            for plan in planned:
+                asked_for = _Asked(
+                    request_id=automatic_request_id(case_no, plan.material),
+                    case_no=case_no,
+                    kind=plan.evidence_type,
+                    material=plan.material,
+                    item_code=item.code,
+                    item_region=self.region,
+                    provider=plan.provider,
+                    consent=payload.evidence_consent,
+                    mandate=mandate,
+                    applicant_preview=payload.mode == CrossRegionMode.ONLINE.value,
+                )
+                try:
+                    record = await self._write(conn, asked_for, applicant, now, answer_within)
+                except (Rejected, SealError) as exc:
+                    log.warning(
+                        "evidence %s: case %s: %s cannot be asked of %s (%s): it comes on paper",
+                        self.region,
+                        case_no,
+                        plan.material,
+                        plan.provider,
+                        exc,
+                    )
+                    continue
+                if record is not None:
+                    sent.append(_row(record))
+        return sent
+
+    async def _write(
+        self,
+        conn: Conn,
+        asked: _Asked,
+        applicant: Applicant,
+        now: datetime,
+        answer_within: timedelta,
+    ) -> asyncpg.Record | None:
+        """The request row and its signed event in the outbox, in the caller's transaction;
+        None (nothing written) when a request with this id exists already."""
+        kind, target, case_no = asked.kind, asked.provider, asked.case_no
+        subject = EvidenceSubject(
+            name=applicant.name,
+            id_number=applicant.id_number if kind.subject_kind == "person" else None,
+            credit_code=applicant.credit_code if kind.subject_kind != "person" else None,
+        )
+        key_id, public = sealing_key(self.credentials.directory(), target, now)
+        identifier = subject_identifier(kind, subject)
+        payload = EvidenceRequested(
+            case_no=case_no,
+            request_id=asked.request_id,
+            evidence_type=kind,
+            material=asked.material,
+            item_code=asked.item_code,
+            item_region=asked.item_region,
+            subject=seal(
+                subject.model_dump_json().encode(),
+                case_no=case_no,
+                recipient=target,
+                key_id=key_id,
+                recipient_public=public,
+            ),
+            consent=asked.consent,
+            answer_by=now + answer_within,
+            mandate=asked.mandate,
+        )
+        envelope = signed_envelope(
+            self.credentials.signer(now),
+            event_type=EventType.EVIDENCE_REQUESTED,
+            case_no=case_no,
+            step=request_step(asked.request_id),
+            recipient=target,
+            data=payload.model_dump(mode="json", exclude_none=True),
+            now=now,
+        )
+        record = await conn.fetchrow(
+            "INSERT INTO evidence_requests (request_id, case_no, evidence_type, material,"
+            " item_code, provider_region, consent, event_id, requested_at, answer_by,"
+            " holder_digest, applicant_preview)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            f" ON CONFLICT (request_id) DO NOTHING RETURNING {_COLUMNS}",
+            asked.request_id,
+            case_no,
+            kind.value,
+            asked.material,
+            asked.item_code,
+            target,
+            asked.consent.model_dump(mode="json"),
+            envelope.id,
+            now,
+            payload.answer_by,
+            holder_digest(identifier) if identifier else None,
+            asked.applicant_preview,
+        )
+        if record is None:
+            return None
+        await enqueue_in(PostgresTransaction(conn), envelope)
         log.info(
             "evidence %s: request %s for case %s sent to %s",
             self.region,
-            request_id,
+            asked.request_id,
             case_no,
             target,
         )
-        return _row(record)
+        return record
 
     async def take_answer(self, envelope: Envelope) -> str:
         """Take a provider's answer in; returns the inbox row's delivery note."""

@@ -33,15 +33,14 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from catalog.catalog import default_catalog
 from deploy.stack.migrations import apply_migrations
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from documents.verify import verify_document
 from events.credentials import RegionCredentials
 from events.directory_admin import DirectoryAdmin
-from events.envelope import Envelope
+from events.envelope import Envelope, event_id_for
 from events.evidence import (
-    Consent,
-    ConsentMethod,
     EvidenceAnswered,
     EvidenceRequested,
     EvidenceSubject,
@@ -49,14 +48,15 @@ from events.evidence import (
     Refusal,
 )
 from events.keystore import KeyStore
-from events.models import EventType
+from events.models import Consent, ConsentMethod, EventType
 from events.outbox import enqueue_in, signed_envelope
 from events.sealing import seal
 from events.stores.postgres import PostgresTransaction
 from events.topics import inbox_topic
 from events.trust import sealing_key
 from regions.demo import synthetic_id_number
-from regions.evidence.requesting import opened_document, request_step
+from regions.evidence.automatic import automatic_request_id
+from regions.evidence.requesting import EvidenceRequester, opened_document, request_step
 from regions.local import ensure_local_keys, trust_dir
 from regions.naming import namespace
 from regions.node import connect_temporal
@@ -246,14 +246,16 @@ async def _processing_at_b(world: Regions, client: httpx.AsyncClient, case_no: s
     )
 
 
-async def _online_case(world: Regions, who: Applicant) -> str:
-    """全程网办: the applicant applies at 福建 signed in; 广东 accepts (no decision yet)."""
+async def _online_case(world: Regions, who: Applicant, *, consent: bool = False) -> str:
+    """全程网办: the applicant applies at 福建 signed in; 广东 accepts (no decision yet); with
+    `consent`, they confirmed online that their evidence may be fetched."""
     body = {
         "item_code": ITEM,
         "processing_region": B,
         "phone": "13800000000",
         "delivery": "online",
         "materials": [material_ref(m).model_dump(mode="json") for m in CARRIED],
+        "consent_to_data_sharing": consent,
     }
     async with httpx.AsyncClient(timeout=60) as client:
         created = await client.post(
@@ -268,9 +270,12 @@ async def _online_case(world: Regions, who: Applicant) -> str:
     return case_no
 
 
-async def _case_in_processing(world: Regions, who: Applicant) -> str:
-    """A case accepted at 福建's window, forwarded to 广东, accepted there (no decision yet)."""
-    body = {
+async def _case_in_processing(
+    world: Regions, who: Applicant, *, consent: Consent | None = None
+) -> str:
+    """A case accepted at 福建's window, forwarded to 广东, accepted there (no decision yet);
+    with `consent`, the applicant's signed consent to data sharing recorded by the clerk."""
+    body: dict[str, Any] = {
         "item_code": ITEM,
         "processing_region": B,
         "applicant_name": who.name,
@@ -278,6 +283,8 @@ async def _case_in_processing(world: Regions, who: Applicant) -> str:
         "applicant_phone": "13800000000",
         "materials": [material_ref(m).model_dump(mode="json") for m in CARRIED],
     }
+    if consent is not None:
+        body["evidence_consent"] = consent.model_dump(mode="json")
     async with httpx.AsyncClient(timeout=60) as client:
         created = await client.post(
             f"{world.url(A)}/window/cases",
@@ -430,6 +437,82 @@ async def test_the_processing_region_obtains_evidence_signed_by_its_issuer(
     assert leaks == []
     seen_in = {f.removeprefix(f"{canary} in ").split("/")[0] for f in sniffed.findings}
     assert {inbox_topic(P), inbox_topic(B)} <= seen_in
+
+
+async def _forwarded_at_b(world: Regions, case_no: str) -> Envelope:
+    [row] = await world.fetch(
+        B,
+        "SELECT envelope FROM inbox WHERE sender_region = $1 AND event_id = $2",
+        A,
+        event_id_for(case_no, "forwarded", A),
+    )
+    return Envelope.model_validate_json(bytes(row["envelope"]))
+
+
+async def test_with_consent_the_processing_region_asks_by_itself(
+    regions: Regions, tmp_path: Path
+) -> None:
+    who = _applicant()
+    _import(regions, tmp_path, who)
+    consent = Consent(
+        given_by="申请人本人",
+        method=ConsentMethod.WINDOW_SIGNATURE,
+        at=datetime.now(UTC),
+        recorded_by="福建 350000 受理窗口 张三",
+    )
+    case_no = await _case_in_processing(regions, who, consent=consent)
+
+    # Nobody typed a command: 广东 asked 北京 as the case arrived, on the consent 福建's clerk
+    # recorded, under the request id of this case and material.
+    [sent] = regions.tongban_json(B, "evidence", "requests", "--region", B, "--case", case_no)
+    assert sent["request_id"] == automatic_request_id(case_no, "居民户口簿")
+    assert (sent["provider_region"], sent["material"], sent["evidence_type"]) == (
+        P,
+        "居民户口簿",
+        HOUSEHOLD.value,
+    )
+    assert sent["consent"]["recorded_by"] == "福建 350000 受理窗口 张三"
+    assert sent["consent"]["method"] == "window-signature"
+
+    settled = await _settled(regions, case_no, sent["request_id"])
+    assert settled["status"] == "obtained", settled
+    # In 广东's case file as obtained by data sharing, as after a request by hand.
+    [case] = await regions.fetch(B, "SELECT materials FROM cases WHERE case_no = $1", case_no)
+    refs = [m["ref"] for m in json.loads(case["materials"])]
+    assert f"evidence:{P}/{sent['request_id']}" in refs
+    uses = regions.tongban_json(P, "evidence", "uses", "--region", P, "--case", case_no)
+    assert [(u["requester_region"], u["outcome"]) for u in uses] == [(B, "provided")]
+
+    # The case arriving again (a redelivery, a restarted node) asks nothing new.
+    forwarded = await _forwarded_at_b(regions, case_no)
+    pool = await asyncpg.create_pool(regions.dsns[B], min_size=1, max_size=1)
+    try:
+        again = EvidenceRequester(pool, regions.credentials(B), default_catalog())
+        assert await again.request_for_forwarded(forwarded) == []
+    finally:
+        await pool.close()
+    asked = await regions.fetch(
+        B,
+        "SELECT count(*) AS n FROM outbox WHERE case_no = $1 AND event_type = $2",
+        case_no,
+        EventType.EVIDENCE_REQUESTED.value,
+    )
+    assert asked[0]["n"] == 1
+    [row] = regions.tongban_json(B, "evidence", "requests", "--region", B, "--case", case_no)
+    assert row["status"] == "obtained"
+
+
+async def test_without_consent_nothing_is_asked_and_the_material_stays_on_paper(
+    regions: Regions, tmp_path: Path
+) -> None:
+    who = _applicant()
+    _import(regions, tmp_path, who)
+    case_no = await _case_in_processing(regions, who)
+    # The case is with 广东's officer: it arrived, and nobody was asked for anything.
+    assert regions.tongban_json(B, "evidence", "requests", "--region", B, "--case", case_no) == []
+    assert regions.tongban_json(P, "evidence", "uses", "--region", P, "--case", case_no) == []
+    forwarded = await _forwarded_at_b(regions, case_no)
+    assert "evidence_consent" not in forwarded.data
 
 
 async def test_a_request_the_case_does_not_need_is_not_sent(regions: Regions) -> None:
@@ -631,6 +714,32 @@ async def test_online_the_applicant_previews_the_evidence_and_approves_its_use(
         assert [(m["name"], m["obtained_by_data_sharing"]) for m in shared] == [("居民户口簿", P)]
     [row] = await regions.fetch(B, "SELECT materials FROM cases WHERE case_no = $1", case_no)
     assert ref in [m.get("ref") for m in json.loads(row["materials"])]
+
+
+async def test_online_the_confirmed_consent_asks_by_itself_and_holds_for_the_applicant(
+    regions: Regions, tmp_path: Path
+) -> None:
+    who = _applicant()
+    _import(regions, tmp_path, who)
+    case_no = await _online_case(regions, who, consent=True)
+    [sent] = regions.tongban_json(B, "evidence", "requests", "--region", B, "--case", case_no)
+    assert sent["request_id"] == automatic_request_id(case_no, "居民户口簿")
+    assert (sent["consent"]["method"], sent["consent"]["given_by"]) == (
+        "online-confirmation",
+        "申请人本人",
+    )
+    assert sent["applicant_preview"] is True
+    settled = await _settled(regions, case_no, sent["request_id"])
+    # Nobody saw it with the applicant: it waits for their decision before it is used.
+    assert settled["status"] == "held", settled
+    async with httpx.AsyncClient(timeout=60) as client:
+        approved = await client.post(
+            f"{regions.url(B)}/applicant/evidence/{sent['request_id']}/decision",
+            json={"use": True},
+            headers=who.token(regions),
+        )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "obtained"
 
 
 async def test_online_the_applicant_declines_and_hands_the_material_in(

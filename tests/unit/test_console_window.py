@@ -277,3 +277,34 @@ def test_the_steps_a_status_offers_come_from_the_lifecycle() -> None:
     assert person_steps("closed") == frozenset()
     # A status a case passes through but does not rest in offers nothing.
     assert person_steps("forwarded") == frozenset()
+
+
+async def test_the_applicants_consent_to_data_sharing_is_asked_where_evidence_serves(
+    http: httpx.AsyncClient,
+) -> None:
+    # 工作调动户口迁移: 广东 fetches the 居民户口簿 by data sharing once the applicant consents.
+    page, fields = await _form(http, "QR-00101-001")
+    parsed = _controls(page)
+    consent = [c for c in parsed.controls if c.get("name") == "evidence_consent"]
+    assert [c.get("type") for c in consent] == ["checkbox"]
+    assert "checked" not in consent[0]  # never ticked for the clerk
+    assert [c.get("id") for c in parsed.controls if c.get("id") not in parsed.label_for] == []
+    assert "数据共享授权" in page
+    assert "居民户口簿" in page.split("数据共享授权")[1]
+    # An item no evidence serves asks for no consent.
+    other, _ = await _form(http)
+    assert 'name="evidence_consent"' not in other
+
+    # Refused for another reason, the form comes back with the consent as the clerk ticked it.
+    fields["applicant_id_number"] = BAD_ID
+    fields["evidence_consent"] = "on"
+    fields["consent_given_by"] = "委托代理人"
+    answer = await _post(http, fields, [NO_FILE, NO_FILE], names=CARRIED_QR)
+    assert answer.status_code == 422
+    assert "id_number_checksum" in answer.text
+    kept = [c for c in _controls(answer.text).controls if c.get("name") == "evidence_consent"]
+    assert "checked" in kept[0]
+    assert '<option value="委托代理人" selected>' in answer.text
+
+
+CARRIED_QR = ("居民身份证", "调动审批材料（调令或录用手续）")

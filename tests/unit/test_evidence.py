@@ -17,8 +17,6 @@ from catalog.models import Material
 from events.directory_admin import DirectoryAdmin
 from events.envelope import Envelope
 from events.evidence import (
-    Consent,
-    ConsentMethod,
     EvidenceAnswered,
     EvidenceRequested,
     EvidenceSubject,
@@ -31,7 +29,7 @@ from events.evidence import (
 )
 from events.evidence_checks import providers
 from events.keystore import KeyStore, KeyStoreError
-from events.models import EventType, SealedBox
+from events.models import Consent, ConsentMethod, EventType, SealedBox
 from events.outbox import signed_envelope
 from events.rejections import Rejected, RejectReason
 from events.sealing import open_box, seal

@@ -62,6 +62,12 @@ def largest_application() -> Application:
                 for n in [MAX_MATERIAL_REF] * MAX_MATERIALS
             ],
             "fee_fen": 999_999_999,
+            "evidence_consent": {
+                "given_by": "委托代理人",
+                "method": "window-signature",
+                "at": NOW.isoformat(),
+                "recorded_by": COSTLIEST * 100,
+            },
         }
     )
 
@@ -84,6 +90,7 @@ def forwarded_envelope(creds: RegionCredentials, application: Application) -> En
         ),
         materials=application.materials,
         fee_fen=application.fee_fen,
+        evidence_consent=application.evidence_consent,
     )
     return signed_envelope(
         creds.signer(NOW),

@@ -4,10 +4,12 @@ read, or an --original naming no uploaded file, is a one-line error before anyth
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from regions import window_cli
 from regions.api_client import scans
 from regions.window_cli import app
 
@@ -53,3 +55,41 @@ def test_a_bad_material_option_is_one_line_and_sends_nothing(
     assert message in result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_the_applicants_signed_consent_goes_with_the_application(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def call(*args: Any, body: dict[str, Any], **kwargs: Any) -> dict[str, str]:
+        sent.append(body)
+        return {"case_no": "350000-20261201-ABCDEFGH"}
+
+    monkeypatch.setattr(window_cli, "call", call)
+    consent = ["--consent-by", "委托代理人", "--consent-recorded-by", "福建 窗口 张三"]
+    result = CliRunner().invoke(app, [*SUBMIT, *consent], env={"TONGBAN_TOKEN": "tb_x"})
+    assert result.exit_code == 0, result.output
+    [body] = sent
+    recorded = body["evidence_consent"]
+    assert (recorded["given_by"], recorded["method"], recorded["recorded_by"]) == (
+        "委托代理人",
+        "window-signature",
+        "福建 窗口 张三",
+    )
+    # Without the consent options the application carries none: nothing is fetched.
+    assert CliRunner().invoke(app, SUBMIT, env={"TONGBAN_TOKEN": "tb_x"}).exit_code == 0
+    assert "evidence_consent" not in sent[1]
+
+
+@pytest.mark.parametrize(
+    "consent",
+    [["--consent-by", "申请人本人"], ["--consent-by", "邻居", "--consent-recorded-by", "窗口"]],
+)
+def test_a_consent_half_given_or_by_nobody_known_sends_nothing(
+    consent: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TONGBAN_API", "http://127.0.0.1:9")  # nothing listens: never reached
+    result = CliRunner().invoke(app, [*SUBMIT, *consent], env={"TONGBAN_TOKEN": "tb_x"})
+    assert result.exit_code == 2
+    assert "consent-by" in result.output
