@@ -107,6 +107,7 @@ async def test_outbox_rows_move_through_their_states(stores: Stores) -> None:
             kind = RECEIPT if event_id.startswith("r") else "forwarded"
             assert await tx.outbox.add(_outbox(event_id, kind))
         assert not await tx.outbox.add(_outbox("e1"))
+        assert await tx.outbox.seconds_to_next_resend() is None  # nothing sent yet
     async with stores.transaction() as tx:
         taken = await tx.outbox.take_unsent(10)
         assert [r.event_id for r in taken] == ["e2", "e1", "r1", "big"]
@@ -118,6 +119,10 @@ async def test_outbox_rows_move_through_their_states(stores: Stores) -> None:
     async with stores.transaction() as tx:
         assert await tx.outbox.take_unsent(10) == []
         assert await tx.outbox.due_for_resend(10) == []  # waiting 30 s for receipts
+        # The resender sleeps until then: the two business events' waits, not the receipt's.
+        due_s = await tx.outbox.seconds_to_next_resend()
+        assert due_s is not None
+        assert 0 < due_s <= SCHEDULE.first_wait_s
         assert (await tx.outbox.backlog())[0] == 0
         failed = await tx.outbox.failures_to_signal(10)
         assert [(f.event_id, f.failure_reason) for f in failed] == [("big", "parked: 2 MB")]
@@ -128,6 +133,8 @@ async def test_outbox_rows_move_through_their_states(stores: Stores) -> None:
         assert (sent.receipted, sent.failed) == (True, False)
         assert await tx.outbox.unsend(["e2", "missing"]) == 1
         assert [r.event_id for r in await tx.outbox.take_unsent(10)] == ["e2"]
+        # e1 receipted, e2 to be sent again, the rest no business event: no wait runs.
+        assert await tx.outbox.seconds_to_next_resend() is None
         await tx.outbox.mark_failure_signalled("big", None)
         assert await tx.outbox.failures_to_signal(10) == []
 
@@ -156,7 +163,7 @@ async def test_inbox_rows_are_unique_per_sender_and_delivered_in_order(stores: S
         pending = await tx.inbox.undelivered(keys)
         assert pending[0].key == ("440000", "e1")  # received first
         assert len(pending) == 3
-        await tx.inbox.mark_delivered(("440000", "e1"), None)
+        await tx.inbox.mark_delivered([(("440000", "e1"), None)])
         await tx.inbox.mark_undeliverable(("110000", "e1"), "undeliverable: ValueError")
     async with stores.transaction() as tx:
         assert [p.key for p in await tx.inbox.undelivered(keys)] == [("440000", "e2")]
