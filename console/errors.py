@@ -30,7 +30,7 @@ from console.pages import Refusal, refusal_of, render
 from regions.access_log import AccessLogUnavailable
 from regions.api.cases import CaseNotFound
 from regions.api.errors import DATABASE_DOWN, RETRY_AFTER_S
-from regions.api.steps import StepRefused
+from regions.api.steps import CaseCatchingUp, StepRefused
 from regions.submission_keys import SubmissionKeyReused
 from regions.window import ApplicationRefused
 
@@ -158,6 +158,20 @@ async def _temporal(request: Request, exc: Exception) -> Response:
     return unexpected_page(request, exc)
 
 
+async def _catching_up(request: Request, exc: Exception) -> Response:
+    return error_page(
+        request,
+        Refusal(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "这一步还没有办理",
+            "系统重启后，这个案件还在接收重启前到达的消息。",
+            "case_catching_up",
+            f"请等几秒钟（约 {RETRY_AFTER_S} 秒）后再提交一次；这一步没有办理，不会重复。",
+        ),
+        {"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 async def _temporal_timeout(request: Request, exc: Exception) -> Response:
     return _unavailable(request, "流程服务")
 
@@ -206,6 +220,7 @@ def install(app: FastAPI) -> None:
         CsrfRefused: _csrf,
         PageError: _page_error,
         StepRefused: _refused,
+        CaseCatchingUp: _catching_up,
         ApplicationRefused: _refused,
         SubmissionKeyReused: _refused,
         CaseNotFound: _refused,

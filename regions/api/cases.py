@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from events.credentials import RegionCredentials
@@ -14,6 +16,8 @@ from events.stores.postgres import PostgresCaseStore
 from regions.api.models import CasePage, CaseSummary, CaseView, RouteLeg, StepView
 from regions.naming import intake_workflow_id, processing_workflow_id
 from workflows.models import CaseProgress
+
+log = logging.getLogger(__name__)
 
 
 class CaseNotFound(Exception):
@@ -87,6 +91,11 @@ async def progress(client: Client, case_no: str, side: str) -> CaseProgress | No
         if exc.status is RPCStatusCode.NOT_FOUND:
             return None
         raise
+    except WorkflowQueryFailedError as exc:
+        # The workflow's history did not replay for the query (decision 0046): the case is
+        # shown from its row, without the steps, rather than not at all.
+        log.warning("progress of case %s not answered by its workflow: %.200s", case_no, exc)
+        return None
     return found
 
 

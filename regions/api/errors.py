@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from regions.access_log import AccessLogUnavailable
 from regions.api.cases import CaseNotFound
-from regions.api.steps import StepRefused
+from regions.api.steps import CaseCatchingUp, StepRefused
 from regions.identity import IdentityRefused, IdentityUnavailable
 from regions.submission_keys import RULE as KEY_REUSED
 from regions.submission_keys import SubmissionKeyReused
@@ -113,6 +113,15 @@ async def _refused_step(request: Request, exc: Exception) -> JSONResponse:
     return _problem(status.HTTP_409_CONFLICT, exc.reason, exc.rule)
 
 
+async def _catching_up(request: Request, exc: Exception) -> JSONResponse:
+    return _problem(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the case is catching up with news after a restart; try again in a moment",
+        "case_catching_up",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CaseNotFound)
     return _problem(status.HTTP_404_NOT_FOUND, str(exc), "unknown_case")
@@ -150,6 +159,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IdentityRefused, _identity_refused)
     app.add_exception_handler(IdentityUnavailable, _identity_unavailable)
     app.add_exception_handler(StepRefused, _refused_step)
+    app.add_exception_handler(CaseCatchingUp, _catching_up)
     app.add_exception_handler(CaseNotFound, _not_found)
     app.add_exception_handler(AccessLogUnavailable, _access_log_down)
     app.add_exception_handler(RPCError, _temporal_error)

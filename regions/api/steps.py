@@ -5,8 +5,11 @@ that person in the step itself."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fastapi.exceptions import RequestValidationError
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import PendingWorkflowTaskState
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -24,6 +27,35 @@ class StepRefused(Exception):
         super().__init__(reason)
         self.reason = reason
         self.rule = rule
+
+
+class CaseCatchingUp(Exception):
+    """The case's workflow has news no worker has taken for a while (the worker it was bound to
+    died): the step is not sent now, and the person tries again in a moment (HTTP 503)."""
+
+
+# A workflow task waits for milliseconds when a worker polls for it; one scheduled for longer
+# waits for a worker that is gone (its sticky queue times out after 10 s, then any worker takes
+# it). Decision 0046: an Update delivered with that task's news can record a history that the
+# SDK cannot replay, so a person's step waits until the news is taken.
+HELD_UP = timedelta(seconds=2)
+
+
+async def _not_held_up(handle: WorkflowHandle[object, object]) -> None:
+    described = await handle.describe()
+    raw = described.raw_description
+    if not raw.HasField("pending_workflow_task"):
+        return
+    task = raw.pending_workflow_task
+    if task.state != PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED:
+        return
+    since = task.original_scheduled_time if task.HasField("original_scheduled_time") else None
+    since = since or (task.scheduled_time if task.HasField("scheduled_time") else None)
+    if since is None:
+        return
+    waiting = datetime.now(UTC) - since.ToDatetime(tzinfo=UTC)
+    if waiting > HELD_UP:
+        raise CaseCatchingUp(f"the case's workflow has had news waiting for {waiting}")
 
 
 def _by(arg: PersonInput, actor: Actor) -> PersonInput:
@@ -47,6 +79,7 @@ async def take_step(
 ) -> StepResult:
     handle = client.get_workflow_handle(workflow_id)
     try:
+        await _not_held_up(handle)
         ack = await handle.execute_update(update, _by(arg, actor), result_type=StepAck)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 
 from regions.api import errors
 from regions.api.app import create_app
@@ -28,6 +30,9 @@ CASE = "350000-20261130-ZZET7HWB"
 class _Handle:
     def __init__(self, sent: list[tuple[str, Any]]) -> None:
         self._sent = sent
+
+    async def describe(self) -> SimpleNamespace:
+        return SimpleNamespace(raw_description=DescribeWorkflowExecutionResponse())
 
     async def execute_update(self, update: str, arg: Any, *, result_type: type) -> StepAck:
         self._sent.append((update, arg))
