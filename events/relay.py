@@ -220,11 +220,13 @@ class OutboxRelay:
                 backoff.reset()
 
     async def _serve(self) -> None:
-        """Publish until something fails, woken by each commit that gives it rows (the
-        wake-ups are taken anew after a failure: a restarted database drops them)."""
-        async with self._stores.outbox_wakeups(self._pacer.wake):
-            while True:
+        """Publish until something fails or the wake-ups stop, woken by each commit that
+        gives it rows (the wake-ups are taken anew then: a restarted database drops them,
+        and the relay would otherwise look only at its idle ceiling)."""
+        async with self._stores.outbox_wakeups(self._pacer.wake) as listening:
+            while listening():
                 if await self.publish_batch() == 0:
                     await self._pacer.wait(found_work=False)
                 else:
                     self._pacer.reset()
+        log.warning("outbox relay %s: wake-ups lost; listening anew", self._region)

@@ -590,11 +590,11 @@ class MemoryStores:
         yield self
 
     @contextlib.asynccontextmanager
-    async def outbox_wakeups(self, wake: Callable[[], None]) -> AsyncIterator[None]:
+    async def outbox_wakeups(self, wake: Callable[[], None]) -> AsyncIterator[Callable[[], bool]]:
         if self.unavailable:
             raise ConnectionRefusedError("the in-memory database is unavailable")
         self._wakeups.append(wake)
         try:
-            yield
+            yield lambda: True  # no connection to lose
         finally:
             self._wakeups.remove(wake)

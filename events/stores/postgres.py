@@ -670,15 +670,19 @@ class PostgresStores:
             yield PostgresStores.on(conn)
 
     @contextlib.asynccontextmanager
-    async def outbox_wakeups(self, wake: Callable[[], None]) -> AsyncIterator[None]:
+    async def outbox_wakeups(self, wake: Callable[[], None]) -> AsyncIterator[Callable[[], bool]]:
         def on_notify(*_: object) -> None:
             wake()
 
-        # A connection of its own, taken anew each time: a restarted database closes it.
+        # A connection of its own, taken anew each time: a restarted database closes it, and
+        # nothing else would tell the relay, which then found its rows only by polling (up
+        # to its idle ceiling per event). Its end wakes the relay, which listens anew.
         async with self._connection() as listener:
             await listener.add_listener(OUTBOX_CHANNEL, on_notify)
+            listener.add_termination_listener(on_notify)
             try:
-                yield
+                yield lambda: not listener.is_closed()
             finally:
                 with contextlib.suppress(*_GONE):
+                    listener.remove_termination_listener(on_notify)
                     await listener.remove_listener(OUTBOX_CHANNEL, on_notify)

@@ -4,6 +4,7 @@ of the relay, bridge and dispatcher run on stores that behave like the real ones
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
@@ -291,3 +292,31 @@ async def test_a_late_commit_never_moves_a_case_back(stores: Stores) -> None:
         found = await tx.cases.get(case_no)
         assert found is not None
         assert found.status == "forwarded"
+
+
+async def test_outbox_wakeups_say_when_their_connection_is_gone(
+    postgres_stores: Stores, stack: StackEndpoints
+) -> None:
+    """A restarted database drops the LISTEN connection: the listener is woken and told it
+    no longer listens, so the relay takes its wake-ups anew instead of polling only."""
+    woken = asyncio.Event()
+    async with postgres_stores.outbox_wakeups(woken.set) as listening:
+        async with postgres_stores.transaction() as tx:
+            assert await tx.outbox.add(_outbox("w1"))
+        async with asyncio.timeout(5):
+            await woken.wait()  # the commit's NOTIFY
+        woken.clear()
+        assert listening()
+        server = await asyncpg.connect(stack.postgres_dsn)
+        try:
+            # The scratch database's listening backend, as a restarting server ends it.
+            ended = await server.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname LIKE 'tongban_stores_%' AND query LIKE 'LISTEN%'"
+            )
+        finally:
+            await server.close()
+        assert ended == 1
+        async with asyncio.timeout(5):
+            await woken.wait()
+        assert not listening()
