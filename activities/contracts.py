@@ -163,3 +163,10 @@ class EffectSettled(_Model):
     reason: str = ""
     reference: str = ""
     answer_due: AwareDatetime | None = None
+
+
+class Committed(_Model):
+    """What a commit did beyond its writes: the effects it ordered whose adapter reaches no
+    outside system, carried out at once (decision 0044). A commit with none answers None."""
+
+    settled: tuple[EffectSettled, ...] = Field(min_length=1)

@@ -72,8 +72,21 @@ class EffectActivities:
             )
         return tuple(a for a in answers if a is not None)
 
-    async def _one(self, case_no: str, key: str) -> EffectSettled | None:
-        """What became of one effect; None: the system was unavailable, try again."""
+    def inline(self, adapter: str) -> bool:
+        found = self._adapters.get(adapter)
+        return found is not None and found.inline
+
+    async def settle_inline(self, case_no: str, keys: tuple[str, ...]) -> tuple[EffectSettled, ...]:
+        """Carry out, inside the step's commit activity, the ordered effects whose adapter
+        reaches no outside system; what became of them. The rest is the effect activity's."""
+        answers = await asyncio.gather(*(self._one(case_no, key, inline_only=True) for key in keys))
+        return tuple(a for a in answers if a is not None)
+
+    async def _one(
+        self, case_no: str, key: str, *, inline_only: bool = False
+    ) -> EffectSettled | None:
+        """What became of one effect; None: the system was unavailable, try again (or, with
+        `inline_only`, its adapter reaches an outside system: the effect activity calls it)."""
         async with self._pool.acquire() as conn:
             order = await orders.get(conn, case_no, key)
             if order is None:
@@ -81,6 +94,8 @@ class EffectActivities:
                 raise ApplicationError(f"no order {case_no}/{key}", non_retryable=True)
             if order.state != "ordered":
                 return settled_of(order)
+            if inline_only and not self.inline(order.adapter):
+                return None
             request = await self._request(conn, order)
         adapter = self._adapters.get(order.adapter)
         try:
@@ -187,5 +202,7 @@ def settled_of(order: EffectOrder) -> EffectSettled:
 async def _heartbeat() -> None:
     """A worker killed mid-call is noticed within the heartbeat timeout, not the call's."""
     while True:
-        activity.heartbeat()
+        # Asleep first: a call that answers at once (most do) costs no heartbeat RPC; the
+        # heartbeat timeout runs from the activity's start, so a death is noticed as soon.
         await asyncio.sleep(HEARTBEAT_EVERY_S)
+        activity.heartbeat()

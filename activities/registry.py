@@ -28,15 +28,16 @@ def node_activities(
     callback_url: str = "",
 ) -> list[Callable[..., Any]]:
     routing = routing or EffectRouting()
+    effects = EffectActivities(
+        pool, credentials, routing, adapters or {}, callback_url=callback_url
+    )
     cases = CaseActivities(
         pool,
         credentials,
         envelope_budget=envelope_budget,
         documents=documents,
         routing=routing,
-    )
-    effects = EffectActivities(
-        pool, credentials, routing, adapters or {}, callback_url=callback_url
+        effects=effects,
     )
     ratings = RatingActivities(pool, credentials, envelope_budget=envelope_budget)
     return [cases.commit_steps, cases.forward_case, effects.carry_out_effects, *ratings.all()]

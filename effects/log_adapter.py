@@ -20,6 +20,10 @@ class LogAdapter:
     def name(self) -> str:
         return self._name
 
+    @property
+    def inline(self) -> bool:
+        return True  # a log line: no system to wait for, nothing to retry
+
     async def carry_out(self, request: EffectRequest) -> Answer:
         log.info(
             "effect %s (%s) of case %s, series %d, idempotency key %s: amount %d fen,"

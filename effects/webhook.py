@@ -307,6 +307,10 @@ class WebhookAdapter:
         return self._name
 
     @property
+    def inline(self) -> bool:
+        return False  # a call over the network: the effect activity's retries and heartbeat
+
+    @property
     def target(self) -> WebhookTarget:
         return self._target
 

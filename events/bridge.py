@@ -1,11 +1,11 @@
 """The inbox bridge: consumes this region's inbox topic, stores, commits, then dispatches.
 
-Order per batch: store every record (inbox or quarantine) -> commit Kafka offsets -> hand the
-accepted event ids to the dispatcher. A crash before the offset commit re-reads the batch
-(duplicates are dropped by the inbox); a crash before dispatch leaves inbox rows undelivered,
-which the dispatcher's sweep picks up. The same holds without a crash: when the database or
-the broker fails mid-batch, the consumer goes back to the batch's first offsets and reads it
-again once they answer, instead of stopping the node.
+Order per batch: store every record (inbox or quarantine), all in one transaction -> commit
+Kafka offsets -> hand the accepted event ids to the dispatcher. A crash before the offset
+commit re-reads the batch (duplicates are dropped by the inbox); a crash before dispatch leaves
+inbox rows undelivered, which the dispatcher's sweep picks up. The same holds without a crash:
+when the database or the broker fails mid-batch, the consumer goes back to the batch's first
+offsets and reads it again once they answer, instead of stopping the node.
 """
 
 from __future__ import annotations
@@ -123,7 +123,10 @@ class InboxBridge:
     async def handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         accepted: list[InboxKey] = []
         offsets: dict[TopicPartition, int] = {}
-        async with self._stores.pinned() as stores:
+        # The batch is one transaction (each record a savepoint of it, so a record refused
+        # part-way leaves nothing behind): one commit per poll instead of one per record.
+        # Should the commit fail, the batch is read again and nothing of it was kept.
+        async with self._stores.pinned() as stores, stores.transaction():
             for tp, messages in batches.items():
                 for message in messages:
                     record = IncomingRecord(

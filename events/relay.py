@@ -14,7 +14,6 @@ the region's whole outbox. The rest of the batch goes on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from aiokafka.errors import (
 from events import instruments, tracing
 from events.backoff import Backoff
 from events.crash import NO_CRASH, RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, CrashPoints
+from events.idle import IdlePacer
 from events.models import EventType
 from events.pg import DATABASE_UNAVAILABLE
 from events.resend_policy import ResendPolicy
@@ -81,6 +81,8 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         idle_poll_seconds: float = 1.0,
+        idle_ceiling_seconds: float = 30.0,
+        on_sent: Callable[[], None] | None = None,
         resend: ResendPolicy | None = None,
         crash: CrashPoints = NO_CRASH,
         region: str = "",
@@ -90,11 +92,13 @@ class OutboxRelay:
         self._producer = producer
         self._renew = renew
         self._batch_size = batch_size
-        self._idle_poll = idle_poll_seconds
         self._resend = resend or ResendPolicy()
         self._crash = crash
         self._region = region  # a metrics attribute only
-        self._wake = asyncio.Event()
+        # Woken by each commit that adds outbox rows (NOTIFY); while none come, it looks
+        # less and less often, up to the ceiling (a lost NOTIFY is found that late).
+        self._pacer = IdlePacer(idle_poll_seconds, max(idle_poll_seconds, idle_ceiling_seconds))
+        self._on_sent = on_sent
         self.stats = RelayStats()
 
     @property
@@ -141,6 +145,8 @@ class OutboxRelay:
         if failure is not None:
             raise failure
         self.stats.published += len(sent)
+        if self._on_sent is not None and any(r.event_type != EventType.RECEIPT.value for r in sent):
+            self._on_sent()  # business events now wait for receipts: the resender looks
         for row in sent:
             instruments.record_published(self._region, row.event_type, row.attempts, row.lag_s)
         return len(rows)
@@ -214,11 +220,13 @@ class OutboxRelay:
                 backoff.reset()
 
     async def _serve(self) -> None:
-        """Publish until something fails, woken by each commit that gives it rows (the
-        wake-ups are taken anew after a failure: a restarted database drops them)."""
-        async with self._stores.outbox_wakeups(self._wake.set):
-            while True:
-                self._wake.clear()
+        """Publish until something fails or the wake-ups stop, woken by each commit that
+        gives it rows (the wake-ups are taken anew then: a restarted database drops them,
+        and the relay would otherwise look only at its idle ceiling)."""
+        async with self._stores.outbox_wakeups(self._pacer.wake) as listening:
+            while listening():
                 if await self.publish_batch() == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+                    await self._pacer.wait(found_work=False)
+                else:
+                    self._pacer.reset()
+        log.warning("outbox relay %s: wake-ups lost; listening anew", self._region)

@@ -9,7 +9,6 @@ workflow is told again (it ignores an event id it has seen), never not at all.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from opentelemetry import metrics
 from temporalio.service import RPCError
 
+from events.idle import IdlePacer
 from events.models import DeliveryFailure, EventType
 from events.pg import DATABASE_UNAVAILABLE
 from events.resend_policy import ResendPolicy
@@ -37,6 +37,11 @@ class ScanResult:
     resent: int = 0
     failed: int = 0
     notified: int = 0
+    next_due_s: float | None = None  # until the next row waiting for a receipt falls due
+
+    @property
+    def found_work(self) -> bool:
+        return bool(self.resent or self.failed or self.notified)
 
 
 class Resender:
@@ -53,6 +58,11 @@ class Resender:
         self._region = region
         self._policy = policy
         self._notify = notify
+        # It sleeps until the next receipt wait ends (none: up to the ceiling); the relay
+        # wakes it when it sends business events, whose waits it then knows.
+        self._pacer = IdlePacer(
+            policy.scan_interval.total_seconds(), policy.idle_scan_ceiling.total_seconds()
+        )
         meter = meter or metrics.get_meter(__name__)
         self._failed_counter = meter.create_counter(
             "tongban.delivery.failed",
@@ -73,12 +83,13 @@ class Resender:
                 await tx.outbox.unsend(retry)
             if exhausted:
                 await tx.outbox.mark_exhausted([r.event_id for r in exhausted])
+            next_due_s = await tx.outbox.seconds_to_next_resend()
         if retry:
             self._resent_counter.add(len(retry), {"region": self._region})
         for row in exhausted:
             self._alarm(row)
         notified = await self._notify_failures()
-        return ScanResult(resent=len(retry), failed=len(exhausted), notified=notified)
+        return ScanResult(len(retry), len(exhausted), notified, next_due_s)
 
     def _alarm(self, row: DueResend) -> None:
         # Ids, types and region codes only: never anything from the payload.
@@ -114,10 +125,16 @@ class Resender:
                 await tx.outbox.mark_failure_signalled(row.event_id, note)
         return len(rows)
 
+    def wake(self) -> None:
+        """Business events were just sent: their receipt waits start now."""
+        self._pacer.wake()
+
     async def run(self) -> None:
         while True:
             try:
-                await self.scan()
+                result = await self.scan()
             except _TRANSIENT as exc:
                 log.warning("resender %s: scan failed, will retry: %s", self._region, exc)
-            await asyncio.sleep(self._policy.scan_interval.total_seconds())
+                await self._pacer.wait(found_work=False)
+            else:
+                await self._pacer.wait(result.found_work, result.next_due_s)

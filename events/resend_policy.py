@@ -17,6 +17,9 @@ class ResendPolicy:
     # long enough for a region to recover from an ordinary outage before A compensates.
     max_attempts: int = 10
     scan_interval: timedelta = timedelta(seconds=1)
+    # With no receipt awaited, the resender looks this seldom at most (it is woken when
+    # business events are sent, and sleeps until a wait ends otherwise).
+    idle_scan_ceiling: timedelta = timedelta(seconds=30)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.backoff < 1.0:

@@ -28,6 +28,7 @@ from catalog.errors import CatalogError
 from events import instruments, tracing
 from events.envelope import Envelope
 from events.file_receiving import listed_files
+from events.idle import IdlePacer
 from events.models import EventType, InboundEvent
 from events.pg import DATABASE_UNAVAILABLE
 from events.stores.exchange import InboxKey, PendingDelivery
@@ -85,6 +86,9 @@ class InboxDispatcher:
         case_arrived: Callable[[Envelope], Awaitable[None]] | None = None,
     ) -> None:
         self._stores = stores
+        # Rows a crash left undelivered are found at start; after that the sweeper looks
+        # every 5 s while deliveries are left to it, and backs off to 30 s while none are.
+        self._left_to_sweeper = IdlePacer(5.0, 30.0)
         self._evidence = evidence
         # Told of each `forwarded` before its workflow starts: the node's evidence handler asks
         # for the evidence the case needs (decision 0041), outside the workflow's history.
@@ -142,6 +146,7 @@ class InboxDispatcher:
         except DATABASE_UNAVAILABLE as exc:
             # The rows are stored (the bridge committed them): the sweeper delivers them.
             log.warning("inbox %s: delivery deferred to the sweeper: %s", self._region, exc)
+            self._left_to_sweeper.wake()
             return
         await self._deliver_by_case(rows)
         # A chunk may have completed a file whose forwarded or 补正 event waits: let that go
@@ -154,40 +159,53 @@ class InboxDispatcher:
                 waiting = await tx.inbox.undelivered(await tx.inbox.undelivered_of(with_chunks))
         except DATABASE_UNAVAILABLE as exc:
             log.warning("inbox %s: held events left to the sweeper: %s", self._region, exc)
+            self._left_to_sweeper.wake()
             return
         await self._deliver_by_case([r for r in waiting if r.event_type not in _KEPT_ONLY])
 
     async def _deliver_by_case(self, rows: list[PendingDelivery]) -> None:
         # Cases are independent: their events go out concurrently, each case's in order.
-        by_case: dict[str, list[PendingDelivery]] = {}
-        for row in rows:
-            by_case.setdefault(row.case_no, []).append(row)
-        await asyncio.gather(*(self._deliver_in_order(case_rows) for case_rows in by_case.values()))
-
-    async def _deliver_in_order(self, rows: list[PendingDelivery]) -> None:
         # A chunk or a document is kept where it arrives (events/file_receiving.py); no
         # workflow hears of it, and it never waits behind the event a file holds back.
-        kept = [r for r in rows if r.event_type in _KEPT_ONLY]
+        marks: list[tuple[InboxKey, str | None]] = [
+            (r.key, _KEPT_ONLY[r.event_type]) for r in rows if r.event_type in _KEPT_ONLY
+        ]
+        by_case: dict[str, list[PendingDelivery]] = {}
+        for row in rows:
+            if row.event_type not in _KEPT_ONLY:
+                by_case.setdefault(row.case_no, []).append(row)
+        for delivered in await asyncio.gather(
+            *(self._deliver_in_order(case_rows) for case_rows in by_case.values())
+        ):
+            marks.extend(delivered)
+        if not marks:
+            return
+        # One commit for the whole batch. Should it fail, the sweeper delivers these rows
+        # again and each workflow drops an event id it has already taken (as after a crash
+        # between a signal and its mark).
         try:
             async with self._stores.transaction() as tx:
-                for row in kept:
-                    await tx.inbox.mark_delivered(row.key, _KEPT_ONLY[row.event_type])
+                await tx.inbox.mark_delivered(marks)
         except DATABASE_UNAVAILABLE as exc:
-            log.warning("inbox %s: kept events left to the sweeper: %s", self._region, exc)
-            return
-        for row in [r for r in rows if r.event_type not in _KEPT_ONLY]:
+            log.warning("inbox %s: deliveries left to the sweeper: %s", self._region, exc)
+            self._left_to_sweeper.wake()
+
+    async def _deliver_in_order(
+        self, rows: list[PendingDelivery]
+    ) -> list[tuple[InboxKey, str | None]]:
+        """Deliver one case's events in order; the rows delivered, with their notes."""
+        delivered: list[tuple[InboxKey, str | None]] = []
+        for row in rows:
             try:
                 envelope = Envelope.model_validate_json(row.envelope)
                 if await self._file_incomplete(envelope):
                     # The workflow hears of the case (B's acceptance clock starts) or of the
                     # 补正 only once every file it lists is whole: this and the case's later
                     # events wait, in order, for the chunk that completes it.
-                    return
+                    return delivered
                 # Inside the bridge's consumer span context: the workflow joins the trace.
                 with tracing.dispatch_span(row.trace_context, row.event_id, row.event_type):
-                    note = await self._deliver_one(envelope)
-                async with self._stores.transaction() as tx:
-                    await tx.inbox.mark_delivered(row.key, note)
+                    delivered.append((row.key, await self._deliver_one(envelope)))
             except _TRANSIENT as exc:
                 # Temporal or the database is unreachable: this case's remaining events stay
                 # undelivered, in order, for the sweeper; other cases are not held up.
@@ -197,7 +215,8 @@ class InboxDispatcher:
                     row.event_id,
                     exc,
                 )
-                return
+                self._left_to_sweeper.wake()
+                return delivered
             except Exception as exc:
                 # Not an outage: this row will never be delivered as it is. Retrying it every
                 # sweep would hide it; it is marked for operators instead, and the case's
@@ -209,6 +228,7 @@ class InboxDispatcher:
                         await tx.inbox.mark_undeliverable(
                             row.key, f"undeliverable: {type(exc).__name__}"
                         )
+        return delivered
 
     async def _file_incomplete(self, envelope: Envelope) -> bool:
         digests = [m.sha256 for m in listed_files(envelope)]
@@ -225,13 +245,14 @@ class InboxDispatcher:
             await self.deliver(found)
         return len(found)
 
-    async def run_sweeper(self, interval_seconds: float = 5.0) -> None:
+    async def run_sweeper(self) -> None:
         while True:
+            found = 0
             try:
-                await self.sweep()
+                found = await self.sweep()
             except _TRANSIENT as exc:
                 log.warning("inbox sweep %s failed, will retry: %s", self._region, exc)
-            await asyncio.sleep(interval_seconds)
+            await self._left_to_sweeper.wait(found_work=found > 0)
 
     async def _deliver_one(self, envelope: Envelope) -> str | None:
         if envelope.type in _EVIDENCE:

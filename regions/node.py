@@ -296,6 +296,12 @@ def build_exchange(
         quarantine_raw_bytes=settings.quarantine_raw_bytes,
         files=FileReceiver(region_opener(credentials)),
     )
+    resender = Resender(
+        stores=services.stores,
+        region=region,
+        policy=policy,
+        notify=WorkflowFailureNotifier(services.client, region),
+    )
     relay = OutboxRelay(
         services.stores,
         new_producer(),
@@ -303,12 +309,7 @@ def build_exchange(
         crash=crash,
         region=region,
         renew=renew_producer,
-    )
-    resender = Resender(
-        stores=services.stores,
-        region=region,
-        policy=policy,
-        notify=WorkflowFailureNotifier(services.client, region),
+        on_sent=resender.wake,
     )
     built = api_services(settings, services.pool, services.client, credentials)
     return Exchange(

@@ -160,8 +160,10 @@ class Driver(Generic[Req, St]):
 
     async def _rest(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
         """Commit, have the effects just ordered carried out, then wait."""
-        await self.recorder.save()
-        self._carry_out()
+        # Effects the commit carried out itself come back as news, like an activity's answer.
+        settled = await self.recorder.save()
+        self._news.extend(settled)
+        self._carry_out(frozenset(s.key for s in settled))
         await self._tell()
         await self.recorder.wait(condition, timeout=timeout)
 
@@ -181,10 +183,13 @@ class Driver(Generic[Req, St]):
 
     # --- effects ------------------------------------------------------------------------
 
-    def _carry_out(self) -> None:
-        """Start the activity for every ordered effect not running (its order is committed)."""
+    def _carry_out(self, done: frozenset[str] = frozenset()) -> None:
+        """Start the activity for every ordered effect not running (its order is committed),
+        but those the commit just carried out (`done`)."""
         keys = tuple(
-            w.key for w in self.state.effects if w.state == "ordered" and w.key not in self._running
+            w.key
+            for w in self.state.effects
+            if w.state == "ordered" and w.key not in self._running and w.key not in done
         )
         if keys:
             self._running.update(keys)

@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from activities.cases import CaseActivities
+    from activities.contracts import Committed, EffectSettled
     from workflows.lifecycle.engine import CaseRecord
     from workflows.lifecycle.route import RouteLegView
     from workflows.models import CaseProgress, CaseWrite, CommitSteps
@@ -35,7 +36,7 @@ STEP_OPTIONS: dict[str, Any] = {
     ),
 }
 
-Commit = Callable[[CaseActivities, CommitSteps], Awaitable[None]]
+Commit = Callable[[CaseActivities, CommitSteps], Awaitable[Committed | None]]
 
 
 class Recorder:
@@ -64,19 +65,20 @@ class Recorder:
     def forwarding(self) -> bool:
         return any(getattr(w, "kind", "") == "forward" for w in self._writes)
 
-    async def save(self) -> None:
+    async def save(self) -> tuple[EffectSettled, ...]:
         """Commit the writes collected since the last save, then the status reached, in one
-        transaction. The commit that forwards a case runs as `forward_case`, so a trace shows
-        where the case left this region."""
+        transaction; what became of the effects the commit carried out itself (those whose
+        adapter reaches no outside system). The commit that forwards a case runs as
+        `forward_case`, so a trace shows where the case left this region."""
         if self.saved:
-            return
+            return ()
         state = self._current()
         status = state.status
         count = len(self._writes)
         commit: Commit = (
             CaseActivities.forward_case if self.forwarding else CaseActivities.commit_steps
         )
-        await workflow.execute_local_activity_method(
+        committed = await workflow.execute_local_activity_method(
             commit,
             CommitSteps(
                 case_no=self.case_no,
@@ -89,6 +91,8 @@ class Recorder:
         # Only the main loop records, and it is the one waiting here; cut exactly what was sent.
         del self._writes[:count]
         self._saved_status = status
+        # A history recorded before commits carried effects out holds None here.
+        return committed.settled if committed is not None else ()
 
     def publish(self) -> None:
         """Upsert the search attributes that changed: each upsert is a history event, and only

@@ -117,6 +117,10 @@ class Outbox(Protocol):
         """Sent, unreceipted, not failed, and past their wait; held until the unit of work
         ends."""
 
+    async def seconds_to_next_resend(self) -> float | None:
+        """How long until the first row still waiting for its receipt falls due (0 or less:
+        due now); None when no row waits for one."""
+
     async def mark_exhausted(self, event_ids: Sequence[str]) -> None:
         """Failed for want of a receipt after every attempt."""
 
@@ -182,7 +186,8 @@ class Inbox(Protocol):
     async def stale_undelivered(self, older_than_s: float, limit: int) -> list[InboxKey]:
         """Rows a crash left undelivered: received at least `older_than_s` ago, oldest first."""
 
-    async def mark_delivered(self, key: InboxKey, note: str | None) -> None: ...
+    async def mark_delivered(self, marks: Sequence[tuple[InboxKey, str | None]]) -> None:
+        """Each row delivered, with its note (why it went nowhere, or None)."""
 
     async def mark_undeliverable(self, key: InboxKey, note: str) -> None: ...
 

@@ -219,6 +219,17 @@ class MemoryOutbox:
             for r in due[:limit]
         ]
 
+    async def seconds_to_next_resend(self) -> float | None:
+        waiting = [
+            r.next_attempt_at
+            for r in self._rows.values()
+            if r.receipted_at is None
+            and r.failed_at is None
+            and r.sent_at is not None
+            and r.next_attempt_at is not None
+        ]
+        return (min(waiting) - self._tx.now).total_seconds() if waiting else None
+
     async def mark_exhausted(self, event_ids: Sequence[str]) -> None:
         for event_id in event_ids:
             row = self._rows.get(event_id)
@@ -330,10 +341,11 @@ class MemoryInbox:
         )
         return [(r.entry.sender_region, r.entry.event_id) for r in stale[:limit]]
 
-    async def mark_delivered(self, key: InboxKey, note: str | None) -> None:
-        row = self._rows.get(key)
-        if row is not None:
-            row.delivered_at, row.delivery_note = self._tx.now, note
+    async def mark_delivered(self, marks: Sequence[tuple[InboxKey, str | None]]) -> None:
+        for key, note in marks:
+            row = self._rows.get(key)
+            if row is not None:
+                row.delivered_at, row.delivery_note = self._tx.now, note
 
     async def mark_undeliverable(self, key: InboxKey, note: str) -> None:
         row = self._rows.get(key)
@@ -578,11 +590,11 @@ class MemoryStores:
         yield self
 
     @contextlib.asynccontextmanager
-    async def outbox_wakeups(self, wake: Callable[[], None]) -> AsyncIterator[None]:
+    async def outbox_wakeups(self, wake: Callable[[], None]) -> AsyncIterator[Callable[[], bool]]:
         if self.unavailable:
             raise ConnectionRefusedError("the in-memory database is unavailable")
         self._wakeups.append(wake)
         try:
-            yield
+            yield lambda: True  # no connection to lose
         finally:
             self._wakeups.remove(wake)

@@ -62,11 +62,12 @@ class PostgresOutbox:
         self._conn = conn
 
     async def add(self, entry: OutboxEntry) -> bool:
-        inserted = await self._conn.fetchval(
-            "INSERT INTO outbox (event_id, case_no, event_type, recipient_region, topic,"
-            " envelope, trace_context)"
+        # The relay's wake-up rides in the same statement: one round trip per event.
+        inserted = await self._conn.fetchrow(
+            "WITH added AS (INSERT INTO outbox (event_id, case_no, event_type,"
+            " recipient_region, topic, envelope, trace_context)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING"
-            " RETURNING true",
+            " RETURNING 1) SELECT pg_notify($8, '') FROM added",
             entry.event_id,
             entry.case_no,
             entry.event_type,
@@ -74,10 +75,9 @@ class PostgresOutbox:
             entry.topic,
             entry.envelope,
             entry.trace_context,
+            OUTBOX_CHANNEL,
         )
-        if inserted:
-            await _notify_relay(self._conn)
-        return bool(inserted)
+        return inserted is not None
 
     async def contains(self, event_id: str) -> bool:
         return bool(await self._conn.fetchval("SELECT 1 FROM outbox WHERE event_id = $1", event_id))
@@ -181,6 +181,14 @@ class PostgresOutbox:
             DueResend(r["event_id"], r["event_type"], r["recipient_region"], r["attempts"])
             for r in rows
         ]
+
+    async def seconds_to_next_resend(self) -> float | None:
+        due: float | None = await self._conn.fetchval(
+            "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8 FROM outbox"
+            " WHERE receipted_at IS NULL AND failed_at IS NULL AND sent_at IS NOT NULL"
+            " AND next_attempt_at IS NOT NULL"
+        )
+        return due
 
     async def mark_exhausted(self, event_ids: Sequence[str]) -> None:
         await self._conn.execute(
@@ -323,12 +331,11 @@ class PostgresInbox:
         )
         return [(r["sender_region"], r["event_id"]) for r in rows]
 
-    async def mark_delivered(self, key: InboxKey, note: str | None) -> None:
-        await self._conn.execute(
+    async def mark_delivered(self, marks: Sequence[tuple[InboxKey, str | None]]) -> None:
+        await self._conn.executemany(
             "UPDATE inbox SET delivered_at = now(), delivery_note = $3"
             " WHERE sender_region = $1 AND event_id = $2",
-            *key,
-            note,
+            [(*key, note) for key, note in marks],
         )
 
     async def mark_undeliverable(self, key: InboxKey, note: str) -> None:
@@ -668,15 +675,19 @@ class PostgresStores:
             yield PostgresStores.on(conn)
 
     @contextlib.asynccontextmanager
-    async def outbox_wakeups(self, wake: Callable[[], None]) -> AsyncIterator[None]:
+    async def outbox_wakeups(self, wake: Callable[[], None]) -> AsyncIterator[Callable[[], bool]]:
         def on_notify(*_: object) -> None:
             wake()
 
-        # A connection of its own, taken anew each time: a restarted database closes it.
+        # A connection of its own, taken anew each time: a restarted database closes it, and
+        # nothing else would tell the relay, which then found its rows only by polling (up
+        # to its idle ceiling per event). Its end wakes the relay, which listens anew.
         async with self._connection() as listener:
             await listener.add_listener(OUTBOX_CHANNEL, on_notify)
+            listener.add_termination_listener(on_notify)
             try:
-                yield
+                yield lambda: not listener.is_closed()
             finally:
                 with contextlib.suppress(*_GONE):
+                    listener.remove_termination_listener(on_notify)
                     await listener.remove_listener(OUTBOX_CHANNEL, on_notify)

@@ -64,6 +64,10 @@ class Stores(Protocol):
     def pinned(self) -> AbstractAsyncContextManager[Stores]:
         """The same stores on one connection for a while (a batch), where that matters."""
 
-    def outbox_wakeups(self, wake: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+    def outbox_wakeups(
+        self, wake: Callable[[], None]
+    ) -> AbstractAsyncContextManager[Callable[[], bool]]:
         """Call `wake` after each commit that added or unsent outbox rows, while open.
-        A wake-up may be lost (a dropped connection): callers poll as well."""
+        Yields `listening()`: False once the wake-ups stopped for good (their connection was
+        dropped, say by a restarted database), when `wake` is called once more so that the
+        caller takes them anew. A single wake-up may still be lost: callers poll as well."""

@@ -23,6 +23,7 @@ import pytest
 
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from regions.local import ensure_local_keys, local_node_settings
+from regions.naming import intake_workflow_id, processing_workflow_id
 from tests.integration.exchange_support import credentials
 from tests.integration.lifecycle import (
     POLICY_ENV,
@@ -179,6 +180,30 @@ async def test_flaky_and_slow_systems_do_each_effect_once(
     assert notice.has_phone
     assert case_no in notice.notice
     assert "办理结果已出" in notice.notice
+    # A's effects went to the hall's systems, each through the effect activity; B's stay on
+    # the log adapter, which reaches no system, so B's commits carried them out themselves
+    # (decision 0044): done orders, and not one effect activity in B's history.
+    assert await _effect_activities(pair, A, intake_workflow_id(case_no)) > 0
+    assert await _effect_activities(pair, B, processing_workflow_id(case_no)) == 0
+    conn = await asyncpg.connect(_dsn(stack, B))
+    try:
+        at_b = await conn.fetch(
+            "SELECT adapter, state FROM effect_orders WHERE case_no = $1", case_no
+        )
+    finally:
+        await conn.close()
+    assert at_b, "B ordered no effect"
+    assert {(r["adapter"], r["state"]) for r in at_b} == {("log", "done")}
+
+
+async def _effect_activities(pair: ProvincePair, region: str, workflow_id: str) -> int:
+    handle = pair.clients[region].get_workflow_handle(workflow_id)
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    return scheduled.count("carry_out_effects")
 
 
 async def test_a_pending_refund_is_done_by_its_callback(

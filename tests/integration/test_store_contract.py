@@ -4,6 +4,7 @@ of the relay, bridge and dispatcher run on stores that behave like the real ones
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
@@ -107,6 +108,7 @@ async def test_outbox_rows_move_through_their_states(stores: Stores) -> None:
             kind = RECEIPT if event_id.startswith("r") else "forwarded"
             assert await tx.outbox.add(_outbox(event_id, kind))
         assert not await tx.outbox.add(_outbox("e1"))
+        assert await tx.outbox.seconds_to_next_resend() is None  # nothing sent yet
     async with stores.transaction() as tx:
         taken = await tx.outbox.take_unsent(10)
         assert [r.event_id for r in taken] == ["e2", "e1", "r1", "big"]
@@ -118,6 +120,10 @@ async def test_outbox_rows_move_through_their_states(stores: Stores) -> None:
     async with stores.transaction() as tx:
         assert await tx.outbox.take_unsent(10) == []
         assert await tx.outbox.due_for_resend(10) == []  # waiting 30 s for receipts
+        # The resender sleeps until then: the two business events' waits, not the receipt's.
+        due_s = await tx.outbox.seconds_to_next_resend()
+        assert due_s is not None
+        assert 0 < due_s <= SCHEDULE.first_wait_s
         assert (await tx.outbox.backlog())[0] == 0
         failed = await tx.outbox.failures_to_signal(10)
         assert [(f.event_id, f.failure_reason) for f in failed] == [("big", "parked: 2 MB")]
@@ -128,6 +134,8 @@ async def test_outbox_rows_move_through_their_states(stores: Stores) -> None:
         assert (sent.receipted, sent.failed) == (True, False)
         assert await tx.outbox.unsend(["e2", "missing"]) == 1
         assert [r.event_id for r in await tx.outbox.take_unsent(10)] == ["e2"]
+        # e1 receipted, e2 to be sent again, the rest no business event: no wait runs.
+        assert await tx.outbox.seconds_to_next_resend() is None
         await tx.outbox.mark_failure_signalled("big", None)
         assert await tx.outbox.failures_to_signal(10) == []
 
@@ -156,7 +164,7 @@ async def test_inbox_rows_are_unique_per_sender_and_delivered_in_order(stores: S
         pending = await tx.inbox.undelivered(keys)
         assert pending[0].key == ("440000", "e1")  # received first
         assert len(pending) == 3
-        await tx.inbox.mark_delivered(("440000", "e1"), None)
+        await tx.inbox.mark_delivered([(("440000", "e1"), None)])
         await tx.inbox.mark_undeliverable(("110000", "e1"), "undeliverable: ValueError")
     async with stores.transaction() as tx:
         assert [p.key for p in await tx.inbox.undelivered(keys)] == [("440000", "e2")]
@@ -284,3 +292,31 @@ async def test_a_late_commit_never_moves_a_case_back(stores: Stores) -> None:
         found = await tx.cases.get(case_no)
         assert found is not None
         assert found.status == "forwarded"
+
+
+async def test_outbox_wakeups_say_when_their_connection_is_gone(
+    postgres_stores: Stores, stack: StackEndpoints
+) -> None:
+    """A restarted database drops the LISTEN connection: the listener is woken and told it
+    no longer listens, so the relay takes its wake-ups anew instead of polling only."""
+    woken = asyncio.Event()
+    async with postgres_stores.outbox_wakeups(woken.set) as listening:
+        async with postgres_stores.transaction() as tx:
+            assert await tx.outbox.add(_outbox("w1"))
+        async with asyncio.timeout(5):
+            await woken.wait()  # the commit's NOTIFY
+        woken.clear()
+        assert listening()
+        server = await asyncpg.connect(stack.postgres_dsn)
+        try:
+            # The scratch database's listening backend, as a restarting server ends it.
+            ended = await server.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname LIKE 'tongban_stores_%' AND query LIKE 'LISTEN%'"
+            )
+        finally:
+            await server.close()
+        assert ended == 1
+        async with asyncio.timeout(5):
+            await woken.wait()
+        assert not listening()
