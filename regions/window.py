@@ -473,6 +473,10 @@ async def submit_case(
             id=intake_workflow_id(case_no),
             task_queue=task_queue(region),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # The first workflow task comes back with the start and runs on this node's own
+            # worker (same client, same task queue): one poll and one round trip fewer per
+            # case (issue 22). Where the server declines, the task is polled as before.
+            request_eager_start=True,
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(CASE_NO, case_no),

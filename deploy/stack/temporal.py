@@ -93,6 +93,10 @@ def dev_server_command(settings: StackSettings, db: Path) -> list[str]:
         "synchronous=normal",
         "--log-level",
         "error",
+        # The window's submission asks for the first workflow task with the start (eager
+        # start, issue 22); the server hands it out only where this is on.
+        "--dynamic-config-value",
+        "system.enableEagerWorkflowStart=true",
     ]
     for region in settings.regions:
         cmd += ["-n", namespace(region)]
