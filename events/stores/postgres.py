@@ -676,18 +676,27 @@ class PostgresStores:
 
     @contextlib.asynccontextmanager
     async def outbox_wakeups(self, wake: Callable[[], None]) -> AsyncIterator[Callable[[], bool]]:
+        ended = False
+
         def on_notify(*_: object) -> None:
+            wake()
+
+        def on_end(*_: object) -> None:
+            nonlocal ended
+            ended = True
             wake()
 
         # A connection of its own, taken anew each time: a restarted database closes it, and
         # nothing else would tell the relay, which then found its rows only by polling (up
-        # to its idle ceiling per event). Its end wakes the relay, which listens anew.
+        # to its idle ceiling per event). Its end wakes the relay, which listens anew. The
+        # flag, not the connection, says so: the pool detaches a lost connection from its
+        # proxy, which then refuses every call.
         async with self._connection() as listener:
             await listener.add_listener(OUTBOX_CHANNEL, on_notify)
-            listener.add_termination_listener(on_notify)
+            listener.add_termination_listener(on_end)
             try:
-                yield lambda: not listener.is_closed()
+                yield lambda: not ended
             finally:
                 with contextlib.suppress(*_GONE):
-                    listener.remove_termination_listener(on_notify)
+                    listener.remove_termination_listener(on_end)
                     await listener.remove_listener(OUTBOX_CHANNEL, on_notify)
