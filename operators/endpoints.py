@@ -8,19 +8,23 @@ runs its own cluster and database; an operator names them in a JSON file:
                             "postgres_dsn": "postgresql://ops@db.fj.example/tongban_350000"},
                  "440000": {...}}}
 
-(`namespace` defaults to `region-<code>`). Credentials belong in the DSN's password file or
+(`namespace` defaults to `region-<code>`). On the local cluster profile (decision 0037) each
+region's Temporal client certificate is the one `tongban stack up --profile cluster` recorded
+for its node. Credentials belong in the DSN's password file or
 environment (PGPASSFILE), never on the command line.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.stack.settings import StackSettings, load_endpoints, region_dsn
+from regions.local import cluster_access
 from regions.local import trust_dir as local_trust_dir
 from regions.naming import namespace as default_namespace
+from regions.temporal_security import TemporalSecurity
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class RegionEndpoint:
     temporal_address: str
     namespace: str
     postgres_dsn: str
+    temporal: TemporalSecurity = field(default_factory=TemporalSecurity)
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,21 @@ def local_endpoints(stack: StackSettings) -> OperatorEndpoints:
                 found.temporal_address,
                 default_namespace(code),
                 region_dsn(found.postgres_dsn, code),
+                _local_temporal(stack, code),
             )
             for code in stack.regions
         },
+    )
+
+
+def _local_temporal(stack: StackSettings, region: str) -> TemporalSecurity:
+    """In the clear on the dev stack; the region's client certificate on the cluster profile."""
+    access = cluster_access(stack, region)
+    return TemporalSecurity(
+        tls_ca=access.get("temporal_tls_ca"),
+        tls_cert=access.get("temporal_tls_cert"),
+        tls_key=access.get("temporal_tls_key"),
+        tls_server_name=access.get("temporal_tls_server_name"),
     )
 
 

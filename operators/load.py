@@ -30,7 +30,9 @@ async def connect(endpoint: RegionEndpoint) -> AsyncIterator[RegionConnection]:
     # read through this module.
     from regions.node import connect_temporal
 
-    client = await connect_temporal(endpoint.temporal_address, endpoint.namespace)
+    client = await connect_temporal(
+        endpoint.temporal_address, endpoint.namespace, security=endpoint.temporal
+    )
     conn = await asyncpg.connect(endpoint.postgres_dsn)
     try:
         yield RegionConnection(endpoint, client, conn)

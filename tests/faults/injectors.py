@@ -19,6 +19,7 @@ from events.rejections import RejectReason
 from tests.faults.runner import Case
 from tests.integration.api_nodes import ApiNodes
 from tests.integration.exchange_support import credentials, produce_all, signed
+from tests.support.stack_access import Bus, bus_for
 from tests.waiting import eventually
 
 
@@ -94,15 +95,15 @@ async def _sent_records(stack: StackEndpoints, cases: list[Case]) -> list[SentRe
     return found
 
 
-async def replay(stack: StackEndpoints, cases: list[Case], rng: random.Random) -> list[SentRecord]:
+async def replay(
+    stack: StackEndpoints, bus: Bus, cases: list[Case], rng: random.Random
+) -> list[SentRecord]:
     """Produce every record sent so far again, shuffled: duplicates, and a case's events out
     of their order (a `decided` before its `accepted`, a `forwarded` after the case closed).
     Returns the records produced."""
     records = await _sent_records(stack, cases)
     rng.shuffle(records)
-    await produce_all(
-        stack.kafka_bootstrap, [(r.recipient, r.raw, r.case_no.encode()) for r in records]
-    )
+    await produce_all(bus, [(r.recipient, r.raw, r.case_no.encode()) for r in records])
     return records
 
 
@@ -170,7 +171,8 @@ async def outsider_events(
         (recipient, signed(creds, t, case_no=no, recipient=recipient, data=data).to_wire())
         for recipient, t, data, _ in attempts
     ]
-    placed = await produce_all(stack.kafka_bootstrap, [(r, raw, no.encode()) for r, raw in records])
+    bus = bus_for(settings, stack)
+    placed = await produce_all(bus, [(r, raw, no.encode()) for r, raw in records])
     return {
         (recipient, partition, offset): reason.value
         for (recipient, _, _, reason), (partition, offset) in zip(attempts, placed, strict=True)

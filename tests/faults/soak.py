@@ -34,6 +34,7 @@ from tests.faults.workload import (
     standard_batch,
 )
 from tests.integration.api_nodes import ApiNodes, api_nodes
+from tests.support.stack_access import bus_for
 from tests.waiting import NeverHappened
 
 API_PORT_BASE = 18750  # clear of the fault suite's ports: both may run on one machine
@@ -53,7 +54,7 @@ def _faults(
         "Postgres restart": lambda: restart(settings, "postgres"),
         "Temporal server restart": lambda: restart(settings, "temporal"),
         "B down for 20 s": lambda: kill_node(api, CROSS[1], down_s=20),
-        "replayed records": lambda: replay(stack, runner.cases, rng),
+        "replayed records": lambda: replay(stack, bus_for(settings, stack), runner.cases, rng),
     }
 
 

@@ -19,6 +19,7 @@ from tests.faults.invariants import Outsider, check
 from tests.faults.runner import Runner
 from tests.faults.workload import CROSS, INTRA
 from tests.integration.api_nodes import ApiNodes
+from tests.support.stack_access import Bus
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -53,7 +54,7 @@ async def _moved_on(stack: StackEndpoints, runner: Runner, since: int) -> None:
 
 
 async def test_duplicated_and_reordered_deliveries_change_nothing(
-    nodes: ApiNodes, stack: StackEndpoints, stack_settings: StackSettings
+    nodes: ApiNodes, stack: StackEndpoints, stack_settings: StackSettings, bus: Bus
 ) -> None:
     rng = random.Random(20261127)
     replayed: list[list[SentRecord]] = []
@@ -63,7 +64,7 @@ async def test_duplicated_and_reordered_deliveries_change_nothing(
             # Each replay at a later point of the cases' lives, not a fixed time apart.
             if replayed:
                 await _moved_on(stack, runner, since=len(replayed[-1]))
-            replayed.append(await replay(stack, runner.cases, rng))
+            replayed.append(await replay(stack, bus, runner.cases, rng))
         return None
 
     run = await run_fault(
@@ -80,7 +81,7 @@ async def test_duplicated_and_reordered_deliveries_change_nothing(
     numbers = [c.case_no for c in run.cases]
     regions = (*CROSS, *INTRA)
     before = {r: await _duplicates(stack, r, numbers) for r in regions}
-    copies = await replay(stack, run.cases, rng)
+    copies = await replay(stack, bus, run.cases, rng)
     expected = {
         r: before[r]
         + sum(c.recipient == r for c in copies)

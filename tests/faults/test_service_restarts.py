@@ -14,8 +14,15 @@ from tests.faults.injectors import assert_nodes_survive, restart
 from tests.faults.invariants import Outsider
 from tests.faults.runner import Runner
 from tests.integration.api_nodes import ApiNodes
+from tests.support.stack_access import dev_stack_only
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    dev_stack_only(
+        "restarts the dev stack's Temporal dev server, Kafka node and Postgres; the cluster's "
+        "members are killed by test_cluster_faults"
+    ),
+]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import Client, WorkflowHandle
 
@@ -35,6 +34,7 @@ from regions.node import node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.window import Application, material_ref, submit_case
 from tests.integration.automatic import AUTOMATIC_POLICIES
+from tests.support.stack_access import Bus
 
 RECEIPT = EventType.RECEIPT.value
 
@@ -71,17 +71,15 @@ def signed(
     )
 
 
-async def produce(bootstrap: str, region: str, value: bytes, key: bytes) -> tuple[int, int]:
+async def produce(bus: Bus, region: str, value: bytes, key: bytes) -> tuple[int, int]:
     """(partition, offset) of one record written to `region`'s inbox topic."""
-    [placed] = await produce_all(bootstrap, [(region, value, key)])
+    [placed] = await produce_all(bus, [(region, value, key)])
     return placed
 
 
-async def produce_all(
-    bootstrap: str, records: list[tuple[str, bytes, bytes]]
-) -> list[tuple[int, int]]:
+async def produce_all(bus: Bus, records: list[tuple[str, bytes, bytes]]) -> list[tuple[int, int]]:
     """(partition, offset) of each (region, value, key) written, in order, by one producer."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024)
+    producer = bus.producer(max_request_size=4 * 1024 * 1024)
     await producer.start()
     placed = []
     try:

@@ -35,8 +35,7 @@ from events.envelope import Envelope
 from events.keystore import KeyStore
 from events.message_log import chain_hash
 from regions.local import ensure_local_keys, local_node_settings, trust_dir
-from regions.naming import namespace
-from regions.node import connect_temporal, node_services
+from regions.node import node_services
 from regions.node_process import NodeProcess
 from regions.window import submit_case
 from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
@@ -46,6 +45,7 @@ from tests.integration.exchange_support import (
     rows,
     start_node,
 )
+from tests.support.stack_access import temporal_client
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,7 @@ async def _all_receipted(dsn: str, case_no: str) -> bool:
 
 
 async def _run_case(stack: StackEndpoints, settings: StackSettings, dsns: dict[str, str]) -> str:
-    clients = {r: await connect_temporal(stack.temporal_address, namespace(r)) for r in (A, B)}
+    clients = {r: await temporal_client(settings, stack, r) for r in (A, B)}
     nodes: list[NodeProcess] = []
     try:
         for region in (A, B):

@@ -30,8 +30,6 @@ from events.signing import RegionSigner
 from events.topics import inbox_topic
 from events.trust import KeyEntry, sealing_key
 from regions.local import ensure_local_keys, trust_dir
-from regions.naming import namespace
-from regions.node import connect_temporal
 from regions.node_process import NodeProcess
 from tests.integration.exchange_support import (
     credentials,
@@ -43,6 +41,7 @@ from tests.integration.exchange_support import (
     throwaway_key,
     tongban,
 )
+from tests.support.stack_access import Bus, temporal_client
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -105,7 +104,7 @@ class Node:
 async def node(
     stack: StackEndpoints, stack_settings: StackSettings, keys: Keys
 ) -> AsyncIterator[Node]:
-    client = await connect_temporal(stack.temporal_address, namespace(B))
+    client = await temporal_client(stack_settings, stack, B)
     process = await start_node(
         stack, stack_settings, B, client, {"TONGBAN_NODE_MAX_RECORD_BYTES": str(MAX_BYTES)}
     )
@@ -254,13 +253,13 @@ class Injected:
 
 @pytest.fixture(scope="module")
 async def injected(
-    node: Node, keys: Keys, stack: StackEndpoints, stack_settings: StackSettings
+    node: Node, keys: Keys, stack_settings: StackSettings, bus: Bus
 ) -> dict[str, Injected]:
     placed = {}
     for name, (_, forge) in FORGERIES.items():
         case_no = new_case_no(SENDER)
         raw = forge(keys, case_no, _forwarded(stack_settings, case_no))
-        partition, offset = await produce(stack.kafka_bootstrap, B, raw, case_no.encode())
+        partition, offset = await produce(bus, B, raw, case_no.encode())
         placed[name] = Injected(name, case_no, raw, partition, offset)
     return placed
 
@@ -299,7 +298,7 @@ async def test_each_forgery_is_quarantined_with_its_reason_and_reaches_no_workfl
 
 
 async def test_a_replayed_event_is_counted_as_a_duplicate_not_quarantined(
-    node: Node, keys: Keys, stack: StackEndpoints
+    node: Node, keys: Keys, stack: StackEndpoints, bus: Bus
 ) -> None:
     case_no = new_case_no(SENDER)
     # A withdrawal of a case B never saw: valid, stored once, signals no running workflow.
@@ -309,8 +308,8 @@ async def test_a_replayed_event_is_counted_as_a_duplicate_not_quarantined(
         {"case_no": case_no, "reason": "申请人撤回"},
         event_type=EventType.WITHDRAWN,
     ).to_wire()
-    first = await produce(stack.kafka_bootstrap, B, raw, case_no.encode())
-    second = await produce(stack.kafka_bootstrap, B, raw, case_no.encode())
+    first = await produce(bus, B, raw, case_no.encode())
+    second = await produce(bus, B, raw, case_no.encode())
     envelope_id = Envelope.model_validate_json(raw).id
 
     async def counted() -> int | None:

@@ -51,6 +51,7 @@ from tests.integration.lifecycle import (
     statuses,
 )
 from tests.integration.pair import ProvincePair, start_pair
+from tests.support.stack_access import Bus
 from tests.waiting import eventually
 from workflows.models import (
     AcceptanceDecision,
@@ -276,7 +277,7 @@ def _chunk_records(
 
 
 async def test_a_missing_tampered_or_wrong_chunk_holds_the_case_until_the_right_bytes_come(
-    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
+    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings, bus: Bus
 ) -> None:
     """B's workflow (and its acceptance clock) does not start while a chunk is missing; a
     chunk altered on the bus, and one validly signed with other bytes, are quarantined with
@@ -290,7 +291,7 @@ async def test_a_missing_tampered_or_wrong_chunk_holds_the_case_until_the_right_
     chunks = _chunk_records(creds, case_no, material, content)
     key = case_no.encode()
     first = [_forwarded(creds, case_no, material).to_wire(), *chunks[:2], *chunks[3:]]
-    await produce_all(stack.kafka_bootstrap, [(B, record, key) for record in first])
+    await produce_all(bus, [(B, record, key) for record in first])
 
     async def in_inbox() -> int:
         found = await rows(dsn_b, "SELECT 1 FROM inbox WHERE case_no = $1", case_no)
@@ -315,7 +316,7 @@ async def test_a_missing_tampered_or_wrong_chunk_holds_the_case_until_the_right_
     other[2 * CHUNK_BYTES + 5] ^= 0xFF  # chunk 2 of other bytes: signed, sealed, self-consistent
     wrong = _chunk_records(creds, case_no, material, bytes(other))[2]
     hostile = [bytes(tampered), wrong, chunks[0]]
-    placed = await produce_all(stack.kafka_bootstrap, [(B, r, key) for r in hostile])
+    placed = await produce_all(bus, [(B, r, key) for r in hostile])
 
     async def refused() -> dict[int, str]:
         found = await rows(
@@ -342,7 +343,7 @@ async def test_a_missing_tampered_or_wrong_chunk_holds_the_case_until_the_right_
     with pytest.raises(RPCError):
         await pair.clients[B].get_workflow_handle(f"processing-{case_no}").describe()
 
-    await produce_all(stack.kafka_bootstrap, [(B, chunks[2], key)])
+    await produce_all(bus, [(B, chunks[2], key)])
     # T_B_DECIDES accepts by policy: the case may be past `received` when first seen.
     await b_until(
         pair, case_no, lambda p: p.status in ("received", "processing"), what="the case at B"

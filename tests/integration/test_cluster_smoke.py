@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -30,6 +29,8 @@ from deploy.stack.cluster_layout import BROKER_IDS, ClusterLayout
 from deploy.stack.cluster_postgres import ClusterPostgres
 from deploy.stack.settings import StackEndpoints, StackSettings
 from events.topics import inbox_topic
+from regions.local import local_node_settings
+from tests.support.stack_access import temporal_client
 
 pytestmark = [
     pytest.mark.integration,
@@ -72,24 +73,10 @@ def _read_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _node_tls(access: dict[str, Any], region: str) -> TLSConfig:
-    node = access["nodes"][region]
-    return TLSConfig(
-        server_root_ca_cert=Path(access["ca"]).read_bytes(),
-        client_cert=Path(node["temporal_tls_cert"]).read_bytes(),
-        client_private_key=Path(node["temporal_tls_key"]).read_bytes(),
-        domain=access["temporal_tls_server_name"],
-    )
-
-
 async def test_a_workflow_runs_on_the_cluster_through_mtls(
-    stack: StackEndpoints, access: dict[str, Any]
+    stack: StackEndpoints, stack_settings: StackSettings
 ) -> None:
-    client = await Client.connect(
-        stack.temporal_address,
-        namespace=f"region-{SENDER}",
-        tls=_node_tls(access, SENDER),
-    )
+    client = await temporal_client(stack_settings, stack, SENDER)
     queue = f"smoke-{uuid.uuid4().hex[:8]}"
     async with Worker(client, task_queue=queue, workflows=[Smoke], activities=[stamp]):
         result = await client.execute_workflow(
@@ -120,28 +107,21 @@ async def test_history_is_spread_over_several_shards(layout: ClusterLayout) -> N
 # ------------------------------------------------------------------------------ Kafka
 
 
-def _region_client(access: dict[str, Any], region: str) -> dict[str, Any]:
-    node = access["nodes"][region]
-    password = Path(node["kafka_sasl_password_file"]).read_text().strip()
-    return {
-        "security_protocol": access["kafka_security_protocol"],
-        "ssl_context": ssl.create_default_context(cafile=access["ca"]),
-        "sasl_mechanism": access["kafka_sasl_mechanism"],
-        "sasl_plain_username": node["kafka_sasl_username"],
-        "sasl_plain_password": password,
-    }
+def _region_client(settings: StackSettings, stack: StackEndpoints, region: str) -> dict[str, Any]:
+    """As the region's node connects: its SCRAM principal over TLS."""
+    return local_node_settings(region, settings, stack).kafka.client_options()
 
 
 @pytest.fixture
 async def producer(
-    stack: StackEndpoints, access: dict[str, Any]
+    stack: StackEndpoints, stack_settings: StackSettings
 ) -> AsyncIterator[AIOKafkaProducer]:
     # Idempotence forces acks=all: a send is acknowledged once min.insync.replicas have it.
     sender = AIOKafkaProducer(
         bootstrap_servers=stack.kafka_bootstrap,
         enable_idempotence=True,
         request_timeout_ms=30_000,
-        **_region_client(access, SENDER),
+        **_region_client(stack_settings, stack, SENDER),
     )
     await sender.start()
     try:
@@ -151,13 +131,13 @@ async def producer(
 
 
 async def _read(
-    stack: StackEndpoints, access: dict[str, Any], partition: TopicPartition, offset: int
+    stack: StackEndpoints, settings: StackSettings, partition: TopicPartition, offset: int
 ) -> bytes:
     # Assigned, not subscribed: the recipient's consumer group (a node's) is left untouched.
     reader = AIOKafkaConsumer(
         bootstrap_servers=stack.kafka_bootstrap,
         enable_auto_commit=False,
-        **_region_client(access, RECIPIENT),
+        **_region_client(settings, stack, RECIPIENT),
     )
     await reader.start()
     try:
@@ -174,7 +154,6 @@ async def test_a_record_is_replicated_and_survives_a_killed_leader(
     stack: StackEndpoints,
     stack_settings: StackSettings,
     layout: ClusterLayout,
-    access: dict[str, Any],
     producer: AIOKafkaProducer,
 ) -> None:
     topic = inbox_topic(RECIPIENT)
@@ -182,7 +161,7 @@ async def test_a_record_is_replicated_and_survives_a_killed_leader(
     first = await producer.send_and_wait(topic, b"forwarded", key=key)
     leader, in_sync = await cluster_kafka.partition_leader(layout, topic, first.partition)
     assert in_sync == len(BROKER_IDS)
-    assert await _read(stack, access, first.topic_partition, first.offset) == b"forwarded"
+    assert await _read(stack, stack_settings, first.topic_partition, first.offset) == b"forwarded"
 
     try:
         assert cluster.kill_member(stack_settings, cluster_kafka.service_name(leader))
@@ -192,7 +171,8 @@ async def test_a_record_is_replicated_and_survives_a_killed_leader(
         assert second.offset > first.offset
         new_leader, _ = await cluster_kafka.partition_leader(layout, topic, first.partition)
         assert new_leader != leader
-        assert await _read(stack, access, second.topic_partition, second.offset) == b"accepted"
+        again = await _read(stack, stack_settings, second.topic_partition, second.offset)
+        assert again == b"accepted"
     finally:
         await cluster.up(stack_settings)  # the broker back, for whatever runs next
     assert await cluster_kafka.brokers_answering(layout) == len(BROKER_IDS)

@@ -17,11 +17,10 @@ from deploy.stack.settings import StackEndpoints, StackSettings
 from events import crash
 from events.models import EventType
 from regions.local import ensure_local_keys
-from regions.naming import namespace
-from regions.node import connect_temporal
 from regions.node_process import NodeProcess
 from tests.integration.automatic import AUTOMATIC_ENV
 from tests.integration.exchange_support import dsn, rows, start_node, submit
+from tests.support.stack_access import temporal_client
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -65,7 +64,7 @@ async def test_a_crash_between_steps_means_redelivery_not_loss_or_double_effect(
     victim, duplicate_expected = CASES[point]
     ensure_local_keys(stack_settings, stack_settings.regions)
     clients: dict[str, Client] = {
-        r: await connect_temporal(stack.temporal_address, namespace(r)) for r in (A, B)
+        r: await temporal_client(stack_settings, stack, r) for r in (A, B)
     }
     nodes: dict[str, NodeProcess] = {}
     try:

@@ -12,9 +12,9 @@ from rich.console import Console
 from deploy.stack.settings import StackEndpoints, StackSettings
 from regions.demo import CLERK, OFFICER, ORIGIN, PROCESSING, run_demo
 from regions.local import local_node_settings
-from regions.naming import intake_workflow_id, namespace, processing_workflow_id
-from regions.node import connect_temporal
+from regions.naming import intake_workflow_id, processing_workflow_id
 from regions.tokens import TokenState, TokenStore
+from tests.support.stack_access import temporal_client
 from workflows.intake import IntakeWorkflow
 from workflows.models import CaseOutcome
 from workflows.processing import ProcessingWorkflow
@@ -38,10 +38,12 @@ def _case_no(printed: str) -> str:
     return found.group(1)
 
 
-async def _ends(stack: StackEndpoints, case_no: str) -> tuple[CaseOutcome, CaseOutcome]:
+async def _ends(
+    settings: StackSettings, stack: StackEndpoints, case_no: str
+) -> tuple[CaseOutcome, CaseOutcome]:
     """Both workflows' results (the demo's nodes are gone: no worker answers a query now)."""
-    origin = await connect_temporal(stack.temporal_address, namespace(ORIGIN))
-    processing = await connect_temporal(stack.temporal_address, namespace(PROCESSING))
+    origin = await temporal_client(settings, stack, ORIGIN)
+    processing = await temporal_client(settings, stack, PROCESSING)
     intake = origin.get_workflow_handle_for(IntakeWorkflow.run, intake_workflow_id(case_no))
     b_side = processing.get_workflow_handle_for(
         ProcessingWorkflow.run, processing_workflow_id(case_no)
@@ -60,7 +62,7 @@ def _workflow_lines(printed: str, status: str) -> list[str]:
 
 
 async def test_the_automatic_demo_closes_the_case_by_the_policies_it_turns_on(
-    stack: StackEndpoints,
+    stack: StackEndpoints, stack_settings: StackSettings
 ) -> None:
     console, out = _console()
     code = await run_demo(
@@ -68,7 +70,7 @@ async def test_the_automatic_demo_closes_the_case_by_the_policies_it_turns_on(
     )
     printed = out.getvalue()
     assert code == 0, printed
-    a, b = await _ends(stack, _case_no(printed))
+    a, b = await _ends(stack_settings, stack, _case_no(printed))
     assert (a.status, a.outcome) == ("closed", "approved")
     assert (b.status, b.outcome) == ("closed", "approved")
     # The people's steps were taken by the policies the demo turned on.
@@ -104,7 +106,7 @@ async def test_manual_demo_people_take_every_step_through_the_api(
     assert "窗口 张三(工号 A001) 形式审查：通过" in printed
     assert "办理 李四(工号 B001) 受理" in printed
 
-    a, b = await _ends(stack, case_no)
+    a, b = await _ends(stack_settings, stack, case_no)
     assert (a.status, a.outcome) == ("closed", "approved")
     assert (b.status, b.outcome) == ("closed", "approved")
     # No policy took any step: the nodes kept their default, and people decided. Each

@@ -29,8 +29,6 @@ from events.signing import RegionSigner
 from events.topics import inbox_topic
 from events.trust import KeyEntry
 from regions.local import ensure_local_keys, trust_dir
-from regions.naming import namespace
-from regions.node import connect_temporal
 from regions.node_process import NodeProcess
 from tests.integration.exchange_support import (
     credentials,
@@ -41,6 +39,7 @@ from tests.integration.exchange_support import (
     start_node,
     throwaway_key,
 )
+from tests.support.stack_access import Bus, temporal_client
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -57,6 +56,7 @@ class Setting:
     stack_settings: StackSettings
     admin: DirectoryAdmin
     client: Client
+    bus: Bus
 
     @property
     def node_log(self) -> Path:
@@ -84,11 +84,13 @@ class Setting:
 
 
 @pytest.fixture
-async def setting(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIterator[Setting]:
+async def setting(
+    stack: StackEndpoints, stack_settings: StackSettings, bus: Bus
+) -> AsyncIterator[Setting]:
     ensure_local_keys(stack_settings, stack_settings.regions)
     admin = DirectoryAdmin(KeyStore(trust_dir(stack_settings)))
-    client = await connect_temporal(stack.temporal_address, namespace(B))
-    setting = Setting(stack, stack_settings, admin, client)
+    client = await temporal_client(stack_settings, stack, B)
+    setting = Setting(stack, stack_settings, admin, client, bus)
     try:
         yield setting
     finally:
@@ -111,9 +113,9 @@ def _withdrawal(signer: RegionSigner) -> tuple[str, bytes]:
     return case_no, envelope.to_wire()
 
 
-async def _outcome(stack: StackEndpoints, raw: bytes, case_no: str) -> str:
+async def _outcome(stack: StackEndpoints, bus: Bus, raw: bytes, case_no: str) -> str:
     """Where the record ended: "inbox", or the reason it was quarantined."""
-    partition, offset = await produce(stack.kafka_bootstrap, B, raw, case_no.encode())
+    partition, offset = await produce(bus, B, raw, case_no.encode())
     event_id = Envelope.model_validate_json(raw).id
 
     async def landed() -> str | None:
@@ -162,13 +164,18 @@ async def test_a_rolled_back_directory_file_is_refused_across_a_restart(
         node = await setting.start()  # it starts: its database holds the newer directory
 
         case_no, raw = _withdrawal(signer)
-        assert await _outcome(setting.stack, raw, case_no) == RejectReason.KEY_REVOKED.value
+        assert (
+            await _outcome(setting.stack, setting.bus, raw, case_no)
+            == RejectReason.KEY_REVOKED.value
+        )
         assert f"older than version {revoking.version}" in setting.log_since(log_offset)
         assert await setting.floor() == revoking.version
 
         current = credentials(setting.stack_settings, SENDER).signer(now)
         case_no, raw = _withdrawal(current)
-        assert await _outcome(setting.stack, raw, case_no) == "inbox"  # otherwise unaffected
+        assert (
+            await _outcome(setting.stack, setting.bus, raw, case_no) == "inbox"
+        )  # otherwise unaffected
     finally:
         node.stop()
 
@@ -204,13 +211,15 @@ async def test_an_expired_directory_quarantines_records_and_makes_the_node_unrea
 
         signer = credentials(setting.stack_settings, SENDER).signer(now)
         case_no, raw = _withdrawal(signer)
-        assert await _outcome(setting.stack, raw, case_no) == (RejectReason.DIRECTORY_EXPIRED.value)
+        assert await _outcome(setting.stack, setting.bus, raw, case_no) == (
+            RejectReason.DIRECTORY_EXPIRED.value
+        )
         said = setting.log_since(log_offset)
         assert "every inbound record is quarantined as directory-expired" in said
 
         setting.restore()
         await eventually(lambda: _ready(200), what="/readyz 200 after a new publication")
         case_no, raw = _withdrawal(signer)
-        assert await _outcome(setting.stack, raw, case_no) == "inbox"
+        assert await _outcome(setting.stack, setting.bus, raw, case_no) == "inbox"
     finally:
         node.stop()

@@ -58,8 +58,6 @@ from regions.demo import synthetic_id_number
 from regions.evidence.automatic import automatic_request_id
 from regions.evidence.requesting import EvidenceRequester, opened_document, request_step
 from regions.local import ensure_local_keys, trust_dir
-from regions.naming import namespace
-from regions.node import connect_temporal
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.policies import CasePolicies
 from regions.tokens import Role, TokenStore
@@ -68,6 +66,7 @@ from tests.integration.api_nodes import auth, issue_token, wait_for_api
 from tests.integration.exchange_support import produce_all
 from tests.support.identity_provider import IdentityProviderProcess, spawn_identity_provider
 from tests.support.kafka_sniff import document_forms, sniff_since, text_forms
+from tests.support.stack_access import Bus, temporal_client
 from tests.waiting import eventually
 from workflows.models import AutoPolicy
 
@@ -97,6 +96,7 @@ class Regions:
     tokens: TokenStore
     log_dir: Path
     idp: IdentityProviderProcess
+    bus: Bus
 
     def url(self, region: str) -> str:
         offsets = {A: 1, B: 2, P: 5}
@@ -153,7 +153,10 @@ async def _fresh_database(server_dsn: str, region: str) -> str:
 
 @pytest.fixture(scope="module")
 async def regions(
-    stack: StackEndpoints, stack_settings: StackSettings, tmp_path_factory: pytest.TempPathFactory
+    stack: StackEndpoints,
+    stack_settings: StackSettings,
+    bus: Bus,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Regions]:
     # 浙江 has keys only once some test added it (onboarding does, but runs after this one).
     ensure_local_keys(stack_settings, (*stack_settings.regions, OUTSIDER))
@@ -176,7 +179,7 @@ async def regions(
     }
     dsns = {r: await _fresh_database(stack.postgres_dsn, r) for r in REGIONS}
     env = {r: {**common, "TONGBAN_NODE_POSTGRES_DSN": dsns[r]} for r in REGIONS}
-    clients = {r: await connect_temporal(stack.temporal_address, namespace(r)) for r in REGIONS}
+    clients = {r: await temporal_client(stack_settings, stack, r) for r in REGIONS}
     world = Regions(
         stack,
         trust,
@@ -187,6 +190,7 @@ async def regions(
         TokenStore(tokens),
         stack_settings.state_dir / "test-nodes",
         idp,
+        bus,
     )
     try:
         for region in REGIONS:
@@ -422,7 +426,7 @@ async def test_the_processing_region_obtains_evidence_signed_by_its_issuer(
     # sniff read the request (北京's inbox) and the answer (广东's).
     canary = "the request id"
     sniffed = await sniff_since(
-        regions.stack.kafka_bootstrap,
+        regions.bus,
         since,
         {
             canary: [sent["request_id"].encode()],
@@ -902,7 +906,7 @@ async def test_forged_and_unentitled_records_are_quarantined(regions: Regions) -
     ).model_dump(mode="json", exclude_none=True)
     non_provider = signed(B, A, EventType.EVIDENCE_ANSWERED, answer)
     await produce_all(
-        regions.stack.kafka_bootstrap,
+        regions.bus,
         [
             (P, outsider.to_wire(), case_no.encode()),
             (P, impostor.to_wire(), case_no.encode()),

@@ -32,9 +32,9 @@ from events.trust import KeyEntry, RegionEntry, TrustDirectory
 from operators import health
 from operators.attention import AttentionCase, StuckThresholds, overdue_cases, stuck_cases
 from operators.health import Level, exchange_health
-from regions.naming import intake_workflow_id, namespace
-from regions.node import connect_temporal
+from regions.naming import intake_workflow_id
 from tests.integration.exchange_support import new_case_no
+from tests.support.stack_access import temporal_client
 from tests.waiting import eventually
 from workflows.search import (
     CASE_NO,
@@ -367,9 +367,9 @@ async def _start_case_workflow(
 
 
 async def test_overdue_cases_from_the_search_attributes(
-    db: asyncpg.Connection, stack: StackEndpoints
+    db: asyncpg.Connection, stack: StackEndpoints, stack_settings: StackSettings
 ) -> None:
-    client = await connect_temporal(stack.temporal_address, namespace(A))
+    client = await temporal_client(stack_settings, stack, A)
     marked = await _start_case_workflow(client, deadline=NOW - timedelta(days=2), overdue=True)
     unmarked = await _start_case_workflow(client, deadline=NOW - timedelta(hours=3), overdue=False)
     in_time = await _start_case_workflow(client, deadline=NOW + timedelta(days=3), overdue=False)

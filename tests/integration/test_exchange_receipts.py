@@ -17,8 +17,6 @@ from deploy.stack.settings import StackEndpoints, StackSettings
 from events.envelope import Envelope
 from events.models import EventReceipt, EventType
 from events.rejections import RejectReason
-from regions.naming import namespace
-from regions.node import connect_temporal
 from regions.node_process import NodeProcess
 from tests.integration.automatic import AUTOMATIC_ENV
 from tests.integration.exchange_support import (
@@ -31,6 +29,7 @@ from tests.integration.exchange_support import (
     start_node,
     submit,
 )
+from tests.support.stack_access import Bus, temporal_client
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -58,7 +57,7 @@ async def pair(stack: StackEndpoints, stack_settings: StackSettings) -> AsyncIte
     from regions.local import ensure_local_keys
 
     ensure_local_keys(stack_settings, stack_settings.regions)
-    clients = {r: await connect_temporal(stack.temporal_address, namespace(r)) for r in (A, B)}
+    clients = {r: await temporal_client(stack_settings, stack, r) for r in (A, B)}
     nodes: dict[str, NodeProcess] = {}
     try:
         nodes[A] = await start_node(stack, stack_settings, A, clients[A], A_ENV)
@@ -136,7 +135,7 @@ async def _duplicate_count(stack: StackEndpoints, region: str, event_id: str) ->
 
 
 async def test_a_duplicate_arrival_sends_the_receipt_again(
-    pair: Pair, stack: StackEndpoints
+    pair: Pair, stack: StackEndpoints, bus: Bus
 ) -> None:
     [forwarded] = await rows(
         dsn(stack, A),
@@ -154,7 +153,7 @@ async def test_a_duplicate_arrival_sends_the_receipt_again(
     # count must grow by exactly the one copy this test adds.
     b_copies = await _duplicate_count(stack, B, forwarded["event_id"])
     a_copies = await _duplicate_count(stack, A, before["event_id"])
-    await produce(stack.kafka_bootstrap, B, bytes(forwarded["envelope"]), pair.case_no.encode())
+    await produce(bus, B, bytes(forwarded["envelope"]), pair.case_no.encode())
 
     async def resent() -> bool:
         [row] = await rows(
@@ -181,7 +180,7 @@ async def test_a_duplicate_arrival_sends_the_receipt_again(
 
 
 async def test_receipts_that_do_not_match_what_was_sent_are_quarantined(
-    pair: Pair, stack: StackEndpoints, stack_settings: StackSettings
+    pair: Pair, stack: StackEndpoints, stack_settings: StackSettings, bus: Bus
 ) -> None:
     [forwarded] = await rows(
         dsn(stack, A),
@@ -209,9 +208,7 @@ async def test_receipts_that_do_not_match_what_was_sent_are_quarantined(
                 receipted_digest=digest,
             ).model_dump(mode="json"),
         )
-        placed[name] = await produce(
-            stack.kafka_bootstrap, A, receipt.to_wire(), pair.case_no.encode()
-        )
+        placed[name] = await produce(bus, A, receipt.to_wire(), pair.case_no.encode())
     for name, (partition, offset) in placed.items():
 
         async def quarantined(p: int = partition, o: int = offset) -> str | None:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deploy.stack.settings import StackEndpoints, StackSettings
@@ -35,6 +34,7 @@ from tests.integration.automatic import AUTOMATIC_ENV
 from tests.integration.exchange_support import credentials, dsn, new_case_no, rows, throwaway_key
 from tests.integration.exchange_support import submit as submit_case
 from tests.integration.pair import ProvincePair, start_pair
+from tests.support.stack_access import Bus
 from tests.waiting import eventually
 from workflows.processing import ProcessingWorkflow
 
@@ -202,9 +202,9 @@ class Placed:
 
 
 async def _produce_all(
-    bootstrap: str, records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
+    bus: Bus, records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
 ) -> list[tuple[int, int]]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024)
+    producer = bus.producer(max_request_size=4 * 1024 * 1024)
     await producer.start()
     try:
         placed = []
@@ -229,7 +229,7 @@ async def _quarantine_row(stack: StackEndpoints, partition: int, offset: int) ->
 
 
 async def test_hostile_records_are_quarantined_the_node_stays_up_and_a_case_completes(
-    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
+    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings, bus: Bus
 ) -> None:
     forgers = Forgers(
         signer=credentials(stack_settings, FORGER).signer(datetime.now(UTC)),
@@ -246,7 +246,7 @@ async def test_hostile_records_are_quarantined_the_node_stays_up_and_a_case_comp
     # Written while 广东 is down, so its restart begins by reading them: the way a poison record
     # used to keep a node from ever coming back.
     pair.nodes[B].kill()
-    placed = await _produce_all(stack.kafka_bootstrap, records)
+    placed = await _produce_all(bus, records)
     await pair.restart(B)  # kill (already dead) and start; waits until the worker polls
 
     for index, (name, (expected, _)) in enumerate(HOSTILE.items()):
@@ -277,7 +277,7 @@ async def test_hostile_records_are_quarantined_the_node_stays_up_and_a_case_comp
 
 
 async def test_same_sender_and_id_with_other_bytes_is_a_conflicting_duplicate(
-    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
+    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings, bus: Bus
 ) -> None:
     signer = credentials(stack_settings, FORGER).signer(datetime.now(UTC))
     case_no = new_case_no(FORGER)
@@ -289,7 +289,7 @@ async def test_same_sender_and_id_with_other_bytes_is_a_conflicting_duplicate(
     assert conflicting.id == original.id
     assert conflicting.to_wire() != original.to_wire()
     placed = await _produce_all(
-        stack.kafka_bootstrap,
+        bus,
         [(e.to_wire(), case_no.encode(), []) for e in (original, conflicting, original)],
     )
 
@@ -316,7 +316,7 @@ async def test_same_sender_and_id_with_other_bytes_is_a_conflicting_duplicate(
 
 
 async def test_a_third_region_cannot_pre_empt_another_regions_event_id(
-    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
+    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings, bus: Bus
 ) -> None:
     now = datetime.now(UTC)
     victim_case = new_case_no(FORGER)
@@ -329,8 +329,8 @@ async def test_a_third_region_cannot_pre_empt_another_regions_event_id(
     )
     genuine = _withdrawn(credentials(stack_settings, FORGER).signer(now), victim_case, "申请人撤回")
     assert genuine.id == victim_id
-    await _produce_all(stack.kafka_bootstrap, [(pre_emptive.to_wire(), b"k", [])])
-    await _produce_all(stack.kafka_bootstrap, [(genuine.to_wire(), b"k", [])])
+    await _produce_all(bus, [(pre_emptive.to_wire(), b"k", [])])
+    await _produce_all(bus, [(genuine.to_wire(), b"k", [])])
 
     async def both_stored() -> list[Any] | None:
         found = await rows(

@@ -25,8 +25,15 @@ from deploy.stack import kafka
 from deploy.stack.kafka_acls import SCRAM_MECHANISM, join_regions, principal_name
 from deploy.stack.settings import StackEndpoints, StackSettings
 from events.topics import consumer_group, inbox_topic
+from tests.support.stack_access import dev_stack_only
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    dev_stack_only(
+        "sets region passwords and ACLs on the dev stack's SASL_PLAINTEXT listener; the "
+        "cluster's are `up`'s (test_cluster_smoke: a region cannot write its own inbox)"
+    ),
+]
 
 A, B = "350000", "440000"
 WAIT_S = 60.0

@@ -14,9 +14,8 @@ import pytest
 
 from deploy.stack.settings import StackEndpoints, StackSettings
 from regions.local import ensure_local_keys
-from regions.naming import namespace
-from regions.node import connect_temporal
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
+from tests.support.stack_access import temporal_client
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +62,7 @@ async def test_a_second_full_node_of_a_region_is_refused_and_workers_are_not(
 ) -> None:
     log_dir = _log_dir(stack_settings, tmp_path)
     env = {"TONGBAN_NODE_API_PORT_BASE": str(API_PORT_BASE)}
-    client = await connect_temporal(stack.temporal_address, namespace(A))
+    client = await temporal_client(stack_settings, stack, A)
     first = spawn_node(A, log_dir, env, label="first")
     try:
         await wait_until_polling(client, first)

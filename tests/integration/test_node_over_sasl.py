@@ -17,14 +17,20 @@ from deploy.stack import kafka
 from deploy.stack.kafka_acls import join_regions, principal_name
 from deploy.stack.settings import StackEndpoints, StackSettings
 from regions.local import ensure_local_keys, local_node_settings
-from regions.naming import namespace
-from regions.node import connect_temporal, node_services
+from regions.node import node_services
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
 from regions.window import submit_case
 from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
 from tests.integration.pair import ProvincePair
+from tests.support.stack_access import dev_stack_only, temporal_client
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    dev_stack_only(
+        "moves the dev stack's nodes onto its SASL_PLAINTEXT listener; on the cluster every "
+        "node already speaks SASL_SSL as its own principal"
+    ),
+]
 
 A, B = "350000", "440000"
 
@@ -55,7 +61,7 @@ async def sasl_nodes(
     }
     try:
         for region, node in nodes.items():
-            client = await connect_temporal(stack.temporal_address, namespace(region))
+            client = await temporal_client(stack_settings, stack, region)
             await wait_until_polling(client, node)
         yield nodes
     finally:

@@ -26,15 +26,22 @@ from events.directory_admin import DirectoryAdmin
 from events.keystore import KeyStore
 from regions.keys_cli import app as keys_app
 from regions.local import ensure_local_keys, local_node_settings, trust_dir
-from regions.naming import namespace, processing_workflow_id
-from regions.node import connect_temporal, node_services
+from regions.naming import processing_workflow_id
+from regions.node import node_services
 from regions.node_process import spawn_node, wait_until_polling
 from regions.window import submit_case
 from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
 from tests.integration.pair import start_pair
+from tests.support.stack_access import dev_stack_only, temporal_client
 from workflows.processing import ProcessingWorkflow
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    dev_stack_only(
+        "`up` for one region at a time and `join-region` against the dev stack's exchange; "
+        "on the cluster `stack up --profile cluster` provisions TONGBAN_REGIONS together"
+    ),
+]
 
 A, B, NEW = "330000", "440000", "320000"
 
@@ -85,7 +92,7 @@ async def test_a_third_region_joins_a_running_pair(
         # 4. The new region's node.
         node = spawn_node(NEW, pair.log_dir, env)
         try:
-            client = await connect_temporal(stack.temporal_address, namespace(NEW))
+            client = await temporal_client(stack_settings, stack, NEW)
             await wait_until_polling(client, node, timeout=120)
 
             # 5. A case from the 浙江 window, processed by 江苏.

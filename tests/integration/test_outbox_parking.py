@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 
 from deploy.stack.migrations import apply_migrations
@@ -36,6 +36,7 @@ from regions.window import submit_case
 from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
 from tests.integration.exchange_support import dsn, new_case_no, rows, tongban
 from tests.integration.pair import ProvincePair, start_pair
+from tests.support.stack_access import Bus
 from tests.waiting import eventually
 from workflows.processing import ProcessingWorkflow
 
@@ -179,11 +180,12 @@ async def _scratch_database(stack: StackEndpoints, settings: StackSettings) -> A
 
 
 @contextlib.asynccontextmanager
-async def _small_topic(bootstrap: str, max_bytes: int) -> AsyncIterator[str]:
+async def _small_topic(bus: Bus, max_bytes: int) -> AsyncIterator[str]:
     """One partition (so a refused record and the ones after it share a producer sequence),
-    with a broker-side limit the producer's own 1 MiB check does not know about."""
+    with a broker-side limit the producer's own 1 MiB check does not know about. One replica
+    is enough to be in sync, on the cluster profile (min.insync.replicas=2) too."""
     topic = f"tongban.test.parking.{secrets.token_hex(4)}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = bus.admin()
     await admin.start()
     try:
         await admin.create_topics(
@@ -192,7 +194,10 @@ async def _small_topic(bootstrap: str, max_bytes: int) -> AsyncIterator[str]:
                     name=topic,
                     num_partitions=1,
                     replication_factor=1,
-                    topic_configs={"max.message.bytes": str(max_bytes)},
+                    topic_configs={
+                        "max.message.bytes": str(max_bytes),
+                        "min.insync.replicas": "1",
+                    },
                 )
             ]
         )
@@ -203,8 +208,8 @@ async def _small_topic(bootstrap: str, max_bytes: int) -> AsyncIterator[str]:
         await admin.close()
 
 
-async def _published(bootstrap: str, topic: str, expected: int) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+async def _published(bus: Bus, topic: str, expected: int) -> list[bytes]:
+    consumer = bus.consumer(topic, auto_offset_reset="earliest")
     await consumer.start()
     values: list[bytes] = []
     try:
@@ -219,11 +224,11 @@ async def _published(bootstrap: str, topic: str, expected: int) -> list[bytes]:
 
 
 async def test_a_record_the_broker_refuses_is_parked_and_the_rest_is_published(
-    stack: StackEndpoints, stack_settings: StackSettings
+    stack: StackEndpoints, stack_settings: StackSettings, bus: Bus
 ) -> None:
     async with (
         _scratch_database(stack, stack_settings) as scratch,
-        _small_topic(stack.kafka_bootstrap, 64 * 1024) as topic,
+        _small_topic(bus, 64 * 1024) as topic,
     ):
         conn = await asyncpg.connect(scratch)
         try:
@@ -234,9 +239,7 @@ async def test_a_record_the_broker_refuses_is_parked_and_the_rest_is_published(
             await conn.close()
 
         def producer() -> AIOKafkaProducer:  # as the node builds its own
-            return AIOKafkaProducer(
-                bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=True, linger_ms=5
-            )
+            return bus.producer(enable_idempotence=True, linger_ms=5)
 
         async def renew(old: AIOKafkaProducer) -> AIOKafkaProducer:
             with contextlib.suppress(KafkaError):
@@ -275,5 +278,5 @@ async def test_a_record_the_broker_refuses_is_parked_and_the_rest_is_published(
         assert "broker refused" in state[refused]["park_detail"]
         assert all(state[e]["sent_at"] is not None for e in before + after)
         assert all(state[e]["parked_at"] is None for e in before + after)
-        published = await _published(stack.kafka_bootstrap, topic, 4)
+        published = await _published(bus, topic, 4)
         assert sorted(set(published)) == [f"small-{i}".encode() for i in range(4)]

@@ -1,4 +1,5 @@
-"""Each real service of the local stack answers and is provisioned for the regions."""
+"""Each real service of the local stack answers and is provisioned for the regions (on either
+profile: the dev stack or the cluster)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,24 @@ import uuid
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
 
 from deploy.stack import kafka, postgres, temporal
-from deploy.stack.settings import StackEndpoints, region_dsn
+from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
 from events.topics import inbox_topic
+from tests.support.stack_access import Bus, on_cluster, temporal_client
 
 pytestmark = pytest.mark.integration
 
 REGIONS = ("350000", "440000")
 
 
-async def test_kafka_answers_and_has_inbox_topics(stack: StackEndpoints) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+async def test_kafka_answers_and_has_inbox_topics(bus: Bus) -> None:
+    admin = bus.admin()
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
@@ -37,15 +39,29 @@ async def test_kafka_answers_and_has_inbox_topics(stack: StackEndpoints) -> None
 
 
 async def test_kafka_idempotent_produce_then_group_consume_with_manual_commit(
-    stack: StackEndpoints,
+    bus: Bus,
 ) -> None:
     # A throwaway topic: test records must never reach a real region's inbox consumer.
     topic = f"tongban.smoke.{uuid.uuid4().hex[:12]}"
-    await kafka.ensure_topics(stack.kafka_bootstrap, [topic])
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=True)
-    consumer = AIOKafkaConsumer(
+    admin = bus.admin()
+    await admin.start()
+    try:
+        # One replica in sync is enough, on the cluster (min.insync.replicas=2) too.
+        await admin.create_topics(
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=kafka.INBOX_PARTITIONS,
+                    replication_factor=1,
+                    topic_configs={"min.insync.replicas": "1"},
+                )
+            ]
+        )
+    finally:
+        await admin.close()
+    producer = bus.producer(enable_idempotence=True)
+    consumer = bus.consumer(
         topic,
-        bootstrap_servers=stack.kafka_bootstrap,
         group_id=f"smoke-{uuid.uuid4().hex[:8]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -70,7 +86,7 @@ async def test_kafka_idempotent_produce_then_group_consume_with_manual_commit(
     finally:
         await consumer.stop()
         await producer.stop()
-        admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+        admin = bus.admin()
         await admin.start()
         try:
             await admin.delete_topics([topic])
@@ -80,14 +96,17 @@ async def test_kafka_idempotent_produce_then_group_consume_with_manual_commit(
 
 @pytest.mark.parametrize("region", REGIONS)
 async def test_temporal_namespace_has_case_search_attributes(
-    stack: StackEndpoints, region: str
+    stack: StackEndpoints, stack_settings: StackSettings, region: str
 ) -> None:
-    client = await Client.connect(stack.temporal_address, namespace=temporal.namespace(region))
+    client = await temporal_client(stack_settings, stack, region)
     described = await client.workflow_service.describe_namespace(
         DescribeNamespaceRequest(namespace=temporal.namespace(region))
     )
     assert described.namespace_info.name == temporal.namespace(region)
-    attributes = await temporal.search_attributes(stack.temporal_address, region)
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=temporal.namespace(region))
+    )
+    attributes = dict(listed.custom_attributes)
     for name, kind in temporal.SEARCH_ATTRIBUTES.items():
         assert attributes.get(name) == kind, f"{name} in {temporal.namespace(region)}"
     assert attributes["Overdue"] == IndexedValueType.INDEXED_VALUE_TYPE_BOOL
@@ -96,13 +115,16 @@ async def test_temporal_namespace_has_case_search_attributes(
         pass
 
 
-async def test_postgres_region_database_is_migrated(stack: StackEndpoints) -> None:
+async def test_postgres_region_database_is_migrated(
+    stack: StackEndpoints, stack_settings: StackSettings
+) -> None:
     conn = await asyncpg.connect(region_dsn(stack.postgres_dsn, "350000"))
     try:
         assert await conn.fetchval("SELECT 1") == 1
         assert await conn.fetchval("SELECT current_database()") == "tongban_350000"
         assert await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-        # One local server holds every region's database: `bench scale` runs 34 nodes.
-        assert int(await conn.fetchval("SHOW max_connections")) >= postgres.MAX_CONNECTIONS
+        if not on_cluster(stack_settings):
+            # One local server holds every region's database: `bench scale` runs 34 nodes.
+            assert int(await conn.fetchval("SHOW max_connections")) >= postgres.MAX_CONNECTIONS
     finally:
         await conn.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from deploy.stack.settings import StackSettings, load_endpoints
-from regions.naming import namespace
+from tests.support.stack_access import temporal_client
 
 HISTORIES = Path(__file__).parent / "histories"
 REGIONS = ("350000", "440000")
@@ -52,10 +52,11 @@ async def record(client: Client, region: str, since: datetime) -> int:
 
 async def main(minutes: float) -> None:
     since = datetime.now(UTC) - timedelta(minutes=minutes)
-    endpoints = load_endpoints(StackSettings())
+    settings = StackSettings()
+    endpoints = load_endpoints(settings)
     HISTORIES.mkdir(parents=True, exist_ok=True)
     for region in REGIONS:
-        client = await Client.connect(endpoints.temporal_address, namespace=namespace(region))
+        client = await temporal_client(settings, endpoints, region)
         print(f"{region}: {await record(client, region, since)} histories")
 
 

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
+
+from tests.support.stack_access import Bus
 
 TONGBAN_TOPICS = re.compile(r"^tongban\.")
 _SLICE = 48  # bytes: a multiple of 3, so its base64 is a substring of the whole's
@@ -53,12 +54,10 @@ class Sniffed:
     findings: list[str] = field(default_factory=list)
 
 
-async def sniff_since(
-    bootstrap: str, since: datetime, secrets: Mapping[str, list[bytes]]
-) -> Sniffed:
+async def sniff_since(bus: Bus, since: datetime, secrets: Mapping[str, list[bytes]]) -> Sniffed:
     """Read every tongban topic's records written at or after `since`, to the end each
     partition had when the sniff began; `findings` names each secret seen and where."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = bus.admin()
     await admin.start()
     try:
         topics = sorted(t for t in await admin.list_topics() if TONGBAN_TOPICS.match(t))
@@ -70,8 +69,7 @@ async def sniff_since(
         for topic in described
         for p in topic["partitions"]
     )
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer = bus.consumer(
         group_id=None,
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * _MIB,
