@@ -406,7 +406,21 @@ async def _build_and_run(
             settings.region, settings.otlp_endpoint, settings.trace_file, settings.metric_interval_s
         )
     )
-    memory = MemoryByPart(settings.region)  # growth per part, logged once all have started
+    await run_region(settings, stop, api_socket, MemoryByPart(settings.region), crash)
+
+
+async def run_region(
+    settings: NodeSettings,
+    stop: asyncio.Event,
+    api_socket: socket.socket | None,
+    memory: MemoryByPart | None = None,
+    crash: CrashPoints | None = None,
+) -> None:
+    """Connect, build and supervise one region's parts until `stop`: what a node process does
+    once its lock and port are held and telemetry is configured. `memory`: growth per part,
+    logged once all have started (None: not measured, as when regions share a process)."""
+    crash = crash or CrashPoints(settings.crash_at)
+    memory = memory or MemoryByPart(settings.region, enabled=False)
     async with node_services(settings, crash) as services:
         # Refuse to start on a missing, forged or rolled-back directory with no floor copy.
         services.credentials.directory()
