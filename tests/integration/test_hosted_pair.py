@@ -82,13 +82,15 @@ async def test_a_case_goes_between_two_regions_of_one_process(
 
 
 async def test_a_region_without_its_port_stops_every_region_before_they_connect(
-    stack: StackEndpoints, stack_settings: StackSettings, tmp_path: Path
+    stack: StackEndpoints, tmp_path: Path
 ) -> None:
-    ensure_local_keys(stack_settings, stack_settings.regions)
+    # `stack`: up, so the regions' settings resolve and the refusal is the port's alone.
+    # Not the pair's regions: the module's hosted pair holds their locks until the module ends.
+    c, d = "310000", "320000"
     # One port for both regions: the first takes it, the second is refused.
     env = {"TONGBAN_NODE_API_PORT": str(API_PORT_BASE + 30)}
     began = time.monotonic()
-    host = spawn_host((A, B), tmp_path / "nodes", env)
+    host = spawn_host((c, d), tmp_path / "nodes", env)
     try:
         code = host.process.wait(60)
     except subprocess.TimeoutExpired:
@@ -96,7 +98,7 @@ async def test_a_region_without_its_port_stops_every_region_before_they_connect(
         raise AssertionError(f"the host kept running:\n{host.log_tail()}") from None
     log = host.log_tail()
     assert code == 1, log
-    assert f"error: window API of {B}: port {API_PORT_BASE + 30} on 127.0.0.1 is taken" in log
+    assert f"error: window API of {d}: port {API_PORT_BASE + 30} on 127.0.0.1 is taken" in log
     assert "Traceback" not in log
     assert "running" not in log  # no region of it started
     assert time.monotonic() - began < 30, log
