@@ -215,8 +215,13 @@ class Exchange:
     loops: dict[str, Loop]
 
 
+# The workflows' bytecode is the package's, the same for every region a process hosts: written
+# (or found current) once per process.
+_write_bytecode_once = functools.cache(write_bytecode)
+
+
 def build_worker(settings: NodeSettings, services: NodeServices) -> Worker:
-    if not write_bytecode():
+    if not _write_bytecode_once():
         log.warning(
             "node %s: no workflow bytecode written; workflow starts are slower", settings.region
         )
