@@ -5,6 +5,7 @@ tongban bench cases --cases 100 --fraction 0.5 --profile bench/out/profile  # + 
 tongban bench memory --open 1000 --open 10000
 tongban bench crypto
 tongban bench idle --regions 2 --regions 34 --seconds 60
+tongban bench idle --regions 34 --per-process 1 --per-process 17 --seconds 60  # decision 0047
 tongban bench files --cases 20 --mib 5
 """
 
@@ -325,8 +326,18 @@ def idle(
     ] = None,
     label: Annotated[str, typer.Option(help="Name of this run in the output")] = "tongban",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON")] = None,
+    per_process: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--per-process",
+            help="Regions one process hosts (decision 0047); repeat to measure several ways"
+            " (default 1: a process per region)",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
-    """N idle full nodes: each node's CPU (% of a core) and RSS, the stack's CPU beside it."""
+    """N idle full nodes: each node's CPU (% of a core) and RSS, the stack's CPU beside it;
+    with --per-process K, the N regions hosted K to a process, and their total RSS."""
     from bench.idle import run_idle
 
     if node_path is not None and Path.cwd().resolve() != node_path.resolve():
@@ -335,7 +346,14 @@ def idle(
         raise typer.BadParameter(f"run from {node_path}", param_hint="--node-path")
     console = _console()
     runs = asyncio.run(
-        run_idle(regions or [2, 34], seconds, node_path=node_path, label=label, console=console)
+        run_idle(
+            regions or [2, 34],
+            seconds,
+            node_path=node_path,
+            label=label,
+            console=console,
+            per_process=per_process or [1],
+        )
     )
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

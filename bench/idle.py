@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -134,19 +134,43 @@ def mean_by_part(lines: Iterable[str]) -> dict[str, float]:
     return {part: statistics.fmean(values) for part, values in sums.items()}
 
 
-def target_lines(node_cpu: Sequence[float], regions: int, total_rss_mb: float) -> list[str]:
+def target_lines(
+    node_cpu: Sequence[float], regions: int, total_rss_mb: float, processes: int | None = None
+) -> list[str]:
+    """The printed targets. `node_cpu`: per region (a process hosting several regions counts
+    its CPU over them evenly); `processes`: how many processes held the regions (default one
+    each, the lines as before decision 0047)."""
+    processes = regions if processes is None else processes
+    hosted = processes != regions
+    what = "idle region CPU (per process / its regions)" if hosted else "idle node CPU"
     lines = [
-        f"idle node CPU (mean/max): {statistics.fmean(node_cpu):.2f} % / {max(node_cpu):.2f} %"
+        f"{what} (mean/max): {statistics.fmean(node_cpu):.2f} % / {max(node_cpu):.2f} %"
         f" of a core (target < {TARGET_NODE_CPU_PERCENT:.0f} %)"
     ]
-    label = f"{regions} idle nodes total RSS: {total_rss_mb / 1024:.2f} GB"
+    held = f"idle regions in {processes} processes" if hosted else "idle nodes"
+    label = f"{regions} {held} total RSS: {total_rss_mb / 1024:.2f} GB"
     if regions == 34:
         label += f" (target ≤ {TARGET_TOTAL_RSS_GB} GB)"
     return [*lines, label]
 
 
+def hosts(regions: Sequence[str], per_process: int) -> list[tuple[str, ...]]:
+    """The regions in groups of `per_process`, one group a process (the last may be short)."""
+    if per_process < 1:
+        raise ValueError("per_process must be at least 1")
+    return [tuple(regions[i : i + per_process]) for i in range(0, len(regions), per_process)]
+
+
+def host_name(regions: Sequence[str]) -> str:
+    """A process's key in the figures: its region, or `first+n` when it hosts several."""
+    return regions[0] if len(regions) == 1 else f"{regions[0]}+{len(regions) - 1}"
+
+
 @dataclass(frozen=True)
 class IdleRun:
+    """One measured window. Per-node figures are keyed by process (`host_name`): a region, or
+    `first+n` for a process hosting n + 1 regions (`per_process` > 1, decision 0047)."""
+
     label: str
     regions: int
     window_s: float
@@ -157,10 +181,25 @@ class IdleRun:
     stack_alone_cpu_percent: dict[str, float]
     memory_by_part_mb: dict[str, float]
     postgres_cpu_percent_by_database: dict[str, float]
+    per_process: int = 1
+    # Regions each process hosted, by process; a process not named hosted one.
+    hosted: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_rss_mb(self) -> float:
         return sum(self.node_rss_mb.values())
+
+    @property
+    def processes(self) -> int:
+        return len(self.node_rss_mb)
+
+    def region_cpu_percent(self) -> list[float]:
+        """Each region's share of its process's CPU (the process's CPU over its regions)."""
+        shares: list[float] = []
+        for name, percent in self.node_cpu_percent.items():
+            hosted = self.hosted.get(name, 1)
+            shares += [percent / hosted] * hosted
+        return shares
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "total_rss_mb": round(self.total_rss_mb, 1)}
@@ -171,16 +210,26 @@ def idle_table(run: IdleRun) -> Any:
     from rich.table import Table
 
     cpu, rss = list(run.node_cpu_percent.values()), list(run.node_rss_mb.values())
-    table = Table(title=f"{run.label}: {run.regions} idle nodes over {run.window_s:.0f} s")
+    held = (
+        f"idle regions, {run.per_process} a process ({run.processes} processes)"
+        if run.per_process > 1
+        else "idle nodes"
+    )
+    table = Table(title=f"{run.label}: {run.regions} {held} over {run.window_s:.0f} s")
     table.add_column("what")
     table.add_column("figure", justify="right")
-    table.add_row("node CPU, % of a core (mean)", f"{statistics.fmean(cpu):.2f}")
-    table.add_row("node CPU, % of a core (max)", f"{max(cpu):.2f}")
-    table.add_row("node CPU, % of a core (sum)", f"{sum(cpu):.2f}")
-    table.add_row("node RSS, MB (mean)", f"{statistics.fmean(rss):.1f}")
-    table.add_row("node RSS, MB (max)", f"{max(rss):.1f}")
-    table.add_row("node RSS, MB (total)", f"{sum(rss):.1f}")
-    table.add_row("node PSS, MB (total: shared pages once)", f"{sum(run.node_pss_mb.values()):.1f}")
+    node = "process" if run.per_process > 1 else "node"
+    table.add_row(f"{node} CPU, % of a core (mean)", f"{statistics.fmean(cpu):.2f}")
+    table.add_row(f"{node} CPU, % of a core (max)", f"{max(cpu):.2f}")
+    table.add_row(f"{node} CPU, % of a core (sum)", f"{sum(cpu):.2f}")
+    table.add_row(f"{node} RSS, MB (mean)", f"{statistics.fmean(rss):.1f}")
+    table.add_row(f"{node} RSS, MB (max)", f"{max(rss):.1f}")
+    table.add_row(f"{node} RSS, MB (total)", f"{sum(rss):.1f}")
+    table.add_row(
+        f"{node} PSS, MB (total: shared pages once)", f"{sum(run.node_pss_mb.values()):.1f}"
+    )
+    if run.per_process > 1:
+        table.add_row("RSS per region, MB (total / regions)", f"{sum(rss) / run.regions:.1f}")
     for service, percent in run.stack_cpu_percent.items():
         alone = run.stack_alone_cpu_percent.get(service)
         was = f" (alone {alone:.2f})" if alone is not None else ""
@@ -219,18 +268,22 @@ def import_growth(python: str, env: Mapping[str, str]) -> dict[str, float]:
 
 
 async def run_idle(
-    counts: Sequence[int], seconds: float, *, node_path: Path | None, label: str, console: Any
+    counts: Sequence[int],
+    seconds: float,
+    *,
+    node_path: Path | None,
+    label: str,
+    console: Any,
+    per_process: Sequence[int] = (1,),
 ) -> list[IdleRun]:
+    """Each count of regions at each `per_process` (regions a process hosts, decision 0047)."""
     import os
 
     from bench.cost import stack_pids
-    from bench.processes import rss_mb
     from bench.scaling import PROVINCES
     from deploy.stack import manager
     from deploy.stack.settings import StackSettings
-    from regions.local import ensure_local_keys, local_node_settings
-    from regions.node import connect_as_node
-    from regions.node_process import spawn_node, wait_until_polling
+    from regions.local import ensure_local_keys
 
     env = {"PYTHONPATH": str(node_path)} if node_path is not None else {}
     growth = import_growth(sys.executable, {**os.environ, **env})
@@ -255,53 +308,85 @@ async def run_idle(
     )
 
     runs: list[IdleRun] = []
-    for count in counts:
+    for count, each in [(c, k) for c in counts for k in per_process]:
         regions = chosen_all[:count]
-        log_dir = stack.state_dir / "bench-idle" / f"{label}-{count}-{int(time.time())}"
-        nodes = [spawn_node(region, log_dir, env) for region in regions]
-        try:
-            for node in nodes:
-                settings = local_node_settings(node.region, stack, endpoints)
-                await wait_until_polling(await connect_as_node(settings), node, timeout=300)
-            await asyncio.sleep(SETTLE_S)
-            roots = {**services, **{n.region: n.process.pid for n in nodes}}
-            postmaster = services.get("postgres", -1)
-            stats = all_stats()
-            before = ticks_by_root(roots, stats)
-            backends_before = children_by_group(postmaster, stats, process_title)
-            began = time.monotonic()
-            await asyncio.sleep(seconds)
-            stats = all_stats()
-            after = ticks_by_root(roots, stats)
-            backends_after = children_by_group(postmaster, stats, process_title)
-            window = time.monotonic() - began
-            percent = window_percent(before, after, window)
-            rss = {n.region: rss_mb(n.process.pid) for n in nodes}
-            pss = {n.region: pss_mb(n.process.pid) for n in nodes}
-        finally:
-            for node in nodes:
-                node.stop()
-        lines = [
-            line for n in nodes for line in n.log_path.read_text(errors="replace").splitlines()
-        ]
-        run = IdleRun(
-            label=label,
-            regions=count,
-            window_s=round(window, 2),
-            node_cpu_percent={r: percent[r] for r in regions if r in percent},
-            node_rss_mb=rss,
-            node_pss_mb=pss,
-            stack_cpu_percent={s: percent[s] for s in services if s in percent},
-            stack_alone_cpu_percent=alone,
-            memory_by_part_mb=mean_by_part(lines),
-            postgres_cpu_percent_by_database={
-                group: cpu_percent_of_core(ticks, window)
-                for group, ticks in ticks_by_group(backends_before, backends_after).items()
-            },
+        run = await _idle_window(
+            stack, endpoints, services, alone, regions, each, seconds, env, label, console
         )
         runs.append(run)
         console.print(idle_table(run))
-        for line in target_lines(list(run.node_cpu_percent.values()), count, run.total_rss_mb):
+        for line in target_lines(run.region_cpu_percent(), count, run.total_rss_mb, run.processes):
             console.print(line)
         await asyncio.sleep(2.0)  # let the stopped nodes' consumers leave their groups
     return runs
+
+
+async def _idle_window(
+    stack: Any,
+    endpoints: Any,
+    services: Mapping[str, int],
+    alone: dict[str, float],
+    regions: Sequence[str],
+    per_process: int,
+    seconds: float,
+    env: Mapping[str, str],
+    label: str,
+    console: Any,
+) -> IdleRun:
+    from bench.processes import rss_mb
+    from regions.local import local_node_settings
+    from regions.node import connect_as_node
+    from regions.node_process import spawn_host, wait_until_polling
+
+    count = len(regions)
+    log_dir = stack.state_dir / "bench-idle" / f"{label}-{count}x{per_process}-{int(time.time())}"
+    nodes = {host_name(g): spawn_host(g, log_dir, dict(env)) for g in hosts(regions, per_process)}
+    try:
+        began = time.monotonic()
+        for node in nodes.values():
+            for region in node.regions:
+                settings = local_node_settings(region, stack, endpoints)
+                client = await connect_as_node(settings)
+                await wait_until_polling(client, node, timeout=300, region=region)
+        console.print(
+            f"{count} regions in {len(nodes)} processes polling after"
+            f" {time.monotonic() - began:.0f} s"
+        )
+        await asyncio.sleep(SETTLE_S)
+        roots = {**services, **{name: n.process.pid for name, n in nodes.items()}}
+        postmaster = services.get("postgres", -1)
+        stats = all_stats()
+        before = ticks_by_root(roots, stats)
+        backends_before = children_by_group(postmaster, stats, process_title)
+        began = time.monotonic()
+        await asyncio.sleep(seconds)
+        stats = all_stats()
+        after = ticks_by_root(roots, stats)
+        backends_after = children_by_group(postmaster, stats, process_title)
+        window = time.monotonic() - began
+        percent = window_percent(before, after, window)
+        rss = {name: rss_mb(n.process.pid) for name, n in nodes.items()}
+        pss = {name: pss_mb(n.process.pid) for name, n in nodes.items()}
+    finally:
+        for node in nodes.values():
+            node.stop()
+    lines = [
+        line for n in nodes.values() for line in n.log_path.read_text(errors="replace").splitlines()
+    ]
+    return IdleRun(
+        label=label,
+        regions=count,
+        window_s=round(window, 2),
+        node_cpu_percent={name: percent[name] for name in nodes if name in percent},
+        node_rss_mb=rss,
+        node_pss_mb=pss,
+        stack_cpu_percent={s: percent[s] for s in services if s in percent},
+        stack_alone_cpu_percent=alone,
+        memory_by_part_mb=mean_by_part(lines),
+        postgres_cpu_percent_by_database={
+            group: cpu_percent_of_core(ticks, window)
+            for group, ticks in ticks_by_group(backends_before, backends_after).items()
+        },
+        per_process=per_process,
+        hosted={name: len(n.regions) for name, n in nodes.items()},
+    )

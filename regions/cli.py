@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer._click.core import Context as ClickContext
@@ -34,6 +34,7 @@ from regions.documents_cli import app as documents_app
 from regions.evidence_cli import app as evidence_app
 from regions.keys_cli import app as keys_app
 from regions.office_cli import app as office_app
+from regions.region_context import HOST_LOG_FORMAT, tag_log_handlers
 from regions.regions_cli import app as regions_app
 from regions.tokens_cli import app as tokens_app
 from regions.window_cli import app as window_app
@@ -109,27 +110,46 @@ def root(
 
 
 @node_app.command("run")
-def node_run(region: str = typer.Option(..., help="GB/T 2260 code of this node's region")) -> None:
+def node_run(
+    region: Annotated[
+        list[str],
+        typer.Option(
+            help="GB/T 2260 code of this node's region; repeat it to host several regions in"
+            " this one process (decision 0047: for a hosting centre or a test bed)",
+        ),
+    ],
+) -> None:
     """Run the region's Temporal worker, inbox bridge and outbox relay until SIGTERM/SIGINT.
     One full node per region on a machine: a second one, or an API port that is taken, is
-    refused before the node connects to anything (exit 1)."""
+    refused before the node connects to anything (exit 1). With several --region, each region
+    runs all of its own parts in this process; one that fails stops them all (non-zero exit)."""
     from deploy.stack.settings import StackSettings
     from regions.local import local_node_settings
-    from regions.node import run_node
     from regions.node_lock import NodeCannotStart
 
+    hosted = len(region) > 1
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO,
+        format=HOST_LOG_FORMAT if hosted else "%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if hosted:
+        tag_log_handlers()
     stack = StackSettings()
-    settings = local_node_settings(region, stack)
+    settings = [local_node_settings(code, stack) for code in region]
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_node(settings, stop, lock_dir=stack.state_dir / "nodes")
+        if hosted:
+            from regions.node_host import run_regions
+
+            await run_regions(settings, stop, lock_dir=stack.state_dir / "nodes")
+        else:
+            from regions.node import run_node
+
+            await run_node(settings[0], stop, lock_dir=stack.state_dir / "nodes")
 
     try:
         asyncio.run(main())
@@ -139,7 +159,7 @@ def node_run(region: str = typer.Option(..., help="GB/T 2260 code of this node's
         if explain(exc) is None:
             # A node's log is for its engineers: a node that fails on a defect keeps the
             # traceback there (what a person can fix is one line, as everywhere).
-            log.exception("node %s stopped on an error", region)
+            log.exception("node %s stopped on an error", "+".join(region))
         raise
 
 

@@ -215,8 +215,13 @@ class Exchange:
     loops: dict[str, Loop]
 
 
+# The workflows' bytecode is the package's, the same for every region a process hosts: written
+# (or found current) once per process.
+_write_bytecode_once = functools.cache(write_bytecode)
+
+
 def build_worker(settings: NodeSettings, services: NodeServices) -> Worker:
-    if not write_bytecode():
+    if not _write_bytecode_once():
         log.warning(
             "node %s: no workflow bytecode written; workflow starts are slower", settings.region
         )
@@ -406,7 +411,21 @@ async def _build_and_run(
             settings.region, settings.otlp_endpoint, settings.trace_file, settings.metric_interval_s
         )
     )
-    memory = MemoryByPart(settings.region)  # growth per part, logged once all have started
+    await run_region(settings, stop, api_socket, MemoryByPart(settings.region), crash)
+
+
+async def run_region(
+    settings: NodeSettings,
+    stop: asyncio.Event,
+    api_socket: socket.socket | None,
+    memory: MemoryByPart | None = None,
+    crash: CrashPoints | None = None,
+) -> None:
+    """Connect, build and supervise one region's parts until `stop`: what a node process does
+    once its lock and port are held and telemetry is configured. `memory`: growth per part,
+    logged once all have started (None: not measured, as when regions share a process)."""
+    crash = crash or CrashPoints(settings.crash_at)
+    memory = memory or MemoryByPart(settings.region, enabled=False)
     async with node_services(settings, crash) as services:
         # Refuse to start on a missing, forged or rolled-back directory with no floor copy.
         services.credentials.directory()

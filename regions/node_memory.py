@@ -62,18 +62,25 @@ class MemoryByPart:
     status: Path = STATUS
     start_kib: int = 0
     marks: list[tuple[str, int]] = field(default_factory=list)
+    # Off where the process's growth is not this region's alone: regions sharing a process
+    # (regions/node_host.py) build their parts at the same time, so the host logs one line.
+    enabled: bool = True
 
     def __post_init__(self) -> None:
-        self.start_kib = self._rss()
+        if self.enabled:
+            self.start_kib = self._rss()
 
     def _rss(self) -> int:
         return vm_rss_kib(self.status.read_text())
 
     def mark(self, part: str) -> None:
         """`part` has just been built or started."""
-        self.marks.append((part, self._rss()))
+        if self.enabled:
+            self.marks.append((part, self._rss()))
 
     def report(self) -> str:
+        if not self.enabled:
+            return ""
         line = growth_line(self.region, self.start_kib, self.marks)
         log.info("%s", line)
         return line

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opentelemetry import metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -28,6 +29,8 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Span, SpanKind
 from temporalio.contrib.opentelemetry import TracingInterceptor
+
+from regions.region_context import CURRENT_REGION, NO_REGION
 
 _window_tracer = trace.get_tracer("tongban.window")
 
@@ -77,6 +80,19 @@ class TelemetryConfig:
     otlp_endpoint: str | None = None  # e.g. http://collector:4318 (OTLP over HTTP)
     trace_file: Path | None = None
     metric_interval_s: float = 30.0
+    # Regions sharing the process (decision 0047): a resource attribute, and every span started
+    # in a region's tasks carries `tongban.region` (RegionSpanTag). Empty: a node of one region.
+    regions: tuple[str, ...] = ()
+
+
+class RegionSpanTag(SpanProcessor):
+    """Tags each span started inside a region's tasks with that region (`tongban.region`):
+    where several regions share a process, the service name no longer says which one."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        region = CURRENT_REGION.get()
+        if region != NO_REGION:
+            span.set_attribute("tongban.region", region)
 
 
 @dataclass(frozen=True)
@@ -91,8 +107,13 @@ class Telemetry:
 
 def configure(config: TelemetryConfig, extra_readers: Sequence[MetricReader] = ()) -> Telemetry:
     """Install global tracer and meter providers with the configured exporters."""
-    resource = Resource.create({"service.name": config.service_name})
+    attributes: dict[str, str] = {"service.name": config.service_name}
+    if config.regions:
+        attributes["tongban.regions"] = ",".join(config.regions)
+    resource = Resource.create(attributes)
     tracer_provider = TracerProvider(resource=resource)
+    if config.regions:
+        tracer_provider.add_span_processor(RegionSpanTag())
     readers: list[MetricReader] = list(extra_readers)
     if config.trace_file is not None:
         # Simple, not batched: a node stopped by SIGTERM must not lose its last spans.
@@ -153,4 +174,30 @@ def node_config(
         # "{region}" lets nodes started with one environment write separate files.
         trace_file=Path(str(trace_file).replace("{region}", region)) if trace_file else None,
         metric_interval_s=metric_interval_s,
+    )
+
+
+def host_label(regions: Sequence[str]) -> str:
+    """A process hosting several regions in a name: `110000+120000`; past three regions the
+    first and how many more (`110000+33`), so a file name stays short."""
+    if len(regions) <= 3:
+        return "+".join(regions)
+    return f"{regions[0]}+{len(regions) - 1}"
+
+
+def host_config(
+    regions: Sequence[str],
+    otlp_endpoint: str | None,
+    trace_file: Path | None,
+    metric_interval_s: float,
+) -> TelemetryConfig:
+    """One process's telemetry for several regions (the providers are global, once per
+    process): service `tongban-node-host`, the regions as a resource attribute and on each span."""
+    label = host_label(regions)
+    return TelemetryConfig(
+        service_name="tongban-node-host",
+        otlp_endpoint=otlp_endpoint,
+        trace_file=Path(str(trace_file).replace("{region}", label)) if trace_file else None,
+        metric_interval_s=metric_interval_s,
+        regions=tuple(regions),
     )

@@ -14,7 +14,7 @@ from deploy.stack.settings import StackEndpoints, StackSettings
 from regions.demo import synthetic_id_number
 from regions.local import local_node_settings
 from regions.node import connect_as_node
-from regions.node_process import NodeProcess, spawn_node, wait_until_polling
+from regions.node_process import NodeProcess, spawn_host, spawn_node, wait_until_polling
 from regions.window import Application, material_ref
 
 
@@ -78,16 +78,25 @@ async def start_nodes(
     settings: StackSettings,
     regions: tuple[str, ...],
     env: dict[str, str] | None = None,
+    *,
+    one_process: bool = False,
 ) -> AsyncIterator[RegionNodes]:
+    """`one_process`: every region hosted by one `node run` process (decision 0047); each
+    region's entry is then that process, so `kill`/`restart` would end every region of it:
+    tests that restart a region start their nodes one to a process."""
     log_dir = settings.state_dir / "test-nodes"
-    nodes = {region: spawn_node(region, log_dir, env) for region in regions}
+    if one_process:
+        host = spawn_host(regions, log_dir, env)
+        nodes = dict.fromkeys(regions, host)
+    else:
+        nodes = {region: spawn_node(region, log_dir, env) for region in regions}
     try:
         clients = {
             region: await connect_as_node(local_node_settings(region, settings, stack))
             for region in nodes
         }
         for region, node in nodes.items():
-            await wait_until_polling(clients[region], node)
+            await wait_until_polling(clients[region], node, region=region)
         yield RegionNodes(nodes, clients, log_dir, env)
     finally:
         for node in nodes.values():  # restarts replace entries of this dict
@@ -101,7 +110,11 @@ async def start_pair(
     origin: str,
     processing: str,
     env: dict[str, str] | None = None,
+    *,
+    one_process: bool = False,
 ) -> AsyncIterator[ProvincePair]:
-    async with start_nodes(stack, settings, (origin, processing), env) as started:
+    async with start_nodes(
+        stack, settings, (origin, processing), env, one_process=one_process
+    ) as started:
         # The pair shares the nodes dict, so nodes it restarts are the ones stopped at the end.
         yield ProvincePair(origin, processing, started.nodes, started.clients, started.log_dir, env)

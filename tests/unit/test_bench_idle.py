@@ -100,3 +100,39 @@ def test_pss_is_read_from_smaps_rollup_not_rss() -> None:
     assert pss_kib(rollup) == 98000
     with pytest.raises(ValueError, match="Pss"):
         pss_kib("Rss:  150000 kB\n")
+
+
+def test_regions_hosted_several_to_a_process_are_grouped_and_counted() -> None:
+    from bench.idle import IdleRun, host_name, hosts
+
+    regions = [f"{n}0000" for n in range(11, 16)]
+    assert hosts(regions, 2) == [("110000", "120000"), ("130000", "140000"), ("150000",)]
+    assert [host_name(g) for g in hosts(regions, 2)] == ["110000+1", "130000+1", "150000"]
+    with pytest.raises(ValueError, match="at least 1"):
+        hosts(regions, 0)
+    run = IdleRun(
+        label="t",
+        regions=3,
+        window_s=60.0,
+        node_cpu_percent={"110000+1": 1.0, "130000": 0.4},
+        node_rss_mb={"110000+1": 180.0, "130000": 150.0},
+        node_pss_mb={},
+        stack_cpu_percent={},
+        stack_alone_cpu_percent={},
+        memory_by_part_mb={},
+        postgres_cpu_percent_by_database={},
+        per_process=2,
+        hosted={"110000+1": 2, "130000": 1},
+    )
+    assert (run.processes, run.total_rss_mb) == (2, 330.0)
+    assert run.region_cpu_percent() == [0.5, 0.5, 0.4]
+
+
+def test_the_target_lines_of_hosted_regions_say_how_many_processes() -> None:
+    lines = target_lines([0.2, 0.3], 34, 1024.0, processes=2)
+
+    assert lines == [
+        "idle region CPU (per process / its regions) (mean/max): 0.25 % / 0.30 % of a core"
+        " (target < 1 %)",
+        "34 idle regions in 2 processes total RSS: 1.00 GB (target ≤ 2.2 GB)",
+    ]
