@@ -22,6 +22,7 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
+from regions.api.ports import api_port
 from regions.api.server import bind_api_socket
 from regions.node import run_region
 from regions.node_lock import NodeCannotStart, region_lock
@@ -51,6 +52,23 @@ def check_regions(regions: Sequence[str]) -> None:
     twice = sorted({r for r in regions if regions.count(r) > 1})
     if twice:
         raise NodeCannotStart(f"region {', '.join(twice)} named more than once")
+
+
+def check_ports(addresses: Mapping[str, tuple[str, int]]) -> None:
+    """Refuse two full regions of the process on one API address. Binding alone would not: the
+    sockets are bound before they listen, and Linux lets two bound, not yet listening sockets
+    with SO_REUSEADDR share a port, so the second would fail only once serving (decision 0033
+    wants it refused at start)."""
+    seen: dict[tuple[str, int], str] = {}
+    for region, address in addresses.items():
+        other = seen.setdefault(address, region)
+        if other != region:
+            host, port = address
+            raise NodeCannotStart(
+                f"window API of {region}: port {port} on {host} is region {other}'s in this"
+                " process: give each region its own port (TONGBAN_NODE_API_PORT_BASE, not"
+                " TONGBAN_NODE_API_PORT)"
+            )
 
 
 async def supervise_regions(runs: Mapping[str, RegionRun], stop: asyncio.Event) -> None:
@@ -115,6 +133,7 @@ async def run_regions(
     region, its lock and its API port (as `run_node` does for one), all before any region
     connects; then telemetry once for the process; then the regions, side by side."""
     check_regions([s.region for s in settings])
+    check_ports({s.region: (s.api_host, api_port(s)) for s in settings if s.role != "worker"})
     with contextlib.ExitStack() as held:
         sockets: dict[str, socket.socket | None] = {}
         for one in settings:

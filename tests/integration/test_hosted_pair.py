@@ -87,7 +87,8 @@ async def test_a_region_without_its_port_stops_every_region_before_they_connect(
     # `stack`: up, so the regions' settings resolve and the refusal is the port's alone.
     # Not the pair's regions: the module's hosted pair holds their locks until the module ends.
     c, d = "310000", "320000"
-    # One port for both regions: the first takes it, the second is refused.
+    # One port for both regions: the second is refused (binding alone would let both have it
+    # until they listen, node_host.check_ports).
     env = {"TONGBAN_NODE_API_PORT": str(API_PORT_BASE + 30)}
     began = time.monotonic()
     host = spawn_host((c, d), tmp_path / "nodes", env)
@@ -98,7 +99,10 @@ async def test_a_region_without_its_port_stops_every_region_before_they_connect(
         raise AssertionError(f"the host kept running:\n{host.log_tail()}") from None
     log = host.log_tail()
     assert code == 1, log
-    assert f"error: window API of {d}: port {API_PORT_BASE + 30} on 127.0.0.1 is taken" in log
+    assert (
+        f"error: window API of {d}: port {API_PORT_BASE + 30} on 127.0.0.1 is region {c}'s in"
+        " this process" in log
+    )
     assert "Traceback" not in log
     assert "running" not in log  # no region of it started
     assert time.monotonic() - began < 30, log

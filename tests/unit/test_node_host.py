@@ -14,7 +14,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from regions.gauges import RegionGauges, Snapshot, _Board
-from regions.node_host import RegionFailed, RegionRun, check_regions, supervise_regions
+from regions.node_host import (
+    RegionFailed,
+    RegionRun,
+    check_ports,
+    check_regions,
+    supervise_regions,
+)
 from regions.node_lock import NodeCannotStart
 from regions.node_memory import MemoryByPart
 from regions.region_context import CURRENT_REGION, NO_REGION, RegionLogTag
@@ -92,6 +98,13 @@ def test_regions_named_twice_or_none_are_refused() -> None:
         check_regions([])
     with pytest.raises(NodeCannotStart, match="region 110000 named more than once"):
         check_regions(["110000", "120000", "110000"])
+
+
+def test_two_regions_on_one_api_address_are_refused() -> None:
+    check_ports({"110000": ("127.0.0.1", 8011), "120000": ("127.0.0.1", 8012)})
+    check_ports({"110000": ("127.0.0.1", 8011), "120000": ("127.0.0.2", 8011)})
+    with pytest.raises(NodeCannotStart, match=r"window API of 120000: port 8011 .* 110000's"):
+        check_ports({"110000": ("127.0.0.1", 8011), "120000": ("127.0.0.1", 8011)})
 
 
 def test_log_records_carry_the_region_of_the_context() -> None:
