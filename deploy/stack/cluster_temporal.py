@@ -256,8 +256,13 @@ def render_config(layout: ClusterLayout, server: ClusterPostgres) -> str:
 
 
 # `stack up` registers namespaces and search attributes moments before nodes start workflows
-# that set them: read attributes from the database instead of a cache that may lag.
-_DYNAMIC_CONFIG = "system.forceSearchAttributesCacheRefreshOnRead:\n  - value: true\n"
+# that set them: read attributes from the database instead of a cache that may lag. The
+# window's submission asks for its first workflow task with the start (decision 0048); the
+# server grants it only where eager start is on, as on the dev server.
+_DYNAMIC_CONFIG = (
+    "system.forceSearchAttributesCacheRefreshOnRead:\n  - value: true\n"
+    "system.enableEagerWorkflowStart:\n  - value: true\n"
+)
 
 
 def write_config(layout: ClusterLayout, server: ClusterPostgres) -> None:
