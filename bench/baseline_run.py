@@ -87,9 +87,9 @@ async def run_baseline(
         cost = await meter.end(mark, len(started)) if meter and mark else None
         to_b, back_to_a, end_to_end, history = [], [], [], []
         for submitted, a_handle, case_no in started:
-            b_handle = clients[processing].get_workflow_handle_for(
-                BaselineProcessing.run, f"baseline-processing-{case_no}"
-            )
+            b_id = f"baseline-processing-{case_no}"
+            b_handle: WorkflowHandle[BaselineProcessing, BaselineTimes]
+            b_handle = clients[processing].get_workflow_handle_for(BaselineProcessing.run, b_id)
             a_times, b_times = await a_handle.result(), await b_handle.result()
             a_desc, b_desc = await a_handle.describe(), await b_handle.describe()
             assert a_desc.close_time is not None

@@ -19,8 +19,8 @@ from temporalio.client import Client
 from bench.cost import CostMeter
 from bench.processes import peak_rss_mb
 from bench.stats import Latency, RunResult, history_events
+from regions.case_handles import intake_handle, processing_handle
 from regions.demo import demo_application, synthetic_id_number
-from regions.naming import intake_workflow_id, processing_workflow_id
 from regions.node import NodeServices
 from regions.node_process import NodeProcess
 from regions.policies import CasePolicies
@@ -106,12 +106,8 @@ async def run_pair(
 
     to_b, back_to_a, end_to_end, history = [], [], [], []
     for case_no, t_submit in submitted.items():
-        a_handle = pair.services.client.get_workflow_handle_for(
-            IntakeWorkflow.run, intake_workflow_id(case_no)
-        )
-        b_handle = pair.processing_client.get_workflow_handle_for(
-            ProcessingWorkflow.run, processing_workflow_id(case_no)
-        )
+        a_handle = intake_handle(pair.services.client, case_no)
+        b_handle = processing_handle(pair.processing_client, case_no)
         await b_handle.result()  # B closes once A's result-delivered arrives
         a_desc, b_desc = await a_handle.describe(), await b_handle.describe()
         a_progress = await a_handle.query(IntakeWorkflow.progress)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from regions.naming import intake_workflow_id, processing_workflow_id
+from regions.case_handles import intake_handle, processing_handle
 from workflows.intake import IntakeWorkflow
 from workflows.models import CaseProgress, CaseStep
 from workflows.processing import ProcessingWorkflow
@@ -28,13 +28,9 @@ class CaseFollower:
 
     async def _progress(self, side: str) -> CaseProgress | None:
         if side == "intake":
-            handle = self.origin.get_workflow_handle_for(
-                IntakeWorkflow.run, intake_workflow_id(self.case_no)
-            )
+            handle = intake_handle(self.origin, self.case_no)
             return await handle.query(IntakeWorkflow.progress)
-        handle_b = self.processing.get_workflow_handle_for(
-            ProcessingWorkflow.run, processing_workflow_id(self.case_no)
-        )
+        handle_b = processing_handle(self.processing, self.case_no)
         try:
             return await handle_b.query(ProcessingWorkflow.progress)
         except RPCError as exc:

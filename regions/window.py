@@ -42,6 +42,7 @@ from events.stores.cases import NewCase
 from events.stores.postgres import PostgresCaseStore
 from events.trust import sealing_key
 from regions.beijing_time import beijing_date
+from regions.case_handles import intake_handle
 from regions.codes import UnknownRegion
 from regions.material_files import FileRefused, MaterialFile, keep_files, take_files
 from regions.naming import intake_workflow_id, task_queue
@@ -488,7 +489,7 @@ async def submit_case(
             ),
         )
     except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle_for(IntakeWorkflow.run, intake_workflow_id(case_no))
+        return intake_handle(client, case_no)
     except BaseException:
         # Nothing half-created: a case row without its workflow would be listed but never move.
         # With a submission key the row stays: the window retries with the key and the retry

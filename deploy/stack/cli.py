@@ -98,6 +98,21 @@ def up(region: RegionOption = None, profile: ProfileOption = None) -> None:
 
 
 @app.command()
+def build() -> None:
+    """Build Temporal's own server for the cluster profile into the cache (once: minutes)."""
+    from deploy.stack.temporal_build import TemporalBuild, TemporalBuildError, ensure_built
+
+    target = TemporalBuild.cached()
+    try:
+        built_s = ensure_built(build=target)
+    except TemporalBuildError as err:
+        err_console.print(f"[bold red]temporal build failed:[/bold red] {err}", markup=False)
+        raise typer.Exit(1) from err
+    said = f"built in {built_s:.0f}s" if built_s else "already built"
+    console.print(f"temporal {said}: {target.root}")
+
+
+@app.command()
 def down(profile: ProfileOption = None) -> None:
     """Stop only the processes that `up` started."""
     from deploy.stack import manager

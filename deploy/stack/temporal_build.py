@@ -10,10 +10,13 @@ that holds the binaries and the schema is used as it is: a cold build takes minu
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +96,25 @@ def ensure_built(version: str = TEMPORAL_VERSION, build: TemporalBuild | None = 
     if target.complete():
         return 0.0
     began = time.monotonic()
+    with _one_builder(target):
+        if target.complete():  # another process built it while this one waited
+            return 0.0
+        _build(target, version)
+    return time.monotonic() - began
+
+
+@contextmanager
+def _one_builder(target: TemporalBuild) -> Iterator[None]:
+    # `make test` builds in the background while the suite runs and `stack up --profile
+    # cluster` may ask for the same build: the second waits for the first instead of sharing
+    # its staging folder. The lock goes with the file's closing, also when the build fails.
+    target.root.parent.mkdir(parents=True, exist_ok=True)
+    with (target.root.parent / f"{target.root.name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _build(target: TemporalBuild, version: str) -> None:
     staging = target.root.with_name(target.root.name + ".partial")
     staging.mkdir(parents=True, exist_ok=True)
     go = _go()
@@ -122,7 +144,6 @@ def ensure_built(version: str = TEMPORAL_VERSION, build: TemporalBuild | None = 
     _make_writable(staging / "schema")  # the module cache is read-only; a rebuild replaces it
     shutil.rmtree(target.root, ignore_errors=True)
     staging.rename(target.root)
-    return time.monotonic() - began
 
 
 def _make_writable(root: Path) -> None:

@@ -6,7 +6,38 @@ end on their own says so by starting its nodes with `AUTOMATIC_ENV` and submitti
 
 from __future__ import annotations
 
+import asyncio
+
+from deploy.stack.settings import StackEndpoints, StackSettings
+from regions.case_handles import processing_handle
+from regions.local import local_node_settings
+from regions.node import node_services
 from regions.policies import CasePolicies
+from regions.window import submit_case
+from tests.integration.pair import ProvincePair
 
 AUTOMATIC_POLICIES = CasePolicies.automatic()
 AUTOMATIC_ENV = {"TONGBAN_NODE_POLICIES": AUTOMATIC_POLICIES.model_dump_json()}
+
+
+async def submit_and_see_both_approved(
+    pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
+) -> str:
+    """Submit a case at the pair's origin with `AUTOMATIC_POLICIES` and wait until both
+    regions' workflows end approved; the case number."""
+    origin = local_node_settings(pair.origin, stack_settings, stack)
+    async with node_services(origin) as services:
+        handle = await submit_case(
+            pool=services.pool,
+            client=services.client,
+            credentials=services.credentials,
+            application=pair.application(),
+            policies=AUTOMATIC_POLICIES,
+        )
+    case_no = handle.id.removeprefix("intake-")
+    outcome = await asyncio.wait_for(handle.result(), timeout=90)
+    assert (outcome.status, outcome.outcome) == ("closed", "approved")
+    processing = processing_handle(pair.clients[pair.processing], case_no)
+    b_outcome = await asyncio.wait_for(processing.result(), timeout=30)
+    assert (b_outcome.status, b_outcome.outcome) == ("closed", "approved")
+    return case_no

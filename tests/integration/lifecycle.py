@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from catalog.catalog import Catalog
 from events.models import MaterialRef
-from regions.naming import intake_workflow_id, processing_workflow_id
+from regions.case_handles import intake_handle, processing_handle
 from regions.node import node_services
 from regions.node_settings import NodeSettings
 from regions.policies import CasePolicies
@@ -139,15 +139,11 @@ async def submit(
 
 
 def intake(pair: ProvincePair, case_no: str) -> WorkflowHandle[IntakeWorkflow, object]:
-    return pair.clients[pair.origin].get_workflow_handle_for(
-        IntakeWorkflow.run, intake_workflow_id(case_no)
-    )
+    return intake_handle(pair.clients[pair.origin], case_no)
 
 
 def processing(pair: ProvincePair, case_no: str) -> WorkflowHandle[ProcessingWorkflow, object]:
-    return pair.clients[pair.processing].get_workflow_handle_for(
-        ProcessingWorkflow.run, processing_workflow_id(case_no)
-    )
+    return processing_handle(pair.clients[pair.processing], case_no)
 
 
 def _shown(progress: CaseProgress | None) -> str:

@@ -10,14 +10,12 @@ import pytest
 from rich.console import Console
 
 from deploy.stack.settings import StackEndpoints, StackSettings
+from regions.case_handles import intake_handle, processing_handle
 from regions.demo import CLERK, OFFICER, ORIGIN, PROCESSING, run_demo
 from regions.local import local_node_settings
-from regions.naming import intake_workflow_id, processing_workflow_id
 from regions.tokens import TokenState, TokenStore
 from tests.support.stack_access import temporal_client
-from workflows.intake import IntakeWorkflow
 from workflows.models import CaseOutcome
-from workflows.processing import ProcessingWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -44,10 +42,8 @@ async def _ends(
     """Both workflows' results (the demo's nodes are gone: no worker answers a query now)."""
     origin = await temporal_client(settings, stack, ORIGIN)
     processing = await temporal_client(settings, stack, PROCESSING)
-    intake = origin.get_workflow_handle_for(IntakeWorkflow.run, intake_workflow_id(case_no))
-    b_side = processing.get_workflow_handle_for(
-        ProcessingWorkflow.run, processing_workflow_id(case_no)
-    )
+    intake = intake_handle(origin, case_no)
+    b_side = processing_handle(processing, case_no)
     a, b = await intake.result(), await b_side.result()
     return a, b
 

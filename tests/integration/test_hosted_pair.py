@@ -4,7 +4,6 @@ that cannot take its API port stops the whole process before any region connects
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -13,15 +12,11 @@ from pathlib import Path
 import pytest
 
 from deploy.stack.settings import StackEndpoints, StackSettings, region_dsn
-from regions.local import ensure_local_keys, local_node_settings
-from regions.naming import processing_workflow_id
-from regions.node import node_services
+from regions.local import ensure_local_keys
 from regions.node_process import spawn_host
-from regions.window import submit_case
-from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
+from tests.integration.automatic import AUTOMATIC_ENV, submit_and_see_both_approved
 from tests.integration.exchange_support import rows
 from tests.integration.pair import ProvincePair, start_pair
-from workflows.processing import ProcessingWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -49,24 +44,7 @@ async def test_a_case_goes_between_two_regions_of_one_process(
     hosted: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
 ) -> None:
     assert hosted.nodes[A] is hosted.nodes[B]  # one process, both regions
-    origin = local_node_settings(A, stack_settings, stack)
-    async with node_services(origin) as services:
-        handle = await submit_case(
-            pool=services.pool,
-            client=services.client,
-            credentials=services.credentials,
-            application=hosted.application(),
-            policies=AUTOMATIC_POLICIES,
-        )
-    case_no = handle.id.removeprefix("intake-")
-
-    outcome = await asyncio.wait_for(handle.result(), timeout=90)
-    assert (outcome.status, outcome.outcome) == ("closed", "approved")
-    processing = hosted.clients[B].get_workflow_handle_for(
-        ProcessingWorkflow.run, processing_workflow_id(case_no)
-    )
-    b_outcome = await asyncio.wait_for(processing.result(), timeout=30)
-    assert (b_outcome.status, b_outcome.outcome) == ("closed", "approved")
+    case_no = await submit_and_see_both_approved(hosted, stack, stack_settings)
     for region in (A, B):
         statuses = await rows(
             region_dsn(stack.postgres_dsn, region),

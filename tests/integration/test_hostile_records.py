@@ -28,15 +28,14 @@ from events.outbox import signed_envelope
 from events.rejections import RejectReason
 from events.signing import RegionSigner
 from events.topics import inbox_topic
+from regions.case_handles import processing_handle
 from regions.local import ensure_local_keys, trust_dir
-from regions.naming import processing_workflow_id
 from tests.integration.automatic import AUTOMATIC_ENV
 from tests.integration.exchange_support import credentials, dsn, new_case_no, rows, throwaway_key
 from tests.integration.exchange_support import submit as submit_case
 from tests.integration.pair import ProvincePair, start_pair
 from tests.support.stack_access import Bus
 from tests.waiting import eventually
-from workflows.processing import ProcessingWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -268,9 +267,7 @@ async def test_hostile_records_are_quarantined_the_node_stays_up_and_a_case_comp
     case_no, handle = await submit_case(stack, stack_settings, A, B)
     outcome = await asyncio.wait_for(handle.result(), timeout=90)
     assert (outcome.status, outcome.outcome) == ("closed", "approved")
-    processed = pair.clients[B].get_workflow_handle_for(
-        ProcessingWorkflow.run, processing_workflow_id(case_no)
-    )
+    processed = processing_handle(pair.clients[B], case_no)
     b_outcome = await asyncio.wait_for(processed.result(), timeout=30)
     assert (b_outcome.status, b_outcome.outcome) == ("closed", "approved")
     assert pair.nodes[B].process.poll() is None

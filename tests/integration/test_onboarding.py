@@ -24,16 +24,15 @@ from deploy.stack.kafka_acls import principal_name
 from deploy.stack.settings import StackEndpoints, StackSettings
 from events.directory_admin import DirectoryAdmin
 from events.keystore import KeyStore
+from regions.case_handles import processing_handle
 from regions.keys_cli import app as keys_app
 from regions.local import ensure_local_keys, local_node_settings, trust_dir
-from regions.naming import processing_workflow_id
 from regions.node import node_services
 from regions.node_process import spawn_node, wait_until_polling
 from regions.window import submit_case
 from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
 from tests.integration.pair import start_pair
 from tests.support.stack_access import dev_stack_only, temporal_client
-from workflows.processing import ProcessingWorkflow
 
 pytestmark = [
     pytest.mark.integration,
@@ -110,9 +109,7 @@ async def test_a_third_region_joins_a_running_pair(
             outcome = await asyncio.wait_for(handle.result(), timeout=120)
             assert (outcome.status, outcome.outcome) == ("closed", "approved")
             case_no = handle.id.removeprefix("intake-")
-            processing = client.get_workflow_handle_for(
-                ProcessingWorkflow.run, processing_workflow_id(case_no)
-            )
+            processing = processing_handle(client, case_no)
             b_outcome = await asyncio.wait_for(processing.result(), timeout=60)
             assert (b_outcome.status, b_outcome.outcome) == ("closed", "approved")
         finally:

@@ -29,8 +29,8 @@ from events.models import EventType
 from events.relay import PARK_TOO_LARGE, OutboxRelay
 from events.stores.postgres import PostgresStores
 from events.topics import inbox_topic
+from regions.case_handles import processing_handle
 from regions.local import ensure_local_keys, local_node_settings
-from regions.naming import processing_workflow_id
 from regions.node import node_services
 from regions.window import submit_case
 from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
@@ -38,7 +38,6 @@ from tests.integration.exchange_support import dsn, new_case_no, rows, tongban
 from tests.integration.pair import ProvincePair, start_pair
 from tests.support.stack_access import Bus
 from tests.waiting import eventually
-from workflows.processing import ProcessingWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -109,14 +108,7 @@ async def test_one_oversize_record_is_parked_and_the_next_50_cases_still_close(
         outcomes = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 90)
         assert {(o.status, o.outcome) for o in outcomes} == {("closed", "approved")}
         b_outcomes = await asyncio.wait_for(
-            asyncio.gather(
-                *(
-                    pair.clients[B]
-                    .get_workflow_handle_for(ProcessingWorkflow.run, processing_workflow_id(c))
-                    .result()
-                    for c in case_nos
-                )
-            ),
+            asyncio.gather(*(processing_handle(pair.clients[B], c).result() for c in case_nos)),
             30,
         )
         assert {(o.status, o.outcome) for o in b_outcomes} == {("closed", "approved")}

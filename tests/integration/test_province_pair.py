@@ -17,14 +17,16 @@ from events.message_log import verify_chain
 from events.models import CHUNK_BYTES, CaseForwarded, EventType
 from events.sealing import open_box
 from regions.local import ensure_local_keys, local_node_settings, trust_dir
-from regions.naming import processing_workflow_id
 from regions.node import node_services
 from regions.window import submit_case
-from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
+from tests.integration.automatic import (
+    AUTOMATIC_ENV,
+    AUTOMATIC_POLICIES,
+    submit_and_see_both_approved,
+)
 from tests.integration.exchange_support import rows
 from tests.integration.pair import ProvincePair, start_pair
 from tests.waiting import eventually
-from workflows.processing import ProcessingWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -51,24 +53,7 @@ async def _count_processing_workflows(client: Client, case_no: str) -> int:
 async def test_a_case_goes_to_guangdong_and_back(
     pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
 ) -> None:
-    origin = local_node_settings(A, stack_settings, stack)
-    async with node_services(origin) as services:
-        handle = await submit_case(
-            pool=services.pool,
-            client=services.client,
-            credentials=services.credentials,
-            application=pair.application(),
-            policies=AUTOMATIC_POLICIES,
-        )
-    case_no = handle.id.removeprefix("intake-")
-
-    outcome = await asyncio.wait_for(handle.result(), timeout=90)
-    assert (outcome.status, outcome.outcome) == ("closed", "approved")
-    processing = pair.clients[B].get_workflow_handle_for(
-        ProcessingWorkflow.run, processing_workflow_id(case_no)
-    )
-    b_outcome = await asyncio.wait_for(processing.result(), timeout=30)
-    assert (b_outcome.status, b_outcome.outcome) == ("closed", "approved")
+    case_no = await submit_and_see_both_approved(pair, stack, stack_settings)
     assert await _count_processing_workflows(pair.clients[B], case_no) == 1
 
     dsn_a, dsn_b = region_dsn(stack.postgres_dsn, A), region_dsn(stack.postgres_dsn, B)

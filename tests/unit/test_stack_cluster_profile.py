@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -137,17 +140,39 @@ def test_three_brokers_form_one_quorum_with_tls_and_durable_topics(tmp_path: Pat
     assert cluster_kafka.INBOX_TOPIC.configs == {"min.insync.replicas": "2"}
 
 
-def test_a_complete_build_cache_is_used_without_the_go_toolchain(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    build = TemporalBuild(tmp_path / "temporal-1.32.2")
+def _complete(build: TemporalBuild) -> None:
     for kind in ("temporal", "visibility"):
         (build.schema / kind / "versioned").mkdir(parents=True)
     for binary in (build.server, build.sql_tool, build.ui_server):
         binary.write_bytes(b"")
+
+
+def test_a_complete_build_cache_is_used_without_the_go_toolchain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = TemporalBuild(tmp_path / "temporal-1.32.2")
+    _complete(build)
     monkeypatch.setenv("PATH", str(tmp_path / "no-go-here"))
     assert build.complete()
     assert ensure_built(build=build) == 0.0
+
+
+def test_a_second_builder_waits_for_the_first_and_uses_its_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without Go on the PATH a second build would fail: it must wait, then find the cache whole.
+    build = TemporalBuild(tmp_path / "temporal-1.32.2")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-go-here"))
+    lock = tmp_path / "temporal-1.32.2.lock"
+    with lock.open("w") as first:
+        fcntl.flock(first, fcntl.LOCK_EX)
+        with ThreadPoolExecutor(1) as pool:
+            second = pool.submit(ensure_built, build=build)
+            time.sleep(0.3)
+            assert not second.done()  # waiting for the first builder's lock
+            _complete(build)
+            fcntl.flock(first, fcntl.LOCK_UN)
+            assert second.result(timeout=10) == 0.0
 
 
 def test_an_incomplete_cache_is_not_taken_for_a_build(tmp_path: Path) -> None:
