@@ -23,7 +23,7 @@ fi
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache  # the layering contracts in pyproject.toml
 .venv/bin/tongban stack up
-.venv/bin/pytest -q "$@"
+.venv/bin/pytest -q --durations=25 "$@"  # the slowest 25: where the run's minutes go
 
 if [ "$smoke" = 1 ]; then
   waited=$(date +%s)
