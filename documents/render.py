@@ -17,17 +17,13 @@ from datetime import date
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode import qrencoder
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
+from reportlab.pdfbase.ttfonts import TTFError, TTFont, TTFontFace
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -39,7 +35,7 @@ from documents.models import (
     DocumentType,
     WithdrawalKind,
 )
-from documents.qr import ScoredQrCode
+from documents.qr import QrPainter
 
 FONT_ENV = "TONGBAN_CJK_FONT"
 # TrueType (glyf) fonts only: reportlab cannot embed CFF-flavoured OpenType (Noto CJK .otf/.ttc).
@@ -82,6 +78,40 @@ def find_cjk_font(environ: Mapping[str, str] | None = None) -> CjkFont:
     )
 
 
+class _TableWindow:
+    """A table of the font file, sliced on demand: `makeSubset` copied the whole glyph table
+    (10 MB for WenQuanYi Zen Hei) and the 450 kB post table out of the file for every document
+    only to slice a few glyphs, and the PostScript header, out of the copy."""
+
+    def __init__(self, data: bytes, start: int, length: int) -> None:
+        self._data, self._start, self._length = data, start, length
+
+    def __getitem__(self, part: slice) -> bytes:
+        begin, end, step = part.indices(self._length)
+        if step != 1:
+            raise ValueError("a font table is read in runs of bytes")
+        return self._data[self._start + begin : self._start + max(begin, end)]
+
+
+class _SubsettingFace(TTFontFace):
+    # Tables `makeSubset` only slices (reportlab 4.x): any other table is copied as before.
+    _SLICED = frozenset({"glyf", "post"})
+
+    def get_table(self, tag: str) -> bytes | _TableWindow:
+        if tag in self._SLICED:
+            start, length = self.get_table_pos(tag)
+            return _TableWindow(self._ttf_data, start, length)  # type: ignore[attr-defined]
+        table: bytes = super().get_table(tag)  # type: ignore[no-untyped-call]
+        return table
+
+
+def _subsetting_font(name: str, font: CjkFont) -> TTFont:
+    ttf = TTFont(name, str(font.path), subfontIndex=font.subfont_index)
+    # The face was parsed by TTFont; only how it hands out tables for a subset changes.
+    ttf.face.__class__ = _SubsettingFace
+    return ttf
+
+
 _registered: dict[CjkFont, str] = {}
 
 
@@ -90,7 +120,7 @@ def _font_name(font: CjkFont) -> str:
     if font not in _registered:
         name = f"{_FONT_NAME}{len(_registered)}"
         try:
-            pdfmetrics.registerFont(TTFont(name, str(font.path), subfontIndex=font.subfont_index))
+            pdfmetrics.registerFont(_subsetting_font(name, font))
         except (TTFError, OSError) as exc:
             raise FontNotFound(f"{font.path} cannot be embedded: {exc}") from exc
         _registered[font] = name
@@ -287,35 +317,21 @@ def _body(data: DocumentData, s: _Styles) -> list[Flowable]:
 _QR_SIZE = 32 * mm
 
 
-def _qr_drawing(url: str) -> Drawing:
+def _qr_painter(url: str) -> QrPainter:
     """The QR code of `url`, 32 mm square, encoded once for every page of a document: reportlab
-    encodes and scores all eight mask patterns in Python whenever a `QrCodeWidget` draws (twice
-    per page when asked for its bounds first), which was most of a document's rendering time.
-    The widget still lays out the modules; its encoder scores the masks as `documents.qr` does,
-    reportlab's score computed faster, so the page shows the code it always showed."""
-    widget = QrCodeWidget(url, barLevel="M")
-    encoder = ScoredQrCode(None, qrencoder.QRErrorCorrectLevel.M)
-    encoder.addData(url)
-    # The widget keeps its encoder outside its checked attributes, as its constructor does.
-    widget.__dict__["qr"] = encoder
-    modules = widget.draw()  # type: ignore[no-untyped-call]
-    x0, y0, x1, y1 = modules.getBounds()
-    drawing = Drawing(
-        _QR_SIZE,
-        _QR_SIZE,
-        transform=[_QR_SIZE / (x1 - x0), 0, 0, _QR_SIZE / (y1 - y0), 0, 0],
-    )
-    drawing.add(modules)
-    return drawing
+    encodes and scores all eight mask patterns in Python whenever a `QrCodeWidget` draws, and
+    walks a validated shape per dark run through its renderer on every page; the painter does
+    neither and puts the same operators on the page (`documents.qr`)."""
+    return QrPainter(url, _QR_SIZE)
 
 
 def _page_decor(data: DocumentData, font: str) -> Callable[[Canvas, SimpleDocTemplate], None]:
-    qr = _qr_drawing(data.verification_url)
+    qr = _qr_painter(data.verification_url)
 
     def draw(canvas: Canvas, _doc: SimpleDocTemplate) -> None:
         width, _height = A4
         left = width - 20 * mm - _QR_SIZE
-        renderPDF.draw(qr, canvas, left, 18 * mm)
+        qr.draw(canvas, left, 18 * mm)
         canvas.setFont(font, 8)
         canvas.drawString(20 * mm, 30 * mm, f"文书编号：{data.number}")
         canvas.drawString(20 * mm, 26 * mm, f"验证码：{data.verification_code}")

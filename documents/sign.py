@@ -7,10 +7,11 @@ document's issue time, not the clock, and the new revision's file ID is derived 
 unsigned bytes, so an activity that retries produces the same signed file.
 
 What does not change between documents of one key — the pyHanko signer holding the parsed key
-and certificates, and the room the signature takes in the file — is prepared once per key and
-kept in a small cache keyed by everything it was built from (region, key id, public key and
-both certificates' fingerprints), so a rotated, revoked or re-certified key never meets an entry
-made for another.
+and certificates, the room the signature takes in the file, and the signature container itself
+but for the document's digest and the signature value (`_CmsTemplate`) — is prepared once per
+key and kept in a small cache keyed by everything it was built from (region, key id, public key
+and both certificates' fingerprints), so a rotated, revoked or re-certified key never meets an
+entry made for another.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any
 
+from asn1crypto import cms
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
@@ -41,6 +44,7 @@ from pyhanko.pdf_utils.metadata.model import DocumentMetadata
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.signers.pdf_signer import PdfSigningSession
+from pyhanko.sign.timestamps import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from events.keystore import KeyStore, KeyStoreError
@@ -139,9 +143,131 @@ def _asn1_certificate(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
 
 
+# The signed attributes are signed as a DER SET OF (RFC 5652 §5.4), embedded as [0] IMPLICIT.
+_SET_OF = b"\x31"
+
+
+@dataclass(frozen=True)
+class _CmsTemplate:
+    """The CMS container pyHanko makes for one key, with the two parts that change between
+    documents marked: the message digest inside the signed attributes and the signature over
+    those attributes. For a PAdES signature of ours everything else — content type, the
+    ESS signing-certificate-v2 attribute, the signer's identifier, algorithms, certificates —
+    depends on the key and its certificates only (no signing time: PAdES puts it in the
+    signature dictionary), and asn1crypto rebuilt and re-encoded it all for every document,
+    three quarters of signing one."""
+
+    der: bytes
+    attrs: slice  # the signed attributes ([0] IMPLICIT) within `der`
+    digest: slice  # the message digest within `der`, inside `attrs`
+    signature: slice  # the signature value within `der`, after `attrs`
+
+    def fill(self, digest: bytes, key: Ed25519PrivateKey) -> bytes:
+        der = bytearray(self.der)
+        der[self.digest] = digest
+        der[self.signature] = key.sign(_SET_OF + bytes(der[self.attrs])[1:])
+        return bytes(der)
+
+
+def _slice_of(part: bytes, whole: bytes) -> slice | None:
+    at = whole.find(part)
+    if at < 0 or whole.find(part, at + 1) >= 0:
+        return None  # absent or not unique: no template
+    return slice(at, at + len(part))
+
+
+def _template_from(
+    first: tuple[bytes, bytes], second: tuple[bytes, bytes], key: Ed25519PrivateKey
+) -> _CmsTemplate | None:
+    """The template, if pyHanko's container for the digest `first[0]` (DER `first[1]`) has
+    the layout it assumes, and filling it with the other digest gives pyHanko's other
+    container byte for byte; else None, and pyHanko builds every container as it did."""
+    digest, der = first
+    info = cms.ContentInfo.load(der)["content"]["signer_infos"][0]
+    attrs = _slice_of(info["signed_attrs"].dump(), der)
+    signature = _slice_of(info["signature"].native, der)
+    digest_at = _slice_of(digest, der)
+    if attrs is None or signature is None or digest_at is None:
+        return None
+    if not attrs.start <= digest_at.start < digest_at.stop <= attrs.stop <= signature.start:
+        return None
+    try:
+        key.public_key().verify(der[signature], _SET_OF + der[attrs][1:])
+    except InvalidSignature:
+        return None  # the signature is over something else than the attributes
+    template = _CmsTemplate(der, attrs, digest_at, signature)
+    other_digest, other_der = second
+    return template if template.fill(other_digest, key) == other_der else None
+
+
+class _TemplateSigner(signers.SimpleSigner):
+    """pyHanko's signer, filling the key's `_CmsTemplate` when pyHanko asks for what the
+    template was made from (a PAdES signature, our digest, no timestamp, the same signed
+    attribute settings but for the signing time); anything else goes to pyHanko."""
+
+    template: _CmsTemplate | None = None
+    template_settings = PdfCMSSignedAttributes()
+    private_key: Ed25519PrivateKey | None = None
+
+    async def async_sign(
+        self,
+        data_digest: bytes,
+        digest_algorithm: str,
+        dry_run: bool = False,
+        use_pades: bool = False,
+        timestamper: TimeStamper | None = None,
+        signed_attr_settings: PdfCMSSignedAttributes | None = None,
+        is_pdf_sig: bool = True,
+        encap_content_info: Any = None,
+    ) -> cms.ContentInfo:
+        template, key = self.template, self.private_key
+        settings = replace(signed_attr_settings or PdfCMSSignedAttributes(), signing_time=None)
+        if (
+            template is not None
+            and key is not None
+            and not dry_run
+            and use_pades
+            and timestamper is None
+            and is_pdf_sig
+            and encap_content_info is None
+            and digest_algorithm == _DIGEST
+            and len(data_digest) == template.digest.stop - template.digest.start
+            and settings == self.template_settings
+        ):
+            return cms.ContentInfo.load(template.fill(data_digest, key))
+        return await super().async_sign(
+            data_digest,
+            digest_algorithm,
+            dry_run=dry_run,
+            use_pades=use_pades,
+            timestamper=timestamper,
+            signed_attr_settings=signed_attr_settings,
+            is_pdf_sig=is_pdf_sig,
+            encap_content_info=encap_content_info,
+        )
+
+
+async def _make_template(signer: _TemplateSigner, key: Ed25519PrivateKey) -> _CmsTemplate | None:
+    # Two containers made by pyHanko, for two digests at two signing times: the template is
+    # cut from the one and must reproduce the other.
+    samples = []
+    for n in (1, 2):
+        digest = hashlib.sha512(b"tongban template %d" % n).digest()
+        container = await signer.async_sign(
+            digest,
+            _DIGEST,
+            use_pades=True,
+            signed_attr_settings=replace(
+                signer.template_settings, signing_time=datetime(2000 + n, n, n, tzinfo=UTC)
+            ),
+        )
+        samples.append((digest, container.dump()))
+    return _template_from(samples[0], samples[1], key)
+
+
 @dataclass(frozen=True)
 class _Prepared:
-    signer: signers.SimpleSigner
+    signer: _TemplateSigner
     bytes_reserved: int
 
 
@@ -183,14 +309,17 @@ async def _prepared_signer(key: DocumentSigningKey) -> _Prepared:
         if found is not None:
             _prepared.move_to_end(identity)
             return found
-    signer = signers.SimpleSigner(
+    signer = _TemplateSigner(
         signing_cert=_asn1_certificate(key.certificate),
         signing_key=asn1_keys.PrivateKeyInfo.load(
             key.private_key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
         ),
         cert_registry=_registry(key.root_certificate),
     )
-    prepared = _Prepared(signer, await _bytes_reserved(signer))
+    bytes_reserved = await _bytes_reserved(signer)
+    template = await _make_template(signer, key.private_key)
+    signer.template, signer.private_key = template, key.private_key
+    prepared = _Prepared(signer, bytes_reserved)
     with _prepared_lock:
         _prepared[identity] = prepared
         while len(_prepared) > PREPARED_SIGNERS_KEPT:

@@ -1,17 +1,22 @@
 """How long a document costs: renders and signs N typical documents and prints milliseconds per
-document for each half. `python -m documents.timing [-n 30] [--pages 1]`.
+document for each half. `python -m documents.timing [-n 30] [--pages 1] [--profile 25]`.
 
 Figures for people comparing changes, never an assertion: the machine it runs on decides the
 numbers, and the median of the documents is printed so that other work on the machine
-counts less. The keys are made in a temporary trust folder, the documents are the decisions a
-processing region issues most (不予许可 with reasons and remedies, 准予许可, 受理); with
-`--pages` above 1 they are 材料接收凭证 listing enough materials to run to that many pages.
+counts less, beside the process's CPU time per document (other processes' work does not count
+there at all). `--profile N` makes the documents once more under cProfile and prints the N
+functions that took the most, cumulatively. The keys are made in a temporary trust folder,
+the documents are the decisions a processing region issues most (不予许可 with reasons and
+remedies, 准予许可, 受理); with `--pages` above 1 they are 材料接收凭证 listing enough materials
+to run to that many pages.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import statistics
 import tempfile
 import time
@@ -70,42 +75,60 @@ def _document(serial: int, pages: int) -> DocumentData:
     )
 
 
-async def _measure(count: int, pages: int, folder: Path) -> tuple[float, float]:
+async def _make(store: KeyStore, data: DocumentData) -> tuple[float, float]:
+    """Renders and signs one document as the issuer does; seconds for each half."""
+    started = time.perf_counter()
+    pdf = render_pdf(data)
+    rendered = time.perf_counter()
+    # As the issuer does: the key is looked up from the trust folder for every document.
+    key = signing_key_from_store(store, _REGION, store.directory(), data.issued_at)
+    await sign_pdf(pdf, key, signed_at=data.issued_at, reason=data.title)
+    return rendered - started, time.perf_counter() - rendered
+
+
+async def _measure(
+    count: int, pages: int, folder: Path, profile: int
+) -> tuple[float, float, float]:
     store = KeyStore(folder)
     store.bootstrap(
         {_REGION: (_REGION_NAME, None)},
         validity=timedelta(days=30),
         now=_ISSUED_AT - timedelta(days=5),
     )
-    directory = store.directory()
     documents = [_document(serial, pages) for serial in range(1, count + 1)]
-    render_pdf(documents[0])  # the font is parsed once per process; not a per-document cost
-    render_s: list[float] = []
-    sign_s: list[float] = []
-    for data in documents:
-        started = time.perf_counter()
-        pdf = render_pdf(data)
-        rendered = time.perf_counter()
-        # As the issuer does: the key is looked up from the trust folder for every document.
-        key = signing_key_from_store(store, _REGION, directory, data.issued_at)
-        await sign_pdf(pdf, key, signed_at=data.issued_at, reason=data.title)
-        signed = time.perf_counter()
-        render_s.append(rendered - started)
-        sign_s.append(signed - rendered)
+    # The font is parsed and the key's signer prepared once per process: not per document.
+    await _make(store, documents[0])
+    cpu_started = time.process_time()
+    times = [await _make(store, data) for data in documents]
+    cpu_ms = (time.process_time() - cpu_started) / count * 1000
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for data in documents:
+            await _make(store, data)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     # The median: other work on a shared machine lengthens some documents, not the typical one.
-    return statistics.median(render_s) * 1000, statistics.median(sign_s) * 1000
+    render_ms = statistics.median(r for r, _ in times) * 1000
+    sign_ms = statistics.median(s for _, s in times) * 1000
+    return render_ms, sign_ms, cpu_ms
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--count", type=int, default=30, help="documents to make")
     parser.add_argument("--pages", type=int, default=1, help="pages per document (about)")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="print cProfile's top N functions"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tongban-timing-") as folder:
-        render_ms, sign_ms = asyncio.run(_measure(args.count, args.pages, Path(folder)))
+        render_ms, sign_ms, cpu_ms = asyncio.run(
+            _measure(args.count, args.pages, Path(folder), args.profile)
+        )
     print(
         f"{args.count} documents, ~{args.pages} page(s), median per document:"
-        f" render {render_ms:.1f} ms, sign {sign_ms:.1f} ms"
+        f" render {render_ms:.1f} ms, sign {sign_ms:.1f} ms; CPU {cpu_ms:.1f} ms per document"
     )
 
 
