@@ -1,0 +1,119 @@
+"""`bench cases --open N` (issue 22 item 4): the cases measurement again on the same pair of
+nodes once N cases wait there for a person's decision, beside the figures it gave empty.
+
+The open cases are of another item than the measured ones (`bench.memory.OPEN_ITEM`), whose
+decision B's node policy leaves to people, so they stay open in both regions while the
+measured cases run automatically through the same workers, topics, outboxes and databases.
+They are left open afterwards (the shared state keeps them; `bench memory` terminates what it
+finds open in B before it starts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.cost import CostMeter
+from bench.memory import OPEN_BESIDE, OPEN_ITEM_QUERY, open_item_application, open_waiting
+from bench.pair_run import PairUnderTest, run_pair
+from bench.processes import peak_rss_mb, rss_mb
+from bench.stats import RunResult
+
+SETTLE_S = 5.0
+
+
+@dataclass
+class OpenPhase:
+    requested: int
+    open_before: int  # open cases of the open item found on the pair before opening any
+    opened: int
+    seconds_to_open: float
+    runs: list[RunResult] = field(default_factory=list)
+    # Each node's RSS (MB): after the empty runs, once the cases are open, after the runs
+    # with them open; and its high-water mark at the end.
+    rss_empty_mb: dict[str, float] = field(default_factory=dict)
+    rss_opened_mb: dict[str, float] = field(default_factory=dict)
+    rss_open_mb: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def open_cases(self) -> int:
+        return self.open_before + self.opened
+
+    @property
+    def opening_rate(self) -> float:
+        return self.opened / self.seconds_to_open if self.seconds_to_open else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "open_before": self.open_before,
+            "opened": self.opened,
+            "open_cases": self.open_cases,
+            "seconds_to_open": round(self.seconds_to_open, 1),
+            "opened_per_s": round(self.opening_rate, 2),
+            "rss_empty_mb": self.rss_empty_mb,
+            "rss_opened_mb": self.rss_opened_mb,
+            "rss_open_mb": self.rss_open_mb,
+            "peak_rss_mb": self.peak_rss_mb,
+            "runs": [r.to_json() for r in self.runs],
+        }
+
+
+def _rss(pair: PairUnderTest) -> dict[str, float]:
+    return {n.region: round(rss_mb(n.process.pid), 1) for n in pair.nodes}
+
+
+async def open_count(pair: PairUnderTest) -> int:
+    return (await pair.processing_client.count_workflows(OPEN_ITEM_QUERY)).count
+
+
+async def measure_with_open(
+    pair: PairUnderTest,
+    empty: list[RunResult],
+    *,
+    requested: int,
+    within_s: float | None,
+    cases: int,
+    meter: CostMeter | None,
+    console: Any,
+) -> OpenPhase:
+    """Open up to `requested` cases (fewer if `within_s` runs out), then run each tongban run
+    of `empty` again at the same offered rate (max first)."""
+    phase = OpenPhase(
+        requested=requested,
+        open_before=await open_count(pair),
+        opened=0,
+        seconds_to_open=0.0,
+        rss_empty_mb=_rss(pair),
+    )
+    if phase.open_before:
+        console.print(
+            f"[yellow]{phase.open_before} cases of the open item were already open on this pair"
+            " (an earlier run's): the empty runs had them too[/yellow]"
+        )
+    began = time.monotonic()
+    phase.opened = await open_waiting(
+        pair,
+        requested,
+        policies=OPEN_BESIDE,
+        application=open_item_application,
+        query=OPEN_ITEM_QUERY,
+        within_s=within_s,
+    )
+    phase.seconds_to_open = time.monotonic() - began
+    console.print(
+        f"opened {phase.opened} of {requested} cases in {phase.seconds_to_open:.0f} s"
+        f" ({phase.opening_rate:.2f}/s); {phase.open_cases} open in B"
+    )
+    await asyncio.sleep(SETTLE_S)  # the last activities and polls
+    phase.rss_opened_mb = _rss(pair)
+    for twin in (r for r in empty if r.label == "tongban"):
+        run = await run_pair(pair, cases=cases, rate=twin.offered_rate, meter=meter)
+        run.open_cases = phase.open_cases
+        phase.runs.append(run)
+    phase.rss_open_mb = _rss(pair)
+    phase.peak_rss_mb = {n.region: round(peak_rss_mb(n.process.pid), 1) for n in pair.nodes}
+    return phase
