@@ -93,6 +93,7 @@ class OpenCases:
 
     count: int
     within_s: float | None
+    keep: bool = False
 
 
 async def _cases(
@@ -156,6 +157,7 @@ async def _cases(
                     cases=count,
                     meter=meter,
                     console=console,
+                    keep_open=open_cases.keep,
                 )
                 console.print(table(phase.runs))
         finally:
@@ -238,6 +240,10 @@ def cases(
         float | None,
         typer.Option(help="Stop opening after this many seconds (the count opened is printed)"),
     ] = None,
+    keep_open: Annotated[
+        bool,
+        typer.Option(help="Leave the opened cases open (default: terminate them, then wait)"),
+    ] = False,
 ) -> None:
     """Automatically approved cases 350000 → 440000 and back, beside bare Temporal;
     with --open N, again with N cases open on the same nodes."""
@@ -254,7 +260,7 @@ def cases(
             raise typer.BadParameter("py-spy not found: pass --py-spy PATH", param_hint="--profile")
         profile = Profile(binary, profile_dir, profile_seconds)
     began = time.monotonic()
-    opening = OpenCases(open_count, open_seconds) if open_count else None
+    opening = OpenCases(open_count, open_seconds, keep_open) if open_count else None
     runs, phase = asyncio.run(_cases(count, fractions, skip_baseline, profile, opening))
     console.rule("all runs")
     console.print(table(runs))

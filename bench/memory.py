@@ -47,10 +47,12 @@ def open_item_application(i: int) -> Application:
 PairFactory = Callable[[dict[str, str] | None], AbstractAsyncContextManager[PairUnderTest]]
 
 
-def _terminate_open(pair: PairUnderTest, address: str) -> None:
-    for region, query in (
-        (pair.processing, OPEN_QUERY),
-        (pair.origin, OPEN_QUERY.replace("Processing", "Intake")),
+def _terminate_open(pair: PairUnderTest, address: str, query: str = OPEN_QUERY) -> None:
+    """Terminate the cases `query` finds open in B, and their intakes in A (a batch job the
+    server carries out after this returns)."""
+    for region, found in (
+        (pair.processing, query),
+        (pair.origin, query.replace("Processing", "Intake")),
     ):
         subprocess.run(
             [
@@ -62,7 +64,7 @@ def _terminate_open(pair: PairUnderTest, address: str) -> None:
                 "--namespace",
                 namespace(region),
                 "--query",
-                query,
+                found,
                 "--reason",
                 "benchmark cleanup",
                 "--yes",
@@ -70,6 +72,22 @@ def _terminate_open(pair: PairUnderTest, address: str) -> None:
             check=False,
             capture_output=True,
         )
+
+
+async def close_opened(pair: PairUnderTest, query: str, timeout: float = 900.0) -> float:
+    """Terminate what `query` finds open on the pair (B's processing and A's intake) and wait
+    until neither region shows one running: the seconds it took."""
+    began = time.monotonic()
+    address = pair.services.client.service_client.config.target_host
+    intake = query.replace("Processing", "Intake")
+    _terminate_open(pair, address, query)
+    while time.monotonic() < began + timeout:
+        left = await _open_count(pair, query)
+        left += (await pair.services.client.count_workflows(intake)).count
+        if not left:
+            return time.monotonic() - began
+        await asyncio.sleep(2.0)
+    raise TimeoutError(f"cases still open {timeout:.0f} s after terminating them")
 
 
 async def _open_count(pair: PairUnderTest, query: str) -> int:

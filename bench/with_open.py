@@ -4,8 +4,9 @@ nodes once N cases wait there for a person's decision, beside the figures it gav
 The open cases are of another item than the measured ones (`bench.memory.OPEN_ITEM`), whose
 decision B's node policy leaves to people, so they stay open in both regions while the
 measured cases run automatically through the same workers, topics, outboxes and databases.
-They are left open afterwards (the shared state keeps them; `bench memory` terminates what it
-finds open in B before it starts).
+Afterwards they are terminated in both regions (unless kept), and the run waits until none
+is left running: other benches on the same pair must not find thousands of open cases beside
+theirs. Their rows stay in the regions' databases, as bench memory's do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cost import CostMeter
-from bench.memory import OPEN_BESIDE, OPEN_ITEM_QUERY, open_item_application, open_waiting
+from bench.memory import (
+    OPEN_BESIDE,
+    OPEN_ITEM_QUERY,
+    close_opened,
+    open_item_application,
+    open_waiting,
+)
 from bench.pair_run import PairUnderTest, run_pair
 from bench.processes import peak_rss_mb, rss_mb
 from bench.stats import RunResult
@@ -37,6 +44,7 @@ class OpenPhase:
     rss_opened_mb: dict[str, float] = field(default_factory=dict)
     rss_open_mb: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    seconds_to_close: float | None = None  # None: kept open
 
     @property
     def open_cases(self) -> int:
@@ -58,6 +66,7 @@ class OpenPhase:
             "rss_opened_mb": self.rss_opened_mb,
             "rss_open_mb": self.rss_open_mb,
             "peak_rss_mb": self.peak_rss_mb,
+            "seconds_to_close": self.seconds_to_close,
             "runs": [r.to_json() for r in self.runs],
         }
 
@@ -79,6 +88,7 @@ async def measure_with_open(
     cases: int,
     meter: CostMeter | None,
     console: Any,
+    keep_open: bool = False,
 ) -> OpenPhase:
     """Open up to `requested` cases (fewer if `within_s` runs out), then run each tongban run
     of `empty` again at the same offered rate (max first)."""
@@ -116,4 +126,7 @@ async def measure_with_open(
         phase.runs.append(run)
     phase.rss_open_mb = _rss(pair)
     phase.peak_rss_mb = {n.region: round(peak_rss_mb(n.process.pid), 1) for n in pair.nodes}
+    if not keep_open:
+        phase.seconds_to_close = await close_opened(pair, OPEN_ITEM_QUERY)
+        console.print(f"terminated the open cases in {phase.seconds_to_close:.0f} s")
     return phase
