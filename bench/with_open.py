@@ -127,6 +127,10 @@ async def measure_with_open(
     phase.rss_open_mb = _rss(pair)
     phase.peak_rss_mb = {n.region: round(peak_rss_mb(n.process.pid), 1) for n in pair.nodes}
     if not keep_open:
-        phase.seconds_to_close = await close_opened(pair, OPEN_ITEM_QUERY)
-        console.print(f"terminated the open cases in {phase.seconds_to_close:.0f} s")
+        try:
+            phase.seconds_to_close = await close_opened(pair, OPEN_ITEM_QUERY, timeout=600.0)
+            console.print(f"terminated the open cases in {phase.seconds_to_close:.0f} s")
+        except TimeoutError as exc:
+            # The figures above stand; what is left open is said, not hidden.
+            console.print(f"[red]{exc}: {await open_count(pair)} still open in B[/red]")
     return phase
