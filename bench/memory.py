@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess
 import time
 from collections.abc import Callable
@@ -113,32 +114,43 @@ async def open_waiting(
     application: Callable[[int], Application] = bench_application,
     query: str = OPEN_QUERY,
     within_s: float | None = None,
+    chunk: int | None = None,
 ) -> int:
     """Submit `count` cases (numbered from `first`) that wait for a person's decision in B, and
-    return once B holds them open: how many were submitted. `within_s`: stop submitting when
-    that many seconds have passed (the cases already submitted still count and are waited
-    for). B must hold them waiting: its node's policy for their item leaves the decision to
-    people; `query` counts them in B (cases open there before this call are not counted)."""
+    return once B holds them open: how many were submitted. B must hold them waiting: its
+    node's policy for their item leaves the decision to people; `query` counts them in B
+    (cases open there before this call are not counted).
+
+    `chunk`: submit that many, wait until B holds them, then the next. `within_s`: start no
+    chunk (and no submission) once that many seconds have passed. The window takes cases far
+    faster than the pair forwards and accepts them (2026-12-01: 10,000 submitted in ≈ 6 min,
+    held by B at ≈ 3 a second), so without chunks the limit bounds only the submitting."""
     already = await _open_count(pair, query)
-    stop_at = None if within_s is None else time.monotonic() + within_s
+    began = time.monotonic()
+    stop_at = None if within_s is None else began + within_s
     submitted = 0
 
-    async def one(i: int) -> None:
+    def late() -> bool:
+        return stop_at is not None and time.monotonic() >= stop_at
+
+    async def one(offset: int, i: int) -> None:
         nonlocal submitted
-        if stop_at is not None and time.monotonic() >= stop_at:
+        if late():
             return
         await submit_case(
             pool=pair.services.pool,
             client=pair.services.client,
             credentials=pair.services.credentials,
             policies=policies,
-            application=application(first + i),
+            application=application(first + offset + i),
         )
         submitted += 1
 
-    await paced(count, None, 64, one)
-    # Half an hour at least, as before; beyond it, a second a case more than the opener took.
-    await _until_open(pair, already + submitted, query, max(1800.0, submitted * 1.0))
+    step = chunk or count
+    while submitted < count and not late():
+        await paced(min(step, count - submitted), None, 64, functools.partial(one, submitted))
+        # Half an hour at least, as before; beyond it, a second a case the opener submitted.
+        await _until_open(pair, already + submitted, query, max(1800.0, submitted * 1.0))
     return submitted
 
 

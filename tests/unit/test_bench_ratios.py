@@ -3,6 +3,12 @@ measures, 34 regions over 2, and a pair with N open cases over the same pair emp
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
 from bench.idle import hosts
 from bench.ratios import open_ratio_lines, region_points, region_ratio_lines
 from bench.stats import Latency, RunResult
@@ -120,3 +126,39 @@ def test_the_open_cases_wait_for_b_and_the_measured_ones_do_not() -> None:
     )
     assert "decision" not in OPEN_BESIDE.automatic_steps(OPEN_ITEM)
     assert open_item_application(7).item_code == OPEN_ITEM != measured
+
+
+def test_the_opener_waits_for_b_after_each_chunk_and_stops_starting_chunks_when_late(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bench.memory as memory
+
+    held = {"b": 0}
+    log: list[str] = []
+
+    async def submit_case(**kwargs: Any) -> None:
+        log.append(f"submit {kwargs['application']}")
+        held["b"] += 1  # B holds it at once: the fake's pair is instant
+
+    async def open_count(pair: Any, query: str) -> int:
+        log.append(f"count {held['b']}")
+        return held["b"]
+
+    monkeypatch.setattr(memory, "submit_case", submit_case)
+    monkeypatch.setattr(memory, "_open_count", open_count)
+    pair: Any = SimpleNamespace(services=SimpleNamespace(pool=None, client=None, credentials=None))
+
+    done = asyncio.run(
+        memory.open_waiting(pair, 5, first=10, application=lambda i: i, chunk=2)  # type: ignore[arg-type,return-value]
+    )
+
+    assert done == 5
+    assert log == [
+        "count 0",
+        *("submit 10", "submit 11", "count 2"),
+        *("submit 12", "submit 13", "count 4"),
+        *("submit 14", "count 5"),
+    ]
+    log.clear()
+    assert asyncio.run(memory.open_waiting(pair, 5, within_s=0.0, chunk=2)) == 0
+    assert log == ["count 5"]
