@@ -384,14 +384,15 @@ def scale(
     """Throughput and memory at 1/2/4 worker processes per region and at 2/5/34 regions
     (with --per-process K, the regions hosted K to a process); prints N regions / 2 regions.
     Given only --workers or only --regions, only those points are measured."""
+    from bench.ratios import scale_points
     from bench.scaling import run_scaling
 
     console = _console()
+    worker_points, region_counts = scale_points(workers, regions)
     results = asyncio.run(
         run_scaling(
-            # Both kinds of points by default; naming only one kind measures only that kind.
-            workers if workers else ([] if regions else [1, 2, 4]),
-            regions if regions else ([] if workers else [2, 5, 34]),
+            worker_points,
+            region_counts,
             count,
             running_pair,
             console,

@@ -19,6 +19,17 @@ def _verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
+def scale_points(
+    workers: Sequence[int] | None, regions: Sequence[int] | None
+) -> tuple[list[int], list[int]]:
+    """`bench scale`'s worker and region points: both kinds by default (1/2/4 workers, 2/5/34
+    regions); naming only one kind measures only that kind."""
+    return (
+        list(workers) if workers else ([] if regions else [1, 2, 4]),
+        list(regions) if regions else ([] if workers else [2, 5, 34]),
+    )
+
+
 def region_points(counts: Sequence[int], per_process: Sequence[int]) -> list[tuple[int, int]]:
     """Every (regions, regions a process) point to measure, in order: a process cannot host
     more regions than there are, so 2 regions at 17 a process is 2 in one, measured once."""

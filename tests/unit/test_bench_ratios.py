@@ -10,10 +10,17 @@ from typing import Any
 import pytest
 
 from bench.idle import hosts
-from bench.ratios import open_ratio_lines, region_points, region_ratio_lines
+from bench.ratios import open_ratio_lines, region_points, region_ratio_lines, scale_points
 from bench.stats import Latency, RunResult
 
 HOP = "b_decided_to_a_received"
+
+
+def test_scale_measures_both_kinds_by_default_and_only_the_kind_named() -> None:
+    assert scale_points(None, None) == ([1, 2, 4], [2, 5, 34])
+    assert scale_points(None, [2, 34]) == ([], [2, 34])
+    assert scale_points([1, 2], None) == ([1, 2], [])
+    assert scale_points([1], [2]) == ([1], [2])
 
 
 def test_a_process_never_hosts_more_regions_than_there_are_and_points_are_not_repeated() -> None:
