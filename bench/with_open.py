@@ -81,6 +81,22 @@ async def open_count(pair: PairUnderTest) -> int:
     return (await pair.processing_client.count_workflows(OPEN_ITEM_QUERY)).count
 
 
+# A's side of an open case once B's acceptance has reached it: B holding a case open is not
+# the end of the opening; A still applies B's accepted event and its document (2026-12-01:
+# with 10,000 B held them all while ≈ 5,800 were still in transit at A).
+A_WAITING_QUERY = OPEN_ITEM_QUERY.replace("Processing", "Intake") + " AND CaseStatus = 'processing'"
+
+
+async def until_a_waits(pair: PairUnderTest, expected: int, timeout: float) -> float:
+    """Wait until A shows `expected` open cases as processing in B: the seconds it took."""
+    began = time.monotonic()
+    while time.monotonic() < began + timeout:
+        if (await pair.services.client.count_workflows(A_WAITING_QUERY)).count >= expected:
+            return time.monotonic() - began
+        await asyncio.sleep(2.0)
+    raise TimeoutError(f"A did not show {expected} open cases as processing in {timeout:.0f} s")
+
+
 async def measure_with_open(
     pair: PairUnderTest,
     empty: list[RunResult],
@@ -116,6 +132,7 @@ async def measure_with_open(
         within_s=within_s,
         chunk=CHUNK,
     )
+    await until_a_waits(pair, phase.open_cases, max(1800.0, float(phase.opened)))
     phase.seconds_to_open = time.monotonic() - began
     console.print(
         f"opened {phase.opened} of {requested} cases in {phase.seconds_to_open:.0f} s"
