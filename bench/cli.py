@@ -2,7 +2,9 @@
 
 tongban bench cases --cases 200 --json bench/out/cases.json --plot bench/out/latency.png
 tongban bench cases --cases 100 --fraction 0.5 --profile bench/out/profile  # + py-spy of both nodes
+tongban bench cases --cases 100 --fraction 0.5 --skip-baseline --open 10000  # issue 22 item 4
 tongban bench memory --open 1000 --open 10000
+tongban bench scale --workers 1 --regions 2 --regions 34 --per-process 1 --per-process 17
 tongban bench crypto
 tongban bench idle --regions 2 --regions 34 --seconds 60
 tongban bench idle --regions 34 --per-process 1 --per-process 17 --seconds 60  # decision 0047
@@ -19,7 +21,7 @@ import platform
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from bench.files import FileRunResult
     from bench.pair_run import PairUnderTest
     from bench.stats import RunResult
+    from bench.with_open import OpenPhase
 
 # Heavy modules (the node, Temporal, Kafka, documents) are imported inside the commands that
 # use them, so `tongban --help` and every other command start without them (issue 24).
@@ -84,18 +87,37 @@ async def running_pair(env: dict[str, str] | None = None) -> AsyncIterator[PairU
             node.stop()
 
 
+@dataclasses.dataclass(frozen=True)
+class OpenCases:
+    """`--open N`: measure again once N cases wait on the pair (`within_s`: open for no longer)."""
+
+    count: int
+    within_s: float | None
+    keep: bool = False
+
+
 async def _cases(
-    count: int, fractions: list[float], skip_baseline: bool, profile: Profile | None
-) -> list[RunResult]:
+    count: int,
+    fractions: list[float],
+    skip_baseline: bool,
+    profile: Profile | None,
+    open_cases: OpenCases | None = None,
+) -> tuple[list[RunResult], OpenPhase | None]:
     from bench.baseline_run import run_baseline
     from bench.cost import CostMeter, stack_pids
-    from bench.pair_run import run_pair
+    from bench.memory import OPEN_BESIDE
+    from bench.pair_run import AUTOMATIC_ENV, run_pair
     from bench.report import table
+    from bench.with_open import measure_with_open
     from regions.naming import namespace
 
     console = _console()
     runs: list[RunResult] = []
-    async with running_pair() as pair:
+    phase = None
+    # With --open, B's policy leaves the open item's decision to people; the measured item's
+    # steps stay automatic, as without it.
+    env = {"TONGBAN_NODE_POLICIES": OPEN_BESIDE.model_dump_json()} if open_cases else AUTOMATIC_ENV
+    async with running_pair(env) as pair:
         clients = {ORIGIN: pair.services.client, PROCESSING: pair.processing_client}
         meter = await CostMeter.open(
             stack_pids=stack_pids(),
@@ -125,11 +147,24 @@ async def _cases(
                         )
                     )
                 console.print(table(runs[-2:] if not skip_baseline else runs[-1:]))
+            if open_cases is not None:
+                console.rule(f"opening {open_cases.count} cases that wait for B's decision")
+                phase = await measure_with_open(
+                    pair,
+                    runs,
+                    requested=open_cases.count,
+                    within_s=open_cases.within_s,
+                    cases=count,
+                    meter=meter,
+                    console=console,
+                    keep_open=open_cases.keep,
+                )
+                console.print(table(phase.runs))
         finally:
             await meter.close()
         if profile is not None:
             await _profiled_run(pair, count, profile, console)
-    return runs
+    return runs, phase
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,9 +227,28 @@ def cases(
     py_spy: Annotated[
         str | None, typer.Option(help="py-spy binary (default: beside Python, or on PATH)")
     ] = None,
+    open_count: Annotated[
+        int,
+        typer.Option(
+            "--open",
+            help="After the runs, open this many cases that wait for B's decision on the same"
+            " nodes and run the tongban runs again beside them (issue 22 item 4)",
+            min=0,
+        ),
+    ] = 0,
+    open_seconds: Annotated[
+        float | None,
+        typer.Option(help="Stop opening after this many seconds (the count opened is printed)"),
+    ] = None,
+    keep_open: Annotated[
+        bool,
+        typer.Option(help="Leave the opened cases open (default: terminate them, then wait)"),
+    ] = False,
 ) -> None:
-    """Automatically approved cases 350000 → 440000 and back, beside bare Temporal."""
+    """Automatically approved cases 350000 → 440000 and back, beside bare Temporal;
+    with --open N, again with N cases open on the same nodes."""
     from bench.profile import py_spy as find_py_spy
+    from bench.ratios import open_ratio_lines
     from bench.report import cost_table, paired_cpu_ratios, plot, table, targets
 
     console = _console()
@@ -206,11 +260,27 @@ def cases(
             raise typer.BadParameter("py-spy not found: pass --py-spy PATH", param_hint="--profile")
         profile = Profile(binary, profile_dir, profile_seconds)
     began = time.monotonic()
-    runs = asyncio.run(_cases(count, fractions, skip_baseline, profile))
+    opening = OpenCases(open_count, open_seconds, keep_open) if open_count else None
+    runs, phase = asyncio.run(_cases(count, fractions, skip_baseline, profile, opening))
     console.rule("all runs")
     console.print(table(runs))
     console.rule("cost per case, over each run's measured window")
     console.print(cost_table(runs))
+    if phase is not None:
+        console.rule(f"with {phase.open_cases} open cases (the same nodes, after the runs above)")
+        console.print(table(phase.runs))
+        console.print(cost_table(phase.runs))
+        console.print(
+            f"opened {phase.opened} of {phase.requested} in {phase.seconds_to_open:.0f} s"
+            f" ({phase.opening_rate:.2f}/s); node RSS MB empty {phase.rss_empty_mb},"
+            f" once open {phase.rss_opened_mb}, after the runs {phase.rss_open_mb},"
+            f" peak {phase.peak_rss_mb}"
+        )
+        console.rule("targets with open cases (printed, not asserted)")
+        for line in open_ratio_lines(
+            runs, phase.runs, phase.open_cases, phase.rss_empty_mb, phase.rss_open_mb
+        ):
+            console.print(line)
     ours_max = next(r for r in runs if r.label == "tongban" and r.offered_rate is None)
     base_max = next((r for r in runs if r.label == "baseline" and r.offered_rate is None), None)
     half = next(
@@ -237,7 +307,10 @@ def cases(
             else r.to_json()
             for r in runs
         ]
-        json_out.write_text(json.dumps(figures, indent=2, default=str))
+        out: Any = figures
+        if phase is not None:
+            out = {"empty": figures, "with_open": phase.to_json()}
+        json_out.write_text(json.dumps(out, indent=2, default=str))
     if plot_out:
         plot_out.parent.mkdir(parents=True, exist_ok=True)
         plot(runs, plot_out)
@@ -298,13 +371,33 @@ def scale(
     ] = None,
     count: Annotated[int, typer.Option("--cases", help="Cases per measured point")] = 100,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON")] = None,
+    per_process: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--per-process",
+            help="Regions one process hosts at the region points (decision 0047); repeat to"
+            " measure several ways (default 1: a process per region)",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
-    """Throughput and memory at 1/2/4 worker processes per region and at 2/5/34 regions."""
+    """Throughput and memory at 1/2/4 worker processes per region and at 2/5/34 regions
+    (with --per-process K, the regions hosted K to a process); prints N regions / 2 regions.
+    Given only --workers or only --regions, only those points are measured."""
+    from bench.ratios import scale_points
     from bench.scaling import run_scaling
 
     console = _console()
+    worker_points, region_counts = scale_points(workers, regions)
     results = asyncio.run(
-        run_scaling(workers or [1, 2, 4], regions or [2, 5, 34], count, running_pair, console)
+        run_scaling(
+            worker_points,
+            region_counts,
+            count,
+            running_pair,
+            console,
+            per_process=per_process or [1],
+        )
     )
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

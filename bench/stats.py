@@ -48,6 +48,7 @@ class RunResult:
     history_events_per_case: float | None = None
     node_peak_rss_mb: dict[str, float] = field(default_factory=dict)
     cost: CaseCost | None = None  # with a CostMeter: CPU, RPCs, transactions per case
+    open_cases: int = 0  # cases held open on the same nodes meanwhile (`bench cases --open`)
 
     @property
     def throughput(self) -> float:
