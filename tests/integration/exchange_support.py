@@ -79,7 +79,9 @@ async def produce(bus: Bus, region: str, value: bytes, key: bytes) -> tuple[int,
 
 async def produce_all(bus: Bus, records: list[tuple[str, bytes, bytes]]) -> list[tuple[int, int]]:
     """(partition, offset) of each (region, value, key) written, in order, by one producer."""
-    producer = bus.producer(max_request_size=4 * 1024 * 1024)
+    # Idempotent: a send retried after a slow acknowledgement must not write a record twice
+    # (tests count what the nodes quarantine per record; CI once saw one forged record twice).
+    producer = bus.producer(max_request_size=4 * 1024 * 1024, enable_idempotence=True)
     await producer.start()
     placed = []
     try:

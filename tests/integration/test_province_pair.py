@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
@@ -77,7 +77,9 @@ async def test_a_case_goes_to_guangdong_and_back(
     )
     receipt = EventType.RECEIPT.value
 
-    async def events(dsn: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    Row = tuple[object, ...]
+
+    async def events(dsn: str, sql: str, *args: object) -> list[Row]:
         return sorted(tuple(r) for r in await rows(dsn, sql, case_no, *args))
 
     a_sends = [EventType.FORWARDED, EventType.RESULT_DELIVERED]
@@ -90,18 +92,26 @@ async def test_a_case_goes_to_guangdong_and_back(
     b_sends += [EventType.MATERIAL_CHUNK] * chunks
     a_receipts = [(receipt, B, True, True)] * len(b_sends)  # A answers each of B's
     b_receipts = [(receipt, A, True, True)] * 2
-    assert await events(dsn_a, outbox_sql, receipt) == sorted(
-        [(t.value, B, True, True) for t in a_sends] + a_receipts
-    )
-    assert await events(dsn_b, outbox_sql, receipt) == sorted(
-        [(t.value, A, True, True) for t in b_sends] + b_receipts
-    )
-    assert await events(dsn_a, inbox_sql) == sorted(
-        [(t.value, B, True) for t in b_sends] + [(receipt, B, True)] * 2
-    )
-    assert await events(dsn_b, inbox_sql) == sorted(
-        [(t.value, A, True) for t in a_sends] + [(receipt, A, True)] * len(b_sends)
-    )
+
+    # Both workflows have closed, but the last receipts may still be on their way: B closes on
+    # A's result-delivered and receipts it after. Each table must reach exactly these rows.
+    async def reaches(what: str, dsn: str, sql: str, *args: object, want: Sequence[Row]) -> None:
+        wanted: list[Row] = sorted(want)
+
+        async def probe() -> list[Row]:
+            return await events(dsn, sql, *args)
+
+        seen = await eventually(probe, until=lambda got: got == wanted, timeout=30, what=what)
+        assert seen == wanted
+
+    a_sent = [(t.value, B, True, True) for t in a_sends] + a_receipts
+    await reaches("A's outbox", dsn_a, outbox_sql, receipt, want=a_sent)
+    b_sent = [(t.value, A, True, True) for t in b_sends] + b_receipts
+    await reaches("B's outbox", dsn_b, outbox_sql, receipt, want=b_sent)
+    a_got = [(t.value, B, True) for t in b_sends] + [(receipt, B, True)] * 2
+    await reaches("A's inbox", dsn_a, inbox_sql, want=a_got)
+    b_got = [(t.value, A, True) for t in a_sends] + [(receipt, A, True)] * len(b_sends)
+    await reaches("B's inbox", dsn_b, inbox_sql, want=b_got)
 
     for dsn in (dsn_a, dsn_b):
         conn = await asyncpg.connect(dsn)
