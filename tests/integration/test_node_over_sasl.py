@@ -16,11 +16,9 @@ import pytest
 from deploy.stack import kafka
 from deploy.stack.kafka_acls import join_regions, principal_name
 from deploy.stack.settings import StackEndpoints, StackSettings
-from regions.local import ensure_local_keys, local_node_settings
-from regions.node import node_services
+from regions.local import ensure_local_keys
 from regions.node_process import NodeProcess, spawn_node, wait_until_polling
-from regions.window import submit_case
-from tests.integration.automatic import AUTOMATIC_ENV, AUTOMATIC_POLICIES
+from tests.integration.automatic import AUTOMATIC_ENV, submit_automatic
 from tests.integration.pair import ProvincePair
 from tests.support.stack_access import dev_stack_only, temporal_client
 
@@ -72,16 +70,8 @@ async def sasl_nodes(
 async def test_a_case_completes_with_each_node_as_its_own_principal(
     sasl_nodes: dict[str, NodeProcess], stack: StackEndpoints, stack_settings: StackSettings
 ) -> None:
-    origin = local_node_settings(A, stack_settings, stack)
     pair = ProvincePair(A, B, sasl_nodes, {}, stack_settings.state_dir)
-    async with node_services(origin) as services:
-        handle = await submit_case(
-            pool=services.pool,
-            client=services.client,
-            credentials=services.credentials,
-            application=pair.application(),
-            policies=AUTOMATIC_POLICIES,
-        )
+    handle = await submit_automatic(pair, stack, stack_settings)
     outcome = await asyncio.wait_for(handle.result(), timeout=90)
     assert (outcome.status, outcome.outcome) == ("closed", "approved")
     for region, node in sasl_nodes.items():

@@ -16,13 +16,11 @@ from events.keystore import KeyStore
 from events.message_log import verify_chain
 from events.models import CHUNK_BYTES, CaseForwarded, EventType
 from events.sealing import open_box
-from regions.local import ensure_local_keys, local_node_settings, trust_dir
-from regions.node import node_services
-from regions.window import submit_case
+from regions.local import ensure_local_keys, trust_dir
 from tests.integration.automatic import (
     AUTOMATIC_ENV,
-    AUTOMATIC_POLICIES,
     submit_and_see_both_approved,
+    submit_automatic,
 )
 from tests.integration.exchange_support import rows
 from tests.integration.pair import ProvincePair, start_pair
@@ -124,16 +122,8 @@ async def test_a_case_goes_to_guangdong_and_back(
 async def test_the_applicant_crosses_sealed_and_opens_only_in_the_processing_region(
     pair: ProvincePair, stack: StackEndpoints, stack_settings: StackSettings
 ) -> None:
-    origin = local_node_settings(A, stack_settings, stack)
     application = pair.application()
-    async with node_services(origin) as services:
-        handle = await submit_case(
-            pool=services.pool,
-            client=services.client,
-            credentials=services.credentials,
-            application=application,
-            policies=AUTOMATIC_POLICIES,
-        )
+    handle = await submit_automatic(pair, stack, stack_settings, application)
     case_no = handle.id.removeprefix("intake-")
     await asyncio.wait_for(handle.result(), timeout=90)
 
