@@ -8,8 +8,9 @@ from bench.cost import BASELINE_GROUPS, TARGET_CPU_RATIO, cpu_ratio
 from bench.stats import RunResult
 
 HOP = "b_decided_to_a_received"
-TARGET_THROUGHPUT_RATIO = 0.8
-TARGET_HOP_P99_MS = 250.0
+# Issue 22's targets (the earlier 0.8 and 250 ms were issue 3's).
+TARGET_THROUGHPUT_RATIO = 0.9
+TARGET_HOP_P99_MS = 150.0
 TARGET_HISTORY_EVENTS = 40
 
 

@@ -10,6 +10,14 @@ from events.keystore import KeyStore
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _default_stack_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests describe the default profile unless they set another: the suite also runs
+    under `TONGBAN_STACK_PROFILE=cluster make test`, whose environment would otherwise leak in
+    (two tests read it on 2026-12-01)."""
+    monkeypatch.delenv("TONGBAN_STACK_PROFILE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def keystore(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
     store = KeyStore(tmp_path_factory.mktemp("trust"))
