@@ -66,13 +66,15 @@ def local_endpoints(stack: StackSettings) -> OperatorEndpoints:
 
 
 def _local_temporal(stack: StackSettings, region: str) -> TemporalSecurity:
-    """In the clear on the dev stack; the region's client certificate on the cluster profile."""
+    """In the clear on the dev stack; the region's client certificate and token on the cluster
+    profile."""
     access = cluster_access(stack, region)
     return TemporalSecurity(
         tls_ca=access.get("temporal_tls_ca"),
         tls_cert=access.get("temporal_tls_cert"),
         tls_key=access.get("temporal_tls_key"),
         tls_server_name=access.get("temporal_tls_server_name"),
+        api_key=access.get("temporal_api_key"),
     )
 
 

@@ -76,8 +76,9 @@ def local_node_settings(
 
 def cluster_access(stack: StackSettings, region: str) -> dict[str, Any]:
     """On the cluster profile, what the region's node needs beyond addresses, as `tongban stack
-    up --profile cluster` recorded it: its Temporal client certificate (mTLS) and its SCRAM
-    principal over TLS (the password read from its file). Nothing on the local dev stack."""
+    up --profile cluster` recorded it: its Temporal client certificate (mTLS) and token (which
+    namespace it may use), and its SCRAM principal over TLS (secrets read from their files).
+    Nothing on the local dev stack."""
     if stack.stack_profile != "cluster" or not stack.stack_file.is_file():
         return {}
     access = StackState.load(stack.stack_file).access
@@ -85,7 +86,9 @@ def cluster_access(stack: StackSettings, region: str) -> dict[str, Any]:
     if node is None:
         return {}
     password = Path(node["kafka_sasl_password_file"]).read_text().strip()
+    token = node.get("temporal_api_key_file")  # absent in what an older `up` recorded
     return {
+        **({"temporal_api_key": Path(token).read_text().strip()} if token else {}),
         "temporal_tls_ca": access["ca"],
         "temporal_tls_cert": node["temporal_tls_cert"],
         "temporal_tls_key": node["temporal_tls_key"],

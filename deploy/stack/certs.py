@@ -1,6 +1,9 @@
-"""A small certificate authority for the production shape: the CA, Temporal's frontend and
-internode certificates, the Web UI's client certificate, one client certificate per regional
-node, the Kafka brokers' and the exchange admin's.
+"""Two small certificate authorities for the production shape. The stack's CA signs Temporal's
+frontend certificate, one client certificate per regional node, the Kafka brokers' and the
+exchange admin's; a CA of its own (`internode/` below it) signs what Temporal's services show
+each other and what the cluster's own callers show its internal frontend (internode, Web UI).
+Two, because the internal frontend makes whoever completes its handshake the system's admin:
+a region's certificate must not complete it (decision 0052).
 
 PEM files, keys PKCS#8 unencrypted and 0600 (a directory only the operator reads); for Kafka
 a `<name>.pem` holds key and chain together (its PEM keystore format). Issuing is idempotent:
@@ -23,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_NAME = "ca"
+INTERNODE_DIR = "internode"
 TEMPORAL_FRONTEND = "temporal-frontend"
 TEMPORAL_INTERNODE = "temporal-internode"
 TEMPORAL_UI = "temporal-ui"
@@ -78,13 +82,11 @@ class Leaf:
 
 
 def standard_leaves(regions: Iterable[str], hosts: Iterable[str] = LOCAL_NAMES) -> list[Leaf]:
-    """What the production topology needs: servers carry `hosts` as subject alternative
-    names; internode and broker certificates act as both server and client."""
+    """What the stack's CA signs: servers carry `hosts` as subject alternative names; broker
+    certificates act as both server and client."""
     names = tuple(hosts)
     leaves = [
         Leaf(TEMPORAL_FRONTEND, _SERVER, names),
-        Leaf(TEMPORAL_INTERNODE, _BOTH, names),
-        Leaf(TEMPORAL_UI, _CLIENT),
         Leaf(KAFKA_BROKER, _BOTH, names),
         Leaf(EXCHANGE_ADMIN, _CLIENT),
     ]
@@ -92,14 +94,42 @@ def standard_leaves(regions: Iterable[str], hosts: Iterable[str] = LOCAL_NAMES) 
     return leaves
 
 
-def issue_all(root: Path, leaves: Iterable[Leaf], *, now: datetime | None = None) -> list[str]:
+def internode_leaves(hosts: Iterable[str] = LOCAL_NAMES) -> list[Leaf]:
+    """What the internode CA signs: Temporal's services (server and client to each other) and
+    the Web UI's client certificate for the internal frontend."""
+    return [Leaf(TEMPORAL_INTERNODE, _BOTH, tuple(hosts)), Leaf(TEMPORAL_UI, _CLIENT)]
+
+
+def internode_root(root: Path) -> Path:
+    return root / INTERNODE_DIR
+
+
+def issue_production(
+    root: Path, regions: Iterable[str], hosts: Iterable[str] = LOCAL_NAMES
+) -> list[str]:
+    """Both authorities and everything they sign; returns the names issued (internode ones
+    prefixed `internode/`)."""
+    issued = issue_all(root, standard_leaves(regions, hosts))
+    inner = issue_all(
+        internode_root(root), internode_leaves(hosts), ca_common_name="tongban internode CA"
+    )
+    return issued + [f"{INTERNODE_DIR}/{name}" for name in inner]
+
+
+def issue_all(
+    root: Path,
+    leaves: Iterable[Leaf],
+    *,
+    now: datetime | None = None,
+    ca_common_name: str = "tongban stack CA",
+) -> list[str]:
     """Create the CA (once) and every leaf that is missing or due; returns the names issued."""
     at = now or datetime.now(UTC)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     authority = CertificateAuthority(root)
     issued: list[str] = []
     if not _valid(authority.ca_cert, None, at):
-        _write_ca(authority, at)
+        _write_ca(authority, at, ca_common_name)
         issued.append(CA_NAME)
     ca_key = _load_key(authority.ca_key)
     ca_cert = x509.load_pem_x509_certificate(authority.ca_cert.read_bytes())
@@ -136,9 +166,9 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _write_ca(authority: CertificateAuthority, at: datetime) -> None:
+def _write_ca(authority: CertificateAuthority, at: datetime, common_name: str) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = _name("tongban stack CA")
+    name = _name(common_name)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -165,7 +195,7 @@ def _write_ca(authority: CertificateAuthority, at: datetime) -> None:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(authority.ca_key, _key_pem(key))
+    write_private(authority.ca_key, _key_pem(key))
     authority.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -215,8 +245,8 @@ def _write_leaf(
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     chain = cert_pem + ca_cert.public_bytes(serialization.Encoding.PEM)
     key_pem = _key_pem(key)
-    _write_private(files.key, key_pem)
-    _write_private(files.keystore, key_pem + chain)
+    write_private(files.key, key_pem)
+    write_private(files.keystore, key_pem + chain)
     files.cert.write_bytes(chain)
 
 
@@ -242,7 +272,7 @@ def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -236,14 +236,15 @@ def certs(
         ),
     ] = None,
 ) -> None:
-    """Issue the CA, Temporal frontend and internode, Kafka broker, exchange admin and one
-    client certificate per region (CN region-<code>); existing valid ones are kept."""
+    """Issue the CA, Temporal frontend, Kafka broker, exchange admin and one client certificate
+    per region (CN region-<code>), and under internode/ a CA of its own for Temporal's services
+    and the Web UI; existing valid ones are kept."""
     from deploy.stack import certs as stack_certs
 
     settings = _settings(region)
     root = directory or settings.cluster_dir / "certs"
     hosts = tuple(host) if host else stack_certs.LOCAL_NAMES
-    issued = stack_certs.issue_all(root, stack_certs.standard_leaves(settings.regions, hosts))
+    issued = stack_certs.issue_production(root, settings.regions, hosts)
     console.print(f"issued: {', '.join(issued) or 'nothing (all valid)'}")
     console.print(f"in: {root}")
 

@@ -1,13 +1,14 @@
 """`stack up | down | status --profile cluster`: the production shape on this machine.
 
-Temporal's own server (four services, four history shards, mTLS) on a PostgreSQL of its own,
+Temporal's own server (five services, four history shards, mTLS, each region's calls
+authorized by its token) on a PostgreSQL of its own,
 three Kafka brokers (KRaft, TLS, SASL/SCRAM, ACLs, RF 3 / min ISR 2), all under
 `<state>/cluster/` on ports apart from the default stack's (decision 0037). The default
 stack is never started, stopped or read from here.
 
 `<state>/cluster/stack.json` holds the processes `up` started, the endpoints, and `access`:
-what a region's node needs to reach them (CA, its client certificate, its SCRAM user and the
-file holding its password; never a password itself).
+what a region's node needs to reach them (CA, its client certificate, the file holding its
+Temporal token, its SCRAM user and the file holding its password; never a secret itself).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from deploy.stack import certs, cluster_kafka, cluster_postgres, cluster_temporal, temporal
+from deploy.stack import (
+    certs,
+    cluster_kafka,
+    cluster_postgres,
+    cluster_temporal,
+    temporal,
+    temporal_tokens,
+)
 from deploy.stack.cluster_layout import BROKER_IDS, TEMPORAL_SERVICES, ClusterLayout
 from deploy.stack.manager import (
     Outcome,
@@ -99,9 +107,12 @@ async def up(settings: StackSettings, *, report: Report = _quiet) -> StackEndpoi
     layout = ClusterLayout.of(settings)
     with locked(layout.root):
         state = StackState.load(layout.stack_file)
-        issued = certs.issue_all(layout.certs, certs.standard_leaves(settings.regions))
+        issued = certs.issue_production(layout.certs, settings.regions)
         if issued:
             report(f"certificates issued: {', '.join(issued)} ({layout.certs})")
+        tokens = temporal_tokens.ensure_tokens(layout, settings.regions)
+        if tokens:
+            report(f"temporal tokens issued: {', '.join(tokens)} ({layout.temporal_auth})")
         build = TemporalBuild.cached()
         if not build.complete():
             report(f"building Temporal's server into {build.root} (first time: minutes)")
@@ -122,13 +133,14 @@ async def up(settings: StackSettings, *, report: Report = _quiet) -> StackEndpoi
             if isinstance(result, BaseException):
                 raise result
         report(f"provisioning regions {', '.join(settings.regions)}")
-        tls = cluster_temporal.client_tls(layout, certs.TEMPORAL_INTERNODE).config()
+        tls = cluster_temporal.internal_tls(layout).config()
         _, _, lines = await asyncio.gather(
-            temporal.ensure_namespaces(layout.temporal_address, settings.regions, tls),
+            temporal.ensure_namespaces(layout.temporal_internal_address, settings.regions, tls),
             provision_postgres(settings, pg.socket_dsn, report),
             asyncio.to_thread(cluster_kafka.join_regions, layout, settings.regions),
         )
         report(f"kafka: {len(lines)} topic, credential and ACL steps confirmed")
+        await _tokens_admitted(layout, settings.regions)
         endpoints = StackEndpoints(
             kafka_bootstrap=layout.kafka_bootstrap,
             temporal_address=layout.temporal_address,
@@ -141,6 +153,22 @@ async def up(settings: StackSettings, *, report: Report = _quiet) -> StackEndpoi
         return endpoints
 
 
+async def _tokens_admitted(layout: ClusterLayout, regions: tuple[str, ...]) -> None:
+    """Each region's node gets in with its certificate and token: a wrong key, claim or
+    config shows here, at `up`, not as a node that cannot start."""
+    refusals = await asyncio.gather(
+        *(cluster_temporal.refusal_of_region(layout, region) for region in regions)
+    )
+    refused = {r: why for r, why in zip(regions, refusals, strict=True) if why is not None}
+    if refused:
+        lines = "; ".join(f"region {r}: {why}" for r, why in refused.items())
+        raise ServiceStartError(
+            temporal_service_name("frontend"),
+            f"the frontend refuses the regions' tokens: {lines}",
+            log_tails([cluster_temporal.log_path(layout, "frontend")]),
+        )
+
+
 def access(layout: ClusterLayout, regions: tuple[str, ...]) -> dict[str, Any]:
     """What each region's node needs, by path: certificates and the SCRAM password's file."""
     authority = certs.CertificateAuthority(layout.certs)
@@ -150,6 +178,7 @@ def access(layout: ClusterLayout, regions: tuple[str, ...]) -> dict[str, Any]:
         nodes[region] = {
             "temporal_tls_cert": str(files.cert),
             "temporal_tls_key": str(files.key),
+            "temporal_api_key_file": str(temporal_tokens.token_path(layout, region)),
             "kafka_sasl_username": f"region-{region}",
             "kafka_sasl_password_file": str(cluster_kafka.password_file(layout, region)),
         }
@@ -198,7 +227,7 @@ async def _temporal_up(
     for line in await cluster_temporal.ensure_schemas(build, pg):
         report(f"temporal: {line}")
     cluster_temporal.write_config(layout, pg)
-    tls = cluster_temporal.client_tls(layout, certs.TEMPORAL_INTERNODE).config()
+    tls = cluster_temporal.internal_tls(layout).config()
 
     async def frontend_answers(address: str) -> bool:
         return await temporal.answers(address, tls=tls, namespace=cluster_temporal.SYSTEM_NAMESPACE)
@@ -226,7 +255,8 @@ async def _temporal_up(
     _record(state, [temporal_service_name(first)], await _all([start(first)]))
     _record(state, [temporal_service_name(s) for s in rest], await _all([start(s) for s in rest]))
     if not await wait_until(
-        lambda: frontend_answers(layout.temporal_address), timeout_s=settings.start_timeout_s
+        lambda: frontend_answers(layout.temporal_internal_address),
+        timeout_s=settings.start_timeout_s,
     ):
         raise ServiceStartError(
             temporal_service_name(first),

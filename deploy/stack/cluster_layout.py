@@ -7,16 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.stack.certs import internode_root
 from deploy.stack.settings import StackSettings
 
 BROKER_IDS = (1, 2, 3)
-TEMPORAL_SERVICES = ("frontend", "history", "matching", "worker")
+# `internal-frontend` serves the cluster's own callers (the worker service, `stack up`, the Web
+# UI) over internode mTLS, so the public frontend can authorize every call by its token.
+TEMPORAL_SERVICES = ("frontend", "history", "matching", "worker", "internal-frontend")
 # gRPC and membership (ringpop) ports of each Temporal service.
 _TEMPORAL_PORTS = {
     "frontend": (17233, 16933),
     "history": (17234, 16934),
     "matching": (17235, 16935),
     "worker": (17239, 16939),
+    "internal-frontend": (17237, 16937),
 }
 
 
@@ -25,6 +29,7 @@ class ClusterLayout:
     root: Path
     postgres_port: int = 15432
     temporal_http_port: int = 17243
+    temporal_internal_http_port: int = 17247
     temporal_ui_port: int = 18233
 
     @classmethod
@@ -38,6 +43,16 @@ class ClusterLayout:
     @property
     def certs(self) -> Path:
         return self.root / "certs"
+
+    @property
+    def internode_certs(self) -> Path:
+        """The internode CA (`deploy.stack.certs`): Temporal's services among themselves."""
+        return internode_root(self.certs)
+
+    @property
+    def temporal_auth(self) -> Path:
+        """The key that signs the regions' Temporal tokens, and its public JWKS."""
+        return self.root / "temporal-auth"
 
     @property
     def credentials(self) -> Path:
@@ -69,6 +84,10 @@ class ClusterLayout:
     @property
     def temporal_address(self) -> str:
         return f"localhost:{_TEMPORAL_PORTS['frontend'][0]}"
+
+    @property
+    def temporal_internal_address(self) -> str:
+        return f"localhost:{_TEMPORAL_PORTS['internal-frontend'][0]}"
 
     @staticmethod
     def client_port(broker: int) -> int:

@@ -1,9 +1,11 @@
 """Temporal's own server for the cluster profile: schemas on PostgreSQL through its SQL tool,
 one rendered config, and frontend, history, matching and worker as separate processes.
 
-mTLS everywhere: clients (the nodes, `stack up`) must show a certificate of the stack's CA to
-the frontend; the services show theirs to each other (internode). Authorization beyond that
-(which client may use which namespace) is not configured: `--allow-no-auth` says so.
+mTLS everywhere: the nodes show a certificate of the stack's CA to the public frontend, which
+also authorizes each call by the node's token (`deploy.stack.temporal_tokens`: its own
+namespace, nothing else). Temporal's services show certificates of the internode CA to each
+other; the cluster's own callers (the worker service, `stack up`, the Web UI) reach an internal
+frontend that admits only those, as the system's admin (decision 0052).
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
-from temporalio.service import TLSConfig
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, TLSConfig
 
-from deploy.stack import certs
+from deploy.stack import certs, temporal_tokens
 from deploy.stack.cluster_layout import TEMPORAL_SERVICES, ClusterLayout
 from deploy.stack.cluster_postgres import SUPERUSER, ClusterPostgres
+from deploy.stack.temporal import namespace
 from deploy.stack.temporal_build import TemporalBuild
 
 NUM_HISTORY_SHARDS = 4
@@ -59,9 +65,35 @@ class TemporalClientTLS:
 
 
 def client_tls(layout: ClusterLayout, client_name: str) -> TemporalClientTLS:
+    """A client of the public frontend (a region's node): the stack's CA."""
     authority = certs.CertificateAuthority(layout.certs)
     files = authority.files(client_name)
     return TemporalClientTLS(authority.ca_cert, files.cert, files.key)
+
+
+def internal_tls(layout: ClusterLayout) -> TemporalClientTLS:
+    """The cluster's own client of the internal frontend (`stack up`): the internode CA."""
+    authority = certs.CertificateAuthority(layout.internode_certs)
+    files = authority.files(certs.TEMPORAL_INTERNODE)
+    return TemporalClientTLS(authority.ca_cert, files.cert, files.key)
+
+
+async def refusal_of_region(layout: ClusterLayout, region: str) -> str | None:
+    """Connect to the public frontend as the region's node (certificate and token) and describe
+    its namespace: None when admitted, else what the frontend said."""
+    token = temporal_tokens.token_path(layout, region).read_text().strip()
+    name = namespace(region)
+    tls = client_tls(layout, certs.node_client(region)).config()
+    try:
+        client = await Client.connect(
+            layout.temporal_address, namespace=name, tls=tls, api_key=token
+        )
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=name), timeout=timedelta(seconds=10)
+        )
+    except (RPCError, RuntimeError) as err:
+        return str(err)
+    return None
 
 
 # ------------------------------------------------------------------------------- schema
@@ -158,8 +190,9 @@ def render_config(layout: ClusterLayout, server: ClusterPostgres) -> str:
     authority = certs.CertificateAuthority(layout.certs)
     ca = str(authority.ca_cert)
     frontend = authority.files(certs.TEMPORAL_FRONTEND)
-    internode = authority.files(certs.TEMPORAL_INTERNODE)
-    client = {"serverName": TLS_SERVER_NAME, "rootCaFiles": [ca]}
+    inner = certs.CertificateAuthority(layout.internode_certs)
+    inner_ca = str(inner.ca_cert)
+    internode = inner.files(certs.TEMPORAL_INTERNODE)
 
     def store(database: str, max_conns: int) -> dict[str, object]:
         return {
@@ -186,6 +219,8 @@ def render_config(layout: ClusterLayout, server: ClusterPostgres) -> str:
         }
         if service == "frontend":
             rpc["httpPort"] = layout.temporal_http_port
+        if service == "internal-frontend":
+            rpc["httpPort"] = layout.temporal_internal_http_port
         services[service] = {"rpc": rpc}
     config = {
         "log": {"stdout": True, "level": "warn"},
@@ -200,15 +235,18 @@ def render_config(layout: ClusterLayout, server: ClusterPostgres) -> str:
         },
         "global": {
             "membership": {"maxJoinDuration": "30s", "broadcastAddress": "127.0.0.1"},
+            # The internal frontend and the services among themselves: the internode CA only.
+            # The worker service finds the internal frontend through membership and dials it
+            # with this config (there is an `internal-frontend` service and no publicClient).
             "tls": {
                 "internode": {
                     "server": {
                         "certFile": str(internode.cert),
                         "keyFile": str(internode.key),
                         "requireClientAuth": True,
-                        "clientCaFiles": [ca],
+                        "clientCaFiles": [inner_ca],
                     },
-                    "client": client,
+                    "client": {"serverName": TLS_SERVER_NAME, "rootCaFiles": [inner_ca]},
                 },
                 "frontend": {
                     "server": {
@@ -217,14 +255,18 @@ def render_config(layout: ClusterLayout, server: ClusterPostgres) -> str:
                         "requireClientAuth": True,
                         "clientCaFiles": [ca],
                     },
-                    "client": client,
+                    "client": {"serverName": TLS_SERVER_NAME, "rootCaFiles": [ca]},
                 },
-                # The worker service is itself a client of the frontend.
-                "systemWorker": {
-                    "certFile": str(internode.cert),
-                    "keyFile": str(internode.key),
-                    "client": client,
+            },
+            # The public frontend: each call's token says which namespace it may touch.
+            "authorization": {
+                "jwtKeyProvider": {
+                    "keySourceURIs": [temporal_tokens.jwks_path(layout).as_uri()],
+                    "refreshInterval": "1m",
                 },
+                "permissionsClaimName": temporal_tokens.PERMISSIONS_CLAIM,
+                "authorizer": "default",
+                "claimMapper": "default",
             },
         },
         "services": services,
@@ -283,11 +325,13 @@ def ui_config_dir(layout: ClusterLayout) -> Path:
 
 
 def write_ui_config(layout: ClusterLayout) -> None:
-    """The Web UI's server: the cluster's frontend through mTLS (its own client certificate)."""
-    authority = certs.CertificateAuthority(layout.certs)
+    """The Web UI's server: the internal frontend through mTLS (its certificate of the internode
+    CA). The UI is the operators' view of every namespace, on loopback only; a deployment puts
+    its own sign-in in front of it (docs/runbook.md)."""
+    authority = certs.CertificateAuthority(layout.internode_certs)
     files = authority.files(certs.TEMPORAL_UI)
     config = {
-        "temporalGrpcAddress": layout.temporal_address,
+        "temporalGrpcAddress": layout.temporal_internal_address,
         "host": "127.0.0.1",
         "port": layout.temporal_ui_port,
         "enableUi": True,
@@ -324,8 +368,6 @@ def service_command(build: TemporalBuild, layout: ClusterLayout, service: str) -
         str(build.server),
         "--config-file",
         str(config_path(layout)),
-        # mTLS authenticates every client; no authorizer restricts namespaces (decision 0037).
-        "--allow-no-auth",
         "start",
         "--service",
         service,

@@ -1,5 +1,6 @@
-"""The cluster profile runs: a workflow on Temporal's own server through mTLS, a record through
-the three-broker exchange with acks=all, and producing goes on with one broker killed.
+"""The cluster profile runs: a workflow on Temporal's own server through mTLS, each region's
+token admitted to its own namespace only, a record through the three-broker exchange with
+acks=all, and producing goes on with one broker killed.
 
 Runs only with TONGBAN_STACK_PROFILE=cluster (`tongban stack up --profile cluster` first, or
 the session fixture starts it): the default `make test` skips it.
@@ -16,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import jwt
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import TopicAuthorizationFailedError
+from cryptography.hazmat.primitives.asymmetric import ec
 from temporalio import activity, workflow
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
-from temporalio.service import RPCError, TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.worker import Worker
 
 from deploy.stack import cluster, cluster_kafka, cluster_temporal
@@ -92,6 +96,92 @@ async def test_the_frontend_refuses_a_client_without_a_certificate(
     # Client.connect asks the frontend for its system info: the TLS handshake fails first.
     with pytest.raises((RPCError, RuntimeError)):
         await Client.connect(stack.temporal_address, namespace=f"region-{SENDER}", tls=no_cert)
+
+
+def _as_node_of(access: dict[str, Any], region: str, ca: str | None = None) -> TLSConfig:
+    node = access["nodes"][region]
+    return TLSConfig(
+        server_root_ca_cert=_read_bytes(ca or access["ca"]),
+        client_cert=_read_bytes(node["temporal_tls_cert"]),
+        client_private_key=_read_bytes(node["temporal_tls_key"]),
+        domain="localhost",
+    )
+
+
+def _token(access: dict[str, Any], region: str) -> str:
+    return Path(access["nodes"][region]["temporal_api_key_file"]).read_text().strip()
+
+
+async def _describe(
+    stack: StackEndpoints, tls: TLSConfig, namespace_of: str, token: str | None
+) -> None:
+    namespace = f"region-{namespace_of}"
+    client = await Client.connect(
+        stack.temporal_address, namespace=namespace, tls=tls, api_key=token
+    )
+    await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+
+
+async def test_a_regions_token_opens_its_own_namespace_and_no_other(
+    stack: StackEndpoints, access: dict[str, Any]
+) -> None:
+    tls, token = _as_node_of(access, SENDER), _token(access, SENDER)
+    await _describe(stack, tls, SENDER, token)
+    with pytest.raises(RPCError) as described:
+        await _describe(stack, tls, RECIPIENT, token)
+    assert described.value.status == RPCStatusCode.PERMISSION_DENIED
+    other = await Client.connect(
+        stack.temporal_address, namespace=f"region-{RECIPIENT}", tls=tls, api_key=token
+    )
+    with pytest.raises(RPCError) as started:
+        await other.start_workflow("Smoke", "越权", id=f"smoke-{uuid.uuid4()}", task_queue="x")
+    assert started.value.status == RPCStatusCode.PERMISSION_DENIED
+
+
+async def test_no_token_or_a_forged_one_is_refused(
+    stack: StackEndpoints, access: dict[str, Any]
+) -> None:
+    genuine = _token(access, SENDER)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    # Same claims and key id, signed by a key the frontend has never seen.
+    forged = jwt.encode(
+        claims,
+        ec.generate_private_key(ec.SECP256R1()),
+        algorithm="ES256",
+        headers={"kid": jwt.get_unverified_header(genuine)["kid"]},
+    )
+    for token in (None, forged):
+        refusal = await _refusal(stack, _as_node_of(access, SENDER), SENDER, token)
+        assert "PERMISSIONDENIED" in refusal.upper().replace("_", ""), refusal
+
+
+async def _refusal(
+    stack: StackEndpoints, tls: TLSConfig, namespace_of: str, token: str | None
+) -> str:
+    """What the frontend said refusing: a token whose signature fails is refused already at
+    `Client.connect` (its system-info call); no token only at the first namespace call."""
+    try:
+        await _describe(stack, tls, namespace_of, token)
+    except RPCError as err:
+        return err.status.name
+    except RuntimeError as err:
+        return str(err)
+    raise AssertionError(f"admitted to region-{namespace_of} with {token and 'a token'}")
+
+
+async def test_a_regions_certificate_does_not_reach_the_internal_frontend(
+    layout: ClusterLayout, access: dict[str, Any]
+) -> None:
+    # The internal frontend makes its callers admins; it trusts the internode CA only.
+    inner_ca = str(cluster_temporal.internal_tls(layout).ca)
+    tls = _as_node_of(access, SENDER, ca=inner_ca)
+    with pytest.raises((RPCError, RuntimeError)):
+        await Client.connect(
+            layout.temporal_internal_address,
+            namespace=f"region-{SENDER}",
+            tls=tls,
+            api_key=_token(access, SENDER),
+        )
 
 
 async def test_history_is_spread_over_several_shards(layout: ClusterLayout) -> None:

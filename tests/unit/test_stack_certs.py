@@ -8,6 +8,7 @@ import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -31,8 +32,6 @@ def test_every_leaf_is_signed_by_the_ca_for_its_use(tmp_path: Path) -> None:
     assert issued[0] == certs.CA_NAME
     assert set(issued[1:]) == {
         certs.TEMPORAL_FRONTEND,
-        certs.TEMPORAL_INTERNODE,
-        certs.TEMPORAL_UI,
         certs.KAFKA_BROKER,
         certs.EXCHANGE_ADMIN,
         "region-350000",
@@ -46,7 +45,24 @@ def test_every_leaf_is_signed_by_the_ca_for_its_use(tmp_path: Path) -> None:
     assert _usages(_cert(authority.files(certs.TEMPORAL_FRONTEND).cert)) == {server}
     assert _usages(_cert(authority.files(certs.KAFKA_BROKER).cert)) == {server, client}
     assert _usages(_cert(authority.files("region-350000").cert)) == {client}
-    assert _usages(_cert(authority.files(certs.TEMPORAL_UI).cert)) == {client}
+
+
+def test_temporals_internode_certificates_come_from_a_ca_of_their_own(tmp_path: Path) -> None:
+    issued = certs.issue_production(tmp_path, REGIONS)
+    assert "internode/ca" in issued
+    outer = certs.CertificateAuthority(tmp_path)
+    inner = certs.CertificateAuthority(certs.internode_root(tmp_path))
+    server, client = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
+    internode = _cert(inner.files(certs.TEMPORAL_INTERNODE).cert)
+    internode.verify_directly_issued_by(_cert(inner.ca_cert))
+    assert _usages(internode) == {server, client}
+    assert _usages(_cert(inner.files(certs.TEMPORAL_UI).cert)) == {client}
+    # The internal frontend trusts the inner CA only: a region's certificate does not chain
+    # to it, so its handshake fails there (the internal frontend's callers are admins).
+    region = _cert(outer.files("region-350000").cert)
+    with pytest.raises(ValueError, match=r"[Ii]ssuer"):
+        region.verify_directly_issued_by(_cert(inner.ca_cert))
+    assert _cert(inner.ca_cert).subject != _cert(outer.ca_cert).subject
 
 
 def test_servers_carry_the_local_names_and_keys_are_private(tmp_path: Path) -> None:
@@ -100,7 +116,7 @@ def test_a_replaced_ca_reissues_every_leaf(tmp_path: Path) -> None:
     (tmp_path / "ca.crt").unlink()
     renewed = certs.issue_all(tmp_path, certs.standard_leaves(REGIONS))
     assert renewed[0] == certs.CA_NAME
-    assert len(renewed) == 8
+    assert len(renewed) == 1 + len(certs.standard_leaves(REGIONS))
     ca = _cert(tmp_path / "ca.crt")
     _cert(
         certs.CertificateAuthority(tmp_path).files("region-350000").cert

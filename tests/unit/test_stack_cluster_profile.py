@@ -54,7 +54,12 @@ def test_no_cluster_port_is_one_the_default_stack_uses(tmp_path: Path) -> None:
         5432,
     }
     layout = _layout(tmp_path)
-    ports = [layout.postgres_port, layout.temporal_http_port, layout.temporal_ui_port]
+    ports = [
+        layout.postgres_port,
+        layout.temporal_http_port,
+        layout.temporal_internal_http_port,
+        layout.temporal_ui_port,
+    ]
     for service in TEMPORAL_SERVICES:
         ports += layout.temporal_ports(service)
     for broker in BROKER_IDS:
@@ -89,14 +94,38 @@ def test_temporal_runs_several_shards_on_postgres(tmp_path: Path) -> None:
     assert set(config["services"]) == set(TEMPORAL_SERVICES)
 
 
-def test_the_frontend_and_internode_require_client_certificates(tmp_path: Path) -> None:
+def test_the_frontend_and_internode_require_client_certificates_of_separate_cas(
+    tmp_path: Path,
+) -> None:
     tls = _temporal_config(tmp_path)["global"]["tls"]
     ca = str(tmp_path / "cluster" / "certs" / "ca.crt")
-    for group in ("frontend", "internode"):
+    inner_ca = str(tmp_path / "cluster" / "certs" / "internode" / "ca.crt")
+    for group, authority in (("frontend", ca), ("internode", inner_ca)):
         assert tls[group]["server"]["requireClientAuth"] is True
-        assert tls[group]["server"]["clientCaFiles"] == [ca]
-        assert tls[group]["client"]["rootCaFiles"] == [ca]
-    assert tls["systemWorker"]["certFile"].endswith(f"{certs.TEMPORAL_INTERNODE}.crt")
+        assert tls[group]["server"]["clientCaFiles"] == [authority]
+        assert tls[group]["client"]["rootCaFiles"] == [authority]
+    assert tls["internode"]["server"]["certFile"].endswith(
+        f"internode/{certs.TEMPORAL_INTERNODE}.crt"
+    )
+    # Without these the worker service would dial the public frontend, where it has no token.
+    assert "systemWorker" not in tls
+
+
+def test_the_public_frontend_authorizes_by_token_and_the_cluster_has_an_internal_one(
+    tmp_path: Path,
+) -> None:
+    config = _temporal_config(tmp_path)
+    authorization = config["global"]["authorization"]
+    assert authorization["authorizer"] == "default"
+    assert authorization["claimMapper"] == "default"
+    jwks = _layout(tmp_path).temporal_auth / "jwks.json"
+    assert authorization["jwtKeyProvider"]["keySourceURIs"] == [jwks.as_uri()]
+    assert "internal-frontend" in config["services"]
+    assert "publicClient" not in config
+    layout = _layout(tmp_path)
+    build = TemporalBuild(tmp_path / "build")
+    for service in TEMPORAL_SERVICES:
+        assert "--allow-no-auth" not in cluster_temporal.service_command(build, layout, service)
 
 
 def test_each_temporal_service_is_its_own_process(tmp_path: Path) -> None:
@@ -107,16 +136,19 @@ def test_each_temporal_service_is_its_own_process(tmp_path: Path) -> None:
     assert all(cmd[-2] == "--service" for cmd in commands)
 
 
-def test_the_web_ui_reaches_the_frontend_with_its_own_client_certificate(tmp_path: Path) -> None:
+def test_the_web_ui_reaches_the_internal_frontend_with_its_own_client_certificate(
+    tmp_path: Path,
+) -> None:
     layout = _layout(tmp_path)
     cluster_temporal.write_ui_config(layout)
     command = cluster_temporal.ui_command(TemporalBuild(tmp_path / "build"), layout)
     env = command[command.index("--env") + 1]
     config_dir = Path(command[command.index("--root") + 1]) / command[command.index("--config") + 1]
     config = json.loads((config_dir / f"{env}.yaml").read_text())
-    assert config["temporalGrpcAddress"] == layout.temporal_address
+    assert config["temporalGrpcAddress"] == layout.temporal_internal_address
     assert config["port"] == layout.temporal_ui_port
-    assert config["tls"]["certFile"].endswith(f"{certs.TEMPORAL_UI}.crt")
+    assert config["tls"]["certFile"].endswith(f"internode/{certs.TEMPORAL_UI}.crt")
+    assert config["tls"]["caFile"].endswith("internode/ca.crt")
     assert config["tls"]["enableHostVerification"] is True
 
 

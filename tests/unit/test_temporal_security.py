@@ -59,6 +59,8 @@ def _cluster(tmp_path: Path) -> StackSettings:
     f = _files(tmp_path)
     password = tmp_path / "kafka-password"
     password.write_text("s3cret\n")
+    token = tmp_path / "temporal-token"
+    token.write_text("header.claims.signature\n")
     stack.stack_file.parent.mkdir(parents=True)
     access = {
         "ca": str(f["ca"]),
@@ -69,6 +71,7 @@ def _cluster(tmp_path: Path) -> StackSettings:
             REGION: {
                 "temporal_tls_cert": str(f["cert"]),
                 "temporal_tls_key": str(f["key"]),
+                "temporal_api_key_file": str(token),
                 "kafka_sasl_username": f"region-{REGION}",
                 "kafka_sasl_password_file": str(password),
             }
@@ -78,7 +81,7 @@ def _cluster(tmp_path: Path) -> StackSettings:
     return stack
 
 
-def test_a_node_on_the_cluster_profile_gets_its_certificate_and_principal(
+def test_a_node_on_the_cluster_profile_gets_its_certificate_token_and_principal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("TONGBAN_NODE_CONFIG", "TONGBAN_NODE_TEMPORAL_TLS_CERT"):
@@ -90,6 +93,7 @@ def test_a_node_on_the_cluster_profile_gets_its_certificate_and_principal(
     assert isinstance(tls, TLSConfig)
     assert tls.client_cert == b"-----cert-----"
     assert tls.domain == "temporal.cluster"
+    assert settings.temporal.key() == "header.claims.signature"
     assert settings.kafka.sasl_username == f"region-{REGION}"
     assert settings.kafka.security_protocol == "SASL_SSL"
     assert settings.kafka.sasl_password is not None
