@@ -186,7 +186,9 @@ def dispatcher_for(
 async def node_services(
     settings: NodeSettings, crash: CrashPoints = NO_CRASH
 ) -> AsyncIterator[NodeServices]:
-    pool = await create_pool(settings.postgres_dsn.get_secret_value())
+    pool = await create_pool(
+        settings.postgres_dsn.get_secret_value(), max_size=settings.postgres_pool_size
+    )
     try:
         interceptors: list[Interceptor] = [*temporal_interceptors()]  # trace context
         interceptors += [_CrashAfterSignal(crash)] if crash.armed else []
@@ -244,6 +246,8 @@ def build_worker(settings: NodeSettings, services: NodeServices) -> Worker:
             callback_url=f"{api_base(settings)}{EFFECT_CALLBACK_PATH}",
         ),
         max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_local_activities=settings.max_concurrent_activities,
     )
 
 

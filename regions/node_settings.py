@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,14 @@ class NodeSettings(BaseSettings):
     # Workflows kept in the worker's memory between tasks. Each costs ~0.3 MB in the Python
     # sandbox; one evicted is replayed from its short history when its next event arrives.
     max_cached_workflows: int = Field(default=250, ge=0)
+    # Connections in the node's Postgres pool, and the activities (regular and local, each
+    # bound) the worker runs at once. Fewer activities than connections: a burst waits in
+    # Temporal's queue, outside its start-to-close timeout, instead of timing out in the
+    # pool's queue (2026-12-01: 268 + 475 local activities cancelled that way opening 10,000
+    # cases with the SDK's default of 100 against 10 connections). The exchange's loops (relay,
+    # bridge, dispatcher, sweepers) take the connections the activities leave.
+    postgres_pool_size: int = Field(default=10, ge=2)
+    max_concurrent_activities: int = Field(default=8, ge=1)
     # "worker": only the Temporal worker, to add capacity beside the region's one full node.
     role: Literal["full", "worker"] = "full"
     temporal_address: str
@@ -132,6 +140,15 @@ class NodeSettings(BaseSettings):
         if not config:
             return init_settings, env_settings
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, Path(config))
+
+    @model_validator(mode="after")
+    def _activities_leave_connections(self) -> NodeSettings:
+        if self.max_concurrent_activities >= self.postgres_pool_size:
+            raise ValueError(
+                "max_concurrent_activities must stay below postgres_pool_size: the exchange's"
+                " loops need connections too"
+            )
+        return self
 
     @property
     def identity(self) -> IdentityProvider | None:

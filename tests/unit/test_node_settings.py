@@ -70,3 +70,37 @@ def test_without_a_stack_every_address_must_be_configured(
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValidationError, match="temporal_address"):
         local_node_settings("350000", StackSettings())
+
+
+def test_activities_at_once_stay_below_the_pool(
+    stack: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = local_node_settings("350000", stack)
+    assert settings.max_concurrent_activities < settings.postgres_pool_size
+    monkeypatch.setenv("TONGBAN_NODE_MAX_CONCURRENT_ACTIVITIES", "10")
+    with pytest.raises(ValidationError, match="below postgres_pool_size"):
+        local_node_settings("350000", stack)
+    monkeypatch.setenv("TONGBAN_NODE_POSTGRES_POOL_SIZE", "16")
+    assert local_node_settings("350000", stack).max_concurrent_activities == 10
+
+
+def test_the_worker_runs_no_more_activities_than_the_settings_allow(
+    stack: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import regions.node
+
+    seen: dict[str, object] = {}
+
+    def worker(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return object()
+
+    monkeypatch.setattr(regions.node, "Worker", worker)
+    monkeypatch.setattr(regions.node, "node_activities", lambda *a, **k: [])
+    monkeypatch.setattr(regions.node, "RegionDocuments", lambda *a, **k: None)
+    monkeypatch.setattr(regions.node, "signed_pdfs", lambda *a, **k: None)
+    settings = local_node_settings("350000", stack)
+    services = regions.node.NodeServices(None, None, None, None)  # type: ignore[arg-type]
+    regions.node.build_worker(settings, services)
+    assert seen["max_concurrent_activities"] == settings.max_concurrent_activities
+    assert seen["max_concurrent_local_activities"] == settings.max_concurrent_activities
