@@ -131,7 +131,7 @@ def issue_all(
     if not _valid(authority.ca_cert, None, at):
         _write_ca(authority, at, ca_common_name)
         issued.append(CA_NAME)
-    ca_key = _load_key(authority.ca_key)
+    ca_key = load_key(authority.ca_key)
     ca_cert = x509.load_pem_x509_certificate(authority.ca_cert.read_bytes())
     for leaf in leaves:
         files = authority.files(leaf.name)
@@ -195,7 +195,7 @@ def _write_ca(authority: CertificateAuthority, at: datetime, common_name: str) -
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    write_private(authority.ca_key, _key_pem(key))
+    write_private(authority.ca_key, key_pem(key))
     authority.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -244,9 +244,9 @@ def _write_leaf(
     cert = builder.sign(ca_key, hashes.SHA256())
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     chain = cert_pem + ca_cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = _key_pem(key)
-    write_private(files.key, key_pem)
-    write_private(files.keystore, key_pem + chain)
+    pem = key_pem(key)
+    write_private(files.key, pem)
+    write_private(files.keystore, pem + chain)
     files.cert.write_bytes(chain)
 
 
@@ -257,7 +257,7 @@ def _general_name(host: str) -> x509.GeneralName:
         return x509.DNSName(host)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -265,7 +265,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
+def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise TypeError(f"{path} does not hold an EC private key")

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from deploy.stack.certs import LEAF_VALIDITY, RENEW_BEFORE, write_private
+from deploy.stack.certs import LEAF_VALIDITY, RENEW_BEFORE, key_pem, load_key, write_private
 from deploy.stack.cluster_layout import ClusterLayout
 from deploy.stack.temporal import namespace
 
@@ -96,9 +95,14 @@ def _still_good(path: Path, key: ec.EllipticCurvePrivateKey, region: str, at: da
     if not path.is_file():
         return False
     try:
-        claims = jwt.decode(path.read_text().strip(), key.public_key(), algorithms=[ALGORITHM])
+        claims = jwt.decode(
+            path.read_text().strip(),
+            key.public_key(),
+            algorithms=[ALGORITHM],
+            options={"require": ["exp"]},
+        )
     except jwt.PyJWTError:
-        return False  # expired, or signed by a key made since: issue again
+        return False  # expired, without an expiry, or signed by a key made since: issue again
     due = datetime.fromtimestamp(claims["exp"], UTC) - RENEW_BEFORE
     return bool(claims.get(PERMISSIONS_CLAIM) == [permission(region)] and due > at)
 
@@ -106,19 +110,9 @@ def _still_good(path: Path, key: ec.EllipticCurvePrivateKey, region: str, at: da
 def _signing_key(layout: ClusterLayout) -> ec.EllipticCurvePrivateKey:
     path = signing_key_path(layout)
     if path.is_file():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise TypeError(f"{path} does not hold an EC private key")
-        return key
+        return load_key(path)
     key = ec.generate_private_key(ec.SECP256R1())
-    write_private(
-        path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    write_private(path, key_pem(key))
     return key
 
 

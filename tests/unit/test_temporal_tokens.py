@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from deploy.stack import temporal_tokens
-from deploy.stack.certs import LEAF_VALIDITY, RENEW_BEFORE
+from deploy.stack.certs import LEAF_VALIDITY, RENEW_BEFORE, load_key
 from deploy.stack.cluster_layout import ClusterLayout
 from deploy.stack.settings import StackSettings
 
@@ -86,3 +86,14 @@ def test_a_new_signing_key_reissues_every_token(tmp_path: Path) -> None:
     keys = json.loads(temporal_tokens.jwks_path(layout).read_text())["keys"]
     kid = jwt.get_unverified_header(temporal_tokens.token_path(layout, "440000").read_text())["kid"]
     assert [k["kid"] for k in keys] == [kid]
+
+
+def test_a_token_without_an_expiry_is_issued_again(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    temporal_tokens.ensure_tokens(layout, REGIONS, now=NOW)
+    key = load_key(temporal_tokens.signing_key_path(layout))
+    claims = {"sub": "region-350000", "permissions": ["region-350000:write"]}
+    path = temporal_tokens.token_path(layout, "350000")
+    path.write_text(jwt.encode(claims, key, algorithm="ES256"))
+    assert temporal_tokens.ensure_tokens(layout, REGIONS, now=NOW) == ["350000"]
+    assert "exp" in jwt.decode(path.read_text(), options={"verify_signature": False})
