@@ -249,7 +249,14 @@ def cases(
     with --open N, again with N cases open on the same nodes."""
     from bench.profile import py_spy as find_py_spy
     from bench.ratios import open_ratio_lines
-    from bench.report import cost_table, paired_cpu_ratios, plot, table, targets
+    from bench.report import (
+        cost_table,
+        hop_parts_table,
+        paired_cpu_ratios,
+        plot,
+        table,
+        targets,
+    )
 
     console = _console()
     fractions = fraction or [0.25, 0.5, 0.75]
@@ -266,6 +273,8 @@ def cases(
     console.print(table(runs))
     console.rule("cost per case, over each run's measured window")
     console.print(cost_table(runs))
+    console.rule("where the signed hop goes: B's decision step, p50/p95/p99 ms")
+    console.print(hop_parts_table(runs))
     if phase is not None:
         console.rule(f"with {phase.open_cases} open cases (the same nodes, after the runs above)")
         console.print(table(phase.runs))

@@ -17,6 +17,7 @@ import asyncpg
 from temporalio.client import Client
 
 from bench.cost import CostMeter
+from bench.hop_parts import hop_parts
 from bench.processes import peak_rss_mb
 from bench.stats import Latency, RunResult, history_events
 from regions.case_handles import intake_handle, processing_handle
@@ -122,6 +123,9 @@ async def run_pair(
         end_to_end.append(a_desc.close_time.timestamp() - t_submit)
         history.append(history_events(a_desc, b_desc))
     events = await count_events(pair.dsns, list(submitted))
+    parts = await hop_parts(
+        pair.dsns[0], pair.dsns[1], pair.origin, pair.processing, list(submitted)
+    )
     return RunResult(
         label="tongban",
         offered_rate=rate,
@@ -139,6 +143,8 @@ async def run_pair(
             f"{n.region}#{n.process.pid}": peak_rss_mb(n.process.pid) for n in pair.nodes
         },
         cost=cost,
+        hop_parts=parts.parts if parts else {},
+        hop_polls_per_step=parts.polls_per_step if parts else None,
     )
 
 

@@ -38,6 +38,34 @@ def table(runs: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
+_HOP_PARTS = {
+    "b_step_to_relay": "B step → relay",
+    "relay_to_a_stored": "relay → A stored",
+    "a_stored_to_delivered": "A stored → delivered",
+    "b_step_to_a_delivered": "B step → A delivered",
+}
+
+
+def hop_parts_table(runs: list[RunResult]) -> str:
+    """B's decision step in parts (bench/hop_parts.py), p50/p95/p99 ms, one row per run."""
+    parted = [r for r in runs if r.hop_parts]
+    if not parted:
+        return "(no hop parts)"
+    lines = [f"{'run':<14}" + "".join(f"{h:>22}" for h in _HOP_PARTS.values()) + "  A polls/step"]
+    for r in parted:
+        cells = [
+            f"{v.p50_ms:.0f}/{v.p95_ms:.0f}/{v.p99_ms:.0f}"
+            for v in (r.hop_parts[k] for k in _HOP_PARTS)
+        ]
+        polls = f"{r.hop_polls_per_step:.2f}" if r.hop_polls_per_step is not None else "-"
+        lines.append(
+            f"{r.label + ' ' + _rate(r):<14}"
+            + "".join(f"{c:>22}" for c in cells)
+            + f"  {polls:>12}"
+        )
+    return "\n".join(lines)
+
+
 def cost_table(runs: list[RunResult]) -> str:
     """CPU seconds per case of each process group, then RPCs and transactions per case, one
     column per measured run. A baseline's total counts only the processes it runs on; its

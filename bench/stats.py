@@ -49,6 +49,9 @@ class RunResult:
     node_peak_rss_mb: dict[str, float] = field(default_factory=dict)
     cost: CaseCost | None = None  # with a CostMeter: CPU, RPCs, transactions per case
     open_cases: int = 0  # cases held open on the same nodes meanwhile (`bench cases --open`)
+    # tongban only: B's decision step from its commit to A's delivery, in parts (hop_parts.py)
+    hop_parts: dict[str, Latency] = field(default_factory=dict)
+    hop_polls_per_step: float | None = None
 
     @property
     def throughput(self) -> float:

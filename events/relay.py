@@ -8,7 +8,9 @@ sent again: the receiver's inbox drops the duplicates.
 A record the producer or the broker refuses as too large is parked (the row keeps why and
 when, a metric and an ERROR alarm say so) instead of failing the batch: no retry can make it
 smaller, and a batch that fails is retried from its first row, so one such record would stop
-the region's whole outbox. The rest of the batch goes on.
+the region's whole outbox. The rest of the batch goes on. The broker refuses a producer batch
+as a whole, so rows refused together are first sent again one by one: only a row refused
+alone is parked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -52,6 +55,18 @@ TOO_LARGE: tuple[type[Exception], ...] = (
     RecordTooLargeError,
 )
 PARK_TOO_LARGE = "record_too_large"
+
+# The relay producer's batch per partition (aiokafka's max_batch_size). One step's records
+# (its events, a document's manifest and chunks) leave in one batch and the receiver reads
+# them in one poll: with aiokafka's 16 KiB each chunk went alone, and the receiver took one
+# step in three polls and transactions. Half the broker's ~1 MiB message.max.bytes: a batch
+# is at most this or one record (the outbox budget keeps a record under 960 KiB).
+RELAY_BATCH_BYTES = 512 * 1024
+
+
+def relay_producer_options() -> dict[str, Any]:
+    """The relay producer's settings beside the connection's (decision 0054)."""
+    return {"enable_idempotence": True, "linger_ms": 5, "max_batch_size": RELAY_BATCH_BYTES}
 
 
 @dataclass
@@ -99,6 +114,8 @@ class OutboxRelay:
         # less and less often, up to the ceiling (a lost NOTIFY is found that late).
         self._pacer = IdlePacer(idle_poll_seconds, max(idle_poll_seconds, idle_ceiling_seconds))
         self._on_sent = on_sent
+        # Rows the broker refused in a batch with others: each is sent alone until settled.
+        self._alone: set[str] = set()
         self.stats = RelayStats()
 
     @property
@@ -120,15 +137,30 @@ class OutboxRelay:
             # afterwards keeps per-partition order and lets the batch go out together.
             pending: list[tuple[PendingSend, asyncio.Future[object]]] = []
             for row in rows:
+                alone = row.event_id in self._alone
+                if alone and pending:
+                    await asyncio.wait([f for _, f in pending])  # the rows before go first
                 try:
                     pending.append((row, await self._send(row)))
                 except TOO_LARGE as exc:
                     parked.append(_Parked(row, f"the producer refused it: {exc}"))
+                    continue
+                if alone:
+                    await asyncio.wait([pending[-1][1]])  # and the rows after, later
             outcomes = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
             sent: list[PendingSend] = []
             for (row, _), outcome in zip(pending, outcomes, strict=True):
                 if isinstance(outcome, TOO_LARGE):
-                    parked.append(_Parked(row, f"the broker refused it ({type(outcome).__name__})"))
+                    if row.event_id in self._alone or len(pending) == 1:
+                        parked.append(
+                            _Parked(row, f"the broker refused it ({type(outcome).__name__})")
+                        )
+                    else:
+                        # The broker refuses a whole batch for its size: this row may only
+                        # have shared it with a record too large. Sent alone next time, it
+                        # is parked only if refused alone.
+                        self._alone.add(row.event_id)
+                        failure = failure or outcome
                 elif isinstance(outcome, BaseException):
                     failure = failure or outcome
                 else:
@@ -140,6 +172,8 @@ class OutboxRelay:
             # (as before parking existed); only the parking commits.
             if failure is None:
                 await self._mark_sent(tx, sent)
+                self._alone.difference_update(r.event_id for r in sent)
+            self._alone.difference_update(entry.row.event_id for entry in parked)
         for entry in parked:
             self._alarm(entry)
         if failure is not None:

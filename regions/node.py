@@ -40,7 +40,7 @@ from events.credentials import DirectoryFloor, RegionCredentials
 from events.directory_floor import DirectoryKeeper, read_floor
 from events.file_receiving import FileReceiver, region_opener
 from events.keystore import KeyStore
-from events.relay import OutboxRelay
+from events.relay import OutboxRelay, relay_producer_options
 from events.resend import Resender
 from events.resend_policy import ResendPolicy
 from events.stores.postgres import PostgresStores
@@ -270,8 +270,7 @@ def build_exchange(
     def new_producer() -> AIOKafkaProducer:
         return AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
-            enable_idempotence=True,
-            linger_ms=5,
+            **relay_producer_options(),
             **kafka_auth,
         )
 

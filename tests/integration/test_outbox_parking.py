@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 from deploy.stack.migrations import apply_migrations
 from deploy.stack.settings import StackEndpoints, StackSettings
 from events.models import EventType
-from events.relay import PARK_TOO_LARGE, OutboxRelay
+from events.relay import PARK_TOO_LARGE, OutboxRelay, relay_producer_options
 from events.stores.postgres import PostgresStores
 from events.topics import inbox_topic
 from regions.case_handles import processing_handle
@@ -231,7 +231,7 @@ async def test_a_record_the_broker_refuses_is_parked_and_the_rest_is_published(
             await conn.close()
 
         def producer() -> AIOKafkaProducer:  # as the node builds its own
-            return bus.producer(enable_idempotence=True, linger_ms=5)
+            return bus.producer(**relay_producer_options())
 
         async def renew(old: AIOKafkaProducer) -> AIOKafkaProducer:
             with contextlib.suppress(KafkaError):

@@ -19,8 +19,8 @@ from bench.cost import (
 )
 from bench.proc_cpu import CLOCK_TICKS, ProcStat, parse_stat, tree_cpu_s, tree_ticks
 from bench.profile import FunctionShare, summarise
-from bench.report import cost_table, paired_cpu_ratios, targets
-from bench.stats import RunResult
+from bench.report import cost_table, hop_parts_table, paired_cpu_ratios, targets
+from bench.stats import Latency, RunResult
 
 
 def stat_line(pid: int, comm: str, ppid: int, utime: int, stime: int, cut: int, cst: int) -> str:
@@ -261,3 +261,19 @@ def test_a_profile_summary_shares_samples_by_function_package_task_and_own_code(
 
 def test_an_empty_profile_has_no_shares() -> None:
     assert summarise(["", "garbage"]).samples == 0
+
+
+def test_the_hop_parts_are_printed_for_the_runs_that_have_them() -> None:
+    parts = {
+        "b_step_to_relay": Latency(80.4, 95.0, 108.2, 100),
+        "relay_to_a_stored": Latency(11.6, 14.3, 15.1, 100),
+        "a_stored_to_delivered": Latency(92.3, 122.2, 138.3, 100),
+        "b_step_to_a_delivered": Latency(186.2, 231.8, 241.7, 100),
+    }
+    ours = RunResult("tongban", 2.0, 100, 100, 50.0, hop_parts=parts, hop_polls_per_step=1.0)
+    base = RunResult("baseline", 2.0, 100, 100, 50.0)
+    lines = hop_parts_table([ours, base]).splitlines()
+    assert len(lines) == 2  # the heading and tongban's row: the baseline has no hop parts
+    figures = ["80/95/108", "12/14/15", "92/122/138", "186/232/242", "1.00"]
+    assert lines[1].split() == ["tongban", "2.0/s", *figures]
+    assert hop_parts_table([base]) == "(no hop parts)"

@@ -38,33 +38,50 @@ class Clock:
 
 class _Producer:
     """Refuses what the test says, as aiokafka does: a record over max_request_size when
-    send() is called, a broker's answer through the record's future. Rows are told apart by
-    key: each test row has a case number of its own."""
+    send() is called, a broker's answer through the record's future. Records sent without the
+    relay waiting in between travel in one batch, and the broker refuses a batch holding a
+    record over its limit as a whole. Rows are told apart by key: each test row has a case
+    number of its own."""
 
     def __init__(
         self,
         refuse_now: frozenset[str] = frozenset(),
         fail_later: dict[str, Exception] | None = None,
+        over_broker_limit: frozenset[str] = frozenset(),
     ) -> None:
         self.refuse_now = set(refuse_now)
         self.fail_later = dict(fail_later or {})
+        self.over_broker_limit = set(over_broker_limit)
         self.published: list[str] = []
+        self.batches: list[list[str]] = []
         self.any_published = asyncio.Event()
+        self._batch: list[tuple[str, asyncio.Future[object]]] = []
 
     async def send(
         self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
     ) -> asyncio.Future[object]:
         event_id = key.decode().rsplit("/", 1)[-1]
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         if event_id in self.refuse_now:
             raise MessageSizeTooLargeError("The message is 2000000 bytes when serialized")
-        if event_id in self.fail_later:
-            future.set_exception(self.fail_later[event_id])
-        else:
-            self.published.append(event_id)
-            self.any_published.set()
-            future.set_result(None)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch.append((event_id, future))
         return future
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        self.batches.append([event_id for event_id, _ in batch])
+        too_large = any(event_id in self.over_broker_limit for event_id, _ in batch)
+        for event_id, future in batch:
+            if too_large:
+                future.set_exception(MessageSizeTooLargeError())
+            elif event_id in self.fail_later:
+                future.set_exception(self.fail_later[event_id])
+            else:
+                self.published.append(event_id)
+                self.any_published.set()
+                future.set_result(None)
 
 
 async def _written(stores: MemoryStores, *rows: tuple[str, str]) -> None:
@@ -106,6 +123,7 @@ async def test_rows_are_published_in_the_order_written_and_then_wait_for_receipt
     assert await _relay(stores, producer).publish_batch() == 3
 
     assert producer.published == ["e1", "r1", "e2"]
+    assert producer.batches == [["e1", "r1", "e2"]]  # together, not one by one
     assert all(_row(stores, e).sent_at == clock.now for e in ("e1", "r1", "e2"))
     assert _row(stores, "e1").next_attempt_at == clock.now + POLICY.receipt_timeout
     assert _row(stores, "r1").next_attempt_at is None  # receipts wait for nothing
@@ -133,12 +151,19 @@ async def test_records_refused_as_too_large_are_parked_and_the_rest_is_sent(
     ids = ["e1", "big-client", "e2", "big-broker", "e3"]
     await _written(stores, *((e, FORWARDED) for e in ids))
     producer = _Producer(
-        refuse_now=frozenset({"big-client"}), fail_later={"big-broker": MessageSizeTooLargeError()}
+        refuse_now=frozenset({"big-client"}), over_broker_limit=frozenset({"big-broker"})
     )
     relay = _relay(stores, producer)
     with caplog.at_level(logging.ERROR, logger="events.relay"):
-        assert await relay.publish_batch() == 5
+        # The producer's own refusal is final; the broker refused the batch as a whole, so
+        # none of its rows is parked yet: each goes again alone.
+        with pytest.raises(MessageSizeTooLargeError):
+            await relay.publish_batch()
+        assert producer.batches == [["e1", "e2", "big-broker", "e3"]]
+        assert [_row(stores, e).parked_at is None for e in ids] == [True, False, True, True, True]
+        assert await relay.publish_batch() == 4
 
+    assert producer.batches[1:] == [["e1"], ["e2"], ["big-broker"], ["e3"]]
     assert producer.published == ["e1", "e2", "e3"]
     assert all(_row(stores, e).sent_at is not None for e in ("e1", "e2", "e3"))
     for event_id, refused_by in (("big-client", "producer refused"), ("big-broker", "broker")):
@@ -154,8 +179,22 @@ async def test_records_refused_as_too_large_are_parked_and_the_rest_is_sent(
     assert len(alarms) == 2
     assert all("ALARM" in r.getMessage() for r in alarms)
     assert all("张三" not in r.getMessage() for r in caplog.records)
-    # Parked rows are never taken again.
+    # Parked rows are never taken again, and what was sent alone goes in batches again.
     assert await relay.publish_batch() == 0
+    await _written(stores, ("e4", FORWARDED), ("e5", FORWARDED))
+    assert await relay.publish_batch() == 2
+    assert producer.batches[-1] == ["e4", "e5"]
+
+
+async def test_a_record_too_large_alone_is_parked_at_once(
+    parked_metric: list[tuple[str, str, str]],
+) -> None:
+    stores = MemoryStores(Clock())
+    await _written(stores, ("big", FORWARDED))
+    producer = _Producer(over_broker_limit=frozenset({"big"}))
+    assert await _relay(stores, producer).publish_batch() == 1
+    assert _row(stores, "big").park_reason == PARK_TOO_LARGE
+    assert producer.published == []
 
 
 async def test_a_transient_failure_retries_the_batch_but_keeps_the_parking(
