@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from bench.hop_parts import HopSamples, hop_samples
 from bench.idle import host_name, hosts
 from bench.pair_run import (
     AUTOMATIC,
@@ -113,6 +114,7 @@ async def across_regions(
         regions = list(services)
         pairs = [tuple(rng.sample(regions, 2)) for _ in range(cases)]
         latencies: list[float] = []
+        case_nos: dict[tuple[str, str], list[str]] = {}
 
         async def one(i: int) -> None:
             origin, processing = pairs[i]
@@ -126,6 +128,7 @@ async def across_regions(
                 ),
                 policies=AUTOMATIC,
             )
+            case_nos.setdefault((origin, processing), []).append(handle.id.removeprefix("intake-"))
             await handle.result()
             latencies.append(time.monotonic() - began)
 
@@ -134,6 +137,17 @@ async def across_regions(
         duration = time.monotonic() - began
         rss = {host_name(n.regions): peak_rss_mb(n.process.pid) for n in nodes}
         end_to_end = Latency.of(latencies)
+        hops = HopSamples()
+        for (origin, processing), of_pair in case_nos.items():
+            await hop_samples(
+                services[origin].pool,
+                services[processing].pool,
+                origin,
+                processing,
+                of_pair,
+                hops,
+            )
+        parts = hops.summary()
         return {
             "regions": count,
             "per_process": min(per_process, count),
@@ -145,6 +159,13 @@ async def across_regions(
             "node_rss_mb_max": round(max(rss.values()), 1),
             "node_rss_mb_total": round(sum(rss.values()), 1),
             "node_rss_mb": {name: round(mb, 1) for name, mb in rss.items()},
+            # B's decision step to A's workflow in parts, p50/p99 ms (bench/hop_parts.py)
+            "hop_parts_p50_p99_ms": {
+                name: [round(v.p50_ms), round(v.p99_ms)] for name, v in parts.parts.items()
+            }
+            if parts
+            else {},
+            "hop_polls_per_step": round(parts.polls_per_step, 2) if parts else None,
         }
 
 

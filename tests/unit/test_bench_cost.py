@@ -17,6 +17,7 @@ from bench.cost import (
     frontend_requests,
     listening_ports,
 )
+from bench.hop_parts import HopSamples
 from bench.proc_cpu import CLOCK_TICKS, ProcStat, parse_stat, tree_cpu_s, tree_ticks
 from bench.profile import FunctionShare, summarise
 from bench.report import cost_table, hop_parts_table, paired_cpu_ratios, targets
@@ -277,3 +278,18 @@ def test_the_hop_parts_are_printed_for_the_runs_that_have_them() -> None:
     figures = ["80/95/108", "12/14/15", "92/122/138", "186/232/242", "1.00"]
     assert lines[1].split() == ["tongban", "2.0/s", *figures]
     assert hop_parts_table([base]) == "(no hop parts)"
+
+
+def test_hop_samples_of_several_pairs_add_up_and_none_give_no_summary() -> None:
+    assert HopSamples().summary() is None
+    samples = HopSamples()
+    for polls, seconds in ((1, 0.1), (3, 0.3)):
+        for part in samples.parts:
+            samples.parts[part].append(seconds)
+        samples.polls.append(polls)
+        samples.records.append(6)
+    summary = samples.summary()
+    assert summary is not None
+    assert (summary.polls_per_step, summary.records_per_step) == (2.0, 6.0)
+    assert summary.parts["relay_to_a_stored"].samples == 2
+    assert summary.parts["relay_to_a_stored"].p99_ms > summary.parts["relay_to_a_stored"].p50_ms
