@@ -19,8 +19,14 @@ import asyncpg
 from bench.stats import Latency
 from events.models import EventType
 
-# B's step committed → the relay took it → A's bridge stored its last record → A delivered.
-PARTS = ("b_step_to_relay", "relay_to_a_stored", "a_stored_to_delivered", "b_step_to_a_delivered")
+# B's step committed → the relay took it → A's bridge stored its last record → A delivered;
+# each with the label the bench prints.
+PARTS = {
+    "b_step_to_relay": "B step → relay",
+    "relay_to_a_stored": "relay → A stored",
+    "a_stored_to_delivered": "A stored → delivered",
+    "b_step_to_a_delivered": "B step → A delivered",
+}
 # A connection or a pool: both answer fetch().
 Db: TypeAlias = "asyncpg.Connection[Any] | asyncpg.Pool[Any]"
 
@@ -29,7 +35,6 @@ Db: TypeAlias = "asyncpg.Connection[Any] | asyncpg.Pool[Any]"
 class HopParts:
     parts: dict[str, Latency]
     polls_per_step: float  # A's bridge transactions that stored one step's records
-    records_per_step: float
 
 
 @dataclass
@@ -38,15 +43,12 @@ class HopSamples:
 
     parts: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PARTS})
     polls: list[int] = field(default_factory=list)
-    records: list[int] = field(default_factory=list)
 
     def summary(self) -> HopParts | None:
         if not self.polls:
             return None
         return HopParts(
-            {p: Latency.of(s) for p, s in self.parts.items()},
-            sum(self.polls) / len(self.polls),
-            sum(self.records) / len(self.records),
+            {p: Latency.of(s) for p, s in self.parts.items()}, sum(self.polls) / len(self.polls)
         )
 
 
@@ -94,7 +96,6 @@ async def hop_samples(
         ):
             into.parts[part].append((ended - began).total_seconds())
         into.polls.append(len({r for r, _ in arrived}))
-        into.records.append(len(arrived))
 
 
 async def hop_parts(

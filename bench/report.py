@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.cost import BASELINE_GROUPS, TARGET_CPU_RATIO, cpu_ratio
+from bench.hop_parts import PARTS
 from bench.stats import RunResult
 
 HOP = "b_decided_to_a_received"
@@ -38,24 +39,15 @@ def table(runs: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
-_HOP_PARTS = {
-    "b_step_to_relay": "B step → relay",
-    "relay_to_a_stored": "relay → A stored",
-    "a_stored_to_delivered": "A stored → delivered",
-    "b_step_to_a_delivered": "B step → A delivered",
-}
-
-
 def hop_parts_table(runs: list[RunResult]) -> str:
     """B's decision step in parts (bench/hop_parts.py), p50/p95/p99 ms, one row per run."""
     parted = [r for r in runs if r.hop_parts]
     if not parted:
         return "(no hop parts)"
-    lines = [f"{'run':<14}" + "".join(f"{h:>22}" for h in _HOP_PARTS.values()) + "  A polls/step"]
+    lines = [f"{'run':<14}" + "".join(f"{h:>22}" for h in PARTS.values()) + "  A polls/step"]
     for r in parted:
         cells = [
-            f"{v.p50_ms:.0f}/{v.p95_ms:.0f}/{v.p99_ms:.0f}"
-            for v in (r.hop_parts[k] for k in _HOP_PARTS)
+            f"{v.p50_ms:.0f}/{v.p95_ms:.0f}/{v.p99_ms:.0f}" for v in (r.hop_parts[k] for k in PARTS)
         ]
         polls = f"{r.hop_polls_per_step:.2f}" if r.hop_polls_per_step is not None else "-"
         lines.append(
